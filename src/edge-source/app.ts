@@ -1,0 +1,164 @@
+/**
+ * The source appliance's HTTP API (Hono): client writes and reads, admin.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { RefsyncError } from "../protocol/errors/mod.ts";
+import { methodNotAllowed, notFound, onError } from "../protocol/http/errors.ts";
+import { objectKey, registerObjectReads } from "../protocol/http/objects.ts";
+import { parseContentRange } from "../protocol/http/range.ts";
+import { encodeKey } from "../storage/objects/key.ts";
+import type { ObjectStore } from "../storage/objects/store.ts";
+import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
+
+/** What the source app needs. */
+export interface SourceAppContext {
+  store: ObjectStore;
+  maxObjectBytes: number;
+  /** Replication counters when a destination is configured. */
+  wire: () => WireStats | null;
+  /** Extra fields for /v1/admin/stats (mirror state). */
+  mirrorStats?: () => Record<string, unknown>;
+  role?: string;
+}
+
+/** Client counters of the source. */
+export interface ClientStats {
+  puts: number;
+  rangedPuts: number;
+  deletes: number;
+  gets: number;
+  bytesWritten: number;
+  bytesRead: number;
+}
+
+/**
+ * Builds the source app.
+ *
+ * @example
+ * ```ts
+ * const app = createSourceApp({ store, maxObjectBytes: 5 << 30, wire: () => null });
+ * Deno.serve({ hostname: "127.0.0.1", port: 8080 }, app.fetch);
+ * ```
+ */
+export function createSourceApp(ctx: SourceAppContext): Hono {
+  const { store } = ctx;
+  const client: ClientStats = { puts: 0, rangedPuts: 0, deletes: 0, gets: 0, bytesWritten: 0, bytesRead: 0 };
+  const app = new Hono();
+  app.onError(onError);
+  app.notFound(notFound);
+
+  app.put("/v1/objects/*", async (c) => {
+    const key = objectKey(c.req.url);
+    encodeKey(key); // a bad key is refused before the body is read
+    const lengthHeader = c.req.header("Content-Length");
+    const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
+    if (length === undefined && c.req.header("Transfer-Encoding") === undefined) {
+      throw new RefsyncError(411, "length_required", "a PUT needs Content-Length or a chunked body");
+    }
+    if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
+      throw new RefsyncError(400, "bad_request", "Content-Length is not a non-negative integer");
+    }
+    const contentRange = c.req.header("Content-Range");
+    const range = contentRange === undefined ? null : parseContentRange(contentRange);
+    if (range && length !== undefined && length !== range.end - range.start) {
+      throw new RefsyncError(
+        400,
+        "bad_range",
+        `Content-Range spans ${range.end - range.start} bytes but Content-Length is ${length}`,
+      );
+    }
+    const end = range ? range.end : length ?? 0;
+    if (end > ctx.maxObjectBytes) {
+      throw new RefsyncError(
+        413,
+        "too_large",
+        `the object would be ${end} bytes; --max-object-bytes is ${ctx.maxObjectBytes}`,
+      );
+    }
+    const body = c.req.raw.body;
+    const result = await store.write(key, body, {
+      replace: range === null,
+      offset: range?.start ?? 0,
+      length: range ? range.end - range.start : length,
+    });
+    if (range) client.rangedPuts++;
+    else client.puts++;
+    client.bytesWritten += range ? range.end - range.start : result.size;
+    const headers: Record<string, string> = {};
+    if (result.etag) headers["ETag"] = `"${result.etag}"`;
+    return c.json(
+      { key, size: result.size, etag: result.etag, lsn: result.lsn },
+      result.created ? 201 : 200,
+      headers,
+    );
+  });
+
+  app.delete("/v1/objects/*", async (c) => {
+    const key = objectKey(c.req.url);
+    const done = await store.delete(key);
+    if (!done) throw new RefsyncError(404, "not_found", `no object with key '${key}'`);
+    client.deletes++;
+    return c.body(null, 204);
+  });
+
+  registerObjectReads(app, () => store, client);
+  app.all("/v1/objects/*", (c) => methodNotAllowed(c, ["GET", "HEAD", "PUT", "DELETE"]));
+  app.all("/v1/objects", (c) => methodNotAllowed(c, ["GET"]));
+
+  app.post("/v1/admin/cp", async (c) => {
+    await store.checkpoint();
+    const sb = store.superblock;
+    return c.json({ cp: sb.cp, lsn: sb.lsnCovered, digest: store.digest().digest });
+  });
+  app.all("/v1/admin/cp", (c) => methodNotAllowed(c, ["POST"]));
+
+  app.get("/v1/admin/digest", (c) => c.json(store.digest()));
+  app.all("/v1/admin/digest", (c) => methodNotAllowed(c, ["GET"]));
+
+  app.get("/v1/admin/stats", (c) => {
+    const durations = [...store.stats.cp.durationsMs].sort((a, b) => a - b);
+    const pct = (p: number) => durations.length ? durations[Math.min(durations.length - 1, Math.floor(p * durations.length))] : 0;
+    return c.json({
+      role: ctx.role ?? "source",
+      cp: {
+        committed: store.stats.cp.committed,
+        lastDurationMs: round(store.stats.cp.lastDurationMs),
+        p50Ms: round(pct(0.5)),
+        p99Ms: round(pct(0.99)),
+        count: durations.length,
+      },
+      lsn: { ...store.stats.lsn },
+      dirtyBytes: store.dirtyBytes,
+      client,
+      wire: ctx.wire() ?? newWireStats(),
+      ...(ctx.mirrorStats?.() ?? {}),
+      process: processStats(),
+    });
+  });
+  app.all("/v1/admin/stats", (c) => methodNotAllowed(c, ["GET"]));
+  return app;
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+/** Memory and CPU of this process, read from the OS. */
+export function processStats(): { rssBytes: number; cpuUserMs: number; cpuSystemMs: number } {
+  const usage = Deno.memoryUsage();
+  let cpuUserMs = 0;
+  let cpuSystemMs = 0;
+  try {
+    // /proc/self/stat fields 14 and 15: utime and stime in clock ticks (100 per second).
+    const stat = Deno.readTextFileSync("/proc/self/stat");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    cpuUserMs = Number(fields[11]) * 10;
+    cpuSystemMs = Number(fields[12]) * 10;
+  } catch {
+    // Not Linux: CPU time unknown.
+  }
+  return { rssBytes: usage.rss, cpuUserMs, cpuSystemMs };
+}
+

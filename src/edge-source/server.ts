@@ -1,0 +1,54 @@
+/**
+ * Starts a source appliance: opens its store (recovering from the log), wires
+ * the mirror when a destination is configured, serves the HTTP API, runs the
+ * CP scheduler.
+ *
+ * @module
+ */
+import type { SourceConfig } from "../cli/args.ts";
+import { ObjectStore } from "../storage/objects/store.ts";
+import { createSourceApp } from "./app.ts";
+import { CpScheduler } from "./cp-scheduler.ts";
+
+/** A running source. */
+export interface SourceHandle {
+  url: string;
+  port: number;
+  store: ObjectStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a source appliance.
+ *
+ * @example
+ * ```ts
+ * const source = await startSource({ ...config, port: 0 });
+ * console.log(source.url);
+ * await source.close();
+ * ```
+ */
+export async function startSource(config: SourceConfig): Promise<SourceHandle> {
+  const store = await ObjectStore.open(config.data, {
+    cpDirtyBytes: config.cpDirtyBytes,
+    maxObjectBytes: config.maxObjectBytes,
+  });
+  const app = createSourceApp({ store, maxObjectBytes: config.maxObjectBytes, wire: () => null });
+  const scheduler = new CpScheduler(store, config.cpIntervalMs);
+  const server = Deno.serve(
+    { hostname: config.host, port: config.port, onListen: () => {} },
+    app.fetch,
+  );
+  scheduler.start();
+  const port = server.addr.port;
+  return {
+    url: `http://${config.host}:${port}`,
+    port,
+    store,
+    async close() {
+      await scheduler.stop();
+      await server.shutdown();
+      await store.close();
+    },
+  };
+}

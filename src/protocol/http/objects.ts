@@ -1,0 +1,115 @@
+/**
+ * The read side of the object API, shared by both appliances (the destination
+ * serves these from its last committed CP): GET (with `Range`), HEAD, list.
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import { RefsyncError } from "../errors/mod.ts";
+import type { ObjectInfo, ObjectStore } from "../../storage/objects/store.ts";
+import { parseRange } from "./range.ts";
+
+/** Path prefix of object keys. */
+export const OBJECTS_PREFIX = "/v1/objects/";
+
+/**
+ * The object key of a request: the URL-decoded rest of the path after `/v1/objects/`.
+ *
+ * @example
+ * ```ts
+ * objectKey("http://h/v1/objects/a%2Fb/c"); // "a/b/c"
+ * ```
+ */
+export function objectKey(url: string): string {
+  const path = new URL(url).pathname;
+  const raw = path.startsWith(OBJECTS_PREFIX) ? path.slice(OBJECTS_PREFIX.length) : "";
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new RefsyncError(400, "bad_key", "the key is not valid percent-encoded UTF-8");
+  }
+}
+
+/** Headers describing an object. */
+export function objectHeaders(info: ObjectInfo): Record<string, string> {
+  return {
+    "ETag": `"${info.etag}"`,
+    "Last-Modified": new Date(info.mtime).toUTCString(),
+    "Accept-Ranges": "bytes",
+  };
+}
+
+/** Counters the read routes keep. */
+export interface ReadCounters {
+  gets: number;
+  bytesRead: number;
+}
+
+/**
+ * Registers GET/HEAD `/v1/objects/{key}` and GET `/v1/objects` on `app`.
+ *
+ * @example
+ * ```ts
+ * const app = new Hono();
+ * registerObjectReads(app, () => store, { gets: 0, bytesRead: 0 });
+ * ```
+ */
+export function registerObjectReads(
+  app: Hono,
+  store: () => ObjectStore,
+  counters: ReadCounters,
+): void {
+  app.get("/v1/objects", (c) => list(c, store()));
+  app.on("HEAD", "/v1/objects/*", (c) => {
+    const key = objectKey(c.req.url);
+    const info = store().stat(key);
+    if (!info) return c.body(null, 404);
+    return c.body(null, 200, { ...objectHeaders(info), "Content-Length": String(info.size) });
+  });
+  app.get("/v1/objects/*", (c) => {
+    const key = objectKey(c.req.url);
+    if (key === "") return list(c, store());
+    const s = store();
+    const info = s.stat(key);
+    if (!info) throw new RefsyncError(404, "not_found", `no object with key '${key}'`);
+    let range;
+    try {
+      range = parseRange(c.req.header("Range"), info.size);
+    } catch (e) {
+      if (e instanceof RefsyncError && e.status === 416) {
+        return c.json({ error: e.code, message: e.message }, 416, {
+          "Content-Range": `bytes */${info.size}`,
+        });
+      }
+      throw e;
+    }
+    const start = range?.start ?? 0;
+    const end = range?.end ?? info.size;
+    counters.gets++;
+    counters.bytesRead += end - start;
+    const headers: Record<string, string> = {
+      ...objectHeaders(info),
+      "Content-Length": String(end - start),
+      "Content-Type": "application/octet-stream",
+    };
+    if (range) headers["Content-Range"] = `bytes ${start}-${end - 1}/${info.size}`;
+    return c.body(s.read(key, start, end), range ? 206 : 200, headers);
+  });
+}
+
+function list(c: Context, store: ObjectStore): Response {
+  const limitText = c.req.query("limit");
+  const limit = limitText === undefined ? 1000 : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10000) {
+    throw new RefsyncError(400, "bad_request", "limit must be an integer from 1 to 10000");
+  }
+  const { objects, next } = store.list({
+    prefix: c.req.query("prefix") || undefined,
+    startAfter: c.req.query("start-after") || undefined,
+    limit,
+  });
+  return c.json({
+    objects: objects.map((o) => ({ key: o.key, size: o.size, etag: o.etag, mtime: o.mtime })),
+    next,
+  });
+}

@@ -1,0 +1,35 @@
+/**
+ * Log frames: the NVLOG record format, the same bytes on disk and on the wire
+ * (the destination appends what it receives without re-encoding).
+ *
+ * - {@link encodeFrame}: fields + payload -> bytes (+ 4 KiB block digests as a by-product);
+ * - {@link decodeHeader} / {@link verifyPayload} / {@link decodeFrame}: validation;
+ * - {@link FrameReader} / {@link FrameParser} / {@link parseFrames}: streaming, bounded;
+ * - {@link FrameError}: every defect.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, FrameReader, Flag, Op } from "./mod.ts";
+ * const { bytes } = encodeFrame(
+ *   { lsn: 1, op: Op.WRITE, flags: Flag.COMMIT_NOW | Flag.REPLACE, key: "k", txn: 1, offset: 0, mtime: 0 },
+ *   new Uint8Array(10),
+ * );
+ * const frames = ReadableStream.from([bytes]).pipeThrough(new FrameReader());
+ * ```
+ *
+ * @module
+ */
+export * from "./constants.ts";
+export { FrameError } from "./error.ts";
+export type { Frame, FrameFields, FrameHeader } from "./types.ts";
+export { type EncodedFrame, encodeFrame } from "./encode.ts";
+export {
+  checkPrefix,
+  decodeFrame,
+  decodeHeader,
+  isVerifiedFrame,
+  PREFIX_SIZE,
+  verifyPayload,
+} from "./decode.ts";
+export { FrameParser, FrameReader, type FrameReaderOptions, parseFrames } from "./reader.ts";
+export { hashPayload, type PayloadHash } from "./hash.ts";

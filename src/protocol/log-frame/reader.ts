@@ -1,0 +1,187 @@
+/**
+ * Streaming frame reader: whole, verified frames out of arbitrarily chunked
+ * bytes, with memory bounded by one frame.
+ *
+ * @module
+ */
+import { HEADER_SIZE, MAX_FRAME_LENGTH } from "./constants.ts";
+import { checkPrefix, decodeFrame, PREFIX_SIZE } from "./decode.ts";
+import { FrameError } from "./error.ts";
+import type { Frame } from "./types.ts";
+
+/** Options of {@link FrameParser} and {@link FrameReader}. */
+export interface FrameReaderOptions {
+  /** Refuse frames longer than this (never above {@link MAX_FRAME_LENGTH}). */
+  maxFrameLength?: number;
+  /**
+   * Default true: every frame owns a copy of its bytes, so a kept frame never
+   * pins a large input chunk. False: a frame lying wholly inside one chunk is a
+   * view into it (zero copy; the caller must not reuse the chunk).
+   */
+  copy?: boolean;
+}
+
+/**
+ * Push parser: feed chunks, get whole verified frames. It keeps at most one
+ * partial frame (≤ maxFrameLength bytes), because a frame's length is validated
+ * from its first 24 bytes before the rest is buffered. After a FrameError it
+ * refuses all further input: a byte stream that lost framing cannot resync safely.
+ *
+ * @example
+ * ```ts
+ * const parser = new FrameParser();
+ * for (const chunk of chunks) parser.push(chunk, (f) => handle(f));
+ * parser.end(); // throws if the input stopped inside a frame
+ * ```
+ */
+export class FrameParser {
+  readonly maxFrameLength: number;
+  readonly copy: boolean;
+  #prefix = new Uint8Array(PREFIX_SIZE);
+  #prefixLength = 0;
+  #frame: Uint8Array | null = null;
+  #frameFilled = 0;
+  #failed: FrameError | undefined;
+
+  constructor(options: FrameReaderOptions = {}) {
+    const max = options.maxFrameLength ?? MAX_FRAME_LENGTH;
+    if (!Number.isInteger(max) || max <= HEADER_SIZE || max > MAX_FRAME_LENGTH) {
+      throw new RangeError(`maxFrameLength must be in ${HEADER_SIZE + 1}..${MAX_FRAME_LENGTH}`);
+    }
+    this.maxFrameLength = max;
+    this.copy = options.copy ?? true;
+  }
+
+  /** Bytes held for the frame in progress (never more than maxFrameLength). */
+  get buffered(): number {
+    return this.#frame ? this.#frameFilled : this.#prefixLength;
+  }
+
+  /**
+   * Consumes a chunk; calls `emit` for each frame it completes, in order.
+   * Frames completed before a defect are emitted before the FrameError is thrown.
+   */
+  push(chunk: Uint8Array, emit: (frame: Frame) => void): void {
+    if (this.#failed) throw this.#failed;
+    if (!(chunk instanceof Uint8Array)) {
+      throw this.#fail(new FrameError("frame: input chunk is not a Uint8Array"));
+    }
+    try {
+      this.#consume(chunk, emit);
+    } catch (e) {
+      if (e instanceof FrameError) throw this.#fail(e);
+      throw e;
+    }
+  }
+
+  /** Declares the end of input. @throws FrameError when it stopped inside a frame. */
+  end(): void {
+    if (this.#failed) throw this.#failed;
+    if (this.#frame || this.#prefixLength > 0) {
+      const want = this.#frame ? this.#frame.length : PREFIX_SIZE;
+      throw this.#fail(
+        new FrameError(`frame: input ended inside a frame (${this.buffered} of ${want} bytes)`),
+      );
+    }
+  }
+
+  #fail(e: FrameError): FrameError {
+    this.#failed = e;
+    this.#frame = null; // release the partial frame
+    this.#frameFilled = 0;
+    this.#prefixLength = 0;
+    return e;
+  }
+
+  #consume(chunk: Uint8Array, emit: (frame: Frame) => void): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      const left = chunk.length - pos;
+      if (this.#frame) {
+        const frame = this.#frame;
+        const take = Math.min(frame.length - this.#frameFilled, left);
+        frame.set(chunk.subarray(pos, pos + take), this.#frameFilled);
+        this.#frameFilled += take;
+        pos += take;
+        if (this.#frameFilled === frame.length) {
+          this.#frame = null;
+          this.#frameFilled = 0;
+          emit(decodeFrame(frame));
+        }
+      } else if (this.#prefixLength === 0 && left >= PREFIX_SIZE) {
+        // Fast path: the prefix is in this chunk.
+        const length = checkPrefix(chunk.subarray(pos, pos + PREFIX_SIZE), this.maxFrameLength);
+        if (left >= length) {
+          const bytes = this.copy
+            ? chunk.slice(pos, pos + length)
+            : chunk.subarray(pos, pos + length);
+          emit(decodeFrame(bytes));
+          pos += length;
+        } else {
+          this.#startFrame(length, chunk.subarray(pos));
+          pos = chunk.length;
+        }
+      } else {
+        const take = Math.min(PREFIX_SIZE - this.#prefixLength, left);
+        this.#prefix.set(chunk.subarray(pos, pos + take), this.#prefixLength);
+        this.#prefixLength += take;
+        pos += take;
+        if (this.#prefixLength === PREFIX_SIZE) {
+          const length = checkPrefix(this.#prefix, this.maxFrameLength);
+          this.#prefixLength = 0;
+          this.#startFrame(length, this.#prefix);
+        }
+      }
+    }
+  }
+
+  #startFrame(length: number, head: Uint8Array): void {
+    if (head.length >= length) throw new Error("invariant: a started frame is incomplete");
+    this.#frame = new Uint8Array(length);
+    this.#frame.set(head, 0);
+    this.#frameFilled = head.length;
+  }
+}
+
+/**
+ * Parses a buffer holding whole frames only.
+ *
+ * @throws FrameError on any defect, or when the buffer ends inside a frame.
+ *
+ * @example
+ * ```ts
+ * for (const f of parseFrames(body)) console.log(f.header.lsn);
+ * ```
+ */
+export function parseFrames(bytes: Uint8Array, options?: FrameReaderOptions): Frame[] {
+  const parser = new FrameParser(options);
+  const frames: Frame[] = [];
+  parser.push(bytes, (f) => frames.push(f));
+  parser.end();
+  return frames;
+}
+
+/**
+ * A TransformStream from bytes to whole verified frames. The readable side
+ * errors with a FrameError on the first defect or when input ends mid-frame.
+ *
+ * @example
+ * ```ts
+ * for await (const frame of request.body!.pipeThrough(new FrameReader())) {
+ *   console.log(frame.header.lsn, frame.payload.length);
+ * }
+ * ```
+ */
+export class FrameReader extends TransformStream<Uint8Array, Frame> {
+  constructor(options?: FrameReaderOptions) {
+    const parser = new FrameParser(options);
+    super({
+      transform(chunk, controller) {
+        parser.push(chunk, (f) => controller.enqueue(f));
+      },
+      flush() {
+        parser.end();
+      },
+    });
+  }
+}

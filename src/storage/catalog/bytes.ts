@@ -1,0 +1,56 @@
+/**
+ * Byte-string helpers. Catalog keys are ordered by unsigned byte comparison
+ * (memcmp order), which for UTF-8 is code point order. JavaScript string
+ * comparison orders UTF-16 code units instead, so keys are never compared as
+ * strings.
+ *
+ * @module
+ */
+
+/**
+ * Compares two byte strings in unsigned byte (memcmp) order: a proper prefix
+ * sorts first. Returns -1, 0 or 1.
+ *
+ * @example
+ * ```ts
+ * const enc = new TextEncoder();
+ * // U+1F600 sorts after U+FFFF in UTF-8, though not as a JS string.
+ * compareBytes(enc.encode("\u{1F600}"), enc.encode("\uFFFF")); // 1
+ * compareBytes(enc.encode("a"), enc.encode("ab")); // -1
+ * ```
+ */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+/**
+ * True when `key` starts with `prefix`.
+ *
+ * @example
+ * ```ts
+ * hasPrefix(new Uint8Array([1, 2, 3]), new Uint8Array([1, 2])); // true
+ * ```
+ */
+export function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
+  if (prefix.length > key.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    if (key[i] !== prefix[i]) return false;
+  }
+  return true;
+}
+
+/**
+ * True when `a` and `b` hold the same bytes.
+ *
+ * @example
+ * ```ts
+ * equalBytes(new Uint8Array([1]), new Uint8Array([1])); // true
+ * ```
+ */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && compareBytes(a, b) === 0;
+}

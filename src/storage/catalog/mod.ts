@@ -1,0 +1,20 @@
+/**
+ * The catalog: an ordered, copy-on-write B+tree from byte keys to byte values
+ * in 4 KiB metadata blocks. The storage engine keeps its object records in it.
+ *
+ * @example
+ * ```ts
+ * import { Catalog } from "./mod.ts";
+ * const enc = new TextEncoder();
+ * const catalog = new Catalog(volume, null);
+ * catalog.commit([{ key: enc.encode("a"), value: enc.encode("record") }], volume.beginCp());
+ * catalog.list({ prefix: enc.encode("a"), limit: 10 });
+ * ```
+ *
+ * @module
+ */
+
+export { Catalog, type CatalogOptions, type ListOptions, type ListResult } from "./catalog.ts";
+export { type CatalogChange } from "./commit.ts";
+export { compareBytes } from "./bytes.ts";
+export { CatalogNodeError, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./node.ts";

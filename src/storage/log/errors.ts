@@ -1,0 +1,36 @@
+/**
+ * Errors of the NVLOG.
+ *
+ * @module
+ */
+
+/**
+ * The log on disk is damaged somewhere other than a torn tail, so opening it
+ * would lose or reorder durable records. Names the segment file and offset.
+ *
+ * @example
+ * ```ts
+ * try { await NvLog.open(dir); } catch (e) {
+ *   if (e instanceof LogCorruptionError) console.error(e.segment, e.offset);
+ * }
+ * ```
+ */
+export class LogCorruptionError extends Error {
+  readonly segment: string;
+  readonly offset: number;
+
+  constructor(segment: string, offset: number, reason: string) {
+    super(`NVLOG corrupt: segment ${segment} offset ${offset}: ${reason}`);
+    this.name = "LogCorruptionError";
+    this.segment = segment;
+    this.offset = offset;
+  }
+}
+
+/** The log refused an operation because of its state (closed, failed, busy). */
+export class LogStateError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "LogStateError";
+  }
+}

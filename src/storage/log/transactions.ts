@@ -1,0 +1,199 @@
+/**
+ * Turns a record sequence into committed operations, in commit order. A
+ * transaction whose COMMIT is missing is never returned (never half-applied).
+ *
+ * @module
+ */
+import { DIGEST_LENGTH, Flag, type FrameHeader, Op } from "../../protocol/log-frame/mod.ts";
+import type { LogPosition } from "./types.ts";
+
+/** The input: a record header with where its payload lies (an {@link Appended} or {@link LogRecord} fits). */
+export interface TxRecord {
+  header: FrameHeader;
+  position: LogPosition;
+  /** The COMMIT's payload, when known (the ETag of a replacing transaction). */
+  inline?: Uint8Array;
+}
+
+/** One WRITE of a committed operation. */
+export interface TxWrite {
+  lsn: number;
+  /** Object byte offset. */
+  offset: number;
+  length: number;
+  position: LogPosition;
+}
+
+/** A committed operation. */
+export interface CommittedOp {
+  kind: "write" | "delete";
+  key: string;
+  /** LSN of the transaction's first record. */
+  txn: number;
+  /** The object becomes exactly `writes` (sized `size`), not a patch of its old bytes. */
+  replace: boolean;
+  /** Object size, when `replace`. */
+  size?: number;
+  /**
+   * When `replace`: a single-record PUT's payload digest (BLAKE3 of the whole
+   * object), or the COMMIT's 32-byte payload. Undefined otherwise.
+   */
+  etag?: Uint8Array;
+  commitLsn: number;
+  /** mtime of the committing record. */
+  mtime: number;
+  /** In LSN order; empty for a delete. */
+  writes: TxWrite[];
+}
+
+/** A transaction without its COMMIT (yet). */
+export interface OpenTransaction {
+  txn: number;
+  key: string;
+  /** LSNs of its writes seen so far. */
+  lsns: number[];
+  /** True when its first record precedes the input (its COMMIT would be refused). */
+  headless: boolean;
+}
+
+interface Pending {
+  key: string;
+  writes: TxWrite[];
+  headless: boolean;
+}
+
+/**
+ * Incremental form of {@link groupTransactions}: feed records in LSN order,
+ * get each operation as its commit arrives. Useful to apply transactions as
+ * frames are received, and to find the oldest open transaction (replay after a
+ * CP must start at or before it).
+ *
+ * @example
+ * ```ts
+ * const g = new TransactionGrouper();
+ * for (const r of log.records(from)) {
+ *   const op = g.add(r);
+ *   if (op) apply(op);
+ * }
+ * console.log(g.open()); // transactions still waiting for their COMMIT
+ * ```
+ */
+export class TransactionGrouper {
+  #pending = new Map<number, Pending>();
+  #firstLsn: number | undefined;
+  #lastLsn = 0;
+
+  /** Adds the next record; returns the operation it commits, if any. @throws Error on an inconsistent sequence. */
+  add(record: TxRecord): CommittedOp | undefined {
+    const h = record.header;
+    if (h.lsn <= this.#lastLsn) {
+      throw new Error(`records out of order: LSN ${h.lsn} after ${this.#lastLsn}`);
+    }
+    this.#firstLsn ??= h.lsn;
+    this.#lastLsn = h.lsn;
+    const replace = (h.flags & Flag.REPLACE) !== 0;
+    switch (h.op) {
+      case Op.DELETE:
+        return this.#op(h, "delete", false, []);
+      case Op.WRITE: {
+        const w: TxWrite = {
+          lsn: h.lsn,
+          offset: h.offset,
+          length: h.payloadLength,
+          position: record.position,
+        };
+        if ((h.flags & Flag.COMMIT_NOW) !== 0) {
+          const op = this.#op(h, "write", replace, [w]);
+          if (replace) {
+            op.size = h.payloadLength;
+            op.etag = h.payloadDigest;
+          }
+          return op;
+        }
+        this.#pendingFor(h).writes.push(w);
+        return undefined;
+      }
+      case Op.COMMIT: {
+        const p = this.#pendingFor(h);
+        this.#pending.delete(h.txn);
+        if (p.headless) {
+          throw new Error(
+            `transaction ${h.txn} (COMMIT at LSN ${h.lsn}) began before the first record given ` +
+              `(LSN ${this.#firstLsn}): replay must start at or before the oldest open transaction`,
+          );
+        }
+        const op = this.#op(h, "write", replace, p.writes);
+        if (replace) {
+          op.size = h.offset;
+          if (record.inline?.length === DIGEST_LENGTH) op.etag = record.inline;
+        }
+        return op;
+      }
+      default:
+        throw new Error(`record LSN ${h.lsn}: unknown op ${h.op}`);
+    }
+  }
+
+  /** Transactions whose COMMIT has not been seen, oldest first. */
+  open(): OpenTransaction[] {
+    return [...this.#pending.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([txn, p]) => ({
+        txn,
+        key: p.key,
+        lsns: p.writes.map((w) => w.lsn),
+        headless: p.headless,
+      }));
+  }
+
+  #op(h: FrameHeader, kind: "write" | "delete", replace: boolean, writes: TxWrite[]): CommittedOp {
+    return { kind, key: h.key, txn: h.txn, replace, commitLsn: h.lsn, mtime: h.mtime, writes };
+  }
+
+  /** The open transaction a WRITE or COMMIT belongs to, starting it when the record is its first. */
+  #pendingFor(h: FrameHeader): Pending {
+    let p = this.#pending.get(h.txn);
+    if (!p) {
+      if (h.txn === h.lsn) {
+        p = { key: h.key, writes: [], headless: false };
+      } else if (h.txn < (this.#firstLsn ?? h.lsn)) {
+        // Its start was before the input; remembered so a COMMIT can say why it is refused.
+        p = { key: h.key, writes: [], headless: true };
+      } else {
+        throw new Error(`record LSN ${h.lsn} names transaction ${h.txn}, which is not open`);
+      }
+      this.#pending.set(h.txn, p);
+    }
+    if (p.key !== h.key) {
+      throw new Error(
+        `record LSN ${h.lsn} is for key ${JSON.stringify(h.key)} but transaction ${h.txn} ` +
+          `is for ${JSON.stringify(p.key)}`,
+      );
+    }
+    return p;
+  }
+}
+
+/**
+ * The committed operations of a record sequence (LSN order), in commit order.
+ * Records of different transactions may interleave; a transaction without its
+ * COMMIT is left out.
+ *
+ * @throws Error when the sequence is inconsistent (out of order, a record of an
+ *   unknown transaction, a key change inside a transaction, or a COMMIT whose
+ *   transaction began before the input).
+ *
+ * @example
+ * ```ts
+ * for (const op of groupTransactions(log.records(cpLsn + 1))) engine.apply(op);
+ * ```
+ */
+export function groupTransactions(records: Iterable<TxRecord>): CommittedOp[] {
+  const grouper = new TransactionGrouper();
+  const ops: CommittedOp[] = [];
+  for (const r of records) {
+    const op = grouper.add(r);
+    if (op) ops.push(op);
+  }
+  return ops;
+}

@@ -1,0 +1,202 @@
+/**
+ * Writing one consistency point: the frozen dirty layer goes from the NVLOG
+ * into new volume blocks (copy-on-write), the block maps and the catalog are
+ * updated along the changed paths, and each written block gets a recipe that
+ * tells the CP sync how the destination can rebuild it from what it holds.
+ *
+ * @module
+ */
+import { Blake3Hasher, blake3, isZeroBlock } from "../../block-index/mod.ts";
+import type { Catalog } from "../catalog/mod.ts";
+import {
+  type BlockMap,
+  EMPTY_MAP,
+  lookupRange,
+  updateMap,
+  walkMap,
+} from "../blockmap/blockmap.ts";
+import type { CpTransaction } from "../volume/volume.ts";
+import { BLOCK_SIZE, type BlockPtr, NO_BLOCK } from "../volume/types.ts";
+import type { DirtyObject, Extent, LogPosition } from "./overlay.ts";
+import { decodeRecord, encodeRecord, type ObjectRecord } from "./record.ts";
+import { compareBytes } from "../catalog/mod.ts";
+
+/** Reads payload bytes of a logged record (the NVLOG). */
+export interface PayloadReader {
+  readPayload(position: LogPosition, payloadOffset: number, length: number, into?: Uint8Array): Uint8Array;
+}
+
+/** A piece of a block that comes from a log record's payload. */
+export interface LogSlice {
+  /** Offset inside the 4 KiB block. */
+  at: number;
+  length: number;
+  lsn: number;
+  position: LogPosition;
+  payloadOffset: number;
+}
+
+/**
+ * How a written data block can be rebuilt from what the destination holds:
+ * a whole block of one log payload, or its previous version (block `base`,
+ * 0 for zeros) with log slices laid over it.
+ */
+export type BlockRecipe =
+  | { kind: "log"; lsn: number; position: LogPosition; payloadOffset: number }
+  | { kind: "patch"; base: number; slices: LogSlice[] };
+
+/** What a written CP leaves for the commit and for the CP sync. */
+export interface CheckpointWrite {
+  /** New catalog root. */
+  catalogRoot: BlockPtr | null;
+  /** Recipes of the data blocks written from the log. */
+  recipes: Map<number, BlockRecipe>;
+  /** Digest of every written block. */
+  digests: Map<number, Uint8Array>;
+}
+
+/**
+ * Writes `frozen` (the dirty layer of this CP) through `tx` on top of `catalog`.
+ * Yields to the event loop as it goes so writers are not blocked for the whole CP.
+ */
+export async function writeCheckpoint(
+  tx: CpTransaction,
+  catalog: Catalog,
+  log: PayloadReader,
+  frozen: Map<string, DirtyObject>,
+): Promise<CheckpointWrite> {
+  const recipes = new Map<number, BlockRecipe>();
+  const digests = new Map<number, Uint8Array>();
+  const objects = [...frozen.values()].sort((a, b) => compareBytes(a.keyBytes, b.keyBytes));
+  const changes: Array<{ key: Uint8Array; value: Uint8Array | null }> = [];
+  for (const d of objects) {
+    const old = catalog.get(d.keyBytes);
+    const record = old ? decodeRecord(old) : null;
+    if (d.deleted) {
+      if (record) releaseObject(tx, record.map);
+      if (record) changes.push({ key: d.keyBytes, value: null });
+      continue;
+    }
+    const next = await writeObject(tx, log, d, d.replace ? null : record, recipes, digests);
+    if (d.replace && record) releaseObject(tx, record.map);
+    changes.push({ key: d.keyBytes, value: encodeRecord(next) });
+    await pause(tx);
+  }
+  const catalogRoot = catalog.commit(changes, tx);
+  for (const w of tx.written) {
+    if (!digests.has(w.block)) digests.set(w.block, blake3(tx.readBlock(w.block)));
+  }
+  return { catalogRoot, recipes, digests };
+}
+
+async function pause(tx: CpTransaction): Promise<void> {
+  if (tx.shouldFlush) await tx.flush();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+function releaseObject(tx: CpTransaction, map: BlockMap): void {
+  walkMap(tx, map, (ptr) => tx.release(ptr.block));
+}
+
+/** File blocks touched by `extents`, ascending. */
+function touchedBlocks(extents: Extent[], nBlocks: number): number[] {
+  const out: number[] = [];
+  for (const e of extents) {
+    const first = Math.floor(e.start / BLOCK_SIZE);
+    const last = Math.min(nBlocks - 1, Math.floor((e.end - 1) / BLOCK_SIZE));
+    for (let b = Math.max(first, out.length ? out[out.length - 1] + 1 : 0); b <= last; b++) out.push(b);
+  }
+  return out;
+}
+
+async function writeObject(
+  tx: CpTransaction,
+  log: PayloadReader,
+  d: DirtyObject,
+  base: ObjectRecord | null,
+  recipes: Map<number, BlockRecipe>,
+  digests: Map<number, Uint8Array>,
+): Promise<ObjectRecord> {
+  const nBlocks = Math.ceil(d.size / BLOCK_SIZE);
+  const baseMap = base?.map ?? EMPTY_MAP;
+  const changes = new Map<number, BlockPtr>();
+  const touched = touchedBlocks(d.extents, nBlocks);
+  let e = 0; // first extent that may overlap the current block
+  for (let i = 0; i < touched.length; i++) {
+    const fb = touched[i];
+    const blockStart = fb * BLOCK_SIZE;
+    const blockEnd = blockStart + BLOCK_SIZE;
+    while (e < d.extents.length && d.extents[e].end <= blockStart) e++;
+    const slices: LogSlice[] = [];
+    for (let j = e; j < d.extents.length && d.extents[j].start < blockEnd; j++) {
+      const x = d.extents[j];
+      const from = Math.max(x.start, blockStart);
+      const to = Math.min(x.end, blockEnd);
+      slices.push({
+        at: from - blockStart,
+        length: to - from,
+        lsn: x.lsn,
+        position: x.position,
+        payloadOffset: x.payloadStart + (from - x.start),
+      });
+    }
+    const [oldPtr] = base ? lookupRange(tx, baseMap, fb, 1) : [NO_BLOCK];
+    const whole = slices.length === 1 && slices[0].length === BLOCK_SIZE ? slices[0] : null;
+    const content = whole ? new Uint8Array(BLOCK_SIZE) : oldPtr.block !== 0
+      ? tx.readBlock(oldPtr.block)
+      : new Uint8Array(BLOCK_SIZE);
+    for (const s of slices) {
+      log.readPayload(s.position, s.payloadOffset, s.length, content.subarray(s.at, s.at + s.length));
+    }
+    // Bytes past the end of the object stay zero so equal objects have equal blocks.
+    const tail = d.size - blockStart;
+    if (tail < BLOCK_SIZE) content.fill(0, tail);
+    if (oldPtr.block !== 0) tx.release(oldPtr.block);
+    if (isZeroBlock(content)) {
+      changes.set(fb, NO_BLOCK);
+      continue;
+    }
+    const block = tx.allocate();
+    const digest = whole ? knownDigest(d.extents[e], whole) : null;
+    tx.write(block, content, "data", oldPtr.block);
+    if (digest) digests.set(block, digest);
+    recipes.set(
+      block,
+      whole
+        ? { kind: "log", lsn: whole.lsn, position: whole.position, payloadOffset: whole.payloadOffset }
+        : { kind: "patch", base: oldPtr.block, slices },
+    );
+    changes.set(fb, { block, birth: tx.cp });
+    if ((i & 255) === 255) await pause(tx);
+  }
+  // A replaced object's blocks that no write touched are holes.
+  const map = updateMap(tx, baseMap, changes, nBlocks);
+  const etag = d.etag ?? await objectDigest(tx, map, d.size);
+  return { size: d.size, mtime: d.mtime, etag, map };
+}
+
+/** The digest of a whole block taken from one log record, if it was computed at log time. */
+function knownDigest(extent: Extent, slice: LogSlice): Uint8Array | null {
+  if (!extent.blockDigests || slice.payloadOffset % BLOCK_SIZE !== 0) return null;
+  const i = slice.payloadOffset / BLOCK_SIZE;
+  if ((i + 1) * 32 > extent.blockDigests.length) return null;
+  return extent.blockDigests.subarray(i * 32, (i + 1) * 32);
+}
+
+/** BLAKE3 of the object's bytes, read back through the new map (after ranged writes). */
+async function objectDigest(tx: CpTransaction, map: BlockMap, size: number): Promise<Uint8Array> {
+  const hasher = new Blake3Hasher();
+  const nBlocks = Math.ceil(size / BLOCK_SIZE);
+  const zero = new Uint8Array(BLOCK_SIZE);
+  for (let fb = 0; fb < nBlocks; fb += 256) {
+    const ptrs = lookupRange(tx, map, fb, Math.min(256, nBlocks - fb));
+    ptrs.forEach((p, k) => {
+      const bytes = p.block === 0 ? zero : tx.readBlock(p.block);
+      const len = Math.min(BLOCK_SIZE, size - (fb + k) * BLOCK_SIZE);
+      hasher.update(bytes.subarray(0, len));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return hasher.digest();
+}
+

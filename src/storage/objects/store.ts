@@ -1,0 +1,807 @@
+/**
+ * The object store: the storage engine both appliances run. It ties the NVLOG
+ * (durability of each write), the dirty layers (writes since the last CP, as
+ * extents into the log), the catalog and the copy-on-write volume together.
+ *
+ * Write path: body -> 1 MiB log records (a multi-record write is a transaction,
+ * applied only at its COMMIT, so no reader or recovery ever sees half of it)
+ * -> durable locally and on the mirror -> acknowledged.
+ * CP: freeze the active layer, write it into the volume, commit the superblock,
+ * let the mirror commit the same CP, then free what the CP replaced.
+ * Recovery: the best superblock plus a replay of the log records above its
+ * covered LSN. Replay is idempotent: every operation is a blind write.
+ *
+ * @module
+ */
+import { Blake3Hasher, toHex } from "../../block-index/mod.ts";
+import { RefsyncError } from "../../protocol/errors/mod.ts";
+import { Flag, Op } from "../../protocol/log-frame/mod.ts";
+import { Catalog } from "../catalog/mod.ts";
+import { lookupRange, walkMap } from "../blockmap/blockmap.ts";
+import { type Appended, type AppendFields, groupTransactions, NvLog } from "../log/mod.ts";
+import { cpContentDigest, nextVolumeDigest } from "../volume/digest.ts";
+import { encodeSuperblock, type Superblock } from "../volume/superblock.ts";
+import { BLOCK_SIZE } from "../volume/types.ts";
+import { type CpTransaction, Volume, type WrittenBlock } from "../volume/volume.ts";
+import { type BlockRecipe, writeCheckpoint } from "./checkpoint.ts";
+import { encodeKey } from "./key.ts";
+import { addExtent, type DirtyObject, type Extent, extentBytes } from "./overlay.ts";
+import { decodeRecord, type ObjectRecord } from "./record.ts";
+
+/** Largest payload of one log record: a bigger write is a multi-record transaction. */
+export const RECORD_PAYLOAD_BYTES = 1 << 20;
+
+/** Tuning and hooks of a store. */
+export interface StoreOptions {
+  /** A CP starts when this many dirty bytes accumulate; writers wait at twice it. */
+  cpDirtyBytes: number;
+  /** Largest object a write may create (413 beyond). */
+  maxObjectBytes: number;
+  /** Log segment size. */
+  logSegmentBytes?: number;
+  /**
+   * Called with each batch of appended records as soon as they are written
+   * locally (the local fsync runs meanwhile); resolves once the mirror holds
+   * them durably. A write is acknowledged only when both are durable.
+   */
+  replicate?: (written: Appended[]) => Promise<void>;
+  /**
+   * Called after a CP committed locally; resolves once the mirror committed it
+   * too. Until then the blocks and log the CP replaced are kept, and no next CP
+   * starts.
+   */
+  syncCheckpoint?: (cp: CheckpointResult) => Promise<void>;
+}
+
+/** Size, ETag and mtime of an object. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  mtime: number;
+  etag: string;
+}
+
+/** The outcome of an acknowledged write. */
+export interface WriteResult {
+  key: string;
+  size: number;
+  /** BLAKE3 hex of the object, or null after a ranged write (computed by HEAD/GET). */
+  etag: string | null;
+  lsn: number;
+  created: boolean;
+}
+
+/** A committed CP, with what the CP sync needs to send it. */
+export interface CheckpointResult {
+  superblock: Superblock;
+  superblockBytes: Uint8Array;
+  written: WrittenBlock[];
+  recipes: Map<number, BlockRecipe>;
+  digests: Map<number, Uint8Array>;
+  previousDigest: Uint8Array;
+  durationMs: number;
+}
+
+interface View {
+  layers: Array<{ extents: Extent[]; replace: boolean }>;
+  record: ObjectRecord | null;
+  size: number;
+  mtime: number;
+  etag: Uint8Array | null;
+}
+
+/**
+ * A store in a directory: `volume.dat` and `log/`.
+ *
+ * @example
+ * ```ts
+ * const store = await ObjectStore.open("data/source", { cpDirtyBytes: 64 << 20, maxObjectBytes: 5 << 30 });
+ * await store.write("a", ReadableStream.from([new Uint8Array([1, 2, 3])]), { replace: true, offset: 0 });
+ * await store.checkpoint();
+ * await store.close();
+ * ```
+ */
+export class ObjectStore {
+  readonly volume: Volume;
+  readonly log: NvLog;
+  readonly options: StoreOptions;
+  #catalog: Catalog;
+  #active = new Map<string, DirtyObject>();
+  #frozen: Map<string, DirtyObject> | null = null;
+  #activeBytes = 0;
+  /** First LSNs of transactions that have records in the log but no COMMIT yet. */
+  #inflight = new Set<number>();
+  #cpRunning: Promise<CheckpointResult | null> | null = null;
+  /** A CP committed here whose mirror commit is still owed. */
+  #unsynced: CheckpointResult | null = null;
+  #pins = new Map<number, number>();
+  #garbage: Array<{ cp: number; blocks: number[]; lsn: number }> = [];
+  #closed = false;
+  /** Local durability of the last appended record: a CP covers only durable records. */
+  #lastDurable: Promise<void> = Promise.resolve();
+  readonly stats = {
+    cp: { committed: 0, lastDurationMs: 0, durationsMs: [] as number[] },
+    lsn: { last: 0, acked: 0 },
+  };
+
+  private constructor(volume: Volume, log: NvLog, options: StoreOptions) {
+    this.volume = volume;
+    this.log = log;
+    this.options = options;
+    this.#catalog = new Catalog(volume, volume.superblock.catalogRoot);
+  }
+
+  /** Opens (or creates) the store in `dir` and recovers: best superblock + log replay. */
+  static async open(dir: string, options: StoreOptions): Promise<ObjectStore> {
+    await Deno.mkdir(`${dir}/log`, { recursive: true });
+    const volume = await Volume.open(`${dir}/volume.dat`);
+    const log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes });
+    const store = new ObjectStore(volume, log, options);
+    store.#markLive();
+    store.#replay();
+    store.stats.cp.committed = volume.superblock.cp;
+    store.stats.lsn.last = log.lastLsn;
+    store.stats.lsn.acked = log.lastLsn;
+    return store;
+  }
+
+  /** The committed CP's superblock. */
+  get superblock(): Superblock {
+    return this.volume.superblock;
+  }
+
+  /** Dirty bytes not yet in a CP (the active layer). */
+  get dirtyBytes(): number {
+    return this.#activeBytes;
+  }
+
+  /** True when a CP committed here still owes its commit on the mirror. */
+  get needsSync(): boolean {
+    return this.#unsynced !== null;
+  }
+
+  /** Hex volume digest of the committed CP. */
+  digest(): { cp: number; digest: string } {
+    return { cp: this.superblock.cp, digest: toHex(this.superblock.volumeDigest) };
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  #markLive(): void {
+    this.#catalog.walk(
+      (node) => this.volume.markLive(node.block),
+      (_key, value) => {
+        walkMap(this.volume, decodeRecord(value).map, (ptr) => this.volume.markLive(ptr.block));
+      },
+    );
+  }
+
+  #replay(): void {
+    const from = this.superblock.lsnCovered + 1;
+    const ops = groupTransactions([...this.log.records(from)]);
+    for (const op of ops) {
+      const key = op.key;
+      const keyBytes = encodeKey(key);
+      if (op.kind === "delete") {
+        this.#applyDelete(key, keyBytes, op.commitLsn, op.mtime);
+        continue;
+      }
+      const extents = op.writes.map((w): Extent => ({
+        start: w.offset,
+        end: w.offset + w.length,
+        lsn: w.lsn,
+        position: w.position,
+        payloadStart: 0,
+        blockDigests: null,
+      }));
+      const end = op.replace ? op.size! : Math.max(0, ...extents.map((e) => e.end));
+      this.#applyWrite(key, keyBytes, op.replace, end, extents, op.etag ?? null, op.mtime, op.commitLsn);
+    }
+    // Transactions left open by a crash are never committed: drop them from view.
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /**
+   * Streams `body` into the object `key`. With `replace` the object becomes
+   * exactly the body (a whole PUT); without, the body is written at `offset`
+   * (a ranged write), extending the object as needed. Resolves once every
+   * record is durable locally and on the mirror.
+   */
+  async write(
+    key: string,
+    body: ReadableStream<Uint8Array> | null,
+    opts: { replace: boolean; offset: number; length?: number },
+  ): Promise<WriteResult> {
+    this.#assertOpen();
+    const keyBytes = encodeKey(key);
+    const limit = this.options.maxObjectBytes;
+    if (opts.offset + (opts.length ?? 0) > limit) {
+      throw new RefsyncError(413, "too_large", `the object would exceed --max-object-bytes (${limit})`);
+    }
+    await this.#waitForRoom();
+    const created = this.#view(key) === null;
+    const hasher = opts.replace ? new Blake3Hasher() : null;
+    const pieces = rechunk(body, RECORD_PAYLOAD_BYTES);
+    let piece = await pieces.next();
+    let offset = opts.offset;
+    let txn = 0;
+    const staged: Extent[] = [];
+    const pending: Promise<void>[] = [];
+    let lastLsn = 0;
+    try {
+      while (true) {
+        const data = piece.done ? new Uint8Array(0) : piece.value;
+        const next = piece.done ? piece : await pieces.next();
+        const last = next.done === true;
+        if (offset + data.length > limit) {
+          throw new RefsyncError(413, "too_large", `the object exceeds --max-object-bytes (${limit})`);
+        }
+        const total = offset + data.length - opts.offset;
+        if (opts.length !== undefined && (total > opts.length || (last && total !== opts.length))) {
+          throw new RefsyncError(
+            400,
+            "bad_range",
+            `the body has ${last ? total : "more than " + opts.length} bytes but Content-Range announced ${opts.length}`,
+          );
+        }
+        hasher?.update(data);
+        const single = txn === 0 && last;
+        const flags = single ? Flag.COMMIT_NOW | (opts.replace ? Flag.REPLACE : 0) : 0;
+        const mtime = Date.now();
+        const { appended, done } = this.#append({
+          op: Op.WRITE,
+          flags,
+          key,
+          txn: txn === 0 ? "self" : txn,
+          offset,
+          mtime,
+        }, data);
+        pending.push(done);
+        if (txn === 0 && !single) {
+          txn = appended.lsn;
+          this.#inflight.add(txn);
+        }
+        const extent: Extent = {
+          start: offset,
+          end: offset + data.length,
+          lsn: appended.lsn,
+          position: appended.position,
+          payloadStart: 0,
+          blockDigests: appended.blockDigests,
+        };
+        offset += data.length;
+        lastLsn = appended.lsn;
+        if (single) {
+          const etag = opts.replace ? appended.frame.slice(48, 80) : null;
+          this.#applyWrite(key, keyBytes, opts.replace, offset, [extent], etag, mtime, lastLsn);
+        } else {
+          staged.push(extent);
+        }
+        if (pending.length >= 8) await pending.shift();
+        if (last) break;
+        piece = next;
+      }
+      const size = offset;
+      let etag: Uint8Array | null = null;
+      if (txn !== 0) {
+        etag = hasher ? hasher.digest() : null;
+        const mtime = Date.now();
+        const { appended, done } = this.#append({
+          op: Op.COMMIT,
+          flags: opts.replace ? Flag.REPLACE : 0,
+          key,
+          txn,
+          offset: opts.replace ? size : 0,
+          mtime,
+        }, etag ?? new Uint8Array(0));
+        this.#inflight.delete(txn);
+        txn = 0;
+        pending.push(done);
+        lastLsn = appended.lsn;
+        this.#applyWrite(key, keyBytes, opts.replace, size, staged, etag, mtime, lastLsn);
+      } else if (hasher) {
+        etag = this.#active.get(key)?.etag ?? null;
+      }
+      await Promise.all(pending);
+      this.stats.lsn.acked = Math.max(this.stats.lsn.acked, lastLsn);
+      this.#maybeCheckpoint();
+      const top = this.#active.get(key);
+      return {
+        key,
+        size: opts.replace ? size : (top?.size ?? size),
+        etag: etag ? toHex(etag) : null,
+        lsn: lastLsn,
+        created,
+      };
+    } catch (e) {
+      // An uncommitted transaction stays in the log but is never applied.
+      if (txn !== 0) this.#inflight.delete(txn);
+      await Promise.allSettled(pending);
+      await pieces.return(undefined);
+      throw e;
+    }
+  }
+
+  /** Deletes `key`; false when there was no such object. */
+  async delete(key: string): Promise<{ lsn: number } | null> {
+    this.#assertOpen();
+    const keyBytes = encodeKey(key);
+    if (this.#view(key) === null) return null;
+    await this.#waitForRoom();
+    const mtime = Date.now();
+    const { appended, done } = this.#append(
+      { op: Op.DELETE, key, mtime },
+      new Uint8Array(0),
+    );
+    this.#applyDelete(key, keyBytes, appended.lsn, mtime);
+    await done;
+    this.stats.lsn.acked = Math.max(this.stats.lsn.acked, appended.lsn);
+    return { lsn: appended.lsn };
+  }
+
+  #append(
+    fields: AppendFields,
+    payload: Uint8Array,
+  ): { appended: Appended; done: Promise<void> } {
+    const { records: written, durable } = this.log.write([{ fields, payload }]);
+    this.#lastDurable = durable.catch(() => {});
+    const remote = this.options.replicate ? this.options.replicate(written) : Promise.resolve();
+    const done = Promise.all([durable, remote]).then(() => {});
+    done.catch(() => {}); // awaited by the writer; this only silences the early rejection
+    this.stats.lsn.last = written[written.length - 1].lsn;
+    return { appended: written[0], done };
+  }
+
+  #applyWrite(
+    key: string,
+    keyBytes: Uint8Array,
+    replace: boolean,
+    end: number,
+    extents: Extent[],
+    etag: Uint8Array | null,
+    mtime: number,
+    lsn: number,
+  ): void {
+    let d = this.#active.get(key);
+    if (replace || !d) {
+      const below = replace ? null : this.#viewBelowActive(key);
+      const old = d;
+      d = {
+        key,
+        keyBytes,
+        deleted: false,
+        replace: replace || below === null,
+        size: replace ? end : (below?.size ?? 0),
+        mtime,
+        etag: null,
+        extents: [],
+        lastLsn: lsn,
+      };
+      if (old) this.#activeBytes -= extentBytes(old.extents);
+      this.#active.set(key, d);
+    }
+    if (d.deleted) {
+      d.deleted = false;
+      d.size = 0;
+    }
+    for (const e of extents) {
+      addExtent(d.extents, e);
+      d.size = Math.max(d.size, e.end);
+    }
+    if (!replace) d.size = Math.max(d.size, end);
+    this.#activeBytes += extents.reduce((n, e) => n + e.end - e.start, 0);
+    d.etag = etag;
+    d.mtime = mtime;
+    d.lastLsn = lsn;
+  }
+
+  #applyDelete(key: string, keyBytes: Uint8Array, lsn: number, mtime: number): void {
+    const old = this.#active.get(key);
+    if (old) this.#activeBytes -= extentBytes(old.extents);
+    this.#active.set(key, {
+      key,
+      keyBytes,
+      deleted: true,
+      replace: true,
+      size: 0,
+      mtime,
+      etag: null,
+      extents: [],
+      lastLsn: lsn,
+    });
+  }
+
+  async #waitForRoom(): Promise<void> {
+    // Back pressure: past twice the threshold, writers wait for a CP instead of growing memory.
+    for (let i = 0; this.#activeBytes >= 2 * this.options.cpDirtyBytes && i < 1000; i++) {
+      try {
+        await this.checkpoint();
+      } catch (e) {
+        throw new RefsyncError(503, "unavailable", `write buffer full and CP failed: ${errorText(e)}`);
+      }
+    }
+  }
+
+  #maybeCheckpoint(): void {
+    if (this.#activeBytes >= this.options.cpDirtyBytes && this.#cpRunning === null) {
+      this.checkpoint().catch(() => {/* the next trigger retries; stats show the failure */});
+    }
+  }
+
+  // ------------------------------------------------------------------- reads
+
+  /** Size, ETag and mtime of `key`, or null when it does not exist. */
+  stat(key: string): ObjectInfo | null {
+    const view = this.#view(key);
+    if (view === null) return null;
+    if (view.etag === null) {
+      view.etag = this.#hashView(view);
+      const top = this.#active.get(key) ?? this.#frozen?.get(key);
+      if (top && top.etag === null) top.etag = view.etag;
+    }
+    return { key, size: view.size, mtime: view.mtime, etag: toHex(view.etag) };
+  }
+
+  /**
+   * Streams bytes `[start, end)` of `key` as they are now: later writes and
+   * CPs do not change what an open stream returns (the blocks and log it
+   * reads are kept until it ends).
+   */
+  read(key: string, start: number, end: number): ReadableStream<Uint8Array> {
+    const view = this.#view(key);
+    if (view === null) throw new RefsyncError(404, "not_found", `no object with key '${key}'`);
+    if (start < 0 || end > view.size || start > end) {
+      throw new RefsyncError(416, "range_not_satisfiable", `range outside object of ${view.size} bytes`);
+    }
+    const unpin = this.#pin();
+    let pos = start;
+    return new ReadableStream<Uint8Array>({
+      pull: (controller) => {
+        try {
+          if (pos >= end) {
+            unpin();
+            controller.close();
+            return;
+          }
+          const n = Math.min(RECORD_PAYLOAD_BYTES, end - pos);
+          const out = new Uint8Array(n);
+          this.#fill(view, 0, pos, pos + n, out, 0);
+          pos += n;
+          controller.enqueue(out);
+        } catch (e) {
+          unpin();
+          controller.error(e);
+        }
+      },
+      cancel: () => unpin(),
+    }, { highWaterMark: 0 });
+  }
+
+  /** Objects in key order (UTF-8 byte order), with `prefix`, after `startAfter`. */
+  list(opts: { prefix?: string; startAfter?: string; limit: number }): {
+    objects: ObjectInfo[];
+    next: string | null;
+  } {
+    const enc = new TextEncoder();
+    const dec = new TextDecoder();
+    const prefix = opts.prefix ? enc.encode(opts.prefix) : undefined;
+    let after: Uint8Array | undefined = opts.startAfter === undefined ? undefined : enc.encode(opts.startAfter);
+    // Keys written since the last CP may not be in the catalog yet: merge them in.
+    const dirty = [...new Set([...this.#active.keys(), ...(this.#frozen?.keys() ?? [])])]
+      .map((k) => enc.encode(k))
+      .filter((b) => !prefix || startsWith(b, prefix))
+      .sort(compare);
+    const objects: ObjectInfo[] = [];
+    for (let round = 0; round < 1_000_000; round++) {
+      const page = this.#catalog.list({ prefix, startAfter: after, limit: opts.limit + 1 });
+      const bound = page.more ? page.entries[page.entries.length - 1].key : undefined;
+      const candidates = page.entries.map((e) => e.key);
+      for (const b of dirty) {
+        if (after && compare(b, after) <= 0) continue;
+        if (bound && compare(b, bound) > 0) break;
+        candidates.push(b);
+      }
+      candidates.sort(compare);
+      let previous: Uint8Array | undefined;
+      for (const b of candidates) {
+        if (previous && compare(previous, b) === 0) continue;
+        previous = b;
+        const key = dec.decode(b);
+        const info = this.stat(key);
+        if (!info) continue;
+        if (objects.length === opts.limit) return { objects, next: objects[objects.length - 1].key };
+        objects.push(info);
+      }
+      if (!bound) return { objects, next: null };
+      after = bound;
+    }
+    throw new Error("invariant: listing did not terminate");
+  }
+
+  #view(key: string): View | null {
+    const layers: View["layers"] = [];
+    let top: DirtyObject | undefined;
+    for (const layer of [this.#active, this.#frozen]) {
+      const d = layer?.get(key);
+      if (!d) continue;
+      top ??= d;
+      if (d.deleted && layers.length === 0) return null;
+      layers.push({ extents: d.extents.slice(), replace: d.replace });
+      if (d.replace) break;
+    }
+    const cut = layers.length > 0 && layers[layers.length - 1].replace;
+    const value = cut ? undefined : this.#catalog.get(encodeKey(key));
+    const record = value ? decodeRecord(value) : null;
+    if (!top && !record) return null;
+    return {
+      layers,
+      record,
+      size: top ? top.size : record!.size,
+      mtime: top ? top.mtime : record!.mtime,
+      etag: top ? top.etag : record!.etag,
+    };
+  }
+
+  #viewBelowActive(key: string): { size: number } | null {
+    const d = this.#frozen?.get(key);
+    if (d) return d.deleted ? null : { size: d.size };
+    const value = this.#catalog.get(encodeKey(key));
+    return value ? { size: decodeRecord(value).size } : null;
+  }
+
+  /** Fills `out[at..]` with object bytes `[start, end)` from layer `i` down. */
+  #fill(view: View, i: number, start: number, end: number, out: Uint8Array, at: number): void {
+    if (start >= end) return;
+    if (i === view.layers.length) {
+      this.#fillFromRecord(view.record, start, end, out, at);
+      return;
+    }
+    const { extents, replace } = view.layers[i];
+    let cursor = start;
+    let lo = 0;
+    let hi = extents.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (extents[mid].end <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    const below = (s: number, e: number) => {
+      if (replace) out.fill(0, at + s - start, at + e - start);
+      else this.#fill(view, i + 1, s, e, out, at + s - start);
+    };
+    for (let j = lo; j < extents.length && extents[j].start < end; j++) {
+      const x = extents[j];
+      const from = Math.max(x.start, start);
+      const to = Math.min(x.end, end);
+      if (from > cursor) below(cursor, from);
+      this.log.readPayload(
+        x.position,
+        x.payloadStart + (from - x.start),
+        to - from,
+        out.subarray(at + from - start, at + to - start),
+      );
+      cursor = to;
+    }
+    if (cursor < end) below(cursor, end);
+  }
+
+  #fillFromRecord(
+    record: ObjectRecord | null,
+    start: number,
+    end: number,
+    out: Uint8Array,
+    at: number,
+  ): void {
+    const limit = record ? Math.min(end, record.size) : start;
+    if (limit < end) out.fill(0, at + Math.max(limit, start) - start, at + end - start);
+    if (!record || start >= limit) return;
+    const first = Math.floor(start / BLOCK_SIZE);
+    const last = Math.floor((limit - 1) / BLOCK_SIZE);
+    const ptrs = lookupRange(this.volume, record.map, first, last - first + 1);
+    const block = new Uint8Array(BLOCK_SIZE);
+    for (let k = 0; k < ptrs.length; k++) {
+      const fb = first + k;
+      const from = Math.max(start, fb * BLOCK_SIZE);
+      const to = Math.min(limit, (fb + 1) * BLOCK_SIZE);
+      const dst = out.subarray(at + from - start, at + to - start);
+      if (ptrs[k].block === 0) {
+        dst.fill(0);
+        continue;
+      }
+      this.volume.readBlocksInto(ptrs[k].block, 1, block);
+      dst.set(block.subarray(from - fb * BLOCK_SIZE, to - fb * BLOCK_SIZE));
+    }
+  }
+
+  #hashView(view: View): Uint8Array {
+    const hasher = new Blake3Hasher();
+    const buf = new Uint8Array(RECORD_PAYLOAD_BYTES);
+    for (let pos = 0; pos < view.size; pos += buf.length) {
+      const n = Math.min(buf.length, view.size - pos);
+      this.#fill(view, 0, pos, pos + n, buf, 0);
+      hasher.update(buf.subarray(0, n));
+    }
+    return hasher.digest();
+  }
+
+  #pin(): () => void {
+    const cp = this.superblock.cp;
+    this.#pins.set(cp, (this.#pins.get(cp) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = this.#pins.get(cp)! - 1;
+      if (n === 0) this.#pins.delete(cp);
+      else this.#pins.set(cp, n);
+      this.#collect();
+    };
+  }
+
+  /** Frees what committed CPs replaced, once no reader of an older CP remains. */
+  #collect(): void {
+    while (this.#garbage.length > 0) {
+      const g = this.#garbage[0];
+      const oldestPin = Math.min(...this.#pins.keys());
+      if (oldestPin < g.cp) return;
+      this.#garbage.shift();
+      this.volume.free(g.blocks);
+      this.log.dropThrough(g.lsn);
+    }
+  }
+
+  // --------------------------------------------------------------------- CP
+
+  /**
+   * Takes a CP now (or joins the one running) and resolves when it is
+   * committed here and, with a mirror, there. Resolves null when nothing was
+   * dirty.
+   */
+  checkpoint(): Promise<CheckpointResult | null> {
+    this.#assertOpen();
+    if (this.#cpRunning) return this.#cpRunning.then(() => this.checkpoint());
+    const run = this.#runCheckpoint().finally(() => {
+      this.#cpRunning = null;
+    });
+    this.#cpRunning = run;
+    return run;
+  }
+
+  async #runCheckpoint(): Promise<CheckpointResult | null> {
+    if (this.#unsynced) {
+      await this.options.syncCheckpoint!(this.#unsynced);
+      this.#afterSync(this.#unsynced);
+    }
+    if (this.#active.size === 0) return null;
+    const started = performance.now();
+    const frozen = this.#active;
+    const lsnCovered = Math.min(this.stats.lsn.last, Math.min(...this.#inflight) - 1);
+    this.#frozen = frozen;
+    this.#active = new Map();
+    this.#activeBytes = 0;
+    const tx = this.volume.beginCp();
+    let result: CheckpointResult;
+    try {
+      // The superblock will claim every record <= lsnCovered: they must be on disk first.
+      await this.#lastDurable;
+      result = await this.#writeAndCommit(tx, frozen, lsnCovered, started);
+    } catch (e) {
+      tx.abort();
+      this.#catalog = new Catalog(this.volume, this.superblock.catalogRoot);
+      // Put the frozen writes back under anything written since.
+      for (const [k, d] of frozen) {
+        const newer = this.#active.get(k);
+        if (!newer) {
+          this.#active.set(k, d);
+          this.#activeBytes += extentBytes(d.extents);
+        } else if (!newer.replace) {
+          for (const e of newer.extents) addExtent(d.extents, e);
+          d.size = Math.max(d.size, newer.size);
+          d.etag = newer.etag;
+          d.mtime = newer.mtime;
+          d.lastLsn = newer.lastLsn;
+          this.#active.set(k, d);
+          this.#activeBytes += extentBytes(d.extents) - extentBytes(newer.extents);
+        }
+      }
+      this.#frozen = null;
+      throw e;
+    }
+    if (this.options.syncCheckpoint) {
+      this.#unsynced = result;
+      await this.options.syncCheckpoint(result);
+    }
+    this.#afterSync(result);
+    return result;
+  }
+
+  async #writeAndCommit(
+    tx: CpTransaction,
+    frozen: Map<string, DirtyObject>,
+    lsnCovered: number,
+    started: number,
+  ): Promise<CheckpointResult> {
+    const previous = this.superblock;
+    const { catalogRoot, recipes, digests } = await writeCheckpoint(tx, this.#catalog, this.log, frozen);
+    const fields = { cp: tx.cp, lsnCovered, catalogRoot, blockCount: tx.blockCount };
+    const volumeDigest = nextVolumeDigest(previous.volumeDigest, cpContentDigest(digests), fields);
+    const sb = await tx.commit({ ...previous, ...fields, volumeDigest });
+    // The catalog already reads the new tree; the frozen layer is now in it.
+    this.#frozen = null;
+    const durationMs = performance.now() - started;
+    this.stats.cp.committed = sb.cp;
+    this.stats.cp.lastDurationMs = durationMs;
+    this.stats.cp.durationsMs.push(durationMs);
+    if (this.stats.cp.durationsMs.length > 1024) this.stats.cp.durationsMs.shift();
+    this.#garbage.push({ cp: sb.cp, blocks: tx.released, lsn: lsnCovered });
+    return {
+      superblock: sb,
+      superblockBytes: encodeSuperblock(sb),
+      written: tx.written,
+      recipes,
+      digests,
+      previousDigest: previous.volumeDigest,
+      durationMs,
+    };
+  }
+
+  #afterSync(result: CheckpointResult): void {
+    if (this.#unsynced === result) this.#unsynced = null;
+    this.#collect();
+  }
+
+  /** Flushes nothing further; closes the files. Pending writes must be finished. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#cpRunning?.catch(() => {});
+    await this.log.close();
+    this.volume.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new RefsyncError(503, "unavailable", "the store is closed");
+  }
+}
+
+/** Re-chunks a byte stream into pieces of exactly `size` bytes (the last may be shorter). */
+async function* rechunk(
+  body: ReadableStream<Uint8Array> | null,
+  size: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  if (!body) return;
+  let buf = new Uint8Array(size);
+  let fill = 0;
+  for await (const chunk of body) {
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(size - fill, chunk.length - off);
+      buf.set(chunk.subarray(off, off + n), fill);
+      fill += n;
+      off += n;
+      if (fill === size) {
+        yield buf;
+        buf = new Uint8Array(size);
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) yield buf.subarray(0, fill);
+}
+
+function compare(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {
+  if (a.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (a[i] !== prefix[i]) return false;
+  return true;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,99 @@
+/**
+ * The superblock: the root of one committed CP. Two slots (blocks 0 and 1)
+ * alternate; CP n lives in slot n % 2, so writing CP n+1 never touches the
+ * slot of CP n. Opening picks the valid slot with the highest CP number: a
+ * torn or bit-flipped newest slot is passed over and the previous CP wins.
+ *
+ * Layout (little-endian), checksummed by BLAKE3 over bytes 0..4063:
+ * ```
+ *   0  8  magic "REFSYNC1"      8  4  version       12  4  reserved
+ *  16 16  volume id            32  8  pair generation
+ *  40  8  cp number            48  8  lsn covered (log records <= this are in the CP)
+ *  56  8  catalog root ptr     64  8  block count (allocated high-water mark)
+ *  72 32  volume digest (chain over every CP's content digest)
+ * 4064 32 checksum
+ * ```
+ *
+ * @module
+ */
+import { blake3 } from "../../block-index/mod.ts";
+import { BLOCK_SIZE, type BlockPtr, readBlockPtr, writeBlockPtr } from "./types.ts";
+
+const MAGIC = new TextEncoder().encode("REFSYNC1");
+const VERSION = 1;
+const CHECKSUM_OFFSET = BLOCK_SIZE - 32;
+
+/** The fields of a committed CP. */
+export interface Superblock {
+  volumeId: Uint8Array;
+  pairGeneration: number;
+  cp: number;
+  lsnCovered: number;
+  catalogRoot: BlockPtr | null;
+  blockCount: number;
+  volumeDigest: Uint8Array;
+}
+
+/** Number of superblock slots at the start of the volume. */
+export const SUPERBLOCK_SLOTS = 2;
+
+/**
+ * Encodes `sb` into a full checksummed block.
+ *
+ * @example
+ * ```ts
+ * const block = encodeSuperblock(sb);
+ * decodeSuperblock(block); // deep-equals sb
+ * ```
+ */
+export function encodeSuperblock(sb: Superblock): Uint8Array {
+  if (sb.volumeId.length !== 16) throw new Error("invariant: volume id is 16 bytes");
+  if (sb.volumeDigest.length !== 32) throw new Error("invariant: volume digest is 32 bytes");
+  const out = new Uint8Array(BLOCK_SIZE);
+  const view = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  view.setUint32(8, VERSION, true);
+  out.set(sb.volumeId, 16);
+  view.setBigUint64(32, BigInt(sb.pairGeneration), true);
+  view.setBigUint64(40, BigInt(sb.cp), true);
+  view.setBigUint64(48, BigInt(sb.lsnCovered), true);
+  writeBlockPtr(view, 56, sb.catalogRoot ?? { block: 0, birth: 0 });
+  view.setBigUint64(64, BigInt(sb.blockCount), true);
+  out.set(sb.volumeDigest, 72);
+  out.set(blake3(out.subarray(0, CHECKSUM_OFFSET)), CHECKSUM_OFFSET);
+  return out;
+}
+
+/**
+ * Decodes a superblock slot; `null` when it is not a valid superblock (never
+ * written, torn, or corrupt).
+ *
+ * @example
+ * ```ts
+ * const sb = decodeSuperblock(block);
+ * if (sb === null) console.log("slot is empty or corrupt");
+ * ```
+ */
+export function decodeSuperblock(block: Uint8Array): Superblock | null {
+  if (block.length !== BLOCK_SIZE) return null;
+  for (let i = 0; i < MAGIC.length; i++) if (block[i] !== MAGIC[i]) return null;
+  const sum = blake3(block.subarray(0, CHECKSUM_OFFSET));
+  for (let i = 0; i < 32; i++) if (sum[i] !== block[CHECKSUM_OFFSET + i]) return null;
+  const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  if (view.getUint32(8, true) !== VERSION) return null;
+  const root = readBlockPtr(view, 56);
+  return {
+    volumeId: block.slice(16, 32),
+    pairGeneration: Number(view.getBigUint64(32, true)),
+    cp: Number(view.getBigUint64(40, true)),
+    lsnCovered: Number(view.getBigUint64(48, true)),
+    catalogRoot: root.block === 0 ? null : root,
+    blockCount: Number(view.getBigUint64(64, true)),
+    volumeDigest: block.slice(72, 104),
+  };
+}
+
+/** The slot that CP `cp` is written to. */
+export function superblockSlot(cp: number): number {
+  return cp % SUPERBLOCK_SLOTS;
+}

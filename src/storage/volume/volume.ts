@@ -1,0 +1,336 @@
+/**
+ * The volume: one file of 4 KiB blocks with two superblock slots and
+ * copy-on-write allocation.
+ *
+ * Invariants (asserted):
+ * - a block live in the last committed CP is never written ({@link CpTransaction.write});
+ * - a CP commits by writing its blocks, fdatasync, then its superblock slot,
+ *   fdatasync: a crash at any instant leaves the previous CP intact;
+ * - blocks released by CP n are reused only by CP n+1 or later, which the engine
+ *   starts only once CP n is committed on both sides.
+ *
+ * @module
+ */
+import fs from "node:fs";
+import { promisify } from "node:util";
+import { Bitmap } from "./bitmap.ts";
+import {
+  decodeSuperblock,
+  encodeSuperblock,
+  SUPERBLOCK_SLOTS,
+  type Superblock,
+  superblockSlot,
+} from "./superblock.ts";
+import { BLOCK_SIZE, type BlockKind, type CpWriter } from "./types.ts";
+
+const pwrite = promisify(fs.write) as (
+  fd: number,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  pos: number,
+) => Promise<unknown>;
+const fdatasync = promisify(fs.fdatasync);
+
+/** Pending CP writes are flushed once they hold this many bytes. */
+const WRITE_BUFFER_BYTES = 4 << 20;
+
+/** A block written by a CP, in write order. */
+export interface WrittenBlock {
+  block: number;
+  kind: BlockKind;
+  /** The block it replaces (its previous version) or 0. */
+  base: number;
+}
+
+/**
+ * A copy-on-write volume file.
+ *
+ * @example
+ * ```ts
+ * const vol = await Volume.open("data/volume.dat");
+ * const tx = vol.beginCp();
+ * const b = tx.allocate();
+ * tx.write(b, new Uint8Array(4096), "data", 0);
+ * await tx.commit({ ...vol.superblock, cp: tx.cp });
+ * vol.close();
+ * ```
+ */
+export class Volume {
+  readonly path: string;
+  #fd: number;
+  #superblock: Superblock;
+  /** Blocks live in the committed CP (superblock slots included). */
+  #live = new Bitmap();
+  #cp: CpTransaction | null = null;
+
+  private constructor(path: string, fd: number, sb: Superblock) {
+    this.path = path;
+    this.#fd = fd;
+    this.#superblock = sb;
+    for (let i = 0; i < SUPERBLOCK_SLOTS; i++) this.#live.set(i);
+  }
+
+  /**
+   * Opens the volume at `path`, creating it (CP 0, empty catalog) when the file
+   * does not exist. Picks the valid superblock with the highest CP number.
+   * The caller must then mark every live block with {@link Volume.markLive}
+   * (the engine walks the catalog) before the first CP.
+   */
+  static async open(path: string): Promise<Volume> {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, "r+");
+    } catch (e) {
+      if (!(e instanceof Error && "code" in e && e.code === "ENOENT")) throw e;
+      fd = fs.openSync(path, "w+");
+      const sb: Superblock = {
+        volumeId: crypto.getRandomValues(new Uint8Array(16)),
+        pairGeneration: 1,
+        cp: 0,
+        lsnCovered: 0,
+        catalogRoot: null,
+        blockCount: SUPERBLOCK_SLOTS,
+        volumeDigest: new Uint8Array(32),
+      };
+      fs.writeSync(fd, encodeSuperblock(sb), 0, BLOCK_SIZE, 0);
+      await fdatasync(fd);
+      return new Volume(path, fd, sb);
+    }
+    const candidates: Superblock[] = [];
+    for (let slot = 0; slot < SUPERBLOCK_SLOTS; slot++) {
+      const sb = decodeSuperblock(readAt(fd, slot));
+      if (sb !== null && superblockSlot(sb.cp) === slot) candidates.push(sb);
+    }
+    if (candidates.length === 0) {
+      fs.closeSync(fd);
+      throw new Error(
+        `${path}: no valid superblock in either slot; the file is not a refsync volume or both slots are corrupt`,
+      );
+    }
+    candidates.sort((a, b) => b.cp - a.cp);
+    return new Volume(path, fd, candidates[0]);
+  }
+
+  /** The committed CP's superblock. */
+  get superblock(): Superblock {
+    return this.#superblock;
+  }
+
+  /** Reads one block (a fresh array). */
+  readBlock(block: number): Uint8Array {
+    return readAt(this.#fd, block);
+  }
+
+  /** Reads `count` consecutive blocks into `into` at `offset`. */
+  readBlocksInto(block: number, count: number, into: Uint8Array, offset = 0): void {
+    const n = fs.readSync(this.#fd, into, offset, count * BLOCK_SIZE, block * BLOCK_SIZE);
+    // Blocks past the end of the file were never written: they read as zeros.
+    into.fill(0, offset + n, offset + count * BLOCK_SIZE);
+  }
+
+  /** Marks `block` live in the committed CP (at open, from a walk of the trees). */
+  markLive(block: number): void {
+    this.#live.set(block);
+  }
+
+  /** True when `block` is live in the committed CP. */
+  isLive(block: number): boolean {
+    return this.#live.has(block);
+  }
+
+  /**
+   * Returns blocks released by a committed CP to free space. Called once that
+   * CP is committed on both sides and no reader of an older CP remains.
+   */
+  free(blocks: number[]): void {
+    for (const b of blocks) {
+      if (b < SUPERBLOCK_SLOTS) throw new Error("invariant: a superblock slot is never freed");
+      this.#live.clear(b);
+    }
+  }
+
+  /** Starts the next CP. Only one CP is written at a time. */
+  beginCp(): CpTransaction {
+    if (this.#cp !== null) throw new Error("invariant: a CP is already in progress");
+    this.#cp = new CpTransaction(this, this.#fd, this.#live, this.#superblock.cp + 1);
+    return this.#cp;
+  }
+
+  /** @internal Called by a CpTransaction when it commits or aborts. */
+  finishCp(tx: CpTransaction, committed: Superblock | null, live: Bitmap | null): void {
+    if (this.#cp !== tx) throw new Error("invariant: finishing a CP that is not current");
+    this.#cp = null;
+    if (committed !== null && live !== null) {
+      this.#superblock = committed;
+      this.#live = live;
+    }
+  }
+
+  close(): void {
+    fs.closeSync(this.#fd);
+  }
+}
+
+/**
+ * One CP being written: allocation, buffered positioned writes, and the atomic
+ * commit. Implements {@link CpWriter} for the catalog and the block maps.
+ */
+export class CpTransaction implements CpWriter {
+  readonly cp: number;
+  /** Every block written, in write order: the CP sync walks this list. */
+  readonly written: WrittenBlock[] = [];
+  readonly released: number[] = [];
+  #volume: Volume;
+  #fd: number;
+  #live: Bitmap;
+  #inUse: Bitmap;
+  #cursor = SUPERBLOCK_SLOTS;
+  #blockCount: number;
+  #pending = new Map<number, Uint8Array>();
+  #done = false;
+
+  constructor(volume: Volume, fd: number, live: Bitmap, cp: number) {
+    this.#volume = volume;
+    this.#fd = fd;
+    this.#live = live;
+    this.#inUse = live.clone();
+    this.cp = cp;
+    this.#blockCount = volume.superblock.blockCount;
+  }
+
+  /** Blocks in the volume once this CP commits (the allocation high-water mark). */
+  get blockCount(): number {
+    return this.#blockCount;
+  }
+
+  readBlock(block: number): Uint8Array {
+    const pending = this.#pending.get(block);
+    return pending ? pending.slice() : this.#volume.readBlock(block);
+  }
+
+  allocate(): number {
+    this.#assertOpen();
+    const block = this.#inUse.nextClear(this.#cursor);
+    this.#claim(block);
+    this.#cursor = block + 1;
+    return block;
+  }
+
+  /**
+   * Reserves a block chosen elsewhere (the destination writes where the source
+   * wrote). Throws when the block is live in the committed CP: applying it
+   * would overwrite the image a crash must fall back to.
+   */
+  claim(block: number): void {
+    this.#assertOpen();
+    if (block < SUPERBLOCK_SLOTS || this.#live.has(block)) {
+      throw new Error(`block ${block} is live in CP ${this.cp - 1}; a CP never overwrites it`);
+    }
+    if (!this.#inUse.has(block)) this.#claim(block);
+  }
+
+  write(block: number, data: Uint8Array, kind: BlockKind, base: number): void {
+    this.#assertOpen();
+    if (data.length !== BLOCK_SIZE) throw new Error(`invariant: a block is ${BLOCK_SIZE} bytes`);
+    if (this.#live.has(block) || !this.#inUse.has(block)) {
+      throw new Error(`invariant: block ${block} written without being allocated in CP ${this.cp}`);
+    }
+    if (this.#pending.has(block)) throw new Error(`invariant: block ${block} written twice`);
+    this.#pending.set(block, data);
+    this.written.push({ block, kind, base });
+  }
+
+  release(block: number): void {
+    this.#assertOpen();
+    if (!this.#live.has(block)) {
+      throw new Error(`invariant: releasing block ${block}, which is not live`);
+    }
+    this.released.push(block);
+  }
+
+  /** True when buffered writes should be flushed ({@link CpTransaction.flush}). */
+  get shouldFlush(): boolean {
+    return this.#pending.size * BLOCK_SIZE >= WRITE_BUFFER_BYTES;
+  }
+
+  /** Writes the buffered blocks to the file, coalescing consecutive blocks. */
+  async flush(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const blocks = [...this.#pending.keys()].sort((a, b) => a - b);
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (let i = 0; i < blocks.length;) {
+      let j = i + 1;
+      while (j < blocks.length && blocks[j] === blocks[j - 1] + 1 && j - i < 256) j++;
+      const run = new Uint8Array((j - i) * BLOCK_SIZE);
+      for (let k = i; k < j; k++) run.set(pending.get(blocks[k])!, (k - i) * BLOCK_SIZE);
+      await pwrite(this.#fd, run, 0, run.length, blocks[i] * BLOCK_SIZE);
+      i = j;
+    }
+  }
+
+  /**
+   * Makes this CP durable: flush and fdatasync the blocks, then write the
+   * superblock into its slot and fdatasync again. Returns the new superblock.
+   */
+  async commit(sb: Superblock): Promise<Superblock> {
+    this.#assertOpen();
+    if (sb.cp !== this.cp) throw new Error("invariant: superblock of another CP");
+    const committed = { ...sb, blockCount: Math.max(sb.blockCount, this.#blockCount) };
+    await this.flush();
+    await fdatasync(this.#fd);
+    const bytes = encodeSuperblock(committed);
+    await pwrite(this.#fd, bytes, 0, BLOCK_SIZE, superblockSlot(this.cp) * BLOCK_SIZE);
+    await fdatasync(this.#fd);
+    this.#finish(committed);
+    return committed;
+  }
+
+  /**
+   * Commits a superblock encoded elsewhere (the destination writes the source's
+   * bytes so both images are identical).
+   */
+  async commitEncoded(bytes: Uint8Array): Promise<Superblock> {
+    const sb = decodeSuperblock(bytes);
+    if (sb === null || sb.cp !== this.cp) throw new Error(`invalid superblock for CP ${this.cp}`);
+    await this.flush();
+    await fdatasync(this.#fd);
+    await pwrite(this.#fd, bytes, 0, BLOCK_SIZE, superblockSlot(this.cp) * BLOCK_SIZE);
+    await fdatasync(this.#fd);
+    this.#finish(sb);
+    return sb;
+  }
+
+  /** Abandons the CP: its blocks stay free space; the committed CP is untouched. */
+  abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#pending.clear();
+    this.#volume.finishCp(this, null, null);
+  }
+
+  #finish(sb: Superblock): void {
+    this.#done = true;
+    // Released blocks stay in use until the store frees them (Volume.free): the
+    // mirror must commit this CP and older readers must finish first.
+    const live = this.#live.clone();
+    for (const w of this.written) live.set(w.block);
+    this.#volume.finishCp(this, sb, live);
+  }
+
+  #claim(block: number): void {
+    this.#inUse.set(block);
+    this.#blockCount = Math.max(this.#blockCount, block + 1);
+  }
+
+  #assertOpen(): void {
+    if (this.#done) throw new Error("invariant: CP already committed or aborted");
+  }
+}
+
+function readAt(fd: number, block: number): Uint8Array {
+  const buf = new Uint8Array(BLOCK_SIZE);
+  fs.readSync(fd, buf, 0, BLOCK_SIZE, block * BLOCK_SIZE);
+  return buf;
+}

@@ -1,0 +1,173 @@
+import { assert, assertEquals, assertThrows } from "./assert.ts";
+import { hash as referenceHash } from "blake3-wasm";
+import {
+  blake3,
+  Blake3Hasher,
+  BLOCK_SIZE,
+  BlockHasher,
+  hashBlocks,
+  toHex,
+} from "../../src/block-index/mod.ts";
+import { Prng } from "./prng.ts";
+
+/** The reference BLAKE3 (blake3-wasm, Rust compiled to wasm) as hex. */
+function reference(data: Uint8Array): string {
+  return referenceHash(data).toString("hex");
+}
+
+interface Vector {
+  input_len: number;
+  hash: string;
+}
+
+const vectors: Vector[] = JSON.parse(
+  await Deno.readTextFile(new URL("../../../shared/blake3/test_vectors.json", import.meta.url)),
+).cases;
+
+/** The test-vector input: bytes 0, 1, ..., 250, 0, 1, ... */
+function vectorInput(len: number): Uint8Array {
+  const data = new Uint8Array(len);
+  for (let i = 0; i < len; i++) data[i] = i % 251;
+  return data;
+}
+
+/** Feeds `data` to a fresh hasher in pieces drawn from `sizes` (cycled); returns it. */
+function feed(data: Uint8Array, nextSize: () => number): {
+  hasher: Blake3Hasher;
+  blockDigests: Uint8Array[];
+} {
+  const hasher = new Blake3Hasher();
+  const blockDigests: Uint8Array[] = [];
+  for (let pos = 0; pos < data.length;) {
+    const end = Math.min(data.length, pos + nextSize());
+    blockDigests.push(hasher.update(data.subarray(pos, end)));
+    pos = end;
+  }
+  return { hasher, blockDigests };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+Deno.test("blake3: official test vectors", () => {
+  assert(vectors.length >= 35, "test vector file has every case");
+  for (const v of vectors) {
+    assertEquals(
+      toHex(blake3(vectorInput(v.input_len))),
+      v.hash.slice(0, 64),
+      `len ${v.input_len}`,
+    );
+  }
+});
+
+Deno.test("Blake3Hasher: official test vectors in odd-sized pieces", () => {
+  const pieceSizes = [1, 3, 7, 63, 64, 65, 1000, 1023, 1025, 4095, 4097, 5000];
+  for (const v of vectors) {
+    const data = vectorInput(v.input_len);
+    for (const size of pieceSizes) {
+      const { hasher } = feed(data, () => size);
+      assertEquals(hasher.length, v.input_len);
+      assertEquals(toHex(hasher.digest()), v.hash.slice(0, 64), `len ${v.input_len} by ${size}`);
+    }
+  }
+});
+
+Deno.test("hashBlocks: 10,000 seeded random blocks equal blake3-wasm", () => {
+  const rng = new Prng(0xb10c);
+  const n = 10_000;
+  const data = rng.bytes(n * BLOCK_SIZE);
+  // A few structured blocks as well: all zero, all 0xff.
+  data.fill(0, 0, BLOCK_SIZE);
+  data.fill(0xff, BLOCK_SIZE, 2 * BLOCK_SIZE);
+  const digests = hashBlocks(data);
+  assertEquals(digests.length, n * 32);
+  for (let i = 0; i < n; i++) {
+    const block = data.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
+    const got = toHex(digests.subarray(i * 32, i * 32 + 32));
+    if (got !== reference(block)) assertEquals(got, reference(block), `block ${i}`);
+    if (i % 1000 === 0) assertEquals(toHex(blake3(block)), got, `blake3() of block ${i}`);
+  }
+});
+
+Deno.test("hashBlocks: rejects a partial block; empty input gives nothing", () => {
+  assertEquals(hashBlocks(new Uint8Array(0)).length, 0);
+  assertThrows(() => hashBlocks(new Uint8Array(100)), TypeError);
+});
+
+Deno.test("Blake3Hasher: per-block digests and stream digest over random pieces", () => {
+  const rng = new Prng(42);
+  // Several stream lengths around block and chunk boundaries, each in random pieces.
+  const lengths = [4096, 4097, 8191, 8192, 12288 + 1, 65536, 65536 + 4096, 300_000];
+  for (const len of lengths) {
+    const data = rng.bytes(len);
+    const { hasher, blockDigests } = feed(data, () => 1 + rng.int(9000));
+    const full = Math.floor(len / BLOCK_SIZE) * BLOCK_SIZE;
+    assertEquals(
+      toHex(concat(blockDigests)),
+      toHex(hashBlocks(data.subarray(0, full))),
+      `block digests, len ${len}`,
+    );
+    assertEquals(toHex(hasher.digest()), reference(data), `stream digest, len ${len}`);
+  }
+});
+
+Deno.test("Blake3Hasher: 5 MiB stream in random pieces equals blake3-wasm", () => {
+  const rng = new Prng(7);
+  const data = rng.bytes(5 * 1024 * 1024 + 123);
+  const { hasher, blockDigests } = feed(data, () => 1 + rng.int(3 * 1024 * 1024));
+  assertEquals(toHex(hasher.digest()), reference(data));
+  assertEquals(concat(blockDigests).length, Math.floor(data.length / BLOCK_SIZE) * 32);
+  assertEquals(toHex(blake3(data)), reference(data));
+});
+
+Deno.test("Blake3Hasher: digest() mid-stream leaves the hasher usable", () => {
+  const rng = new Prng(99);
+  const data = rng.bytes(3 * BLOCK_SIZE + 500);
+  const h = new Blake3Hasher();
+  for (const cut of [BLOCK_SIZE, 2 * BLOCK_SIZE + 10, 3 * BLOCK_SIZE, data.length]) {
+    h.update(data.subarray(h.length, cut));
+    assertEquals(toHex(h.digest()), reference(data.subarray(0, cut)), `at ${cut}`);
+    assertEquals(toHex(h.digest()), reference(data.subarray(0, cut)), `again at ${cut}`);
+  }
+  assertEquals(toHex(new Blake3Hasher().digest()), reference(new Uint8Array(0)));
+});
+
+Deno.test("Blake3Hasher: blockDigests false returns no digests, same stream digest", () => {
+  const data = new Prng(5).bytes(10 * BLOCK_SIZE);
+  const h = new Blake3Hasher({ blockDigests: false });
+  assertEquals(h.update(data).length, 0);
+  assertEquals(toHex(h.digest()), reference(data));
+});
+
+Deno.test("BlockHasher: zero-copy batch equals hashBlocks", () => {
+  const rng = new Prng(1234);
+  const bh = new BlockHasher(16);
+  assertEquals(bh.capacity, 16);
+  for (const n of [1, 5, 16, 0]) {
+    const input = bh.input(n);
+    assertEquals(input.length, n * BLOCK_SIZE);
+    rng.fill(input);
+    const expected = toHex(hashBlocks(input.slice()));
+    assertEquals(toHex(bh.hash(n)), expected);
+  }
+  // Two BlockHashers own separate memories.
+  const other = new BlockHasher(1);
+  other.input(1).fill(1);
+  bh.input(1).fill(2);
+  assert(toHex(other.hash(1)) !== toHex(bh.hash(1)));
+  assertThrows(() => bh.input(17), TypeError);
+  assertThrows(() => bh.hash(-1), TypeError);
+  assertThrows(() => new BlockHasher(0), TypeError);
+});
+
+Deno.test("toHex", () => {
+  assertEquals(toHex(new Uint8Array([0, 1, 0xab, 0xff])), "0001abff");
+  assertEquals(toHex(new Uint8Array(0)), "");
+});
