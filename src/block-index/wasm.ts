@@ -93,17 +93,18 @@ export class MemoryView {
     this.#f64 = new Float64Array(memory.buffer);
   }
 
+  // A grown memory detaches its old buffer, and a detached view has length 0: a cheaper test
+  // than comparing with `memory.buffer` on every call of the hot paths.
+
   /** Bytes of the whole memory; call again after any export that can grow memory. */
   get u8(): Uint8Array {
-    if (this.#u8.buffer !== this.#memory.buffer) this.#u8 = new Uint8Array(this.#memory.buffer);
+    if (this.#u8.length === 0) this.#u8 = new Uint8Array(this.#memory.buffer);
     return this.#u8;
   }
 
   /** f64 view of the whole memory; index = byte offset / 8. */
   get f64(): Float64Array {
-    if (this.#f64.buffer !== this.#memory.buffer) {
-      this.#f64 = new Float64Array(this.#memory.buffer);
-    }
+    if (this.#f64.length === 0) this.#f64 = new Float64Array(this.#memory.buffer);
     return this.#f64;
   }
 }

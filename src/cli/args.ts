@@ -51,7 +51,9 @@ export const DEFAULTS = {
  */
 export function parseBytes(text: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${flag}: '${text}' is not a size; use e.g. 4096, 512KiB, 64MiB, 5GiB`);
+  if (!m) {
+    throw new UsageError(`${flag}: '${text}' is not a size; use e.g. 4096, 512KiB, 64MiB, 5GiB`);
+  }
   const unit = (m[2] ?? "b").toLowerCase()[0];
   const scale = { b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[unit]!;
   return Math.floor(Number(m[1]) * scale);
@@ -63,7 +65,9 @@ export class UsageError extends Error {}
 function int(text: string | undefined, flag: string, fallback: number, min = 0): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag}: '${text}' is not an integer >= ${min}`);
+  if (!Number.isInteger(n) || n < min) {
+    throw new UsageError(`${flag}: '${text}' is not an integer >= ${min}`);
+  }
   return n;
 }
 
@@ -80,7 +84,12 @@ const COMMON = {
 
 function parse(args: string[], extra: Record<string, { type: "string" | "boolean" }> = {}) {
   try {
-    return parseArgs({ args, options: { ...COMMON, ...extra }, strict: true, allowPositionals: false })
+    return parseArgs({
+      args,
+      options: { ...COMMON, ...extra },
+      strict: true,
+      allowPositionals: false,
+    })
       .values as Record<string, string | boolean | undefined>;
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
@@ -93,7 +102,11 @@ function token(values: Record<string, unknown>): string | null {
 
 function storeFlags(v: Record<string, string | boolean | undefined>) {
   return {
-    cpIntervalMs: int(v["cp-interval"] as string | undefined, "--cp-interval", DEFAULTS.cpIntervalMs),
+    cpIntervalMs: int(
+      v["cp-interval"] as string | undefined,
+      "--cp-interval",
+      DEFAULTS.cpIntervalMs,
+    ),
     cpDirtyBytes: v["cp-dirty-bytes"] === undefined
       ? DEFAULTS.cpDirtyBytes
       : parseBytes(v["cp-dirty-bytes"] as string, "--cp-dirty-bytes"),
@@ -105,23 +118,38 @@ function storeFlags(v: Record<string, string | boolean | undefined>) {
 
 /** Parses the flags of `refsync source`. */
 export function parseSourceArgs(args: string[]): SourceConfig {
-  const v = parse(args, { dest: { type: "string" }, "sync-timeout": { type: "string" }, "cp-sync": { type: "string" } });
+  const v = parse(args, {
+    dest: { type: "string" },
+    "sync-timeout": { type: "string" },
+    "cp-sync": { type: "string" },
+  });
   const cpSync = (v["cp-sync"] as string | undefined) ?? "refs";
-  if (cpSync !== "refs" && cpSync !== "full") throw new UsageError(`--cp-sync: '${cpSync}' is not refs or full`);
+  if (cpSync !== "refs" && cpSync !== "full") {
+    throw new UsageError(`--cp-sync: '${cpSync}' is not refs or full`);
+  }
   const dest = (v.dest as string | undefined) ?? null;
-  if (dest !== null && !/^https?:\/\//.test(dest)) throw new UsageError(`--dest: '${dest}' is not an http:// URL`);
+  if (dest !== null && !/^https?:\/\//.test(dest)) {
+    throw new UsageError(`--dest: '${dest}' is not an http:// URL`);
+  }
   const config: SourceConfig = {
     host: (v.host as string | undefined) ?? DEFAULTS.host,
     port: int(v.port as string | undefined, "--port", DEFAULTS.sourcePort),
     data: (v.data as string | undefined) ?? "./data/source",
     dest,
     token: token(v),
-    syncTimeoutMs: int(v["sync-timeout"] as string | undefined, "--sync-timeout", DEFAULTS.syncTimeoutMs, 1),
+    syncTimeoutMs: int(
+      v["sync-timeout"] as string | undefined,
+      "--sync-timeout",
+      DEFAULTS.syncTimeoutMs,
+      1,
+    ),
     cpSync,
     ...storeFlags(v),
   };
   if (config.dest !== null && config.token === null) {
-    throw new UsageError("--dest needs the pair token: --token or REFSYNC_TOKEN (the destination prints it)");
+    throw new UsageError(
+      "--dest needs the pair token: --token or REFSYNC_TOKEN (the destination prints it)",
+    );
   }
   return config;
 }

@@ -44,7 +44,14 @@ export interface ClientStats {
  */
 export function createSourceApp(ctx: SourceAppContext): Hono {
   const { store } = ctx;
-  const client: ClientStats = { puts: 0, rangedPuts: 0, deletes: 0, gets: 0, bytesWritten: 0, bytesRead: 0 };
+  const client: ClientStats = {
+    puts: 0,
+    rangedPuts: 0,
+    deletes: 0,
+    gets: 0,
+    bytesWritten: 0,
+    bytesRead: 0,
+  };
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);
@@ -55,7 +62,11 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     const lengthHeader = c.req.header("Content-Length");
     const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
     if (length === undefined && c.req.header("Transfer-Encoding") === undefined) {
-      throw new RefsyncError(411, "length_required", "a PUT needs Content-Length or a chunked body");
+      throw new RefsyncError(
+        411,
+        "length_required",
+        "a PUT needs Content-Length or a chunked body",
+      );
     }
     if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
       throw new RefsyncError(400, "bad_request", "Content-Length is not a non-negative integer");
@@ -119,7 +130,10 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
 
   app.get("/v1/admin/stats", (c) => {
     const durations = [...store.stats.cp.durationsMs].sort((a, b) => a - b);
-    const pct = (p: number) => durations.length ? durations[Math.min(durations.length - 1, Math.floor(p * durations.length))] : 0;
+    const pct = (p: number) =>
+      durations.length
+        ? durations[Math.min(durations.length - 1, Math.floor(p * durations.length))]
+        : 0;
     return c.json({
       role: ctx.role ?? "source",
       cp: {
@@ -161,4 +175,3 @@ export function processStats(): { rssBytes: number; cpuUserMs: number; cpuSystem
   }
   return { rssBytes: usage.rss, cpuUserMs, cpuSystemMs };
 }
-

@@ -9,6 +9,7 @@ import type { SourceConfig } from "../cli/args.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
 import { createSourceApp } from "./app.ts";
 import { CpScheduler } from "./cp-scheduler.ts";
+import { Mirror } from "./mirror/mirror.ts";
 
 /** A running source. */
 export interface SourceHandle {
@@ -29,11 +30,24 @@ export interface SourceHandle {
  * ```
  */
 export async function startSource(config: SourceConfig): Promise<SourceHandle> {
+  const mirror = config.dest === null ? null : new Mirror({
+    url: config.dest,
+    token: config.token!,
+    syncTimeoutMs: config.syncTimeoutMs,
+    mode: config.cpSync,
+  });
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
+    ...mirror?.hooks,
   });
-  const app = createSourceApp({ store, maxObjectBytes: config.maxObjectBytes, wire: () => null });
+  mirror?.attach(store);
+  const app = createSourceApp({
+    store,
+    maxObjectBytes: config.maxObjectBytes,
+    wire: () => mirror?.wire ?? null,
+    mirrorStats: () => mirror?.stats() ?? { mirror: null },
+  });
   const scheduler = new CpScheduler(store, config.cpIntervalMs);
   const server = Deno.serve(
     { hostname: config.host, port: config.port, onListen: () => {} },
@@ -48,6 +62,7 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
     async close() {
       await scheduler.stop();
       await server.shutdown();
+      await mirror?.close();
       await store.close();
     },
   };

@@ -149,7 +149,10 @@ export class MemCpWriter implements CpWriter {
   }
 
   write(block: number, data: Uint8Array, kind: BlockKind, base: number): void {
-    assert.ok(!this.#volume.live.has(block), `copy-on-write violated: write to live block ${block}`);
+    assert.ok(
+      !this.#volume.live.has(block),
+      `copy-on-write violated: write to live block ${block}`,
+    );
     assert.ok(this.allocated.has(block), `write to unallocated block ${block}`);
     assert.ok(!this.written.has(block), `block ${block} written twice in one CP`);
     assert.equal(data.length, BLOCK_SIZE);

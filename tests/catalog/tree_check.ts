@@ -29,6 +29,21 @@ export function latin1(bytes: Uint8Array): string {
   return s;
 }
 
+/** Unsigned byte order, written out plainly (independent of the code under test). */
+export function compare(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i] - b[i];
+  }
+  return a.length - b.length;
+}
+
+/** True when both are undefined or hold the same bytes. */
+export function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && compare(a, b) === 0;
+}
+
 /** Bytes of a {@link latin1} string. */
 export function unlatin1(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -47,11 +62,6 @@ export function checkTree(reader: BlockReader, root: BlockPtr | null): TreeShape
   const rootNode = decodeNode(reader.readBlock(root.block), root.block);
   shape.height = rootNode.level + 1;
   for (let l = 0; l <= rootNode.level; l++) shape.levels.push([]);
-  const compare = (a: Uint8Array, b: Uint8Array) => {
-    const x = latin1(a);
-    const y = latin1(b);
-    return x < y ? -1 : x > y ? 1 : 0;
-  };
   // Depth-first, left to right, so each level's list comes out in key order.
   const visit = (ptr: BlockPtr, level: number, lo: Uint8Array | null, hi: Uint8Array | null) => {
     assert.ok(!seen.has(ptr.block), `block ${ptr.block} twice in the tree`);
@@ -67,7 +77,7 @@ export function checkTree(reader: BlockReader, root: BlockPtr | null): TreeShape
       for (const key of node.keys) {
         assert.ok(lo === null || compare(key, lo) >= 0, `leaf ${ptr.block}: key below its bound`);
         assert.ok(hi === null || compare(key, hi) < 0, `leaf ${ptr.block}: key above its bound`);
-        if (node.keys.length > 0) shape.entries++;
+        shape.entries++;
       }
       return;
     }
@@ -129,9 +139,8 @@ export function touchedBlocks(
       const node = load(ptr);
       if (node.level === 0) break;
       let index = 0;
-      const k = latin1(key);
       for (let i = 1; i < node.keys.length; i++) {
-        if (latin1(node.keys[i]) <= k) index = i;
+        if (compare(node.keys[i], key) <= 0) index = i;
       }
       ptr = node.children[index];
     }
@@ -160,7 +169,9 @@ const encoder = new TextEncoder();
 export function randomKey(rng: () => number): Uint8Array {
   if (rng() < 0.05) {
     const bytes = new Uint8Array(1 + Math.floor(rng() * 40));
-    for (let i = 0; i < bytes.length; i++) bytes[i] = rng() < 0.2 ? (rng() < 0.5 ? 0 : 255) : rng() * 256;
+    for (let i = 0; i < bytes.length; i++) {
+      bytes[i] = rng() < 0.2 ? (rng() < 0.5 ? 0 : 255) : rng() * 256;
+    }
     return bytes;
   }
   const prefix = PREFIXES[Math.floor(rng() * PREFIXES.length)];

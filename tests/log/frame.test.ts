@@ -76,7 +76,10 @@ Deno.test("encode accepts every op shape and refuses broken fields", () => {
   const base = putFields(5, "k");
   encodeFrame(base, new Uint8Array(0)); // empty PUT
   encodeFrame({ ...base, op: Op.DELETE, flags: 0 }, new Uint8Array(0));
-  encodeFrame({ ...base, lsn: 9, op: Op.COMMIT, flags: Flag.REPLACE, offset: 123, txn: 5 }, new Uint8Array(32));
+  encodeFrame(
+    { ...base, lsn: 9, op: Op.COMMIT, flags: Flag.REPLACE, offset: 123, txn: 5 },
+    new Uint8Array(32),
+  );
   encodeFrame({ ...base, lsn: 9, op: Op.WRITE, flags: 0, txn: 5, offset: 4096 }, new Uint8Array(1));
 
   const cases: Array<[Partial<typeof base>, Uint8Array, RegExp]> = [
@@ -90,7 +93,11 @@ Deno.test("encode accepts every op shape and refuses broken fields", () => {
     [{ flags: 4 }, new Uint8Array(0), /flag bits/],
     [{ op: 9 as 1 }, new Uint8Array(0), /unknown op 9/],
     [{ op: Op.DELETE, flags: 0 }, new Uint8Array(1), /no payload/],
-    [{ op: Op.WRITE, flags: Flag.REPLACE }, new Uint8Array(1), /REPLACE on a WRITE requires COMMIT_NOW/],
+    [
+      { op: Op.WRITE, flags: Flag.REPLACE },
+      new Uint8Array(1),
+      /REPLACE on a WRITE requires COMMIT_NOW/,
+    ],
     [{ op: Op.COMMIT, flags: 0, offset: 3 }, new Uint8Array(0), /offset 0/],
     [{ lsn: 6, txn: 5 }, new Uint8Array(0), /COMMIT_NOW WRITE must have txn == lsn/],
     [{ offset: 2 ** 53 }, new Uint8Array(1), /offset/],
@@ -119,15 +126,24 @@ Deno.test("decode refuses bad magic, checksum, digest, lengths, truncation", () 
   const payloadFlip = good.slice();
   payloadFlip[payloadFlip.length - 1] ^= 1;
   const h = decodeHeader(payloadFlip); // the header is intact
-  throwsFrameError(() => verifyPayload(h, payloadFlip.subarray(HEADER_SIZE + 3)), /^frame at LSN 17: payload digest mismatch$/);
+  throwsFrameError(
+    () => verifyPayload(h, payloadFlip.subarray(HEADER_SIZE + 3)),
+    /^frame at LSN 17: payload digest mismatch$/,
+  );
   throwsFrameError(() => decodeFrame(payloadFlip), /payload digest mismatch/);
 
   const oversized = good.slice();
   new DataView(oversized.buffer).setUint32(Off.frameLength, 0xffffffff, true);
-  throwsFrameError(() => checkPrefix(oversized), /frame at LSN 17: frame length 4294967295 exceeds the maximum 1049696/);
+  throwsFrameError(
+    () => checkPrefix(oversized),
+    /frame at LSN 17: frame length 4294967295 exceeds the maximum 1049696/,
+  );
   const inconsistent = good.slice();
   new DataView(inconsistent.buffer).setUint32(Off.payloadLength, 10, true);
-  throwsFrameError(() => decodeHeader(inconsistent), /frame length 5099 != 96 \+ key 3 \+ payload 10/);
+  throwsFrameError(
+    () => decodeHeader(inconsistent),
+    /frame length 5099 != 96 \+ key 3 \+ payload 10/,
+  );
   const bigPayload = good.slice();
   new DataView(bigPayload.buffer).setUint32(Off.payloadLength, MAX_PAYLOAD_LENGTH + 1, true);
   throwsFrameError(() => decodeHeader(bigPayload), /payload length 1048577 exceeds/);
@@ -137,7 +153,10 @@ Deno.test("decode refuses bad magic, checksum, digest, lengths, truncation", () 
 
   throwsFrameError(() => decodeHeader(good.subarray(0, 10)), /truncated: 10 of 96/);
   throwsFrameError(() => decodeHeader(good.subarray(0, 97)), /truncated: 97 of 99 header and key/);
-  throwsFrameError(() => decodeFrame(good.subarray(0, good.length - 1)), /truncated: got 5098 bytes/);
+  throwsFrameError(
+    () => decodeFrame(good.subarray(0, good.length - 1)),
+    /truncated: got 5098 bytes/,
+  );
   const trailing = new Uint8Array(good.length + 1);
   trailing.set(good);
   throwsFrameError(() => decodeFrame(trailing), /trailing bytes/);
@@ -218,22 +237,34 @@ Deno.test("FrameReader errors on bad input, stays bounded, emits frames before t
   throwsFrameError(() => parser.push(good, () => {}), /exceeds the maximum/); // stays failed
 
   // A tighter bound is honoured too.
-  throwsFrameError(() => parseFrames(putFrames(1, [bytes(5000, 3)]), { maxFrameLength: 1000 }), /exceeds the maximum 1000/);
+  throwsFrameError(
+    () => parseFrames(putFrames(1, [bytes(5000, 3)]), { maxFrameLength: 1000 }),
+    /exceeds the maximum 1000/,
+  );
 
   const cases: Array<[Uint8Array, RegExp]> = [
-    [(() => {
-      const b = good.slice();
-      b[good.length - 1] ^= 1; // payload of frame 2
-      return b;
-    })(), /frame at LSN 2: payload digest mismatch/],
-    [(() => {
-      const b = good.slice();
-      b[good.length - 250] ^= 1; // header of frame 2
-      return b;
-    })(), /frame at LSN 2: header checksum mismatch/],
+    [
+      (() => {
+        const b = good.slice();
+        b[good.length - 1] ^= 1; // payload of frame 2
+        return b;
+      })(),
+      /frame at LSN 2: payload digest mismatch/,
+    ],
+    [
+      (() => {
+        const b = good.slice();
+        b[good.length - 250] ^= 1; // header of frame 2
+        return b;
+      })(),
+      /frame at LSN 2: header checksum mismatch/,
+    ],
     [good.subarray(0, good.length - 5), /input ended inside a frame/],
     [good.subarray(0, 96 + 2 + 100 + 10), /input ended inside a frame \(10 of 24 bytes\)/],
-    [new Uint8Array([...good.subarray(0, 198), 0, 0, 0, 0, ...new Uint8Array(30)]), /frame: bad magic 0x00000000/],
+    [
+      new Uint8Array([...good.subarray(0, 198), 0, 0, 0, 0, ...new Uint8Array(30)]),
+      /frame: bad magic 0x00000000/,
+    ],
   ];
   for (const [input, pattern] of cases) {
     const seen: number[] = [];
@@ -264,5 +295,8 @@ Deno.test("FrameReader errors on bad input, stays bounded, emits frames before t
     }
     assert.ok(p.buffered <= MAX_FRAME_LENGTH);
   }
-  throwsFrameError(() => new FrameParser().push("nope" as unknown as Uint8Array, () => {}), /not a Uint8Array/);
+  throwsFrameError(
+    () => new FrameParser().push("nope" as unknown as Uint8Array, () => {}),
+    /not a Uint8Array/,
+  );
 });

@@ -60,7 +60,9 @@ export function put(key: string, payload: Uint8Array): AppendRecord {
 
 /** Encodes consecutive PUT frames from `firstLsn`, concatenated. */
 export function putFrames(firstLsn: number, payloads: Uint8Array[]): Uint8Array {
-  const parts = payloads.map((p, i) => encodeFrame(putFields(firstLsn + i, `k${firstLsn + i}`), p).bytes);
+  const parts = payloads.map((p, i) =>
+    encodeFrame(putFields(firstLsn + i, `k${firstLsn + i}`), p).bytes
+  );
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

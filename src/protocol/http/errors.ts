@@ -39,7 +39,12 @@ export const onError: ErrorHandler = (err, c) => {
 
 /** Hono not-found handler. */
 export const notFound: NotFoundHandler = (c) =>
-  jsonError(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}; see the README for the API`);
+  jsonError(
+    c,
+    404,
+    "not_found",
+    `no route for ${c.req.method} ${c.req.path}; see the README for the API`,
+  );
 
 /**
  * A 405 answer naming the allowed methods.

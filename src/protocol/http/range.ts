@@ -29,19 +29,25 @@ export function parseRange(header: string | undefined | null, size: number): Byt
     throw new RefsyncError(
       400,
       "bad_range",
-      `malformed Range '${header.slice(0, 100)}'; use bytes=FIRST-LAST, bytes=FIRST- or bytes=-SUFFIX (one range)`,
+      `malformed Range '${
+        header.slice(0, 100)
+      }'; use bytes=FIRST-LAST, bytes=FIRST- or bytes=-SUFFIX (one range)`,
     );
   }
   const unsatisfiable = () =>
-    new RefsyncError(416, "range_not_satisfiable", `Range '${header}' is outside the object of ${size} bytes`);
+    new RefsyncError(
+      416,
+      "range_not_satisfiable",
+      `Range '${header}' is outside the object of ${size} bytes`,
+    );
   if (m[1] === "") {
     const suffix = safeInt(m[2], header);
-    if (suffix === 0) throw unsatisfiable();
+    if (suffix === 0 || size === 0) throw unsatisfiable();
     return { start: Math.max(0, size - suffix), end: size };
   }
   const start = safeInt(m[1], header);
   const last = m[2] === "" ? size - 1 : safeInt(m[2], header);
-  if (last < start) {
+  if (m[2] !== "" && last < start) {
     throw new RefsyncError(400, "bad_range", `malformed Range '${header}': last byte before first`);
   }
   if (start >= size) throw unsatisfiable();
@@ -69,10 +75,18 @@ export function parseContentRange(header: string): ByteRange {
   const start = safeInt(m[1], header);
   const last = safeInt(m[2], header);
   if (last < start) {
-    throw new RefsyncError(400, "bad_range", `malformed Content-Range '${header}': last byte before first`);
+    throw new RefsyncError(
+      400,
+      "bad_range",
+      `malformed Content-Range '${header}': last byte before first`,
+    );
   }
   if (m[3] !== "*" && safeInt(m[3], header) <= last) {
-    throw new RefsyncError(400, "bad_range", `malformed Content-Range '${header}': length not past last byte`);
+    throw new RefsyncError(
+      400,
+      "bad_range",
+      `malformed Content-Range '${header}': length not past last byte`,
+    );
   }
   return { start, end: last + 1 };
 }

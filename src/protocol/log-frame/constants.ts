@@ -31,7 +31,7 @@ export const MAX_KEY_LENGTH = 1024;
 /** Largest payload of one frame (1 MiB). */
 export const MAX_PAYLOAD_LENGTH = 1 << 20;
 /** Largest possible frame: the bound of every frame buffer. */
-export const MAX_FRAME_LENGTH = HEADER_SIZE + MAX_KEY_LENGTH + MAX_PAYLOAD_LENGTH;
+export const MAX_FRAME_LENGTH: number = HEADER_SIZE + MAX_KEY_LENGTH + MAX_PAYLOAD_LENGTH;
 /** Bytes of BLAKE3 in `payloadDigest`. */
 export const DIGEST_LENGTH = 32;
 /** Bytes of the truncated BLAKE3 kept as `headerChecksum`. */

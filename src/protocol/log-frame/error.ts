@@ -24,6 +24,7 @@ export class FrameError extends Error {
   /** The LSN the frame claims, when enough of the header was there to read it. */
   readonly lsn: number | undefined;
 
+  /** Creates the error; `lsn` is the frame's claimed LSN, if known. */
   constructor(message: string, lsn?: number, options?: ErrorOptions) {
     super(message, options);
     this.name = "FrameError";

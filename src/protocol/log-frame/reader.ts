@@ -35,7 +35,9 @@ export interface FrameReaderOptions {
  * ```
  */
 export class FrameParser {
+  /** Frames longer than this are refused. */
   readonly maxFrameLength: number;
+  /** Whether frames own copies of their bytes (see {@link FrameReaderOptions.copy}). */
   readonly copy: boolean;
   #prefix = new Uint8Array(PREFIX_SIZE);
   #prefixLength = 0;
@@ -43,6 +45,7 @@ export class FrameParser {
   #frameFilled = 0;
   #failed: FrameError | undefined;
 
+  /** Creates a parser. @throws RangeError on a maxFrameLength outside 97..MAX_FRAME_LENGTH. */
   constructor(options: FrameReaderOptions = {}) {
     const max = options.maxFrameLength ?? MAX_FRAME_LENGTH;
     if (!Number.isInteger(max) || max <= HEADER_SIZE || max > MAX_FRAME_LENGTH) {
@@ -173,6 +176,7 @@ export function parseFrames(bytes: Uint8Array, options?: FrameReaderOptions): Fr
  * ```
  */
 export class FrameReader extends TransformStream<Uint8Array, Frame> {
+  /** Creates the stream; `options` bound the frame size and set the copy policy. */
   constructor(options?: FrameReaderOptions) {
     const parser = new FrameParser(options);
     super({

@@ -37,6 +37,7 @@ export interface FrameHeader extends FrameFields {
 
 /** A whole validated frame (header checksum and payload digest both verified). */
 export interface Frame {
+  /** The verified header. */
   header: FrameHeader;
   /** The frame's bytes, exactly as on disk and on the wire. */
   bytes: Uint8Array;

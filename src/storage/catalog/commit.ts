@@ -296,11 +296,20 @@ export class CommitPass {
   ): Pending[] {
     const sizes = keys.map((key, i) => entryBytes(level, key, values[i]));
     const pieces: Pending[] = [];
+    const ends = planSplit(sizes, NODE_CAPACITY);
+    // Split pieces are packed afresh: keeping old cell offsets would leave each
+    // piece riddled with the holes of the entries that moved out, and later
+    // inserts would then have to repack it anyway. The first piece keeps the
+    // old node as its DIFF base.
+    const split = ends.length > 1;
     let start = 0;
-    for (const end of planSplit(sizes, NODE_CAPACITY)) {
+    for (const end of ends) {
       const pieceKeys = keys.slice(start, end);
-      const low = pieceKeys[0];
-      // An internal piece's first key moves up into the parent as its separator.
+      // A leaf piece's separator need only split it from the piece before;
+      // an internal piece's first key moves up into the parent.
+      const low = level === 0 && start > 0
+        ? shortestSeparator(keys[start - 1], keys[start])
+        : pieceKeys[0];
       if (level > 0) pieceKeys[0] = EMPTY;
       pieces.push(
         new Pending(
@@ -308,8 +317,8 @@ export class CommitPass {
           pieceKeys,
           values.slice(start, end),
           children.slice(start, end),
-          cells.slice(start, end),
-          template,
+          split ? pieceKeys.map(() => -1) : cells.slice(start, end),
+          start === 0 ? template : null,
           low,
         ),
       );
@@ -381,6 +390,21 @@ export class CommitPass {
     this.#written(ptr, bytes);
     return ptr;
   }
+}
+
+/**
+ * The shortest prefix of `right` that sorts after `left` (given left < right):
+ * a separator between two leaves. Long keys with shared prefixes (paths) make
+ * short separators, so internal nodes fan out wider and the tree stays low.
+ */
+export function shortestSeparator(left: Uint8Array, right: Uint8Array): Uint8Array {
+  let common = 0;
+  while (common < left.length && left[common] === right[common]) common++;
+  const separator = right.subarray(0, common + 1);
+  if (compareBytes(left, separator) >= 0 || compareBytes(separator, right) > 0) {
+    throw new Error("catalog: separator out of order (internal error)");
+  }
+  return separator;
 }
 
 /** First index in [from, to) whose key is >= `key` (changes are sorted). */

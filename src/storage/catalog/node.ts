@@ -270,7 +270,7 @@ function assertContent(content: NodeContent, birth: number): void {
 
 /**
  * Places each entry without an offset into the free gaps between the slot
- * array and the kept cells, highest gap first. False when some cell does not
+ * array and the kept cells, each at the top of its gap. False when some cell does not
  * fit: the node is too fragmented and must be repacked.
  */
 function placeInFreeSpace(offsets: number[], sizes: number[], slotsEnd: number): boolean {
@@ -288,16 +288,15 @@ function placeInFreeSpace(offsets: number[], sizes: number[], slotsEnd: number):
   if (at < BLOCK_SIZE) gaps.push({ start: at, end: BLOCK_SIZE });
   for (let i = 0; i < offsets.length; i++) {
     if (offsets[i] >= 0) continue;
-    let placed = false;
-    for (let g = gaps.length - 1; g >= 0 && !placed; g--) {
-      const gap = gaps[g];
-      if (gap.end - gap.start >= sizes[i]) {
-        gap.end -= sizes[i];
-        offsets[i] = gap.end;
-        placed = true;
-      }
+    // Best fit keeps large gaps whole; on a tie the higher gap wins.
+    let best = -1;
+    for (let g = gaps.length - 1; g >= 0; g--) {
+      const room = gaps[g].end - gaps[g].start;
+      if (room >= sizes[i] && (best < 0 || room < gaps[best].end - gaps[best].start)) best = g;
     }
-    if (!placed) return false;
+    if (best < 0) return false;
+    gaps[best].end -= sizes[i];
+    offsets[i] = gaps[best].end;
   }
   return true;
 }

@@ -16,9 +16,12 @@
  * ```
  */
 export class LogCorruptionError extends Error {
+  /** File name of the damaged segment. */
   readonly segment: string;
+  /** File offset of the first bad frame. */
   readonly offset: number;
 
+  /** Creates the error; `reason` says what is wrong at that offset. */
   constructor(segment: string, offset: number, reason: string) {
     super(`NVLOG corrupt: segment ${segment} offset ${offset}: ${reason}`);
     this.name = "LogCorruptionError";
@@ -29,6 +32,7 @@ export class LogCorruptionError extends Error {
 
 /** The log refused an operation because of its state (closed, failed, busy). */
 export class LogStateError extends Error {
+  /** Creates the error, with e.g. the underlying I/O error as `cause`. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "LogStateError";

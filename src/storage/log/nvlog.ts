@@ -458,6 +458,30 @@ export class NvLog {
   }
 
   /**
+   * Where the payload of record `lsn` lies, or null when the log does not hold
+   * it (never written, or dropped). The destination resolves LOG_REF and PATCH
+   * references with it.
+   *
+   * @example
+   * ```ts
+   * const rec = log.locate(42);
+   * if (rec) log.readPayload(rec.position, 0, rec.payloadLength);
+   * ```
+   */
+  locate(lsn: number): { position: LogPosition; payloadLength: number } | null {
+    this.#checkOpen();
+    if (lsn < this.firstLsn || lsn > this.#lastLsn) return null;
+    const seg = this.#segments[this.#segmentIndex(lsn)];
+    const offset = seg.frameOffset(lsn);
+    const header = readHeaderAt(seg, offset, seg.size, this.#buffers);
+    if (header.lsn !== lsn) return null;
+    return {
+      position: { segment: seg.firstLsn, payloadOffset: offset + HEADER_SIZE + header.keyLength },
+      payloadLength: header.payloadLength,
+    };
+  }
+
+  /**
    * Deletes the segments whose every record has LSN ≤ `lsn` (covered by a CP
    * committed on both sides) and is durable. The active segment is never
    * deleted. Positions into deleted segments become invalid.

@@ -9,7 +9,9 @@ import type { LogPosition } from "./types.ts";
 
 /** The input: a record header with where its payload lies (an {@link Appended} or {@link LogRecord} fits). */
 export interface TxRecord {
+  /** The record's verified header. */
   header: FrameHeader;
+  /** Where its payload lies. */
   position: LogPosition;
   /** The COMMIT's payload, when known (the ETag of a replacing transaction). */
   inline?: Uint8Array;
@@ -17,16 +19,21 @@ export interface TxRecord {
 
 /** One WRITE of a committed operation. */
 export interface TxWrite {
+  /** LSN of the WRITE record. */
   lsn: number;
   /** Object byte offset. */
   offset: number;
+  /** Payload bytes. */
   length: number;
+  /** Where the payload lies in the log (for {@link NvLog.readPayload}). */
   position: LogPosition;
 }
 
 /** A committed operation. */
 export interface CommittedOp {
+  /** A write transaction or a DELETE. */
   kind: "write" | "delete";
+  /** The object key. */
   key: string;
   /** LSN of the transaction's first record. */
   txn: number;
@@ -39,6 +46,7 @@ export interface CommittedOp {
    * object), or the COMMIT's 32-byte payload. Undefined otherwise.
    */
   etag?: Uint8Array;
+  /** LSN of the record that committed it (its COMMIT, or itself). */
   commitLsn: number;
   /** mtime of the committing record. */
   mtime: number;
@@ -48,7 +56,9 @@ export interface CommittedOp {
 
 /** A transaction without its COMMIT (yet). */
 export interface OpenTransaction {
+  /** LSN of its first record. */
   txn: number;
+  /** The object key. */
   key: string;
   /** LSNs of its writes seen so far. */
   lsns: number[];

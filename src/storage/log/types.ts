@@ -15,8 +15,11 @@ export interface LogPosition {
 
 /** A record as written (by {@link NvLog.write} or {@link NvLog.writeFrames}). */
 export interface Appended {
+  /** The LSN assigned (source) or received (destination). */
   lsn: number;
+  /** The frame's header. */
   header: FrameHeader;
+  /** Where its payload lies, for {@link NvLog.readPayload}. */
   position: LogPosition;
   /** The frame's bytes, for forwarding to the destination as they are. */
   frame: Uint8Array;
@@ -34,7 +37,9 @@ export type TxnRef = number | "self" | "first";
 
 /** Fields of a record to append; the log assigns `lsn`. */
 export interface AppendFields {
+  /** WRITE, COMMIT or DELETE. */
   op: Op;
+  /** The object key. */
   key: string;
   /** Bit set of Flag; default 0. */
   flags?: number;
@@ -48,6 +53,7 @@ export interface AppendFields {
 
 /** One record to append. */
 export interface AppendRecord {
+  /** Header fields; the LSN is assigned by the log. */
   fields: AppendFields;
   /** Default empty. */
   payload?: Uint8Array;
@@ -59,15 +65,19 @@ export interface AppendRecord {
  * it fails; the log then refuses further writes).
  */
 export interface WriteTicket {
+  /** The records written, in LSN order. */
   records: Appended[];
   /** LSN of the last record written. */
   lastLsn: number;
+  /** Resolves once an fdatasync covers these records. */
   durable: Promise<void>;
 }
 
 /** A record read back from the log. */
 export interface LogRecord {
+  /** The record's header (checksum re-verified on read). */
   header: FrameHeader;
+  /** Where its payload lies. */
   position: LogPosition;
   /** The payload of a COMMIT (e.g. the ETag), read along with the header. */
   inline?: Uint8Array;
@@ -75,15 +85,23 @@ export interface LogRecord {
 
 /** What {@link NvLog.open} found and did. */
 export interface RecoveryReport {
+  /** Segment files open after recovery. */
   segments: number;
+  /** Valid records found (and kept). */
   records: number;
+  /** Lowest LSN held. */
   firstLsn: number;
+  /** Highest LSN held (0 for a new log). */
   lastLsn: number;
   /** Set when a torn tail was cut off the last segment. */
   dropped?: {
+    /** File name of the last segment. */
     segment: string;
+    /** Where it was cut (end of the last valid frame). */
     offset: number;
+    /** Bytes removed. */
     bytes: number;
+    /** Why the first dropped frame was invalid. */
     reason: string;
   };
   /** Set when open() finished a reset() that a crash interrupted: the reset's last LSN. */
@@ -92,9 +110,13 @@ export interface RecoveryReport {
 
 /** Counters of an open log. */
 export interface NvLogStats {
+  /** Lowest LSN held. */
   firstLsn: number;
+  /** Highest LSN written. */
   lastLsn: number;
+  /** Highest LSN fdatasynced. */
   durableLsn: number;
+  /** Segment files. */
   segments: number;
   /** Records written since open. */
   records: number;
@@ -106,6 +128,7 @@ export interface NvLogStats {
   groupCommits: number;
   /** fdatasync/fsync calls on segment files (a round may sync a rotated-out segment too). */
   fdatasyncs: number;
+  /** New segments started since open. */
   rotations: number;
 }
 

@@ -6,15 +6,9 @@
  *
  * @module
  */
-import { Blake3Hasher, blake3, isZeroBlock } from "../../block-index/mod.ts";
+import { blake3, Blake3Hasher, isZeroBlock } from "../../block-index/mod.ts";
 import type { Catalog } from "../catalog/mod.ts";
-import {
-  type BlockMap,
-  EMPTY_MAP,
-  lookupRange,
-  updateMap,
-  walkMap,
-} from "../blockmap/blockmap.ts";
+import { type BlockMap, EMPTY_MAP, lookupRange, updateMap, walkMap } from "../blockmap/blockmap.ts";
 import type { CpTransaction } from "../volume/volume.ts";
 import { BLOCK_SIZE, type BlockPtr, NO_BLOCK } from "../volume/types.ts";
 import type { DirtyObject, Extent, LogPosition } from "./overlay.ts";
@@ -23,7 +17,12 @@ import { compareBytes } from "../catalog/mod.ts";
 
 /** Reads payload bytes of a logged record (the NVLOG). */
 export interface PayloadReader {
-  readPayload(position: LogPosition, payloadOffset: number, length: number, into?: Uint8Array): Uint8Array;
+  readPayload(
+    position: LogPosition,
+    payloadOffset: number,
+    length: number,
+    into?: Uint8Array,
+  ): Uint8Array;
 }
 
 /** A piece of a block that comes from a log record's payload. */
@@ -53,6 +52,8 @@ export interface CheckpointWrite {
   recipes: Map<number, BlockRecipe>;
   /** Digest of every written block. */
   digests: Map<number, Uint8Array>;
+  /** All-zero data blocks that became holes. */
+  zeroBlocks: number;
 }
 
 /**
@@ -67,6 +68,7 @@ export async function writeCheckpoint(
 ): Promise<CheckpointWrite> {
   const recipes = new Map<number, BlockRecipe>();
   const digests = new Map<number, Uint8Array>();
+  const counts = { zeroBlocks: 0 };
   const objects = [...frozen.values()].sort((a, b) => compareBytes(a.keyBytes, b.keyBytes));
   const changes: Array<{ key: Uint8Array; value: Uint8Array | null }> = [];
   for (const d of objects) {
@@ -77,7 +79,7 @@ export async function writeCheckpoint(
       if (record) changes.push({ key: d.keyBytes, value: null });
       continue;
     }
-    const next = await writeObject(tx, log, d, d.replace ? null : record, recipes, digests);
+    const next = await writeObject(tx, log, d, d.replace ? null : record, recipes, digests, counts);
     if (d.replace && record) releaseObject(tx, record.map);
     changes.push({ key: d.keyBytes, value: encodeRecord(next) });
     await pause(tx);
@@ -86,7 +88,7 @@ export async function writeCheckpoint(
   for (const w of tx.written) {
     if (!digests.has(w.block)) digests.set(w.block, blake3(tx.readBlock(w.block)));
   }
-  return { catalogRoot, recipes, digests };
+  return { catalogRoot, recipes, digests, zeroBlocks: counts.zeroBlocks };
 }
 
 async function pause(tx: CpTransaction): Promise<void> {
@@ -104,7 +106,9 @@ function touchedBlocks(extents: Extent[], nBlocks: number): number[] {
   for (const e of extents) {
     const first = Math.floor(e.start / BLOCK_SIZE);
     const last = Math.min(nBlocks - 1, Math.floor((e.end - 1) / BLOCK_SIZE));
-    for (let b = Math.max(first, out.length ? out[out.length - 1] + 1 : 0); b <= last; b++) out.push(b);
+    for (let b = Math.max(first, out.length ? out[out.length - 1] + 1 : 0); b <= last; b++) {
+      out.push(b);
+    }
   }
   return out;
 }
@@ -116,6 +120,7 @@ async function writeObject(
   base: ObjectRecord | null,
   recipes: Map<number, BlockRecipe>,
   digests: Map<number, Uint8Array>,
+  counts: { zeroBlocks: number },
 ): Promise<ObjectRecord> {
   const nBlocks = Math.ceil(d.size / BLOCK_SIZE);
   const baseMap = base?.map ?? EMPTY_MAP;
@@ -142,17 +147,25 @@ async function writeObject(
     }
     const [oldPtr] = base ? lookupRange(tx, baseMap, fb, 1) : [NO_BLOCK];
     const whole = slices.length === 1 && slices[0].length === BLOCK_SIZE ? slices[0] : null;
-    const content = whole ? new Uint8Array(BLOCK_SIZE) : oldPtr.block !== 0
+    const content = whole
+      ? new Uint8Array(BLOCK_SIZE)
+      : oldPtr.block !== 0
       ? tx.readBlock(oldPtr.block)
       : new Uint8Array(BLOCK_SIZE);
     for (const s of slices) {
-      log.readPayload(s.position, s.payloadOffset, s.length, content.subarray(s.at, s.at + s.length));
+      log.readPayload(
+        s.position,
+        s.payloadOffset,
+        s.length,
+        content.subarray(s.at, s.at + s.length),
+      );
     }
     // Bytes past the end of the object stay zero so equal objects have equal blocks.
     const tail = d.size - blockStart;
     if (tail < BLOCK_SIZE) content.fill(0, tail);
     if (oldPtr.block !== 0) tx.release(oldPtr.block);
     if (isZeroBlock(content)) {
+      counts.zeroBlocks++;
       changes.set(fb, NO_BLOCK);
       continue;
     }
@@ -163,7 +176,12 @@ async function writeObject(
     recipes.set(
       block,
       whole
-        ? { kind: "log", lsn: whole.lsn, position: whole.position, payloadOffset: whole.payloadOffset }
+        ? {
+          kind: "log",
+          lsn: whole.lsn,
+          position: whole.position,
+          payloadOffset: whole.payloadOffset,
+        }
         : { kind: "patch", base: oldPtr.block, slices },
     );
     changes.set(fb, { block, birth: tx.cp });
@@ -199,4 +217,3 @@ async function objectDigest(tx: CpTransaction, map: BlockMap, size: number): Pro
   }
   return hasher.digest();
 }
-

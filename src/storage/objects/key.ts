@@ -20,8 +20,12 @@ const encoder = new TextEncoder();
  * ```
  */
 export function encodeKey(key: string): Uint8Array {
-  if (key.length === 0) throw new RefsyncError(400, "bad_key", "the key is empty; use /v1/objects/{key}");
-  if (key.includes("\0")) throw new RefsyncError(400, "bad_key", "the key contains a NUL character");
+  if (key.length === 0) {
+    throw new RefsyncError(400, "bad_key", "the key is empty; use /v1/objects/{key}");
+  }
+  if (key.includes("\0")) {
+    throw new RefsyncError(400, "bad_key", "the key contains a NUL character");
+  }
   if (/[\ud800-\udfff]/u.test(key.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ""))) {
     throw new RefsyncError(400, "bad_key", "the key is not valid UTF-8 (lone surrogate)");
   }

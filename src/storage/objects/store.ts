@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { Blake3Hasher, toHex } from "../../block-index/mod.ts";
+import { blake3, Blake3Hasher, toHex } from "../../block-index/mod.ts";
 import { RefsyncError } from "../../protocol/errors/mod.ts";
 import { Flag, Op } from "../../protocol/log-frame/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
@@ -51,6 +51,14 @@ export interface StoreOptions {
    * starts.
    */
   syncCheckpoint?: (cp: CheckpointResult) => Promise<void>;
+  /**
+   * Mirror mode (a destination): the log is not replayed into the dirty
+   * layers; reads serve the last committed CP, and CPs arrive from the source
+   * ({@link ObjectStore.adoptCommitted}) until {@link ObjectStore.promote}.
+   */
+  mirror?: boolean;
+  /** Resolves when the mirror is ready for CP syncs (its first handshake); CPs wait for it. */
+  ready?: () => Promise<void>;
 }
 
 /** Size, ETag and mtime of an object. */
@@ -76,6 +84,10 @@ export interface CheckpointResult {
   superblock: Superblock;
   superblockBytes: Uint8Array;
   written: WrittenBlock[];
+  /** Blocks live in the previous CP and not in this one. */
+  released: number[];
+  /** All-zero data blocks that became holes (no block, nothing to send). */
+  zeroBlocks: number;
   recipes: Map<number, BlockRecipe>;
   digests: Map<number, Uint8Array>;
   previousDigest: Uint8Array;
@@ -115,8 +127,15 @@ export class ObjectStore {
   /** A CP committed here whose mirror commit is still owed. */
   #unsynced: CheckpointResult | null = null;
   #pins = new Map<number, number>();
-  #garbage: Array<{ cp: number; blocks: number[]; lsn: number }> = [];
+  /**
+   * What committed CPs replaced: freed once the mirror committed the CP too
+   * (`synced`) and no reader of an older CP remains.
+   */
+  #garbage: Array<{ cp: number; blocks: number[]; lsn: number; synced: boolean }> = [];
   #closed = false;
+  #mirror: boolean;
+  /** Pair generation of the next CP (raised by a promotion). */
+  #generation: number;
   /** Local durability of the last appended record: a CP covers only durable records. */
   #lastDurable: Promise<void> = Promise.resolve();
   readonly stats = {
@@ -128,7 +147,45 @@ export class ObjectStore {
     this.volume = volume;
     this.log = log;
     this.options = options;
+    this.#mirror = options.mirror === true;
+    this.#generation = volume.superblock.pairGeneration;
     this.#catalog = new Catalog(volume, volume.superblock.catalogRoot);
+  }
+
+  /** True while this store mirrors a source (a destination not promoted). */
+  get isMirror(): boolean {
+    return this.#mirror;
+  }
+
+  /**
+   * Destination: a CP sync committed CP `cp` on the volume. Reads move to it;
+   * the blocks it released and the log it covers are freed once no reader of
+   * an older CP remains.
+   */
+  adoptCommitted(cp: number, released: number[], lsnCovered: number): void {
+    if (!this.#mirror) throw new Error("invariant: only a mirror adopts CPs from its source");
+    this.#catalog = new Catalog(this.volume, this.superblock.catalogRoot);
+    this.#generation = this.superblock.pairGeneration;
+    this.stats.cp.committed = cp;
+    this.#garbage.push({ cp, blocks: released, lsn: lsnCovered, synced: true });
+    this.#collect();
+  }
+
+  /**
+   * Destination: become a source. Replays the durable log beyond the
+   * committed CP (every write the old source acknowledged is in it), raises the
+   * pair generation so the old source is refused, and commits a CP with it.
+   */
+  async promote(): Promise<CheckpointResult | null> {
+    if (!this.#mirror) {
+      throw new RefsyncError(409, "conflict", "this appliance is already a source");
+    }
+    this.#mirror = false;
+    this.#generation = this.superblock.pairGeneration + 1;
+    this.#replay();
+    this.stats.lsn.last = this.log.lastLsn;
+    this.stats.lsn.acked = this.log.lastLsn;
+    return await this.checkpoint(true);
   }
 
   /** Opens (or creates) the store in `dir` and recovers: best superblock + log replay. */
@@ -138,7 +195,7 @@ export class ObjectStore {
     const log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes });
     const store = new ObjectStore(volume, log, options);
     store.#markLive();
-    store.#replay();
+    if (!options.mirror) store.#replay();
     store.stats.cp.committed = volume.superblock.cp;
     store.stats.lsn.last = log.lastLsn;
     store.stats.lsn.acked = log.lastLsn;
@@ -168,10 +225,40 @@ export class ObjectStore {
   // ---------------------------------------------------------------- recovery
 
   #markLive(): void {
-    this.#catalog.walk(
-      (node) => this.volume.markLive(node.block),
+    const live = new Set<number>();
+    this.#walkTree(this.superblock.catalogRoot, (block) => {
+      live.add(block);
+      this.volume.markLive(block);
+    });
+    // The previous CP's blocks stay reserved until the mirror is known to hold
+    // the committed CP (a restart may have come between the two commits).
+    const prev = this.volume.previousSuperblock;
+    // A destination allocates nothing itself: its source decides which blocks are free.
+    if (prev === null || this.#mirror) return;
+    const blocks: number[] = [];
+    this.#walkTree(prev.catalogRoot, (block) => {
+      if (live.has(block)) return;
+      live.add(block);
+      blocks.push(block);
+      this.volume.markLive(block);
+    });
+    this.#garbage.push({
+      cp: this.superblock.cp,
+      blocks,
+      lsn: this.superblock.lsnCovered,
+      synced: false,
+    });
+  }
+
+  /** Visits every block of the tree under `root`: catalog nodes, map blocks, data blocks. */
+  #walkTree(
+    root: Superblock["catalogRoot"],
+    visit: (block: number, birth: number, meta: boolean) => void,
+  ): void {
+    new Catalog(this.volume, root).walk(
+      (node) => visit(node.block, node.birth, true),
       (_key, value) => {
-        walkMap(this.volume, decodeRecord(value).map, (ptr) => this.volume.markLive(ptr.block));
+        walkMap(this.volume, decodeRecord(value).map, (p, isMap) => visit(p.block, p.birth, isMap));
       },
     );
   }
@@ -195,7 +282,16 @@ export class ObjectStore {
         blockDigests: null,
       }));
       const end = op.replace ? op.size! : Math.max(0, ...extents.map((e) => e.end));
-      this.#applyWrite(key, keyBytes, op.replace, end, extents, op.etag ?? null, op.mtime, op.commitLsn);
+      this.#applyWrite(
+        key,
+        keyBytes,
+        op.replace,
+        end,
+        extents,
+        op.etag ?? null,
+        op.mtime,
+        op.commitLsn,
+      );
     }
     // Transactions left open by a crash are never committed: drop them from view.
   }
@@ -217,7 +313,11 @@ export class ObjectStore {
     const keyBytes = encodeKey(key);
     const limit = this.options.maxObjectBytes;
     if (opts.offset + (opts.length ?? 0) > limit) {
-      throw new RefsyncError(413, "too_large", `the object would exceed --max-object-bytes (${limit})`);
+      throw new RefsyncError(
+        413,
+        "too_large",
+        `the object would exceed --max-object-bytes (${limit})`,
+      );
     }
     await this.#waitForRoom();
     const created = this.#view(key) === null;
@@ -235,14 +335,20 @@ export class ObjectStore {
         const next = piece.done ? piece : await pieces.next();
         const last = next.done === true;
         if (offset + data.length > limit) {
-          throw new RefsyncError(413, "too_large", `the object exceeds --max-object-bytes (${limit})`);
+          throw new RefsyncError(
+            413,
+            "too_large",
+            `the object exceeds --max-object-bytes (${limit})`,
+          );
         }
         const total = offset + data.length - opts.offset;
         if (opts.length !== undefined && (total > opts.length || (last && total !== opts.length))) {
           throw new RefsyncError(
             400,
             "bad_range",
-            `the body has ${last ? total : "more than " + opts.length} bytes but Content-Range announced ${opts.length}`,
+            `the body has ${
+              last ? total : "more than " + opts.length
+            } bytes but Content-Range announced ${opts.length}`,
           );
         }
         hasher?.update(data);
@@ -418,7 +524,11 @@ export class ObjectStore {
       try {
         await this.checkpoint();
       } catch (e) {
-        throw new RefsyncError(503, "unavailable", `write buffer full and CP failed: ${errorText(e)}`);
+        throw new RefsyncError(
+          503,
+          "unavailable",
+          `write buffer full and CP failed: ${errorText(e)}`,
+        );
       }
     }
   }
@@ -452,7 +562,11 @@ export class ObjectStore {
     const view = this.#view(key);
     if (view === null) throw new RefsyncError(404, "not_found", `no object with key '${key}'`);
     if (start < 0 || end > view.size || start > end) {
-      throw new RefsyncError(416, "range_not_satisfiable", `range outside object of ${view.size} bytes`);
+      throw new RefsyncError(
+        416,
+        "range_not_satisfiable",
+        `range outside object of ${view.size} bytes`,
+      );
     }
     const unpin = this.#pin();
     let pos = start;
@@ -486,7 +600,9 @@ export class ObjectStore {
     const enc = new TextEncoder();
     const dec = new TextDecoder();
     const prefix = opts.prefix ? enc.encode(opts.prefix) : undefined;
-    let after: Uint8Array | undefined = opts.startAfter === undefined ? undefined : enc.encode(opts.startAfter);
+    let after: Uint8Array | undefined = opts.startAfter === undefined
+      ? undefined
+      : enc.encode(opts.startAfter);
     // Keys written since the last CP may not be in the catalog yet: merge them in.
     const dirty = [...new Set([...this.#active.keys(), ...(this.#frozen?.keys() ?? [])])]
       .map((k) => enc.encode(k))
@@ -510,7 +626,9 @@ export class ObjectStore {
         const key = dec.decode(b);
         const info = this.stat(key);
         if (!info) continue;
-        if (objects.length === opts.limit) return { objects, next: objects[objects.length - 1].key };
+        if (objects.length === opts.limit) {
+          return { objects, next: objects[objects.length - 1].key };
+        }
         objects.push(info);
       }
       if (!bound) return { objects, next: null };
@@ -644,7 +762,7 @@ export class ObjectStore {
     while (this.#garbage.length > 0) {
       const g = this.#garbage[0];
       const oldestPin = Math.min(...this.#pins.keys());
-      if (oldestPin < g.cp) return;
+      if (!g.synced || oldestPin < g.cp) return;
       this.#garbage.shift();
       this.volume.free(g.blocks);
       this.log.dropThrough(g.lsn);
@@ -658,22 +776,26 @@ export class ObjectStore {
    * committed here and, with a mirror, there. Resolves null when nothing was
    * dirty.
    */
-  checkpoint(): Promise<CheckpointResult | null> {
+  checkpoint(force = false): Promise<CheckpointResult | null> {
     this.#assertOpen();
-    if (this.#cpRunning) return this.#cpRunning.then(() => this.checkpoint());
-    const run = this.#runCheckpoint().finally(() => {
+    if (this.#mirror) {
+      throw new RefsyncError(409, "conflict", "a destination takes CPs only from its source");
+    }
+    if (this.#cpRunning) return this.#cpRunning.then(() => this.checkpoint(force));
+    const run = this.#runCheckpoint(force).finally(() => {
       this.#cpRunning = null;
     });
     this.#cpRunning = run;
     return run;
   }
 
-  async #runCheckpoint(): Promise<CheckpointResult | null> {
+  async #runCheckpoint(force: boolean): Promise<CheckpointResult | null> {
+    await this.options.ready?.();
     if (this.#unsynced) {
       await this.options.syncCheckpoint!(this.#unsynced);
       this.#afterSync(this.#unsynced);
     }
-    if (this.#active.size === 0) return null;
+    if (this.#active.size === 0 && !force) return null;
     const started = performance.now();
     const frozen = this.#active;
     const lsnCovered = Math.min(this.stats.lsn.last, Math.min(...this.#inflight) - 1);
@@ -723,8 +845,19 @@ export class ObjectStore {
     started: number,
   ): Promise<CheckpointResult> {
     const previous = this.superblock;
-    const { catalogRoot, recipes, digests } = await writeCheckpoint(tx, this.#catalog, this.log, frozen);
-    const fields = { cp: tx.cp, lsnCovered, catalogRoot, blockCount: tx.blockCount };
+    const { catalogRoot, recipes, digests, zeroBlocks } = await writeCheckpoint(
+      tx,
+      this.#catalog,
+      this.log,
+      frozen,
+    );
+    const fields = {
+      cp: tx.cp,
+      lsnCovered,
+      catalogRoot,
+      blockCount: tx.blockCount,
+      pairGeneration: this.#generation,
+    };
     const volumeDigest = nextVolumeDigest(previous.volumeDigest, cpContentDigest(digests), fields);
     const sb = await tx.commit({ ...previous, ...fields, volumeDigest });
     // The catalog already reads the new tree; the frozen layer is now in it.
@@ -734,11 +867,13 @@ export class ObjectStore {
     this.stats.cp.lastDurationMs = durationMs;
     this.stats.cp.durationsMs.push(durationMs);
     if (this.stats.cp.durationsMs.length > 1024) this.stats.cp.durationsMs.shift();
-    this.#garbage.push({ cp: sb.cp, blocks: tx.released, lsn: lsnCovered });
+    this.#garbage.push({ cp: sb.cp, blocks: tx.released, lsn: lsnCovered, synced: false });
     return {
       superblock: sb,
       superblockBytes: encodeSuperblock(sb),
       written: tx.written,
+      released: tx.released,
+      zeroBlocks,
       recipes,
       digests,
       previousDigest: previous.volumeDigest,
@@ -746,8 +881,54 @@ export class ObjectStore {
     };
   }
 
+  /** Records that the mirror still owes the commit of `result` (a resync after a restart). */
+  markUnsynced(result: CheckpointResult): void {
+    this.#unsynced = result;
+  }
+
+  /**
+   * Rebuilds the CP sync input of the committed CP from the volume: every
+   * block born in it (a tree walk by birth CP), as DATA, and what it released
+   * (live in the previous CP, not in this one). Used when the source restarted
+   * between its own commit and the mirror's.
+   */
+  rebuildLastCheckpoint(): CheckpointResult {
+    const sb = this.superblock;
+    const prev = this.volume.previousSuperblock;
+    if (prev === null) {
+      throw new Error(
+        `CP ${sb.cp - 1} is no longer on the volume; the destination needs a full resync`,
+      );
+    }
+    const liveIn = this.#walkTree.bind(this);
+    const written: WrittenBlock[] = [];
+    const current = new Set<number>();
+    liveIn(sb.catalogRoot, (block, birth, meta) => {
+      current.add(block);
+      if (birth === sb.cp) written.push({ block, kind: meta ? "meta" : "data", base: 0 });
+    });
+    const released = new Set<number>();
+    liveIn(prev.catalogRoot, (block) => {
+      if (!current.has(block)) released.add(block);
+    });
+    const digests = new Map<number, Uint8Array>();
+    for (const w of written) digests.set(w.block, blake3(this.volume.readBlock(w.block)));
+    return {
+      superblock: sb,
+      superblockBytes: encodeSuperblock(sb),
+      written,
+      released: [...released],
+      zeroBlocks: 0,
+      recipes: new Map(),
+      digests,
+      previousDigest: prev.volumeDigest,
+      durationMs: 0,
+    };
+  }
+
   #afterSync(result: CheckpointResult): void {
     if (this.#unsynced === result) this.#unsynced = null;
+    for (const g of this.#garbage) g.synced = true;
     this.#collect();
   }
 

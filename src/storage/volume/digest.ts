@@ -5,7 +5,7 @@
  *
  * `cpDigest = BLAKE3(for each written block in block order: u32 block, 32-byte digest)`
  * `volumeDigest(n) = BLAKE3(volumeDigest(n-1), cpDigest, u64 cp, u64 lsnCovered,
- *  root ptr, u64 blockCount)`
+ *  root ptr, u64 blockCount, u64 pairGeneration)`
  *
  * @module
  */
@@ -35,9 +35,15 @@ export function cpContentDigest(digests: Map<number, Uint8Array>): Uint8Array {
 export function nextVolumeDigest(
   previous: Uint8Array,
   cpDigest: Uint8Array,
-  fields: { cp: number; lsnCovered: number; catalogRoot: BlockPtr | null; blockCount: number },
+  fields: {
+    cp: number;
+    lsnCovered: number;
+    catalogRoot: BlockPtr | null;
+    blockCount: number;
+    pairGeneration: number;
+  },
 ): Uint8Array {
-  const buf = new Uint8Array(32 + 32 + 32);
+  const buf = new Uint8Array(32 + 32 + 40);
   const view = new DataView(buf.buffer);
   buf.set(previous, 0);
   buf.set(cpDigest, 32);
@@ -46,5 +52,6 @@ export function nextVolumeDigest(
   view.setUint32(80, fields.catalogRoot?.block ?? 0, true);
   view.setUint32(84, fields.catalogRoot?.birth ?? 0, true);
   view.setBigUint64(88, BigInt(fields.blockCount), true);
+  view.setBigUint64(96, BigInt(fields.pairGeneration), true);
   return blake3(buf);
 }

@@ -17,8 +17,8 @@ import { Bitmap } from "./bitmap.ts";
 import {
   decodeSuperblock,
   encodeSuperblock,
-  SUPERBLOCK_SLOTS,
   type Superblock,
+  SUPERBLOCK_SLOTS,
   superblockSlot,
 } from "./superblock.ts";
 import { BLOCK_SIZE, type BlockKind, type CpWriter } from "./types.ts";
@@ -60,6 +60,7 @@ export class Volume {
   readonly path: string;
   #fd: number;
   #superblock: Superblock;
+  #previous: Superblock | null = null;
   /** Blocks live in the committed CP (superblock slots included). */
   #live = new Bitmap();
   #cp: CpTransaction | null = null;
@@ -109,12 +110,19 @@ export class Volume {
       );
     }
     candidates.sort((a, b) => b.cp - a.cp);
-    return new Volume(path, fd, candidates[0]);
+    const volume = new Volume(path, fd, candidates[0]);
+    if (candidates[1]?.cp === candidates[0].cp - 1) volume.#previous = candidates[1];
+    return volume;
   }
 
   /** The committed CP's superblock. */
   get superblock(): Superblock {
     return this.#superblock;
+  }
+
+  /** The CP before the committed one, while its slot still holds it. */
+  get previousSuperblock(): Superblock | null {
+    return this.#previous;
   }
 
   /** Reads one block (a fresh array). */
@@ -162,6 +170,7 @@ export class Volume {
     if (this.#cp !== tx) throw new Error("invariant: finishing a CP that is not current");
     this.#cp = null;
     if (committed !== null && live !== null) {
+      this.#previous = this.#superblock;
       this.#superblock = committed;
       this.#live = live;
     }

@@ -5,7 +5,7 @@
 //   digests  capacity x 32 bytes     standalone BLAKE3-256 of each block
 //   cvs      capacity x 32 bytes     in-stream (non-root) CV of each block
 
-import { foldRoot, fullBlock, pushCVs, subtree } from "./blake3";
+import { foldRoot, fullBlock, group4, pushCVs, subtree } from "./blake3";
 import { BLOCK_SIZE, OUT_LEN } from "./constants";
 import { DYN, ensureMemory, OUT, STACK } from "./layout";
 
@@ -51,7 +51,11 @@ export function outPtr(): usize {
 /** Standalone BLAKE3-256 of each of the `n` blocks in the input region -> digests region. */
 export function hashBlocks(n: u32): void {
   if (n > capacity) unreachable();
-  for (let i: u32 = 0; i < n; i++) {
+  let i: u32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    group4(inputPtr + <usize> i * BLOCK_SIZE, 0, 0, digestPtr + <usize> i * OUT_LEN, 0);
+  }
+  for (; i < n; i++) {
     fullBlock(inputPtr + <usize> i * BLOCK_SIZE, 0, digestPtr + <usize> i * OUT_LEN, 0);
   }
 }
@@ -61,23 +65,26 @@ export function hashBlocks(n: u32): void {
  * one's in-stream CV (chunk counters 4k..4k+3, non-root) to the cvs region and, when
  * `wantDigests`, its standalone digest to the digests region. The two differ for k > 0
  * because the chunk counter enters every compression, so a block then costs two passes.
+ * Block 0's digest is always written: it is the stream's root if the stream ends there.
  */
 export function streamBlocks(n: u32, first: f64, wantDigests: bool): void {
   if (n > capacity) unreachable();
   const k0 = <u64> first;
-  for (let i: u32 = 0; i < n; i++) {
+  let i: u32 = 0;
+  if (k0 == 0 && n > 0) {
+    // Block 0: standalone and in-stream trees coincide; one pass gives both tops.
+    fullBlock(inputPtr, 0, digestPtr, cvPtr);
+    i = 1;
+  }
+  for (; i + 4 <= n; i += 4) {
     const p = inputPtr + <usize> i * BLOCK_SIZE;
-    const cv = cvPtr + <usize> i * OUT_LEN;
-    const k = k0 + i;
-    if (k == 0) {
-      // Block 0: standalone and in-stream trees coincide; one pass gives both tops. The
-      // digest is written even when not wanted: it is the stream's root digest if the stream
-      // ends with this block.
-      fullBlock(p, 0, digestPtr + <usize> i * OUT_LEN, cv);
-      continue;
-    }
+    if (wantDigests) group4(p, 0, 0, digestPtr + <usize> i * OUT_LEN, 0);
+    group4(p, (k0 + i) << 2, 4, 0, cvPtr + <usize> i * OUT_LEN);
+  }
+  for (; i < n; i++) {
+    const p = inputPtr + <usize> i * BLOCK_SIZE;
     if (wantDigests) fullBlock(p, 0, digestPtr + <usize> i * OUT_LEN, 0);
-    fullBlock(p, k << 2, 0, cv);
+    fullBlock(p, (k0 + i) << 2, 0, cvPtr + <usize> i * OUT_LEN);
   }
 }
 

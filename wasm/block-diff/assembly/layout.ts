@@ -21,6 +21,15 @@ export const CHUNK_CVS: usize = BASE + 256;
 /** Stream CV stack: one entry per set bit of the block count (< 2^53), plus one in flight. */
 export const STACK: usize = BASE + 512;
 export const STACK_ENTRIES: u32 = 64;
+/** Word-major chunk CVs of one block (vector j = word j of the 4 chunks). */
+export const CHUNK_WM: usize = BASE + 2560;
+/** Word-major chunk CVs of 4 blocks (block b at + 128 b), input of parents4. */
+export const LANE_CVS: usize = BASE + 2688;
+/** parents4's word-major messages (p01s, p23s), their outputs, and the top outputs. */
+export const MSG_A: usize = BASE + 3200;
+export const MSG_B: usize = BASE + 3456;
+export const TOPS: usize = BASE + 3712; // p01s then p23s = the top nodes' messages
+export const TOP_OUT: usize = BASE + 3968; // .. BASE + 4096
 /** diff: the two blocks and the output ranges (u32 start, u32 end pairs; at most 456). */
 export const DIFF_A: usize = BASE + 4096;
 export const DIFF_B: usize = BASE + 8192;

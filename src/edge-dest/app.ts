@@ -1,0 +1,168 @@
+/**
+ * The destination appliance's HTTP API (Hono): replication endpoints for its
+ * source (pair token required), reads of its last committed CP for clients,
+ * 403 for client writes, and promotion.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { requireToken } from "../protocol/auth/mod.ts";
+import { RefsyncError } from "../protocol/errors/mod.ts";
+import { methodNotAllowed, notFound, onError } from "../protocol/http/errors.ts";
+import { type ReadCounters, registerObjectReads } from "../protocol/http/objects.ts";
+import type { WireStats } from "../protocol/cp-sync/stats.ts";
+import { toHex } from "../block-index/mod.ts";
+import type { ObjectStore } from "../storage/objects/store.ts";
+import { applyCpSync } from "./cp-apply.ts";
+import { receiveLog } from "./log-receiver.ts";
+import { processStats } from "../edge-source/app.ts";
+
+/** What the destination app needs. */
+export interface DestAppContext {
+  store: ObjectStore;
+  token: string;
+  wire: WireStats;
+  /** Turns this appliance into a source; resolves with the new CP. */
+  promote: () => Promise<{ cp: number; digest: string }>;
+}
+
+/** Handshake answer: what the source resumes from. */
+export interface DestState {
+  volumeId: string;
+  pairGeneration: number;
+  cp: number;
+  volumeDigest: string;
+  lsnCovered: number;
+  firstLsn: number;
+  lastLsn: number;
+  promoted: boolean;
+}
+
+/**
+ * Builds the destination app.
+ *
+ * @example
+ * ```ts
+ * const app = createDestApp({ store, token, wire: newWireStats(), promote });
+ * Deno.serve({ hostname: "127.0.0.1", port: 8081 }, app.fetch);
+ * ```
+ */
+export function createDestApp(ctx: DestAppContext): Hono {
+  const { store, wire } = ctx;
+  const reads: ReadCounters = { gets: 0, bytesRead: 0 };
+  const app = new Hono();
+  app.onError(onError);
+  app.notFound(notFound);
+  let busy = false;
+
+  app.use("/v1/repl/*", requireToken(() => ctx.token));
+  app.use("/v1/repl/*", async (_c, next) => {
+    if (!store.isMirror) {
+      throw new RefsyncError(
+        409,
+        "conflict",
+        `this appliance was promoted (pair generation ${store.superblock.pairGeneration}); it takes no replication`,
+      );
+    }
+    await next();
+  });
+  app.get("/v1/repl/state", (c) => c.json(destState(store)));
+  app.post("/v1/repl/log", async (c) => {
+    const { lastLsn } = await receiveLog(store, c.req.raw.body, wire);
+    return c.json({ lastLsn });
+  });
+  app.post("/v1/repl/log/reset", async (c) => {
+    const body = await c.req.json().catch(() => null) as {
+      lastLsn?: unknown;
+      truncateAfter?: unknown;
+    } | null;
+    const sb = store.superblock;
+    if (typeof body?.truncateAfter === "number") {
+      // The source lost an unacknowledged tail (never fsynced there): drop it here too.
+      if (body.truncateAfter < sb.lsnCovered) {
+        throw new RefsyncError(
+          409,
+          "conflict",
+          `cannot truncate below the committed CP's LSN ${sb.lsnCovered}`,
+        );
+      }
+      await store.log.truncateAfter(body.truncateAfter);
+    } else if (typeof body?.lastLsn === "number") {
+      // The source dropped log that a CP committed here covers: skip to it.
+      if (body.lastLsn > sb.lsnCovered) {
+        throw new RefsyncError(
+          409,
+          "conflict",
+          `LSN ${body.lastLsn} is past the committed CP's ${sb.lsnCovered}`,
+        );
+      }
+      await store.log.reset(body.lastLsn);
+    } else {
+      throw new RefsyncError(400, "bad_request", "give {truncateAfter: LSN} or {lastLsn: LSN}");
+    }
+    return c.json(destState(store));
+  });
+  app.post("/v1/repl/cp", async (c) => {
+    const body = c.req.raw.body;
+    if (!body) throw new RefsyncError(400, "bad_request", "CP sync needs a body");
+    if (busy) throw new RefsyncError(409, "conflict", "a CP sync is already being applied");
+    busy = true;
+    try {
+      const result = await applyCpSync(store, body, wire);
+      if (!result.committed) {
+        return c.json({ error: "need_data", message: result.reason, need: result.need }, 409);
+      }
+      return c.json({ cp: result.cp, digest: toHex(result.digest) });
+    } finally {
+      busy = false;
+    }
+  });
+  app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
+
+  const forbidden = () => {
+    throw new RefsyncError(
+      403,
+      "forbidden",
+      "this is the destination appliance: it takes writes only from its source; send writes to the source",
+    );
+  };
+  app.put("/v1/objects/*", forbidden);
+  app.delete("/v1/objects/*", forbidden);
+  registerObjectReads(app, () => store, reads);
+  app.all("/v1/objects/*", (c) => methodNotAllowed(c, ["GET", "HEAD"]));
+
+  app.get("/v1/admin/digest", (c) => c.json(store.digest()));
+  app.get("/v1/admin/stats", (c) =>
+    c.json({
+      role: "destination",
+      cp: { committed: store.superblock.cp },
+      lsn: { last: store.log.lastLsn, durable: store.log.durableLsn },
+      client: reads,
+      wire,
+      process: processStats(),
+    }));
+  app.post("/v1/admin/promote", async (c) => c.json(await ctx.promote()));
+  app.post("/v1/admin/cp", () => {
+    throw new RefsyncError(
+      409,
+      "conflict",
+      "CPs of a destination come from its source; POST /v1/admin/cp there",
+    );
+  });
+  return app;
+}
+
+/** The destination's replication state. */
+export function destState(store: ObjectStore): DestState {
+  const sb = store.superblock;
+  return {
+    volumeId: toHex(sb.volumeId),
+    pairGeneration: sb.pairGeneration,
+    cp: sb.cp,
+    volumeDigest: toHex(sb.volumeDigest),
+    lsnCovered: sb.lsnCovered,
+    firstLsn: store.log.firstLsn,
+    lastLsn: store.log.lastLsn,
+    promoted: !store.isMirror,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * The destination's log receiver: appends framed records from its source to
+ * its own NVLOG verbatim and fdatasyncs before acknowledging. Frames are
+ * validated (checksums, LSN exactly next) before anything is written.
+ *
+ * @module
+ */
+import { FrameError, FrameReader } from "../protocol/log-frame/mod.ts";
+import type { Frame } from "../protocol/log-frame/mod.ts";
+import { RefsyncError } from "../protocol/errors/mod.ts";
+import type { WireStats } from "../protocol/cp-sync/stats.ts";
+import type { ObjectStore } from "../storage/objects/store.ts";
+
+/** Frames are appended in groups of at most this many bytes (one fdatasync each). */
+const GROUP_BYTES = 8 << 20;
+
+/**
+ * Receives one request body of frames.
+ *
+ * @example
+ * ```ts
+ * const { lastLsn } = await receiveLog(store, request.body, wire);
+ * ```
+ */
+export async function receiveLog(
+  store: ObjectStore,
+  body: ReadableStream<Uint8Array> | null,
+  wire: WireStats,
+): Promise<{ lastLsn: number }> {
+  if (!body) throw new RefsyncError(400, "bad_request", "log forwarding needs a body of frames");
+  let group: Frame[] = [];
+  let groupBytes = 0;
+  const flush = async () => {
+    if (group.length === 0) return;
+    const frames = group;
+    group = [];
+    groupBytes = 0;
+    await store.log.appendFrames(frames);
+  };
+  try {
+    for await (const frame of body.pipeThrough(new FrameReader())) {
+      wire.logBytes += frame.bytes.length;
+      wire.logFrames++;
+      group.push(frame);
+      groupBytes += frame.bytes.length;
+      if (groupBytes >= GROUP_BYTES) await flush();
+    }
+    await flush();
+  } catch (e) {
+    // Frames before the bad one may have been appended: the answer says how far.
+    await flush().catch(() => {});
+    if (e instanceof FrameError) {
+      throw new RefsyncError(
+        409,
+        "conflict",
+        `${e.message}; this destination holds LSNs up to ${store.log.lastLsn}`,
+      );
+    }
+    throw e;
+  }
+  return { lastLsn: store.log.lastLsn };
+}

@@ -1,0 +1,77 @@
+/**
+ * Starts a destination appliance: opens its store in mirror mode, serves the
+ * replication and read API, and on promotion turns into a source on the same
+ * port (same store, client writes accepted, CP scheduler running).
+ *
+ * @module
+ */
+import type { DestConfig } from "../cli/args.ts";
+import { newWireStats } from "../protocol/cp-sync/stats.ts";
+import { ObjectStore } from "../storage/objects/store.ts";
+import { createSourceApp } from "../edge-source/app.ts";
+import { CpScheduler } from "../edge-source/cp-scheduler.ts";
+import { createDestApp } from "./app.ts";
+
+/** A running destination. */
+export interface DestHandle {
+  url: string;
+  port: number;
+  token: string;
+  store: ObjectStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a destination appliance. `config.token` must be set (the pair token).
+ *
+ * @example
+ * ```ts
+ * const dest = await startDest({ ...config, port: 0, token: "secret" });
+ * await dest.close();
+ * ```
+ */
+export async function startDest(config: DestConfig & { token: string }): Promise<DestHandle> {
+  const store = await ObjectStore.open(config.data, {
+    cpDirtyBytes: config.cpDirtyBytes,
+    maxObjectBytes: config.maxObjectBytes,
+    mirror: true,
+  });
+  const wire = newWireStats();
+  let scheduler: CpScheduler | null = null;
+  let promoting: Promise<{ cp: number; digest: string }> | null = null;
+  const promote = () => {
+    promoting ??= (async () => {
+      await store.promote();
+      const source = createSourceApp({
+        store,
+        maxObjectBytes: config.maxObjectBytes,
+        wire: () => null,
+        role: "source (promoted)",
+      });
+      handler = source.fetch;
+      scheduler = new CpScheduler(store, config.cpIntervalMs);
+      scheduler.start();
+      return store.digest();
+    })();
+    return promoting;
+  };
+  const app = createDestApp({ store, token: config.token, wire, promote });
+  let handler: (req: Request) => Response | Promise<Response> = app.fetch;
+  const server = Deno.serve(
+    { hostname: config.host, port: config.port, onListen: () => {} },
+    (req) => handler(req),
+  );
+  const port = server.addr.port;
+  return {
+    url: `http://${config.host}:${port}`,
+    port,
+    token: config.token,
+    store,
+    async close() {
+      await promoting?.catch(() => {});
+      await (scheduler as CpScheduler | null)?.stop();
+      await server.shutdown();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,208 @@
+/**
+ * Builds and sends the CP sync stream of one committed CP: for every written
+ * block the cheapest record the destination can verify (LOG_REF runs, PATCH,
+ * COPY, DIFF), DATA only where nothing else will do; then FREE and COMMIT.
+ * The stream is generated lazily while it is sent, so memory stays bounded
+ * whatever the CP's size.
+ *
+ * @module
+ */
+import { diffBlocks, hashBlocks } from "../../block-index/mod.ts";
+import {
+  blockCheck,
+  type CpRecord,
+  encodeRecord,
+  MAX_FREE,
+  MAX_PIECES,
+  runCheck,
+} from "../../protocol/cp-sync/records.ts";
+import type { WireStats } from "../../protocol/cp-sync/stats.ts";
+import type { CheckpointResult } from "../../storage/objects/store.ts";
+import type { Volume } from "../../storage/volume/volume.ts";
+import { BLOCK_SIZE } from "../../storage/volume/types.ts";
+
+/** How CP blocks travel: by reference where possible, or all as DATA (the prior art). */
+export type CpSyncMode = "refs" | "full";
+
+/** The stream is sent in chunks of about this size. */
+const CHUNK_BYTES = 256 << 10;
+
+/** What the CP sync needs besides the CP itself. */
+export interface CpSyncSource {
+  volume: Volume;
+  mode: CpSyncMode;
+  /** Blocks to send as DATA whatever their recipe (the destination asked for them). */
+  forceData: Set<number>;
+  /** Finds a live block of the committed CP with this digest (COPY), or -1. */
+  findLiveBlock?: (digest: Uint8Array) => number;
+}
+
+/**
+ * The records of `cp`, in block order.
+ *
+ * @example
+ * ```ts
+ * for (const record of cpRecords(cp, { volume, mode: "refs", forceData: new Set() })) send(record);
+ * ```
+ */
+export function* cpRecords(cp: CheckpointResult, src: CpSyncSource): Generator<CpRecord> {
+  const sb = cp.superblock;
+  yield {
+    kind: "begin",
+    cp: sb.cp,
+    pairGeneration: sb.pairGeneration,
+    volumeId: sb.volumeId,
+    previousDigest: cp.previousDigest,
+  };
+  const written = [...cp.written].sort((a, b) => a.block - b.block);
+  for (let i = 0; i < written.length; i++) {
+    const w = written[i];
+    const asData = (): CpRecord => ({
+      kind: "data",
+      block: w.block,
+      bytes: src.volume.readBlock(w.block),
+    });
+    if (src.mode === "full" || src.forceData.has(w.block)) {
+      yield asData();
+      continue;
+    }
+    const digest = cp.digests.get(w.block)!;
+    if (w.kind === "meta") {
+      yield w.base !== 0 ? diffOrData(src.volume, w.block, w.base, digest) ?? asData() : asData();
+      continue;
+    }
+    const recipe = cp.recipes.get(w.block);
+    if (recipe?.kind === "log") {
+      // Coalesce consecutive blocks cut from consecutive 4 KiB of one payload.
+      let n = 1;
+      while (i + n < written.length && n < 4096) {
+        const next = written[i + n];
+        const r = cp.recipes.get(next.block);
+        if (
+          next.block !== w.block + n || src.forceData.has(next.block) || r?.kind !== "log" ||
+          r.lsn !== recipe.lsn || r.payloadOffset !== recipe.payloadOffset + n * BLOCK_SIZE
+        ) break;
+        n++;
+      }
+      const digests = new Uint8Array(n * 32);
+      for (let k = 0; k < n; k++) digests.set(cp.digests.get(w.block + k)!, k * 32);
+      yield {
+        kind: "logRef",
+        block: w.block,
+        count: n,
+        lsn: recipe.lsn,
+        payloadOffset: recipe.payloadOffset,
+        check: runCheck(digests),
+      };
+      i += n - 1;
+      continue;
+    }
+    const from = src.findLiveBlock?.(digest) ?? -1;
+    if (from > 0) {
+      yield { kind: "copy", block: w.block, from, check: blockCheck(digest) };
+      continue;
+    }
+    if (
+      recipe?.kind === "patch" && recipe.slices.length <= MAX_PIECES &&
+      recipe.slices.length * 16 < BLOCK_SIZE / 2
+    ) {
+      yield {
+        kind: "patch",
+        block: w.block,
+        base: recipe.base,
+        check: blockCheck(digest),
+        slices: recipe.slices.map((s) => ({
+          at: s.at,
+          length: s.length,
+          lsn: s.lsn,
+          payloadOffset: s.payloadOffset,
+        })),
+      };
+      continue;
+    }
+    yield asData();
+  }
+  for (let i = 0; i < cp.released.length; i += MAX_FREE) {
+    yield { kind: "free", blocks: cp.released.slice(i, i + MAX_FREE) };
+  }
+  yield { kind: "commit", superblock: cp.superblockBytes };
+}
+
+function diffOrData(
+  volume: Volume,
+  block: number,
+  base: number,
+  digest: Uint8Array,
+): CpRecord | null {
+  const next = volume.readBlock(block);
+  const old = volume.readBlock(base);
+  const ranges = diffBlocks(old, next);
+  const size = ranges.reduce((n, [s, e]) => n + 4 + e - s, 0);
+  if (ranges.length > MAX_PIECES || size > BLOCK_SIZE / 2) return null;
+  return {
+    kind: "diff",
+    block,
+    base,
+    check: blockCheck(digest),
+    ranges: ranges.map(([s, e]) => ({ at: s, bytes: next.slice(s, e) })),
+  };
+}
+
+/**
+ * The CP sync request body: records encoded in chunks, counted into `wire`
+ * as they are handed to the connection.
+ *
+ * @example
+ * ```ts
+ * await fetch(url, { method: "POST", body: cpSyncBody(cp, src, wire), duplex: "half" });
+ * ```
+ */
+export function cpSyncBody(
+  cp: CheckpointResult,
+  src: CpSyncSource,
+  wire: WireStats,
+): ReadableStream<Uint8Array> {
+  const records = cpRecords(cp, src);
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const parts: Uint8Array[] = [];
+      let size = 0;
+      while (size < CHUNK_BYTES) {
+        const { value, done } = records.next();
+        if (done) break;
+        count(wire, value);
+        const bytes = encodeRecord(value);
+        parts.push(bytes);
+        size += bytes.length;
+      }
+      if (parts.length === 0) {
+        controller.close();
+        return;
+      }
+      const chunk = new Uint8Array(size);
+      let at = 0;
+      for (const p of parts) {
+        chunk.set(p, at);
+        at += p.length;
+      }
+      wire.cpSyncBytes += size;
+      controller.enqueue(chunk);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function count(wire: WireStats, r: CpRecord): void {
+  const b = wire.cpBlocks;
+  if (r.kind === "data") b.data++;
+  else if (r.kind === "logRef") b.logRef += r.count;
+  else if (r.kind === "patch") b.patch++;
+  else if (r.kind === "copy") b.copy++;
+  else if (r.kind === "diff") b.diff++;
+}
+
+/** Digests of the given blocks read back from the volume (for a resync after a restart). */
+export function digestBlocks(volume: Volume, blocks: number[]): Map<number, Uint8Array> {
+  const out = new Map<number, Uint8Array>();
+  for (const b of blocks) out.set(b, hashBlocks(volume.readBlock(b)).slice(0, 32));
+  return out;
+}

@@ -1,0 +1,275 @@
+/**
+ * The source's side of the pair: handshake with the destination, log
+ * forwarding (strict sync) and the CP sync of every committed CP.
+ *
+ * Handshake rules (each refusal is a clear, permanent error until an operator
+ * acts): the destination must not have been promoted (its pair generation
+ * must not exceed ours), its volume must be ours (same volume id once it has a
+ * CP), and it must be at our CP or the one before (then that CP is sent again).
+ * Log: a destination ahead of our log (a tail we lost before fsyncing it, so
+ * never acknowledged) is truncated to our last LSN; one behind our oldest
+ * record skips to it when its committed CP covers the gap.
+ *
+ * @module
+ */
+import { toHex } from "../../block-index/mod.ts";
+import { authHeader } from "../../protocol/auth/mod.ts";
+import { RefsyncError } from "../../protocol/errors/mod.ts";
+import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
+import type { Appended } from "../../storage/log/mod.ts";
+import type { CheckpointResult, ObjectStore } from "../../storage/objects/store.ts";
+import type { DestState } from "../../edge-dest/app.ts";
+import { cpSyncBody, type CpSyncMode } from "./cp-sync-sender.ts";
+import { LogForwarder } from "./log-forwarder.ts";
+
+/** Configuration of the mirror. */
+export interface MirrorOptions {
+  /** Base URL of the destination appliance. */
+  url: string;
+  token: string;
+  syncTimeoutMs: number;
+  mode: CpSyncMode;
+}
+
+/**
+ * Connects a source store to its destination.
+ *
+ * @example
+ * ```ts
+ * const mirror = new Mirror({ url, token, syncTimeoutMs: 5000, mode: "refs" });
+ * const store = await ObjectStore.open(dir, { ...opts, ...mirror.hooks });
+ * mirror.attach(store);
+ * ```
+ */
+export class Mirror {
+  readonly options: MirrorOptions;
+  readonly wire: WireStats = newWireStats();
+  #store: ObjectStore | null = null;
+  #forwarder: LogForwarder | null = null;
+  #destCp = -1;
+  #handshakes = 0;
+
+  constructor(options: MirrorOptions) {
+    this.options = options;
+  }
+
+  /** The store hooks: pass them to ObjectStore.open. */
+  get hooks(): {
+    replicate: (written: Appended[]) => Promise<void>;
+    syncCheckpoint: (cp: CheckpointResult) => Promise<void>;
+    ready: () => Promise<void>;
+  } {
+    return {
+      replicate: (written) => this.#forwarder!.forward(written),
+      syncCheckpoint: (cp) => this.#syncCheckpoint(cp),
+      ready: () => this.#ready(),
+    };
+  }
+
+  /** CPs wait for the first handshake: it decides whether our last CP must be sent again. */
+  async #ready(): Promise<void> {
+    for (let waited = 0; this.#handshakes === 0; waited += 50) {
+      const f = this.#forwarder;
+      if (f?.fatal) throw new RefsyncError(503, "unavailable", f.fatal);
+      if (waited >= this.options.syncTimeoutMs) {
+        throw new RefsyncError(
+          503,
+          "unavailable",
+          `no handshake with the destination yet${f?.lastError ? `: ${f.lastError}` : ""}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Starts forwarding for `store` (opened with {@link Mirror.hooks}). */
+  attach(store: ObjectStore): void {
+    this.#store = store;
+    this.#forwarder = new LogForwarder(store.log, {
+      connect: () => this.#handshake(),
+      send: (frames) => this.#sendFrames(frames),
+    }, { syncTimeoutMs: this.options.syncTimeoutMs, wire: this.wire });
+    this.#forwarder.start();
+  }
+
+  /** Mirror state for `/v1/admin/stats`. */
+  stats(): Record<string, unknown> {
+    const f = this.#forwarder;
+    return {
+      mirror: {
+        destination: this.options.url,
+        mode: this.options.mode,
+        connected: f?.connected ?? false,
+        ackedLsn: f?.ackedLsn ?? 0,
+        destinationCp: this.#destCp,
+        lastError: f?.fatal ?? f?.lastError ?? null,
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#forwarder?.stop();
+  }
+
+  async #request(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = { ...authHeader(this.options.token), ...(init.headers ?? {}) };
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.options.url), { ...init, headers });
+    } catch (e) {
+      throw new RefsyncError(
+        503,
+        "unavailable",
+        `destination ${this.options.url} unreachable: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+    return res;
+  }
+
+  async #json<T>(res: Response): Promise<T> {
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = { message: text.slice(0, 200) };
+    }
+    if (!res.ok) {
+      const message = (body as { message?: string }).message ?? res.statusText;
+      throw new RefsyncError(503, "unavailable", `destination answered ${res.status}: ${message}`);
+    }
+    return body as T;
+  }
+
+  async #state(): Promise<DestState> {
+    return await this.#json<DestState>(await this.#request("/v1/repl/state"));
+  }
+
+  async #handshake(): Promise<number> {
+    const store = this.#store!;
+    const sb = store.superblock;
+    let state = await this.#state();
+    if (state.promoted || state.pairGeneration > sb.pairGeneration) {
+      throw new RefsyncError(
+        403,
+        "forbidden",
+        `the destination was promoted (pair generation ${state.pairGeneration} > ours ${sb.pairGeneration}); ` +
+          "this source must not take writes any more (no split brain)",
+      );
+    }
+    if (state.cp > 0 && state.volumeId !== toHex(sb.volumeId)) {
+      throw new RefsyncError(
+        403,
+        "forbidden",
+        "the destination holds another volume: unrelated histories",
+      );
+    }
+    if (state.cp > sb.cp || state.cp < sb.cp - 1) {
+      throw new RefsyncError(
+        403,
+        "forbidden",
+        `the destination is at CP ${state.cp} and this source at CP ${sb.cp}: unrelated histories; ` +
+          "start the destination from an empty data directory",
+      );
+    }
+    if (state.cp === sb.cp && state.volumeDigest !== toHex(sb.volumeDigest)) {
+      throw new RefsyncError(
+        403,
+        "forbidden",
+        `the volumes diverged at CP ${sb.cp}: digests differ`,
+      );
+    }
+    if (state.cp === sb.cp - 1 && !store.needsSync) {
+      // We committed a CP the destination lacks, and restarted since: send it again from the volume.
+      store.markUnsynced(store.rebuildLastCheckpoint());
+    }
+    const log = store.log;
+    if (state.lastLsn > log.lastLsn) {
+      state = await this.#reset({ truncateAfter: log.lastLsn });
+    }
+    if (state.lastLsn + 1 < log.firstLsn) {
+      state = await this.#reset({ lastLsn: log.firstLsn - 1 });
+    }
+    this.#destCp = state.cp;
+    this.#handshakes++;
+    return state.lastLsn;
+  }
+
+  async #reset(body: Record<string, number>): Promise<DestState> {
+    return await this.#json<DestState>(
+      await this.#request("/v1/repl/log/reset", {
+        method: "POST",
+        body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json" },
+      }),
+    );
+  }
+
+  async #sendFrames(frames: Uint8Array): Promise<number> {
+    const res = await this.#request("/v1/repl/log", {
+      method: "POST",
+      body: frames as Uint8Array<ArrayBuffer>,
+      headers: { "Content-Type": "application/octet-stream" },
+    });
+    return (await this.#json<{ lastLsn: number }>(res)).lastLsn;
+  }
+
+  async #syncCheckpoint(cp: CheckpointResult): Promise<void> {
+    const forwarder = this.#forwarder!;
+    if (forwarder.fatal) throw new RefsyncError(503, "unavailable", forwarder.fatal);
+    // References resolve against the destination's log: it must hold the records first.
+    let maxLsn = 0;
+    for (const r of cp.recipes.values()) {
+      if (r.kind === "log") maxLsn = Math.max(maxLsn, r.lsn);
+      else for (const s of r.slices) maxLsn = Math.max(maxLsn, s.lsn);
+    }
+    await forwarder.waitAcked(
+      Math.min(maxLsn, this.#store!.log.lastLsn),
+      this.options.syncTimeoutMs,
+    );
+    const forceData = new Set<number>();
+    let lastMessage = "";
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const res = await this.#request("/v1/repl/cp", {
+        method: "POST",
+        body: cpSyncBody(cp, {
+          volume: this.#store!.volume,
+          mode: this.options.mode,
+          forceData,
+        }, this.wire),
+        headers: { "Content-Type": "application/octet-stream" },
+        // @ts-ignore: Deno streams request bodies with duplex "half"
+        duplex: "half",
+      }).catch((e) => e as Error);
+      if (res instanceof Error) {
+        lastMessage = res.message;
+        break;
+      }
+      const body = await res.json().catch(() => ({})) as { need?: number[]; message?: string };
+      if (res.ok) {
+        this.#destCp = cp.superblock.cp;
+        return;
+      }
+      lastMessage = body.message ?? res.statusText;
+      if (res.status === 409 && Array.isArray(body.need)) {
+        for (const b of body.need) forceData.add(b);
+        continue;
+      }
+      break;
+    }
+    // The destination may have committed although its answer was lost.
+    const state = await this.#state().catch(() => null);
+    if (
+      state && state.cp === cp.superblock.cp &&
+      state.volumeDigest === toHex(cp.superblock.volumeDigest)
+    ) {
+      this.#destCp = state.cp;
+      return;
+    }
+    throw new RefsyncError(
+      503,
+      "unavailable",
+      `CP ${cp.superblock.cp} sync failed: ${lastMessage}`,
+    );
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Pair authentication: the destination takes replication requests only with
+ * the pair token, compared in constant time.
+ *
+ * @module
+ */
+import type { MiddlewareHandler } from "hono";
+import { jsonError } from "../http/errors.ts";
+
+const encoder = new TextEncoder();
+
+/**
+ * Constant-time equality of two strings (time depends on length only).
+ *
+ * @example
+ * ```ts
+ * tokensEqual("abc", "abc"); // true
+ * ```
+ */
+export function tokensEqual(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  let diff = x.length ^ y.length;
+  const n = Math.max(x.length, y.length);
+  for (let i = 0; i < n; i++) diff |= (x[i % (x.length || 1)] ?? 0) ^ (y[i % (y.length || 1)] ?? 0);
+  return diff === 0;
+}
+
+/** The request header that carries the token. */
+export function authHeader(token: string): Record<string, string> {
+  return { Authorization: `Bearer ${token}` };
+}
+
+/**
+ * Hono middleware: 401 unless `Authorization: Bearer <token>` matches.
+ *
+ * @example
+ * ```ts
+ * app.use("/v1/repl/*", requireToken(() => token));
+ * ```
+ */
+export function requireToken(token: () => string): MiddlewareHandler {
+  return async (c, next) => {
+    const header = c.req.header("Authorization") ?? "";
+    const given = header.startsWith("Bearer ") ? header.slice(7) : "";
+    if (given === "" || !tokensEqual(given, token())) {
+      return jsonError(
+        c,
+        401,
+        "unauthorized",
+        given === ""
+          ? "replication needs the pair token (Authorization: Bearer ...)"
+          : "wrong pair token",
+      );
+    }
+    await next();
+  };
+}
+
+/**
+ * A fresh random token (32 hex digits).
+ *
+ * @example
+ * ```ts
+ * const token = newToken();
+ * ```
+ */
+export function newToken(): string {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}

@@ -1,0 +1,344 @@
+/**
+ * Real appliance processes for end-to-end tests: spawn `deno run -A
+ * src/main.ts <role> --port 0 ...`, wait for its `{"event":"listening"}`
+ * line, kill it (SIGKILL for crash tests, SIGTERM for a graceful stop), and
+ * read its peak RSS and CPU time from /proc while it runs.
+ *
+ * Every handle owns the child process and the two pipe readers; `kill()` /
+ * `stop()` wait for all three, so Deno's resource sanitizer stays quiet.
+ *
+ * @example
+ * ```ts
+ * await withTempDir("refsync-src-", async (dir) => {
+ *   const src = await spawnAppliance({ role: "source", dataDir: dir, args: ["--cp-interval", "100"] });
+ *   try {
+ *     const res = await fetch(`${src.url}/v1/objects/a`, { method: "PUT", body: "hi" });
+ *     await res.body?.cancel();
+ *   } finally {
+ *     await src.kill();
+ *   }
+ * });
+ * ```
+ *
+ * @module
+ */
+
+/** The repository root (where deno.json and src/ are). */
+export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname;
+/** The CLI entry point. */
+export const MAIN_TS: string = new URL("../../src/main.ts", import.meta.url).pathname;
+
+/** How to start an appliance. */
+export interface SpawnOptions {
+  /** Default "source". */
+  role?: "source" | "dest";
+  /** The `--data` directory. */
+  dataDir: string;
+  /** Extra flags (after `--port 0 --data DIR`). */
+  args?: string[];
+  /** Give up waiting for the listening line after this long (default 20 s). */
+  startTimeoutMs?: number;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+}
+
+/** The listening event an appliance prints on stdout. */
+export interface ListeningEvent {
+  event: "listening";
+  role: string;
+  url: string;
+  port: number;
+}
+
+/** Memory of a process, from /proc/<pid>/status (bytes). */
+export interface ProcMemory {
+  /** VmHWM: peak resident set size. */
+  peakRss: number;
+  /** VmRSS: resident set size now. */
+  rss: number;
+}
+
+/** CPU time of a process, from /proc/<pid>/stat (ms). */
+export interface ProcCpu {
+  userMs: number;
+  systemMs: number;
+}
+
+const MAX_CAPTURE = 256 * 1024;
+
+/** A running appliance process. */
+export class ApplianceProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly dataDir: string;
+  readonly #child: Deno.ChildProcess;
+  readonly #readers: Promise<void>[];
+  readonly #out: Capture;
+  readonly #err: Capture;
+  #status: Promise<Deno.CommandStatus>;
+  #exited: Deno.CommandStatus | null = null;
+
+  /** @internal use {@link spawnAppliance} */
+  constructor(
+    child: Deno.ChildProcess,
+    readers: Promise<void>[],
+    out: Capture,
+    err: Capture,
+    listening: ListeningEvent,
+    dataDir: string,
+  ) {
+    this.#child = child;
+    this.#readers = readers;
+    this.#out = out;
+    this.#err = err;
+    this.url = listening.url;
+    this.port = listening.port;
+    this.pid = child.pid;
+    this.dataDir = dataDir;
+    this.#status = child.status.then((s) => (this.#exited = s));
+  }
+
+  /** Everything the process printed on stdout so far (the last 256 KiB). */
+  get stdout(): string {
+    return this.#out.text;
+  }
+
+  /** Everything the process printed on stderr so far (the last 256 KiB). */
+  get stderr(): string {
+    return this.#err.text;
+  }
+
+  /** The exit status once the process has ended, else null. */
+  get exited(): Deno.CommandStatus | null {
+    return this.#exited;
+  }
+
+  /** Peak and current RSS (only while the process runs: /proc goes away with it). */
+  memory(): ProcMemory {
+    return readProcMemory(this.pid);
+  }
+
+  /** User and system CPU time so far (only while the process runs). */
+  cpu(): ProcCpu {
+    return readProcCpu(this.pid);
+  }
+
+  /** SIGKILL (a crash: no handler runs, no buffer is flushed) and wait for the end. */
+  kill(): Promise<Deno.CommandStatus> {
+    return this.#end("SIGKILL");
+  }
+
+  /**
+   * SIGTERM (graceful stop) and wait up to `timeoutMs` for the end, then
+   * SIGKILL. Resolves with the status; `graceful` says whether SIGTERM sufficed.
+   */
+  async stop(timeoutMs = 10_000): Promise<{ status: Deno.CommandStatus; graceful: boolean }> {
+    if (this.#exited) return { status: await this.#finish(), graceful: true };
+    this.#signal("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const first = await Promise.race([this.#status, timedOut]);
+    clearTimeout(timer);
+    if (first === "timeout") return { status: await this.#end("SIGKILL"), graceful: false };
+    return { status: await this.#finish(), graceful: true };
+  }
+
+  /** Waits for the process to end by itself (bounded by `timeoutMs`, then SIGKILL). */
+  async waitExit(timeoutMs: number): Promise<Deno.CommandStatus> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const first = await Promise.race([this.#status, timedOut]);
+    clearTimeout(timer);
+    if (first === "timeout") return await this.#end("SIGKILL");
+    return await this.#finish();
+  }
+
+  async #end(signal: Deno.Signal): Promise<Deno.CommandStatus> {
+    if (!this.#exited) this.#signal(signal);
+    return await this.#finish();
+  }
+
+  #signal(signal: Deno.Signal): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // Already exited.
+    }
+  }
+
+  async #finish(): Promise<Deno.CommandStatus> {
+    const status = await this.#status;
+    await Promise.all(this.#readers);
+    return status;
+  }
+}
+
+/**
+ * Spawns an appliance and resolves once it printed its listening line.
+ * Throws (with its stderr) when it exits first or does not listen within the timeout.
+ */
+export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProcess> {
+  const role = opts.role ?? "source";
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN_TS, role, "--port", "0", "--data", opts.dataDir, ...(opts.args ?? [])],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...opts.env },
+  }).spawn();
+  const out = new Capture();
+  const err = new Capture();
+  let onListening!: (e: ListeningEvent) => void;
+  const listening = new Promise<ListeningEvent>((resolve) => (onListening = resolve));
+  const readers = [
+    readLines(child.stdout, out, (line) => {
+      if (!line.startsWith("{")) return;
+      try {
+        const e = JSON.parse(line);
+        if (e && e.event === "listening") onListening(e as ListeningEvent);
+      } catch {
+        // Not a JSON line.
+      }
+    }),
+    readLines(child.stderr, err),
+  ];
+  const exited = child.status;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeoutMs = opts.startTimeoutMs ?? 20_000;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  const first = await Promise.race([listening, exited, timeout]);
+  clearTimeout(timer);
+  if (first === "timeout" || !("event" in first)) {
+    if (first === "timeout") {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited meanwhile */ }
+    }
+    const status = await exited;
+    await Promise.all(readers);
+    const why = first === "timeout"
+      ? `did not print its listening line within ${timeoutMs} ms`
+      : `exited with code ${status.code}${status.signal ? ` (signal ${status.signal})` : ""} before listening`;
+    throw new ApplianceStartError(`${role} in ${opts.dataDir} ${why}`, err.text, out.text, status);
+  }
+  return new ApplianceProcess(child, readers, out, err, first, opts.dataDir);
+}
+
+/** Shorthand: a source with `args`. */
+export function spawnSource(
+  dataDir: string,
+  args: string[] = [],
+  extra: Omit<SpawnOptions, "dataDir" | "args" | "role"> = {},
+): Promise<ApplianceProcess> {
+  return spawnAppliance({ role: "source", dataDir, args, ...extra });
+}
+
+/** An appliance that did not come up; carries what it printed. */
+export class ApplianceStartError extends Error {
+  readonly stderr: string;
+  readonly stdout: string;
+  readonly status: Deno.CommandStatus;
+
+  constructor(message: string, stderr: string, stdout: string, status: Deno.CommandStatus) {
+    super(`${message}\n--- stderr ---\n${stderr.slice(-4000)}\n--- stdout ---\n${stdout.slice(-2000)}`);
+    this.name = "ApplianceStartError";
+    this.stderr = stderr;
+    this.stdout = stdout;
+    this.status = status;
+  }
+}
+
+/** Reads /proc/<pid>/status: VmHWM (peak RSS) and VmRSS, in bytes. */
+export function readProcMemory(pid: number): ProcMemory {
+  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kib = (field: string) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(text);
+    if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
+    return Number(m[1]) * 1024;
+  };
+  return { peakRss: kib("VmHWM"), rss: kib("VmRSS") };
+}
+
+/**
+ * Reads /proc/<pid>/stat: utime and stime (fields 14 and 15), in ms.
+ * Assumes USER_HZ = 100, as on every mainstream Linux.
+ */
+export function readProcCpu(pid: number): ProcCpu {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // The command name (field 2) may hold spaces: split after its closing paren.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { userMs: Number(fields[11]) * 10, systemMs: Number(fields[12]) * 10 };
+}
+
+/** Creates a temp directory, runs `fn` with it, removes it afterwards (even on failure). */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Copies a directory tree (a data dir snapshot). */
+export async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    const src = `${from}/${e.name}`;
+    const dst = `${to}/${e.name}`;
+    if (e.isDirectory) await copyDir(src, dst);
+    else if (e.isFile) await Deno.copyFile(src, dst);
+  }
+}
+
+/** Keeps the tail of a text stream. */
+class Capture {
+  #parts: string[] = [];
+  #size = 0;
+
+  add(text: string): void {
+    this.#parts.push(text);
+    this.#size += text.length;
+    while (this.#size > MAX_CAPTURE && this.#parts.length > 1) {
+      this.#size -= this.#parts.shift()!.length;
+    }
+  }
+
+  get text(): string {
+    return this.#parts.join("");
+  }
+}
+
+async function readLines(
+  stream: ReadableStream<Uint8Array>,
+  capture: Capture,
+  onLine?: (line: string) => void,
+): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  try {
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      capture.add(text);
+      if (!onLine) continue;
+      pending += text;
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        onLine(pending.slice(0, nl).trim());
+        pending = pending.slice(nl + 1);
+      }
+      if (pending.length > MAX_CAPTURE) pending = pending.slice(-MAX_CAPTURE);
+    }
+  } catch {
+    // The pipe broke with the process: what was read is kept.
+  }
+  if (onLine && pending.trim() !== "") onLine(pending.trim());
+}

@@ -1,0 +1,203 @@
+/**
+ * HTTP helpers for end-to-end tests: every helper consumes or cancels the
+ * response body (Deno's sanitizers flag a body left open), and raw-socket
+ * requests for malformed HTTP.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+
+/** A response read to the end. */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  bytes: Uint8Array;
+  /** The body as text. */
+  text: string;
+}
+
+/** `fetch` and read the whole body. Throws on network errors, never leaves a body open. */
+export async function request(url: string, init?: RequestInit): Promise<Answer> {
+  const res = await fetch(url, init);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  return { status: res.status, headers: res.headers, bytes, text: new TextDecoder().decode(bytes) };
+}
+
+/** Like {@link request}, parsing the body as JSON (throws with the body text when it is not). */
+export async function requestJson<T = Record<string, unknown>>(
+  url: string,
+  init?: RequestInit,
+): Promise<{ status: number; headers: Headers; json: T }> {
+  const a = await request(url, init);
+  try {
+    return { status: a.status, headers: a.headers, json: JSON.parse(a.text) as T };
+  } catch {
+    throw new Error(`${init?.method ?? "GET"} ${url}: ${a.status} with a non-JSON body: ${a.text.slice(0, 300)}`);
+  }
+}
+
+/** The URL of object `key` (each path segment percent-encoded, `/` kept). */
+export function objectUrl(base: string, key: string): string {
+  return `${base}/v1/objects/${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/** Whole-object PUT; resolves with the status and the JSON answer. */
+export function putObject(
+  base: string,
+  key: string,
+  body: Uint8Array | ReadableStream<Uint8Array> | string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; json: PutAnswer }> {
+  return requestJson<PutAnswer>(objectUrl(base, key), { method: "PUT", body: body as BodyInit, headers });
+}
+
+/** Ranged write of `body` at `offset` (`Content-Range: bytes a-b/*`). */
+export function putRange(
+  base: string,
+  key: string,
+  offset: number,
+  body: Uint8Array,
+): Promise<{ status: number; headers: Headers; json: PutAnswer }> {
+  return requestJson<PutAnswer>(objectUrl(base, key), {
+    method: "PUT",
+    body: body as BodyInit,
+    headers: { "Content-Range": `bytes ${offset}-${offset + body.length - 1}/*` },
+  });
+}
+
+/** The JSON of a PUT. */
+export interface PutAnswer {
+  key: string;
+  size: number;
+  etag: string | null;
+  lsn: number;
+  error?: string;
+  message?: string;
+}
+
+/** GET an object: null when 404, else its bytes and ETag header. */
+export async function getObject(
+  base: string,
+  key: string,
+): Promise<{ bytes: Uint8Array; etag: string | null } | null> {
+  const a = await request(objectUrl(base, key));
+  if (a.status === 404) return null;
+  assert.equal(a.status, 200, `GET ${key}: ${a.status} ${a.text.slice(0, 300)}`);
+  return { bytes: a.bytes, etag: a.headers.get("ETag") };
+}
+
+/**
+ * Asserts a JSON error answer `{error, message}` with `status`; returns it.
+ * `context` names the case in the failure message.
+ */
+export function assertJsonError(
+  a: Answer,
+  status: number | number[],
+  context: string,
+): { error: string; message: string } {
+  const ok = Array.isArray(status) ? status.includes(a.status) : a.status === status;
+  assert.ok(ok, `${context}: status ${a.status}, want ${status}; body: ${a.text.slice(0, 300)}`);
+  const type = a.headers.get("Content-Type") ?? "";
+  assert.match(type, /application\/json/, `${context}: Content-Type '${type}' is not JSON`);
+  let body: { error?: unknown; message?: unknown };
+  try {
+    body = JSON.parse(a.text);
+  } catch {
+    throw new Error(`${context}: body is not JSON: ${a.text.slice(0, 300)}`);
+  }
+  assert.equal(typeof body.error, "string", `${context}: no 'error' string in ${a.text}`);
+  assert.equal(typeof body.message, "string", `${context}: no 'message' string in ${a.text}`);
+  assert.ok((body.message as string).length > 0, `${context}: empty message`);
+  return body as { error: string; message: string };
+}
+
+/** True when two byte arrays are equal. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** First offset where `a` and `b` differ, or -1. */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+/** What a raw socket exchange gave. */
+export interface RawAnswer {
+  /** Everything received until the peer closed or the timeout. */
+  text: string;
+  /** The status code of the first status line, or null when none came. */
+  status: number | null;
+  /** True when the peer closed the connection (EOF or reset) within the timeout. */
+  closed: boolean;
+}
+
+/**
+ * Writes `bytes` to 127.0.0.1:`port` over a fresh TCP connection, then reads
+ * until the server closes it, `timeoutMs` passes, or a whole response head
+ * plus `Content-Length` body arrived. The connection is always closed.
+ */
+export async function rawExchange(
+  port: number,
+  bytes: Uint8Array | string,
+  timeoutMs = 3000,
+): Promise<RawAnswer> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
+  let received = new Uint8Array(0);
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    try {
+      let off = 0;
+      while (off < data.length) off += await conn.write(data.subarray(off));
+    } catch {
+      // The server may close before it has read everything: read what it said.
+    }
+    const deadline = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const buf = new Uint8Array(64 * 1024);
+    for (let i = 0; i < 10_000; i++) {
+      let n: number | null | "timeout";
+      try {
+        n = await Promise.race([conn.read(buf), deadline]);
+      } catch {
+        closed = true; // reset by peer
+        break;
+      }
+      if (n === "timeout") break;
+      if (n === null) {
+        closed = true;
+        break;
+      }
+      const next = new Uint8Array(received.length + n);
+      next.set(received);
+      next.set(buf.subarray(0, n), received.length);
+      received = next;
+      if (responseComplete(received)) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+  const text = new TextDecoder().decode(received);
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+  return { text, status: m ? Number(m[1]) : null, closed };
+}
+
+function responseComplete(bytes: Uint8Array): boolean {
+  const text = new TextDecoder().decode(bytes);
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0) return false;
+  const m = /\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end));
+  if (!m) return /\r\ntransfer-encoding:\s*chunked/i.test(text.slice(0, end)) ? text.endsWith("0\r\n\r\n") : true;
+  return bytes.length >= end + 4 + Number(m[1]);
+}

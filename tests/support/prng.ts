@@ -1,0 +1,213 @@
+/**
+ * Seeded randomness for deterministic tests: mulberry32, random byte
+ * buffers, and a pull-based stream of pseudo-random bytes that never holds
+ * more than one chunk in memory (for multi-GiB bodies).
+ *
+ * Every test that uses randomness takes its seed from {@link testSeed}, so a
+ * failure can be replayed with `REFSYNC_SEED=<seed> deno test ...`.
+ *
+ * @module
+ */
+
+/** mulberry32: small, fast, seeded, deterministic. */
+export class Prng {
+  #s: number;
+
+  /** @param seed any integer (only the low 32 bits are used) */
+  constructor(seed: number) {
+    this.#s = seed >>> 0;
+  }
+
+  /** Uniform 32-bit unsigned integer. */
+  u32(): number {
+    this.#s = (this.#s + 0x6d2b79f5) >>> 0;
+    let t = this.#s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+
+  /** Uniform float in [0, 1). */
+  float(): number {
+    return this.u32() / 2 ** 32;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.float() * n);
+  }
+
+  /** Uniform integer in [lo, hi] (both included). */
+  range(lo: number, hi: number): number {
+    return lo + this.int(hi - lo + 1);
+  }
+
+  /** True with probability `p`. */
+  chance(p: number): boolean {
+    return this.float() < p;
+  }
+
+  /** One element of `items`. */
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+
+  /** A new generator seeded from this one (independent sub-streams). */
+  fork(): Prng {
+    return new Prng(this.u32());
+  }
+
+  /** Fills `out` with random bytes and returns it. */
+  fill<T extends Uint8Array>(out: T): T {
+    let i = 0;
+    if (out.byteOffset % 4 === 0) {
+      const words = new Uint32Array(out.buffer, out.byteOffset, out.length >>> 2);
+      let s = this.#s;
+      for (let w = 0; w < words.length; w++) {
+        s = (s + 0x6d2b79f5) >>> 0;
+        let t = s;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        words[w] = t ^ (t >>> 14);
+      }
+      this.#s = s;
+      i = words.length * 4;
+    }
+    for (; i + 4 <= out.length; i += 4) {
+      const r = this.u32();
+      out[i] = r;
+      out[i + 1] = r >>> 8;
+      out[i + 2] = r >>> 16;
+      out[i + 3] = r >>> 24;
+    }
+    for (; i < out.length; i++) out[i] = this.u32();
+    return out;
+  }
+
+  /** `n` fresh random bytes. */
+  bytes(n: number): Uint8Array<ArrayBuffer> {
+    return this.fill(new Uint8Array(n));
+  }
+}
+
+/**
+ * The seed of a test: `REFSYNC_SEED` when set (to replay a failure), else
+ * `fallback` (a fixed default keeps CI deterministic).
+ *
+ * @example
+ * ```ts
+ * const seed = testSeed(0x5eed);
+ * const rng = new Prng(seed);
+ * ```
+ */
+export function testSeed(fallback: number): number {
+  const text = Deno.env.get("REFSYNC_SEED");
+  if (text === undefined || text === "") return fallback >>> 0;
+  const n = Number(text);
+  if (!Number.isInteger(n)) throw new Error(`REFSYNC_SEED='${text}' is not an integer`);
+  return n >>> 0;
+}
+
+/**
+ * Runs `fn`; when it throws, the error message is prefixed with the seed, so
+ * the failure can be replayed.
+ */
+export async function withSeed<T>(seed: number, name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const hint = `[${name}] seed=${seed} (replay: REFSYNC_SEED=${seed} deno test --allow-all ...)`;
+    console.error(hint);
+    if (e instanceof Error) {
+      e.message = `${hint}\n${e.message}`;
+      throw e;
+    }
+    throw new Error(`${hint}\n${String(e)}`);
+  }
+}
+
+/**
+ * A stream of `total` pseudo-random bytes from `seed`, in chunks of
+ * `chunkSize` (the last may be shorter). Pull-based: one chunk is generated
+ * per read, so a 1 GiB body costs one chunk of memory. The same seed and
+ * chunk size always give the same bytes.
+ *
+ * `onChunk` sees every chunk as it is handed out (e.g. to hash the body
+ * while it is sent).
+ *
+ * @example
+ * ```ts
+ * const body = randomStream(7, 1 << 30, 1 << 20);
+ * await fetch(url, { method: "PUT", body });
+ * ```
+ */
+export function randomStream(
+  seed: number,
+  total: number,
+  chunkSize = 1 << 20,
+  onChunk?: (chunk: Uint8Array) => void,
+): ReadableStream<Uint8Array<ArrayBuffer>> {
+  const rng = new Prng(seed);
+  let sent = 0;
+  return new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull(controller) {
+      if (sent >= total) {
+        controller.close();
+        return;
+      }
+      const n = Math.min(chunkSize, total - sent);
+      const chunk = rng.bytes(n);
+      sent += n;
+      onChunk?.(chunk);
+      controller.enqueue(chunk);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * Compares a byte stream against the same pseudo-random sequence
+ * {@link randomStream} produces, chunk boundaries notwithstanding, holding
+ * at most one generated chunk at a time. Returns the number of bytes read;
+ * throws at the first difference (naming its offset).
+ */
+export async function compareWithRandom(
+  stream: ReadableStream<Uint8Array>,
+  seed: number,
+  total: number,
+  chunkSize = 1 << 20,
+  onChunk?: (chunk: Uint8Array) => void,
+): Promise<number> {
+  const rng = new Prng(seed);
+  let expected: Uint8Array = new Uint8Array(0);
+  let expectedAt = 0; // offset inside `expected`
+  let generated = 0;
+  let pos = 0;
+  for await (const chunk of stream) {
+    onChunk?.(chunk);
+    let at = 0;
+    while (at < chunk.length) {
+      if (expectedAt === expected.length) {
+        if (generated >= total) {
+          throw new Error(`stream is longer than ${total} bytes (extra byte at offset ${pos})`);
+        }
+        const n = Math.min(chunkSize, total - generated);
+        expected = rng.bytes(n);
+        generated += n;
+        expectedAt = 0;
+      }
+      const n = Math.min(chunk.length - at, expected.length - expectedAt);
+      for (let i = 0; i < n; i++) {
+        if (chunk[at + i] !== expected[expectedAt + i]) {
+          throw new Error(
+            `stream differs at offset ${pos + i}: got ${chunk[at + i]}, want ${expected[expectedAt + i]}`,
+          );
+        }
+      }
+      at += n;
+      expectedAt += n;
+      pos += n;
+    }
+  }
+  if (pos !== total) throw new Error(`stream ended after ${pos} of ${total} bytes`);
+  return pos;
+}
