@@ -56,8 +56,9 @@ export function createDestApp(ctx: DestAppContext): Hono {
   let busy = false;
 
   app.use("/v1/repl/*", requireToken(() => ctx.token));
-  app.use("/v1/repl/*", async (_c, next) => {
-    if (!store.isMirror) {
+  app.use("/v1/repl/*", async (c, next) => {
+    // The state stays readable: it is how a returning old source learns it was replaced.
+    if (!store.isMirror && c.req.path !== "/v1/repl/state") {
       throw new RefsyncError(
         409,
         "conflict",

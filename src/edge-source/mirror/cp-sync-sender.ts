@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { diffBlocks, hashBlocks } from "../../block-index/mod.ts";
+import { diffBlocks } from "../../block-index/mod.ts";
 import {
   blockCheck,
   type CpRecord,
@@ -33,8 +33,11 @@ export interface CpSyncSource {
   mode: CpSyncMode;
   /** Blocks to send as DATA whatever their recipe (the destination asked for them). */
   forceData: Set<number>;
-  /** Finds a live block of the committed CP with this digest (COPY), or -1. */
-  findLiveBlock?: (digest: Uint8Array) => number;
+  /**
+   * A verified reference (COPY or a one-block LOG_REF) to bytes equal to
+   * `digest` that the destination already holds, or null.
+   */
+  locate?: (digest: Uint8Array, block: number) => CpRecord | null;
 }
 
 /**
@@ -97,9 +100,9 @@ export function* cpRecords(cp: CheckpointResult, src: CpSyncSource): Generator<C
       i += n - 1;
       continue;
     }
-    const from = src.findLiveBlock?.(digest) ?? -1;
-    if (from > 0) {
-      yield { kind: "copy", block: w.block, from, check: blockCheck(digest) };
+    const found = src.locate?.(digest, w.block);
+    if (found) {
+      yield found;
       continue;
     }
     if (
@@ -198,11 +201,4 @@ function count(wire: WireStats, r: CpRecord): void {
   else if (r.kind === "patch") b.patch++;
   else if (r.kind === "copy") b.copy++;
   else if (r.kind === "diff") b.diff++;
-}
-
-/** Digests of the given blocks read back from the volume (for a resync after a restart). */
-export function digestBlocks(volume: Volume, blocks: number[]): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
-  for (const b of blocks) out.set(b, hashBlocks(volume.readBlock(b)).slice(0, 32));
-  return out;
 }

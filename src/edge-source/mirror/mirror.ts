@@ -19,6 +19,8 @@ import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Appended } from "../../storage/log/mod.ts";
 import type { CheckpointResult, ObjectStore } from "../../storage/objects/store.ts";
 import type { DestState } from "../../edge-dest/app.ts";
+import { blockCheck, type CpRecord, runCheck } from "../../protocol/cp-sync/records.ts";
+import { BlockLocator, contentMatches } from "./block-locator.ts";
 import { cpSyncBody, type CpSyncMode } from "./cp-sync-sender.ts";
 import { LogForwarder } from "./log-forwarder.ts";
 
@@ -48,6 +50,7 @@ export class Mirror {
   #forwarder: LogForwarder | null = null;
   #destCp = -1;
   #handshakes = 0;
+  readonly locator: BlockLocator = new BlockLocator();
 
   constructor(options: MirrorOptions) {
     this.options = options;
@@ -60,7 +63,10 @@ export class Mirror {
     ready: () => Promise<void>;
   } {
     return {
-      replicate: (written) => this.#forwarder!.forward(written),
+      replicate: (written) => {
+        if (this.options.mode === "refs") this.locator.addLogRecords(written);
+        return this.#forwarder!.forward(written);
+      },
       syncCheckpoint: (cp) => this.#syncCheckpoint(cp),
       ready: () => this.#ready(),
     };
@@ -236,6 +242,7 @@ export class Mirror {
           volume: this.#store!.volume,
           mode: this.options.mode,
           forceData,
+          locate: (digest, block) => this.#locate(cp, digest, block),
         }, this.wire),
         headers: { "Content-Type": "application/octet-stream" },
         // @ts-ignore: Deno streams request bodies with duplex "half"
@@ -248,6 +255,7 @@ export class Mirror {
       const body = await res.json().catch(() => ({})) as { need?: number[]; message?: string };
       if (res.ok) {
         this.#destCp = cp.superblock.cp;
+        this.#indexWritten(cp);
         return;
       }
       lastMessage = body.message ?? res.statusText;
@@ -271,5 +279,45 @@ export class Mirror {
       "unavailable",
       `CP ${cp.superblock.cp} sync failed: ${lastMessage}`,
     );
+  }
+
+  /** Data blocks of a CP both sides committed: later CPs may COPY from them. */
+  #indexWritten(cp: CheckpointResult): void {
+    if (this.options.mode !== "refs") return;
+    const blocks = cp.written.filter((w) => w.kind === "data")
+      .map((w) => ({ block: w.block, digest: cp.digests.get(w.block)! }));
+    this.locator.addVolumeBlocks(blocks);
+  }
+
+  /**
+   * A reference for a block of `cp` whose bytes the destination already holds
+   * elsewhere, checked against the bytes here first (the index is only a hint).
+   */
+  #locate(cp: CheckpointResult, digest: Uint8Array, block: number): CpRecord | null {
+    const where = this.locator.find(digest);
+    if (where === null) return null;
+    const store = this.#store!;
+    if (where.kind === "volume") {
+      // Live at the destination: live in the previous CP here, not written by this one.
+      if (cp.digests.has(where.block) || !store.volume.isLive(where.block)) return null;
+      if (!contentMatches(store.volume.readBlock(where.block), digest)) return null;
+      return { kind: "copy", block, from: where.block, check: blockCheck(digest) };
+    }
+    // The destination drops log its committed CP covers, and holds only what it acknowledged.
+    const dropped = store.volume.previousSuperblock?.lsnCovered ?? 0;
+    if (where.lsn <= dropped || where.lsn > this.#forwarder!.ackedLsn) return null;
+    const rec = store.log.locate(where.lsn);
+    if (rec === null || where.payloadOffset + 4096 > rec.payloadLength) return null;
+    if (!contentMatches(store.log.readPayload(rec.position, where.payloadOffset, 4096), digest)) {
+      return null;
+    }
+    return {
+      kind: "logRef",
+      block,
+      count: 1,
+      lsn: where.lsn,
+      payloadOffset: where.payloadOffset,
+      check: runCheck(digest),
+    };
   }
 }

@@ -342,7 +342,8 @@ export function decodeNode(bytes: Uint8Array, block: number): Node {
   const values: Uint8Array[] = [];
   const children: BlockPtr[] = [];
   const cells = new Array<number>(n);
-  const extents: Array<[number, number]> = [];
+  // Cell extents packed as start * 8192 + end, to sort as plain numbers.
+  const extents = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const at = view.getUint16(HEADER_BYTES + SLOT_BYTES * i, true);
     const head = leaf ? LEAF_CELL_HEAD : INTERNAL_CELL_HEAD;
@@ -361,7 +362,7 @@ export function decodeNode(bytes: Uint8Array, block: number): Node {
     }
     keys[i] = key;
     cells[i] = at;
-    extents.push([at, end]);
+    extents[i] = at * 8192 + end;
     if (leaf) {
       values.push(raw.subarray(at + head + keyLength, end));
     } else {
@@ -374,9 +375,9 @@ export function decodeNode(bytes: Uint8Array, block: number): Node {
     }
   }
   // Overlapping cells would let a rewrite zero a live neighbour.
-  extents.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < extents.length; i++) {
-    if (extents[i][0] < extents[i - 1][1]) fail("cells overlap");
+  extents.sort();
+  for (let i = 1; i < n; i++) {
+    if (Math.floor(extents[i] / 8192) < extents[i - 1] % 8192) fail("cells overlap");
   }
   return { block, birth, level, keys, values, children, cells, raw };
 }

@@ -781,7 +781,10 @@ export class ObjectStore {
     if (this.#mirror) {
       throw new RefsyncError(409, "conflict", "a destination takes CPs only from its source");
     }
-    if (this.#cpRunning) return this.#cpRunning.then(() => this.checkpoint(force));
+    if (this.#cpRunning) {
+      // Join: a write that waited must see its data in a CP, so run one more after this one.
+      return this.#cpRunning.catch(() => {}).then(() => this.checkpoint(force));
+    }
     const run = this.#runCheckpoint(force).finally(() => {
       this.#cpRunning = null;
     });

@@ -1,0 +1,88 @@
+/**
+ * Where the destination already holds a block's bytes, by content: the source
+ * hashes every 4 KiB-aligned block of every log payload once, when it logs it
+ * (the digests come with the frame), and indexes digest -> location — a block of
+ * a forwarded log record, or a block live in the committed volume. The CP sync
+ * asks it for blocks that no extent maps onto a whole log block (patched,
+ * rewritten), so content that already crossed the network is referenced, not
+ * sent again. The index is a hint: every answer is checked against the bytes
+ * here, and again by the destination, before it is used.
+ *
+ * Location encoding (a non-negative integer < 2^53): volume block `b` is `b * 2`;
+ * block `i` of the payload of log record `lsn` is `(lsn * 256 + i) * 2 + 1`
+ * (a payload holds at most 256 blocks).
+ *
+ * @module
+ */
+import { blake3, BlockIndex } from "../../block-index/mod.ts";
+import type { Appended } from "../../storage/log/mod.ts";
+import { BLOCK_SIZE } from "../../storage/volume/types.ts";
+
+/** A place the destination holds a block. */
+export type BlockLocation =
+  | { kind: "volume"; block: number }
+  | { kind: "log"; lsn: number; payloadOffset: number };
+
+/** Entries kept at most; beyond, the index starts over (memory is bounded by configuration). */
+const MAX_ENTRIES = 1 << 20;
+
+/**
+ * The source's content index.
+ *
+ * @example
+ * ```ts
+ * const locator = new BlockLocator();
+ * locator.addLogRecords(ticket.records);
+ * const where = locator.find(digest); // null, or a location to verify
+ * ```
+ */
+export class BlockLocator {
+  #index = new BlockIndex(1 << 12);
+  #maxEntries: number;
+
+  constructor(maxEntries = MAX_ENTRIES) {
+    this.#maxEntries = maxEntries;
+  }
+
+  get size(): number {
+    return this.#index.size;
+  }
+
+  /** Indexes the aligned blocks of freshly logged records. */
+  addLogRecords(records: Appended[]): void {
+    for (const r of records) {
+      const n = r.blockDigests.length / 32;
+      if (n === 0) continue;
+      this.#makeRoom(n);
+      const locations = new Float64Array(n);
+      for (let i = 0; i < n; i++) locations[i] = (r.lsn * 256 + i) * 2 + 1;
+      this.#index.insertBatch(r.blockDigests, locations);
+    }
+  }
+
+  /** Indexes data blocks a committed CP wrote (digest -> volume block). */
+  addVolumeBlocks(blocks: Array<{ block: number; digest: Uint8Array }>): void {
+    this.#makeRoom(blocks.length);
+    for (const { block, digest } of blocks) this.#index.insert(digest, block * 2);
+  }
+
+  /** Where a block with this digest may be, or null. */
+  find(digest: Uint8Array): BlockLocation | null {
+    const loc = this.#index.lookup(digest);
+    if (loc < 0) return null;
+    if (loc % 2 === 0) return { kind: "volume", block: loc / 2 };
+    const x = (loc - 1) / 2;
+    return { kind: "log", lsn: Math.floor(x / 256), payloadOffset: (x % 256) * BLOCK_SIZE };
+  }
+
+  #makeRoom(n: number): void {
+    if (this.#index.size + n > this.#maxEntries) this.#index.clear();
+  }
+}
+
+/** True when `bytes` hash to `digest` (a hint is used only after this check). */
+export function contentMatches(bytes: Uint8Array, digest: Uint8Array): boolean {
+  const d = blake3(bytes);
+  for (let i = 0; i < 32; i++) if (d[i] !== digest[i]) return false;
+  return true;
+}
