@@ -91,9 +91,20 @@ export async function writeCheckpoint(
   return { catalogRoot, recipes, digests, zeroBlocks: counts.zeroBlocks };
 }
 
+/** How long a CP may hold the event loop before it lets requests run. */
+const SLICE_MS = 10;
+let sliceStart = performance.now();
+
+/**
+ * Lets the event loop serve requests between slices of CP work, so writers are
+ * never blocked for a whole CP. Yields by time, not count: a timer per block
+ * would cost more than the work (timers nest and are clamped to 4 ms).
+ */
 async function pause(tx: CpTransaction): Promise<void> {
-  if (tx.shouldFlush) await tx.flush();
+  if (tx.shouldFlush) tx.flush();
+  if (performance.now() - sliceStart < SLICE_MS) return;
   await new Promise((resolve) => setTimeout(resolve, 0));
+  sliceStart = performance.now();
 }
 
 function releaseObject(tx: CpTransaction, map: BlockMap): void {
@@ -127,6 +138,7 @@ async function writeObject(
   const changes = new Map<number, BlockPtr>();
   const touched = touchedBlocks(d.extents, nBlocks);
   let e = 0; // first extent that may overlap the current block
+  let cached = null as { extent: Extent; bytes: Uint8Array } | null;
   for (let i = 0; i < touched.length; i++) {
     const fb = touched[i];
     const blockStart = fb * BLOCK_SIZE;
@@ -147,22 +159,32 @@ async function writeObject(
     }
     const [oldPtr] = base ? lookupRange(tx, baseMap, fb, 1) : [NO_BLOCK];
     const whole = slices.length === 1 && slices[0].length === BLOCK_SIZE ? slices[0] : null;
-    const content = whole
-      ? new Uint8Array(BLOCK_SIZE)
-      : oldPtr.block !== 0
-      ? tx.readBlock(oldPtr.block)
-      : new Uint8Array(BLOCK_SIZE);
-    for (const s of slices) {
-      log.readPayload(
-        s.position,
-        s.payloadOffset,
-        s.length,
-        content.subarray(s.at, s.at + s.length),
-      );
+    let content: Uint8Array;
+    if (whole) {
+      // Whole blocks come in runs from one extent: read the extent once, not a block at a time.
+      const x = d.extents[e];
+      if (cached?.extent !== x) {
+        cached = { extent: x, bytes: log.readPayload(x.position, x.payloadStart, x.end - x.start) };
+      }
+      const at = whole.payloadOffset - x.payloadStart;
+      content = cached.bytes.subarray(at, at + BLOCK_SIZE);
+    } else {
+      content = oldPtr.block !== 0 ? tx.readBlock(oldPtr.block) : new Uint8Array(BLOCK_SIZE);
+      for (const s of slices) {
+        log.readPayload(
+          s.position,
+          s.payloadOffset,
+          s.length,
+          content.subarray(s.at, s.at + s.length),
+        );
+      }
     }
     // Bytes past the end of the object stay zero so equal objects have equal blocks.
     const tail = d.size - blockStart;
-    if (tail < BLOCK_SIZE) content.fill(0, tail);
+    if (tail < BLOCK_SIZE) {
+      if (whole) content = content.slice();
+      content.fill(0, tail);
+    }
     if (oldPtr.block !== 0) tx.release(oldPtr.block);
     if (isZeroBlock(content)) {
       counts.zeroBlocks++;
@@ -185,7 +207,7 @@ async function writeObject(
         : { kind: "patch", base: oldPtr.block, slices },
     );
     changes.set(fb, { block, birth: tx.cp });
-    if ((i & 255) === 255) await pause(tx);
+    if ((i & 63) === 63) await pause(tx);
   }
   // A replaced object's blocks that no write touched are holes.
   const map = updateMap(tx, baseMap, changes, nBlocks);
@@ -213,7 +235,7 @@ async function objectDigest(tx: CpTransaction, map: BlockMap, size: number): Pro
       const len = Math.min(BLOCK_SIZE, size - (fb + k) * BLOCK_SIZE);
       hasher.update(bytes.subarray(0, len));
     });
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await pause(tx);
   }
   return hasher.digest();
 }
