@@ -10,6 +10,7 @@ import type { BlockPtr } from "../../src/storage/volume/types.ts";
 import { makeRng, MemCpWriter, MemVolume } from "./mem_volume.ts";
 import {
   checkTree,
+  expect,
   latin1,
   randomKey,
   randomValue,
@@ -33,8 +34,17 @@ class Harness {
   /** The checked shape of the current tree. */
   shape: TreeShape | null = null;
 
-  constructor(seed: number, cacheNodes?: number) {
+  /** Long shared key prefixes: long separators, narrow internal nodes, a deeper tree. */
+  readonly #prefixes: Uint8Array[] = [];
+
+  constructor(seed: number, options: { cacheNodes?: number; longPrefixes?: boolean } = {}) {
+    const { cacheNodes, longPrefixes = false } = options;
     this.rng = makeRng(seed);
+    if (longPrefixes) {
+      for (let i = 0; i < 4; i++) {
+        this.#prefixes.push(enc.encode(`${i}/`.padEnd(200 + Math.floor(this.rng() * 700), "p")));
+      }
+    }
     this.volume = new MemVolume(seed + 1000);
     this.catalog = new Catalog(this.volume, null, { cacheNodes });
   }
@@ -57,7 +67,15 @@ class Harness {
     const oldRoot = this.catalog.root;
     const oldShape = this.shape ?? checkTree(this.volume, oldRoot);
     const touched = touchedBlocks(this.volume, oldRoot, batch.map((c) => c.key));
-    const oldModel = new Map(this.model);
+    // The previous contents, to read through the previous root afterwards:
+    // all of them for small trees, a sample of big ones.
+    const allKeys = this.model.size <= 4_000 ? null : [...this.model.keys()];
+    const oldSample = allKeys === null ? null : Array.from({ length: 300 }, () => {
+      const k = allKeys[Math.floor(this.rng() * allKeys.length)];
+      return [k, this.model.get(k)!] as const;
+    });
+    const oldModel = oldSample === null ? new Map(this.model) : null;
+    const oldSize = this.model.size;
 
     const w = this.volume.begin();
     const root = this.catalog.commit(batch, w);
@@ -70,7 +88,15 @@ class Harness {
 
     // The previous root still reads its old contents: its released blocks are
     // free but not yet reused.
-    assertContents(new Catalog(this.volume, oldRoot, { cacheNodes: 0 }), oldModel);
+    const snapshot = new Catalog(this.volume, oldRoot, { cacheNodes: 0 });
+    if (oldModel !== null) {
+      assertContents(snapshot, oldModel);
+    } else {
+      assert.equal(checkTree(this.volume, oldRoot).entries, oldSize);
+      for (const [k, v] of oldSample!) {
+        expect(sameBytes(snapshot.get(unlatin1(k)), v), "snapshot");
+      }
+    }
 
     const shape = checkTree(this.volume, root);
     const newPtrs = new Set(shape.levels.flat().map(ptrId));
@@ -81,13 +107,15 @@ class Harness {
       for (const ptr of oldShape.levels[level] ?? []) {
         const parent = oldShape.parent.get(ptr.block);
         if (touched.has(ptr.block) || (parent !== undefined && touched.has(parent))) continue;
-        assert.ok(newPtrs.has(ptrId(ptr)), `untouched node ${ptrId(ptr)} was rewritten`);
+        expect(newPtrs.has(ptrId(ptr)), () => `untouched node ${ptrId(ptr)} was rewritten`);
       }
     }
     const oldPtrs = new Set(oldShape.levels.flat().map(ptrId));
     const born = shape.levels.flat().filter((p) => p.birth === w.cp);
     for (const ptr of shape.levels.flat()) {
-      if (ptr.birth !== w.cp) assert.ok(oldPtrs.has(ptrId(ptr)), `${ptrId(ptr)} came from nowhere`);
+      if (ptr.birth !== w.cp) {
+        expect(oldPtrs.has(ptrId(ptr)), () => `${ptrId(ptr)} came from nowhere`);
+      }
     }
     // Exactly the blocks written in this CP are the nodes born in it.
     const sorted = (ptrs: BlockPtr[]) => ptrs.map(ptrId).sort();
@@ -104,6 +132,17 @@ class Harness {
     return shape;
   }
 
+  /** A random key, behind one of the long prefixes if there are any. */
+  key(): Uint8Array {
+    const key = randomKey(this.rng);
+    if (this.#prefixes.length === 0) return key;
+    const prefix = this.#prefixes[Math.floor(this.rng() * this.#prefixes.length)];
+    const long = new Uint8Array(Math.min(1024, prefix.length + key.length));
+    long.set(prefix);
+    long.set(key.subarray(0, long.length - prefix.length), prefix.length);
+    return long;
+  }
+
   /** A random batch: inserts, overwrites, deletes, deletes of absent keys, identical overwrites. */
   batch(size: number, mix: { insert: number; overwrite: number; remove: number }) {
     const keys = [...this.model.keys()];
@@ -112,13 +151,13 @@ class Harness {
       const r = this.rng();
       const existing = keys.length > 0 ? keys[Math.floor(this.rng() * keys.length)] : null;
       if (r < mix.insert || existing === null) {
-        changes.set(latin1(randomKey(this.rng)), randomValue(this.rng));
+        changes.set(latin1(this.key()), randomValue(this.rng));
       } else if (r < mix.insert + mix.overwrite) {
         changes.set(existing, randomValue(this.rng));
       } else if (r < mix.insert + mix.overwrite + mix.remove) {
         changes.set(existing, null);
       } else if (this.rng() < 0.5) {
-        changes.set(latin1(randomKey(this.rng)), null); // maybe absent: a no-op
+        changes.set(latin1(this.key()), null); // maybe absent: a no-op
       } else {
         changes.set(existing, this.model.get(existing)!.slice()); // identical: a no-op
       }
@@ -130,18 +169,17 @@ class Harness {
   verify(options: { getSample?: number; queries?: number } = {}): void {
     const { catalog, model, rng } = this;
     const keys = this.sortedKeys();
-    assertContents(catalog, model, keys);
-    let nodes = 0;
-    catalog.walk(() => nodes++);
-    assert.equal(nodes, this.volume.live.size);
+    const nodes = assertContents(catalog, model, keys);
+    assert.equal(nodes.size, this.volume.live.size);
+    assert.deepEqual([...nodes].sort(), [...this.volume.live].sort());
 
     const sample = options.getSample === undefined || options.getSample >= keys.length
       ? keys
       : Array.from({ length: options.getSample }, () => keys[Math.floor(rng() * keys.length)]);
-    for (const k of sample) assert.ok(sameBytes(catalog.get(unlatin1(k)), model.get(k)), "get");
+    for (const k of sample) expect(sameBytes(catalog.get(unlatin1(k)), model.get(k)), "get");
     for (let i = 0; i < 50; i++) {
       const k = latin1(randomKey(rng));
-      assert.ok(sameBytes(catalog.get(unlatin1(k)), model.get(k)), "get of a random key");
+      expect(sameBytes(catalog.get(unlatin1(k)), model.get(k)), "get of a random key");
     }
 
     // The whole catalog, page by page.
@@ -186,7 +224,7 @@ function paginate(
     assert.ok(result.entries.length <= limit);
     for (const entry of result.entries) {
       const k = latin1(entry.key);
-      assert.ok(sameBytes(entry.value, model.get(k)), "listed value");
+      expect(sameBytes(entry.value, model.get(k)), "listed value");
       out.push(k);
     }
     if (!result.more) return out;
@@ -196,17 +234,23 @@ function paginate(
   throw new Error("pagination did not end");
 }
 
-/** walk visits exactly the model's entries, in byte order. */
-function assertContents(catalog: Catalog, model: Map<string, Uint8Array>, keys?: string[]) {
+/** walk visits exactly the model's entries, in byte order; returns the node blocks it visited. */
+function assertContents(
+  catalog: Catalog,
+  model: Map<string, Uint8Array>,
+  keys?: string[],
+): Set<number> {
   const expected = keys ?? [...model.keys()].sort();
   const seen: string[] = [];
-  catalog.walk(() => {}, (key, value) => {
+  const nodes = new Set<number>();
+  catalog.walk((ptr) => nodes.add(ptr.block), (key, value) => {
     const k = latin1(key);
     seen.push(k);
-    assert.ok(sameBytes(value, model.get(k)), "walk value");
+    expect(sameBytes(value, model.get(k)), "walk value");
   });
   assert.equal(seen.length, expected.length, "walk entry count");
   assert.deepEqual(seen, expected);
+  return nodes;
 }
 
 Deno.test("compareBytes orders by unsigned bytes (code points), not UTF-16 units", () => {
@@ -296,36 +340,41 @@ Deno.test("commit rejects a bad batch before writing anything", () => {
 
 Deno.test("random batches match a sorted model, CP after CP, as the tree grows and shrinks", () => {
   for (const seed of [11, 12, 13]) {
-    // A tiny cache on one run exercises eviction and re-reads.
-    const h = new Harness(seed, seed === 12 ? 3 : undefined);
+    // A tiny cache on one run exercises eviction and re-reads; long shared
+    // prefixes on another make a deep tree of narrow internal nodes.
+    const h = new Harness(seed, {
+      cacheNodes: seed === 12 ? 3 : undefined,
+      longPrefixes: seed === 13,
+    });
     let maxHeight = 0;
-    for (let cp = 0; cp < 70; cp++) {
+    for (let cp = 0; cp < 48; cp++) {
       const size = 1 + Math.floor(h.rng() * (h.rng() < 0.2 ? 400 : 40));
-      const mix = cp < 30
+      const mix = cp < 20
         ? { insert: 0.7, overwrite: 0.15, remove: 0.1 }
-        : cp < 50
+        : cp < 34
         ? { insert: 0.35, overwrite: 0.35, remove: 0.25 }
         : { insert: 0.05, overwrite: 0.05, remove: 0.85 };
-      const changes = cp === 62
+      const changes = cp === 43
         ? new Map([...h.model.keys()].map((k) => [k, null]))
         : h.batch(size, mix);
       const shape = h.cp(changes);
       maxHeight = Math.max(maxHeight, shape.height);
-      if (cp === 62) {
+      if (cp === 43) {
         assert.equal(h.catalog.root, null);
         assert.equal(h.volume.live.size, 0);
       }
-      h.verify({ queries: 8 });
+      h.verify({ queries: 5, getSample: seed === 12 ? 200 : undefined });
     }
-    assert.ok(maxHeight >= 2, `seed ${seed}: height ${maxHeight}`);
+    expect(maxHeight >= (seed === 13 ? 4 : 2), () => `seed ${seed}: height ${maxHeight}`);
   }
 });
 
 Deno.test("20,000 keys: height >= 3, one path per change, small diffs, merging on mass delete", () => {
   const h = new Harness(2024);
-  while (h.model.size < 20_000) {
+  // Four CPs of 5,000 new keys each (a few random keys repeat: bounded draws).
+  for (let cp = 0; cp < 4; cp++) {
     const changes = new Map<string, Uint8Array | null>();
-    while (changes.size < 5_000) {
+    for (let draw = 0; draw < 6_000 && changes.size < 5_000; draw++) {
       const k = latin1(randomKey(h.rng));
       if (!h.model.has(k)) changes.set(k, randomValue(h.rng));
     }
@@ -334,12 +383,12 @@ Deno.test("20,000 keys: height >= 3, one path per change, small diffs, merging o
   }
   let shape = checkTree(h.volume, h.catalog.root);
   assert.ok(shape.entries >= 20_000);
-  assert.ok(shape.height >= 3, `height ${shape.height}`);
+  expect(shape.height >= 3, () => `height ${shape.height}`);
 
   // One overwrite of the same size rewrites exactly one root-to-leaf path;
   // each rewritten node differs from its DIFF base in a few bytes.
-  for (let round = 0; round < 20; round++) {
-    const keys = h.sortedKeys();
+  for (let round = 0; round < 10; round++) {
+    const keys = [...h.model.keys()];
     const key = keys[Math.floor(h.rng() * keys.length)];
     const old = h.model.get(key)!;
     if (old.length === 0) continue; // nothing to change in place
@@ -351,11 +400,11 @@ Deno.test("20,000 keys: height >= 3, one path per change, small diffs, merging o
     for (const [block, base] of w.written) {
       const node = decodeNode(h.volume.blocks.get(block)!, block);
       const limit = node.level === 0 ? value.length + 8 : 8 + 8; // +birth +CRC (+child ptr)
-      assert.ok(diffBytes(h.volume, block, base) <= limit, `level ${node.level} diff`);
+      expect(diffBytes(h.volume, block, base) <= limit, () => `level ${node.level} diff`);
     }
   }
   // One insertion changes the header, the slots after it and the new cell.
-  for (let round = 0; round < 20; round++) {
+  for (let round = 0; round < 10; round++) {
     const key = latin1(randomKey(h.rng));
     if (h.model.has(key)) continue;
     const value = randomValue(h.rng);
@@ -370,7 +419,7 @@ Deno.test("20,000 keys: height >= 3, one path per change, small diffs, merging o
       }
       const cell = 4 + unlatin1(key).length + value.length;
       const limit = 2 + 4 + 4 + 2 * node.keys.length + cell;
-      assert.ok(diffBytes(h.volume, block, base) <= limit, "leaf insert diff");
+      expect(diffBytes(h.volume, block, base) <= limit, "leaf insert diff");
     }
   }
 
@@ -390,7 +439,7 @@ Deno.test("20,000 keys: height >= 3, one path per change, small diffs, merging o
   for (const keys of doomed) h.cp(new Map(keys.map((k) => [k, null])));
   h.verify({ queries: 10 });
   shape = checkTree(h.volume, h.catalog.root);
-  assert.ok(shape.height < peak, `height ${shape.height} after the mass delete`);
+  expect(shape.height < peak, () => `height ${shape.height} after the mass delete`);
   let leafBytes = 0;
   for (const ptr of shape.levels[0]) {
     const node = decodeNode(h.volume.blocks.get(ptr.block)!, ptr.block);

@@ -16,7 +16,6 @@
  */
 
 import assert from "node:assert/strict";
-import { Catalog } from "../../src/storage/catalog/mod.ts";
 import {
   BLOCK_SIZE,
   type BlockKind,
@@ -24,6 +23,7 @@ import {
   type BlockReader,
   type CpWriter,
 } from "../../src/storage/volume/types.ts";
+import { checkTree, expect } from "./tree_check.ts";
 
 /** A small seeded PRNG (mulberry32): the same seed replays the same test. */
 export function makeRng(seed: number): () => number {
@@ -58,7 +58,7 @@ export class MemVolume implements BlockReader {
 
   readBlock(block: number): Uint8Array {
     const bytes = this.blocks.get(block);
-    assert.ok(bytes, `read of block ${block}, never written`);
+    if (bytes === undefined) throw new Error(`read of block ${block}, never written`);
     this.reads++;
     return bytes;
   }
@@ -87,7 +87,7 @@ export class MemVolume implements BlockReader {
   commit(writer: MemCpWriter, root: BlockPtr | null): void {
     assert.equal(writer.cp, this.cp + 1);
     for (const block of writer.allocated) {
-      assert.ok(writer.written.has(block), `block ${block} allocated but never written (leak)`);
+      expect(writer.written.has(block), () => `block ${block} allocated but never written (leak)`);
     }
     const newLive = liveBlocks(this, root);
     const expected = new Set([...this.live].filter((b) => !writer.released.has(b)));
@@ -102,22 +102,19 @@ export class MemVolume implements BlockReader {
     this.root = root;
     this.cp = writer.cp;
     // Released and live blocks partition everything ever written.
-    for (const block of this.live) assert.ok(!this.free.has(block), `block ${block} live and free`);
+    for (const block of this.live) {
+      expect(!this.free.has(block), () => `block ${block} live and free`);
+    }
     assert.equal(this.live.size + this.free.size, this.everWritten.size);
     for (const block of this.everWritten) {
-      assert.ok(this.live.has(block) || this.free.has(block), `block ${block} lost`);
+      expect(this.live.has(block) || this.free.has(block), () => `block ${block} lost`);
     }
   }
 }
 
-/** The blocks of the tree at `root`, read with no cache; asserts no block appears twice. */
+/** The blocks of the tree at `root`, found by the independent tree check. */
 export function liveBlocks(reader: BlockReader, root: BlockPtr | null): Set<number> {
-  const blocks = new Set<number>();
-  new Catalog(reader, root, { cacheNodes: 0 }).walk((ptr) => {
-    assert.ok(!blocks.has(ptr.block), `block ${ptr.block} appears twice in the tree`);
-    blocks.add(ptr.block);
-  });
-  return blocks;
+  return new Set(checkTree(reader, root).levels.flat().map((ptr) => ptr.block));
 }
 
 /** One CP in progress on a {@link MemVolume}. */
@@ -136,14 +133,14 @@ export class MemCpWriter implements CpWriter {
 
   readBlock(block: number): Uint8Array {
     // During a CP the catalog reads only the committed tree.
-    assert.ok(this.#volume.live.has(block), `CP read of block ${block}, not live`);
+    expect(this.#volume.live.has(block), () => `CP read of block ${block}, not live`);
     return this.#volume.readBlock(block);
   }
 
   allocate(): number {
     const block = this.#volume.takeBlock();
-    assert.ok(!this.#volume.live.has(block), `allocator handed out live block ${block}`);
-    assert.ok(!this.allocated.has(block), `block ${block} allocated twice`);
+    expect(!this.#volume.live.has(block), () => `allocator handed out live block ${block}`);
+    expect(!this.allocated.has(block), () => `block ${block} allocated twice`);
     this.allocated.add(block);
     return block;
   }
@@ -153,19 +150,19 @@ export class MemCpWriter implements CpWriter {
       !this.#volume.live.has(block),
       `copy-on-write violated: write to live block ${block}`,
     );
-    assert.ok(this.allocated.has(block), `write to unallocated block ${block}`);
-    assert.ok(!this.written.has(block), `block ${block} written twice in one CP`);
+    expect(this.allocated.has(block), () => `write to unallocated block ${block}`);
+    expect(!this.written.has(block), () => `block ${block} written twice in one CP`);
     assert.equal(data.length, BLOCK_SIZE);
     assert.equal(kind, "meta");
-    assert.ok(base === 0 || this.#volume.live.has(base), `DIFF base ${base} is not live`);
+    expect(base === 0 || this.#volume.live.has(base), () => `DIFF base ${base} is not live`);
     this.written.set(block, base);
     this.#volume.blocks.set(block, data.slice());
     this.#volume.everWritten.add(block);
   }
 
   release(block: number): void {
-    assert.ok(this.#volume.live.has(block), `release of block ${block}, not live`);
-    assert.ok(!this.released.has(block), `block ${block} released twice`);
+    expect(this.#volume.live.has(block), () => `release of block ${block}, not live`);
+    expect(!this.released.has(block), () => `block ${block} released twice`);
     this.released.add(block);
   }
 }

@@ -7,7 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeNode, HEADER_BYTES, type Node, SLOT_BYTES } from "../../src/storage/catalog/node.ts";
+import {
+  decodeNode,
+  HEADER_BYTES,
+  MAX_LEVEL,
+  type Node,
+  SLOT_BYTES,
+} from "../../src/storage/catalog/node.ts";
 import { BLOCK_SIZE, type BlockPtr, type BlockReader } from "../../src/storage/volume/types.ts";
 
 /** The shape of a tree: its nodes per level, left to right, and each node's parent. */
@@ -20,13 +26,18 @@ export interface TreeShape {
   height: number;
 }
 
+/**
+ * A cheap assertion for hot loops: node:assert's `ok` is variadic and slow,
+ * and a template message would be built on every call.
+ */
+export function expect(condition: unknown, message: string | (() => string)): void {
+  if (!condition) assert.fail(typeof message === "function" ? message() : message);
+}
+
 /** Latin-1 string of `bytes`: JS compares such strings in unsigned byte order. */
 export function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 4096) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 4096));
-  }
-  return s;
+  // apply() takes the typed array as is; spreading it would iterate slowly.
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
 /** Unsigned byte order, written out plainly (independent of the code under test). */
@@ -46,7 +57,32 @@ export function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined):
 
 /** Bytes of a {@link latin1} string. */
 export function unlatin1(s: string): Uint8Array {
-  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+  const bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * Nodes already checked, per reader, by "block:birth". A block is immutable
+ * while live and gets a new birth CP when reused, so a checked node stays
+ * checked; this keeps checking a big tree after every CP cheap.
+ */
+const checked = new WeakMap<BlockReader, Map<string, Node>>();
+
+const lastChecked = new WeakMap<BlockReader, Array<{ id: string; shape: TreeShape }>>();
+
+function checkedNode(reader: BlockReader, ptr: BlockPtr): Node {
+  let nodes = checked.get(reader);
+  if (nodes === undefined) checked.set(reader, nodes = new Map());
+  const id = `${ptr.block}:${ptr.birth}`;
+  let node = nodes.get(id);
+  if (node === undefined) {
+    node = decodeNode(reader.readBlock(ptr.block), ptr.block);
+    expect(node.birth === ptr.birth, () => `node ${ptr.block}: birth differs from its pointer`);
+    assertFreeSpaceZero(node);
+    nodes.set(id, node);
+  }
+  return node;
 }
 
 /**
@@ -58,36 +94,42 @@ export function unlatin1(s: string): Uint8Array {
 export function checkTree(reader: BlockReader, root: BlockPtr | null): TreeShape {
   const shape: TreeShape = { levels: [], parent: new Map(), entries: 0, height: 0 };
   if (root === null) return shape;
+  // The last two trees checked on this reader (the current one and the one
+  // before, still intact until its blocks are reused) do not change.
+  const id = `${root.block}:${root.birth}`;
+  const last = lastChecked.get(reader) ?? [];
+  const hit = last.find((entry) => entry.id === id);
+  if (hit !== undefined) return hit.shape;
   const seen = new Set<number>();
-  const rootNode = decodeNode(reader.readBlock(root.block), root.block);
+  const rootNode = checkedNode(reader, root);
   shape.height = rootNode.level + 1;
   for (let l = 0; l <= rootNode.level; l++) shape.levels.push([]);
   // Depth-first, left to right, so each level's list comes out in key order.
   const visit = (ptr: BlockPtr, level: number, lo: Uint8Array | null, hi: Uint8Array | null) => {
-    assert.ok(!seen.has(ptr.block), `block ${ptr.block} twice in the tree`);
+    expect(!seen.has(ptr.block), () => `block ${ptr.block} twice in the tree`);
     seen.add(ptr.block);
-    const node = decodeNode(reader.readBlock(ptr.block), ptr.block);
-    assert.equal(node.birth, ptr.birth, `node ${ptr.block}: birth differs from its pointer`);
-    assert.equal(node.level, level, `node ${ptr.block}: wrong level`);
-    assertFreeSpaceZero(node);
+    const node = checkedNode(reader, ptr);
+    expect(node.level === level, () => `node ${ptr.block}: wrong level`);
     shape.levels[level].push(ptr);
     const n = node.keys.length;
-    assert.ok(n >= 1);
     if (level === 0) {
       for (const key of node.keys) {
-        assert.ok(lo === null || compare(key, lo) >= 0, `leaf ${ptr.block}: key below its bound`);
-        assert.ok(hi === null || compare(key, hi) < 0, `leaf ${ptr.block}: key above its bound`);
+        expect(
+          lo === null || compare(key, lo) >= 0,
+          () => `leaf ${ptr.block}: key below its bound`,
+        );
+        expect(hi === null || compare(key, hi) < 0, () => `leaf ${ptr.block}: key above its bound`);
         shape.entries++;
       }
       return;
     }
     for (let i = 0; i < n; i++) {
       const child = node.children[i];
-      assert.ok(child.birth <= node.birth, `node ${ptr.block}: child born later`);
+      expect(child.birth <= node.birth, () => `node ${ptr.block}: child born later`);
       const childLo = i === 0 ? lo : node.keys[i];
       if (i > 0) {
-        assert.ok(lo === null || compare(node.keys[i], lo) > 0, `node ${ptr.block}: separator`);
-        assert.ok(hi === null || compare(node.keys[i], hi) < 0, `node ${ptr.block}: separator`);
+        expect(lo === null || compare(node.keys[i], lo) > 0, () => `node ${ptr.block}: separator`);
+        expect(hi === null || compare(node.keys[i], hi) < 0, () => `node ${ptr.block}: separator`);
       }
       const childHi = i + 1 < n ? node.keys[i + 1] : hi;
       shape.parent.set(child.block, ptr.block);
@@ -95,6 +137,7 @@ export function checkTree(reader: BlockReader, root: BlockPtr | null): TreeShape
     }
   };
   visit(root, rootNode.level, null, null);
+  lastChecked.set(reader, [{ id, shape }, ...last.slice(0, 1)]);
   return shape;
 }
 
@@ -134,7 +177,7 @@ export function touchedBlocks(
   };
   for (const key of keys) {
     let ptr = root;
-    for (;;) {
+    for (let depth = 0; depth <= MAX_LEVEL; depth++) {
       touched.add(ptr.block);
       const node = load(ptr);
       if (node.level === 0) break;

@@ -189,8 +189,12 @@ export class Catalog {
    * through `w`: each changed node is written once to a new block (with the
    * node it replaces as DIFF base) and the replaced block released; unchanged
    * subtrees are shared. Returns the new root (null when empty); afterwards
-   * this catalog reads the new tree. Throws before writing anything when the
-   * batch is unsorted, has a duplicate, or a key or value of a bad size.
+   * this catalog reads the new tree: nodes it wrote are cached, others are
+   * read through the constructor's reader, which must by then see this CP's
+   * blocks. Throws before writing anything when the batch is unsorted, has a
+   * duplicate, or a key or value of a bad size. If it throws later (a corrupt
+   * node, a writer out of blocks), the CP must be abandoned; this catalog
+   * keeps reading the old root.
    *
    * @example
    * ```ts
@@ -212,6 +216,8 @@ export class Catalog {
     const pass = new CommitPass(
       w,
       (ptr, level) => this.#load(ptr, level, w),
+      // Decoding each written node re-verifies the encoder's output before
+      // the CP commits, and warms the cache for reads of the new tree.
       (ptr, bytes) => this.#cache.set(this.#decode(ptr, bytes)),
     );
     this.#root = pass.run(root, changes);

@@ -44,7 +44,9 @@ import { planSplit } from "./split.ts";
  * ```
  */
 export interface CatalogChange {
+  /** 1..1024 bytes. */
   key: Uint8Array;
+  /** 0..512 bytes to store, or null to delete the key. */
   value: Uint8Array | null;
 }
 
@@ -294,7 +296,7 @@ export class CommitPass {
     cells: number[],
     template: Node | null,
   ): Pending[] {
-    const sizes = keys.map((key, i) => entryBytes(level, key, values[i]));
+    const sizes = keys.map((_, i) => entryBytes(level, keys, values, i));
     const pieces: Pending[] = [];
     const ends = planSplit(sizes, NODE_CAPACITY);
     // Split pieces are packed afresh: keeping old cell offsets would leave each

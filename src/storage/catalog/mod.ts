@@ -18,3 +18,5 @@ export { Catalog, type CatalogOptions, type ListOptions, type ListResult } from 
 export { type CatalogChange } from "./commit.ts";
 export { compareBytes } from "./bytes.ts";
 export { CatalogNodeError, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./node.ts";
+// The volume types this API speaks, for one-stop imports.
+export type { BlockPtr, BlockReader, CpWriter } from "../volume/types.ts";

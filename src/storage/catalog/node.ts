@@ -114,6 +114,8 @@ export class CatalogNodeError extends Error {
   readonly block: number;
 
   /**
+   * An error about the node in `block`, explained by `reason`.
+   *
    * @example
    * ```ts
    * throw new CatalogNodeError(17, "checksum mismatch");
@@ -126,15 +128,29 @@ export class CatalogNodeError extends Error {
   }
 }
 
-/** Bytes one entry takes in a node: its slot plus its cell. */
-export function entryBytes(level: number, key: Uint8Array, value: Uint8Array | undefined): number {
-  return SLOT_BYTES + cellBytes(level, key, value);
+/**
+ * Bytes entry i of a node takes: its slot plus its cell. (Internal nodes have
+ * no values; reading past the end of `values` would send V8 down its slow,
+ * generic property path, so it is never done.)
+ */
+export function entryBytes(
+  level: number,
+  keys: readonly Uint8Array[],
+  values: readonly Uint8Array[],
+  i: number,
+): number {
+  return SLOT_BYTES + cellBytes(level, keys, values, i);
 }
 
-function cellBytes(level: number, key: Uint8Array, value: Uint8Array | undefined): number {
+function cellBytes(
+  level: number,
+  keys: readonly Uint8Array[],
+  values: readonly Uint8Array[],
+  i: number,
+): number {
   return level === 0
-    ? LEAF_CELL_HEAD + key.length + value!.length
-    : INTERNAL_CELL_HEAD + key.length;
+    ? LEAF_CELL_HEAD + keys[i].length + values[i].length
+    : INTERNAL_CELL_HEAD + keys[i].length;
 }
 
 /** Bytes of slots and cells of `content` (header excluded). */
@@ -143,7 +159,7 @@ export function payloadBytes(
 ): number {
   let total = 0;
   for (let i = 0; i < content.keys.length; i++) {
-    total += entryBytes(content.level, content.keys[i], content.values[i]);
+    total += entryBytes(content.level, content.keys, content.values, i);
   }
   return total;
 }
@@ -171,7 +187,7 @@ export function encodeNode(
   const sizes = new Array<number>(n);
   let payload = 0;
   for (let i = 0; i < n; i++) {
-    sizes[i] = cellBytes(content.level, content.keys[i], content.values[i]);
+    sizes[i] = cellBytes(content.level, content.keys, content.values, i);
     payload += SLOT_BYTES + sizes[i];
   }
   if (payload > NODE_CAPACITY) {
@@ -186,7 +202,7 @@ export function encodeNode(
     for (let k = 0; k < template.keys.length; k++) {
       templateSizes.set(
         template.cells[k],
-        cellBytes(template.level, template.keys[k], template.values[k]),
+        cellBytes(template.level, template.keys, template.values, k),
       );
     }
     const kept = new Set<number>();
