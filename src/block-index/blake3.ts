@@ -14,9 +14,23 @@
 
 import { type BlockDiffExports, check, instantiate, MemoryView, shared } from "./wasm.ts";
 
-/** Size of a refsync block: 4 BLAKE3 chunks. */
+/**
+ * Size of a refsync block: 4 BLAKE3 chunks.
+ *
+ * @example
+ * ```ts
+ * const blocks = Math.ceil(objectSize / BLOCK_SIZE);
+ * ```
+ */
 export const BLOCK_SIZE = 4096;
-/** Bytes of a BLAKE3-256 digest. */
+/**
+ * Bytes of a BLAKE3-256 digest.
+ *
+ * @example
+ * ```ts
+ * const third = digests.subarray(2 * DIGEST_SIZE, 3 * DIGEST_SIZE);
+ * ```
+ */
 export const DIGEST_SIZE = 32;
 
 /** Blocks per wasm call of the shared hasher: 1 MiB of input area. */
@@ -96,7 +110,14 @@ export function toHex(digest: Uint8Array): string {
   return s;
 }
 
-/** Options of {@link Blake3Hasher}. */
+/**
+ * Options of {@link Blake3Hasher}.
+ *
+ * @example
+ * ```ts
+ * const etagOnly = new Blake3Hasher({ blockDigests: false });
+ * ```
+ */
 export interface Blake3HasherOptions {
   /**
    * Compute the standalone digest of each full aligned block (returned by `update`). Default
@@ -150,7 +171,16 @@ export class Blake3Hasher {
     this.#blockDigests = options.blockDigests ?? true;
   }
 
-  /** Bytes hashed so far. */
+  /**
+   * Bytes hashed so far.
+   *
+   * @example
+   * ```ts
+   * const h = new Blake3Hasher();
+   * h.update(new Uint8Array(10));
+   * h.length; // 10
+   * ```
+   */
   get length(): number {
     return this.#length;
   }
@@ -158,6 +188,14 @@ export class Blake3Hasher {
   /**
    * Feeds `data`; returns the standalone digests of the aligned 4 KiB blocks it completed
    * (empty when none, or when constructed with `blockDigests: false`).
+   *
+   * @example
+   * ```ts
+   * const digests = hasher.update(chunk);
+   * for (let i = 0; i < digests.length; i += DIGEST_SIZE) {
+   *   index.insert(digests.subarray(i, i + DIGEST_SIZE), location + (i / DIGEST_SIZE) * BLOCK_SIZE);
+   * }
+   * ```
    */
   update(data: Uint8Array): Uint8Array {
     const n = data.length;
@@ -228,7 +266,14 @@ export class Blake3Hasher {
     return len;
   }
 
-  /** BLAKE3-256 of all bytes so far (a fresh copy). The hasher stays usable. */
+  /**
+   * BLAKE3-256 of all bytes so far (a fresh copy). The hasher stays usable.
+   *
+   * @example
+   * ```ts
+   * const etag = toHex(hasher.digest());
+   * ```
+   */
   digest(): Uint8Array {
     if (this.#pending && this.#stackLen === 0) {
       // The stream is exactly block 0: its standalone digest is the root.
@@ -290,7 +335,14 @@ export function hashBlocks(data: Uint8Array): Uint8Array {
  * ```
  */
 export class BlockHasher {
-  /** Most blocks per call. */
+  /**
+   * Most blocks per call.
+   *
+   * @example
+   * ```ts
+   * const n = Math.min(bh.capacity, blocksLeft);
+   * ```
+   */
   readonly capacity: number;
   readonly #k: HashKernel;
 
@@ -311,13 +363,27 @@ export class BlockHasher {
     );
   }
 
-  /** The input area for `n` blocks (n * 4096 bytes of wasm memory) to write blocks into. */
+  /**
+   * The input area for `n` blocks (n * 4096 bytes of wasm memory) to write blocks into.
+   *
+   * @example
+   * ```ts
+   * const read = file.readSync(bh.input(bh.capacity)); // the kernel writes into wasm memory
+   * ```
+   */
   input(n: number): Uint8Array {
     this.#count(n);
     return this.#k.mem.u8.subarray(this.#k.input, this.#k.input + n * BLOCK_SIZE);
   }
 
-  /** Hashes the first `n` blocks of the input area; returns their digests (n * 32 bytes). */
+  /**
+   * Hashes the first `n` blocks of the input area; returns their digests (n * 32 bytes).
+   *
+   * @example
+   * ```ts
+   * const digests = bh.hash(n); // view: copy (digests.slice()) to keep past the next call
+   * ```
+   */
   hash(n: number): Uint8Array {
     this.#count(n);
     this.#k.x.hashBlocks(n);

@@ -95,6 +95,8 @@ export async function applyCpSync(
         continue;
       }
       if (!tx) throw new RefsyncError(400, "bad_request", "CP sync: a record before BEGIN");
+      // Bounded memory: write buffered blocks out as the stream goes, not all at COMMIT.
+      if (tx.shouldFlush) tx.flush();
       switch (r.kind) {
         case "data":
           wire.cpBlocks.data++;

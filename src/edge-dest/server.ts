@@ -48,7 +48,10 @@ export async function startDest(config: DestConfig & { token: string }): Promise
         wire: () => null,
         role: "source (promoted)",
       });
-      handler = source.fetch;
+      // Replication calls still reach the destination app: its /v1/repl/state tells a
+      // returning old source it was replaced (no split brain); the rest answer 409.
+      handler = (req) =>
+        new URL(req.url).pathname.startsWith("/v1/repl/") ? app.fetch(req) : source.fetch(req);
       scheduler = new CpScheduler(store, config.cpIntervalMs);
       scheduler.start();
       return store.digest();

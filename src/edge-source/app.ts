@@ -18,6 +18,12 @@ export interface SourceAppContext {
   maxObjectBytes: number;
   /** Replication counters when a destination is configured. */
   wire: () => WireStats | null;
+  /**
+   * Why writes must be refused now (the pair is broken for good, e.g. the
+   * destination was promoted), or null. Checked before anything is logged, so
+   * a fenced source never applies a write it cannot acknowledge.
+   */
+  refuseWrites?: () => string | null;
   /** Extra fields for /v1/admin/stats (mirror state). */
   mirrorStats?: () => Record<string, unknown>;
   role?: string;
@@ -55,10 +61,15 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);
+  const assertWritable = () => {
+    const reason = ctx.refuseWrites?.();
+    if (reason) throw new RefsyncError(503, "unavailable", reason);
+  };
 
   app.put("/v1/objects/*", async (c) => {
     const key = objectKey(c.req.url);
     encodeKey(key); // a bad key is refused before the body is read
+    assertWritable();
     const lengthHeader = c.req.header("Content-Length");
     const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
     if (length === undefined && c.req.header("Transfer-Encoding") === undefined) {
@@ -108,6 +119,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
 
   app.delete("/v1/objects/*", async (c) => {
     const key = objectKey(c.req.url);
+    assertWritable();
     const done = await store.delete(key);
     if (!done) throw new RefsyncError(404, "not_found", `no object with key '${key}'`);
     client.deletes++;

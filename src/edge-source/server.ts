@@ -47,6 +47,7 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
     maxObjectBytes: config.maxObjectBytes,
     wire: () => mirror?.wire ?? null,
     mirrorStats: () => mirror?.stats() ?? { mirror: null },
+    refuseWrites: () => mirror?.refusal() ?? null,
   });
   const scheduler = new CpScheduler(store, config.cpIntervalMs);
   const server = Deno.serve(

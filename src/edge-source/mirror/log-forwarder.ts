@@ -220,6 +220,7 @@ export class LogForwarder {
           continue;
         }
         this.#wire.logBytes += batch.length;
+        this.#wire.logFrames += countFrames(batch);
         this.#ack(await this.#transport.send(batch));
         backoff = 50;
       } catch (e) {
@@ -245,4 +246,12 @@ export class LogForwarder {
       };
     });
   }
+}
+
+/** Frames in a batch of whole frames (each starts with its magic and u32 length). */
+function countFrames(batch: Uint8Array): number {
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  let n = 0;
+  for (let at = 0; at + 8 <= batch.length; at += view.getUint32(at + 4, true)) n++;
+  return n;
 }

@@ -98,6 +98,11 @@ export class Mirror {
     this.#forwarder.start();
   }
 
+  /** Why the pair is broken for good (writes must be refused), or null. */
+  refusal(): string | null {
+    return this.#forwarder?.fatal ?? null;
+  }
+
   /** Mirror state for `/v1/admin/stats`. */
   stats(): Record<string, unknown> {
     const f = this.#forwarder;

@@ -7,8 +7,6 @@
 import type { MiddlewareHandler } from "hono";
 import { jsonError } from "../http/errors.ts";
 
-const encoder = new TextEncoder();
-
 /**
  * Constant-time equality of two strings (time depends on length only).
  *
@@ -18,11 +16,12 @@ const encoder = new TextEncoder();
  * ```
  */
 export function tokensEqual(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  let diff = x.length ^ y.length;
-  const n = Math.max(x.length, y.length);
-  for (let i = 0; i < n; i++) diff |= (x[i % (x.length || 1)] ?? 0) ^ (y[i % (y.length || 1)] ?? 0);
+  // UTF-16 code units, not UTF-8: TextEncoder maps every lone surrogate to U+FFFD.
+  let diff = a.length ^ b.length;
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    diff |= (a.charCodeAt(i % (a.length || 1)) | 0) ^ (b.charCodeAt(i % (b.length || 1)) | 0);
+  }
   return diff === 0;
 }
 

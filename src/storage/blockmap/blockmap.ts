@@ -108,6 +108,8 @@ export function lookupRange(
     return out;
   }
   collect(reader, map.root, map.depth, 0, first, first + count, out);
+  // Blocks beyond the tree's span (an object grown past its map's depth) are holes.
+  while (out.length < count) out.push(NO_BLOCK);
   return out;
 }
 

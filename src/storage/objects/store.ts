@@ -236,12 +236,21 @@ export class ObjectStore {
     // A destination allocates nothing itself: its source decides which blocks are free.
     if (prev === null || this.#mirror) return;
     const blocks: number[] = [];
-    this.#walkTree(prev.catalogRoot, (block) => {
-      if (live.has(block)) return;
-      live.add(block);
-      blocks.push(block);
-      this.volume.markLive(block);
-    });
+    try {
+      this.#walkTree(prev.catalogRoot, (block) => {
+        if (live.has(block)) return;
+        if (block < 2 || block >= prev.blockCount) {
+          throw new Error(`block ${block} not in CP ${prev.cp}`);
+        }
+        live.add(block);
+        blocks.push(block);
+      });
+    } catch {
+      // The previous CP's blocks are freed only once the committed CP is on both sides; a CP
+      // that never committed may then have reused them (a crash mid-CP): nothing to keep.
+      return;
+    }
+    for (const b of blocks) this.volume.markLive(b);
     this.#garbage.push({
       cp: this.superblock.cp,
       blocks,
@@ -409,13 +418,14 @@ export class ObjectStore {
       } else if (hasher) {
         etag = this.#active.get(key)?.etag ?? null;
       }
+      // The size this write left, read now: a CP may freeze the active layer while we wait.
+      const newSize = opts.replace ? size : (this.#active.get(key)?.size ?? size);
       await Promise.all(pending);
       this.stats.lsn.acked = Math.max(this.stats.lsn.acked, lastLsn);
       this.#maybeCheckpoint();
-      const top = this.#active.get(key);
       return {
         key,
-        size: opts.replace ? size : (top?.size ?? size),
+        size: newSize,
         etag: etag ? toHex(etag) : null,
         lsn: lastLsn,
         created,
@@ -848,9 +858,12 @@ export class ObjectStore {
     started: number,
   ): Promise<CheckpointResult> {
     const previous = this.superblock;
+    // The CP's tree is built in a catalog of its own: readers keep the committed tree
+    // (under the frozen layer) until the new one is on disk.
+    const catalog = new Catalog(this.volume, this.#catalog.root);
     const { catalogRoot, recipes, digests, zeroBlocks } = await writeCheckpoint(
       tx,
-      this.#catalog,
+      catalog,
       this.log,
       frozen,
     );
@@ -863,7 +876,8 @@ export class ObjectStore {
     };
     const volumeDigest = nextVolumeDigest(previous.volumeDigest, cpContentDigest(digests), fields);
     const sb = await tx.commit({ ...previous, ...fields, volumeDigest });
-    // The catalog already reads the new tree; the frozen layer is now in it.
+    // The new tree is on disk: reads move to it, and the frozen layer is now in it.
+    this.#catalog = catalog;
     this.#frozen = null;
     const durationMs = performance.now() - started;
     this.stats.cp.committed = sb.cp;

@@ -1,0 +1,376 @@
+/**
+ * Helpers for the mirroring tests: a destination and a source as real
+ * processes, admin calls with deadlines, and a model of the expected objects
+ * that is checked against BOTH sides (bytes, HEAD ETag, list).
+ *
+ * Every network call here has a deadline ({@link withDeadline}) and reads or
+ * cancels its body, so the op and resource sanitizers stay quiet.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type ApplianceProcess, spawnAppliance } from "../support/appliance.ts";
+import { blake3Hex, etagValue, StreamingBlake3 } from "../support/blake3.ts";
+import { type Answer, firstDifference, objectUrl, request } from "../support/http.ts";
+import { compareWithRandom } from "../support/prng.ts";
+import { sleep, withDeadline } from "../support/timeout.ts";
+
+/** Default deadline of one HTTP call (ms). */
+export const CALL_MS = 30_000;
+
+/** `fetch` + read the whole body, aborted after `ms`. */
+export function call(url: string, init: RequestInit = {}, ms = CALL_MS): Promise<Answer> {
+  return withDeadline(ms, (signal) => request(url, { ...init, signal }));
+}
+
+/** {@link call}, parsing a JSON body (throws with the text when it is not JSON). */
+export async function callJson<T = Record<string, unknown>>(
+  url: string,
+  init: RequestInit = {},
+  ms = CALL_MS,
+): Promise<{ status: number; headers: Headers; json: T; text: string }> {
+  const a = await call(url, init, ms);
+  try {
+    return { status: a.status, headers: a.headers, json: JSON.parse(a.text) as T, text: a.text };
+  } catch {
+    throw new Error(
+      `${init.method ?? "GET"} ${url}: ${a.status} with a non-JSON body: ${a.text.slice(0, 300)}`,
+    );
+  }
+}
+
+/** The `Authorization` header of the pair token. */
+export function bearer(token: string): Record<string, string> {
+  return { Authorization: `Bearer ${token}` };
+}
+
+/** Spawns a destination; `port` pins its port (a restart on the port it had). */
+export function spawnDest(
+  dataDir: string,
+  token: string,
+  args: string[] = [],
+  port?: number,
+): Promise<ApplianceProcess> {
+  // spawnAppliance passes `--port 0` first; a later `--port` wins (node:util parseArgs).
+  const portArgs = port === undefined ? [] : ["--port", String(port)];
+  return spawnAppliance({ role: "dest", dataDir, args: ["--token", token, ...portArgs, ...args] });
+}
+
+/** Spawns a source mirroring to `destUrl`. */
+export function spawnMirroredSource(
+  dataDir: string,
+  destUrl: string,
+  token: string,
+  args: string[] = [],
+): Promise<ApplianceProcess> {
+  return spawnAppliance({
+    role: "source",
+    dataDir,
+    args: ["--dest", destUrl, "--token", token, ...args],
+  });
+}
+
+/** A running pair. */
+export interface Pair {
+  src: ApplianceProcess;
+  dst: ApplianceProcess;
+  token: string;
+  /** Stops both (SIGTERM, then SIGKILL), source first. */
+  stop(): Promise<void>;
+}
+
+/** Starts a destination in `${dir}/dest` and a source in `${dir}/source` mirroring to it. */
+export async function spawnPair(
+  dir: string,
+  opts: { token?: string; sourceArgs?: string[]; destArgs?: string[] } = {},
+): Promise<Pair> {
+  const token = opts.token ?? "pair-token-" + crypto.randomUUID();
+  const dst = await spawnDest(`${dir}/dest`, token, opts.destArgs ?? []);
+  let src: ApplianceProcess;
+  try {
+    src = await spawnMirroredSource(`${dir}/source`, dst.url, token, opts.sourceArgs ?? []);
+  } catch (e) {
+    await dst.kill();
+    throw e;
+  }
+  return {
+    src,
+    dst,
+    token,
+    async stop() {
+      await src.stop(5000);
+      await dst.stop(5000);
+    },
+  };
+}
+
+/** Stops every given process (ignoring the ones already gone), in order. */
+export async function stopAll(...procs: Array<ApplianceProcess | null | undefined>): Promise<void> {
+  for (const p of procs) if (p) await p.stop(5000).catch(() => {});
+}
+
+/** A CP answer. */
+export interface CpAnswer {
+  cp: number;
+  lsn: number;
+  digest: string;
+}
+
+/** `POST /v1/admin/cp` on the source; asserts 200. */
+export async function adminCp(src: ApplianceProcess, ms = 60_000): Promise<CpAnswer> {
+  const a = await callJson<CpAnswer>(`${src.url}/v1/admin/cp`, { method: "POST" }, ms);
+  assert.equal(a.status, 200, `POST /v1/admin/cp: ${a.status} ${a.text.slice(0, 500)}`);
+  return a.json;
+}
+
+/** `GET /v1/admin/digest`. */
+export async function digestOf(p: ApplianceProcess): Promise<{ cp: number; digest: string }> {
+  const a = await callJson<{ cp: number; digest: string }>(`${p.url}/v1/admin/digest`);
+  assert.equal(a.status, 200, `GET /v1/admin/digest: ${a.status} ${a.text}`);
+  return a.json;
+}
+
+/** Replication counters of `GET /v1/admin/stats`. */
+export interface Wire {
+  logBytes: number;
+  cpSyncBytes: number;
+  cpBlocks: {
+    data: number;
+    logRef: number;
+    patch: number;
+    copy: number;
+    zero: number;
+    diff: number;
+  };
+}
+
+/** `GET /v1/admin/stats`. */
+export async function statsOf(
+  p: ApplianceProcess,
+): Promise<
+  & { wire: Wire; cp: { committed: number }; mirror?: Record<string, unknown> }
+  & Record<string, unknown>
+> {
+  const a = await callJson<{ wire: Wire; cp: { committed: number } }>(`${p.url}/v1/admin/stats`);
+  assert.equal(a.status, 200, `GET /v1/admin/stats: ${a.status} ${a.text}`);
+  return a.json;
+}
+
+/** Blocks sent in a CP sync, all kinds together. */
+export function totalBlocks(w: Wire): number {
+  const b = w.cpBlocks;
+  return b.data + b.logRef + b.patch + b.copy + b.zero + b.diff;
+}
+
+/** `after - before`, field by field. */
+export function wireDelta(before: Wire, after: Wire): Wire {
+  const d = (k: keyof Wire["cpBlocks"]) => after.cpBlocks[k] - before.cpBlocks[k];
+  return {
+    logBytes: after.logBytes - before.logBytes,
+    cpSyncBytes: after.cpSyncBytes - before.cpSyncBytes,
+    cpBlocks: {
+      data: d("data"),
+      logRef: d("logRef"),
+      patch: d("patch"),
+      copy: d("copy"),
+      zero: d("zero"),
+      diff: d("diff"),
+    },
+  };
+}
+
+/** Asserts that both sides report the same committed CP and digest; returns it. */
+export async function assertSameDigest(
+  src: ApplianceProcess,
+  dst: ApplianceProcess,
+  context: string,
+): Promise<{ cp: number; digest: string }> {
+  const a = await digestOf(src);
+  const b = await digestOf(dst);
+  assert.deepEqual(b, a, `${context}: destination digest differs from the source's`);
+  return a;
+}
+
+// ------------------------------------------------------------------ model
+
+/** What an object should hold: bytes, or a pseudo-random stream (too big to keep). */
+export type Expected =
+  | { kind: "bytes"; bytes: Uint8Array }
+  | { kind: "random"; seed: number; size: number; chunk: number; etag: string };
+
+/** The expected content of every key (absent = must be 404). */
+export class Model {
+  readonly objects = new Map<string, Expected>();
+  /** Keys that existed once and were deleted (checked to be 404). */
+  readonly deleted = new Set<string>();
+
+  put(key: string, bytes: Uint8Array): void {
+    this.objects.set(key, { kind: "bytes", bytes });
+    this.deleted.delete(key);
+  }
+
+  putRandom(key: string, seed: number, size: number, chunk: number, etag: string): void {
+    this.objects.set(key, { kind: "random", seed, size, chunk, etag });
+    this.deleted.delete(key);
+  }
+
+  /** A ranged write: extends with zeros (a hole) when `offset` is past the end. */
+  write(key: string, offset: number, data: Uint8Array): void {
+    const old = this.bytes(key) ?? new Uint8Array(0);
+    const size = Math.max(old.length, offset + data.length);
+    const next = new Uint8Array(size);
+    next.set(old);
+    next.set(data, offset);
+    this.put(key, next);
+  }
+
+  delete(key: string): void {
+    this.objects.delete(key);
+    this.deleted.add(key);
+  }
+
+  /** The bytes of a small object, or null (absent or a random stream). */
+  bytes(key: string): Uint8Array | null {
+    const e = this.objects.get(key);
+    return e?.kind === "bytes" ? e.bytes : null;
+  }
+
+  /** Keys in UTF-8 byte order (the list order of the API). */
+  sortedKeys(): string[] {
+    return [...this.objects.keys()].sort(compareUtf8);
+  }
+}
+
+/** Order of two strings by their UTF-8 bytes. */
+export function compareUtf8(a: string, b: string): number {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+/** An object of the list API. */
+export interface Listed {
+  key: string;
+  size: number;
+  etag: string;
+  mtime: number;
+}
+
+/** The whole list (paginated with `limit`, bounded by `maxPages`). */
+export async function listAll(base: string, limit = 7, maxPages = 1000): Promise<Listed[]> {
+  const out: Listed[] = [];
+  let after: string | null = null;
+  for (let page = 0; page < maxPages; page++) {
+    const q: string = `limit=${limit}` +
+      (after === null ? "" : `&start-after=${encodeURIComponent(after)}`);
+    const a: { status: number; json: { objects: Listed[]; next: string | null }; text: string } =
+      await callJson<{ objects: Listed[]; next: string | null }>(`${base}/v1/objects?${q}`);
+    assert.equal(a.status, 200, `list: ${a.status} ${a.text}`);
+    out.push(...a.json.objects);
+    if (a.json.next === null) return out;
+    after = a.json.next;
+  }
+  throw new Error(`list of ${base} did not end within ${maxPages} pages`);
+}
+
+/** Checks one side's copy of `key` against `e` (GET bytes, HEAD ETag); returns the ETag. */
+async function checkOne(base: string, side: string, key: string, e: Expected): Promise<string> {
+  const url = objectUrl(base, key);
+  const head = await call(url, { method: "HEAD" });
+  assert.equal(head.status, 200, `${side}: HEAD ${key}: ${head.status}`);
+  const size = e.kind === "bytes" ? e.bytes.length : e.size;
+  assert.equal(head.headers.get("Content-Length"), String(size), `${side}: HEAD ${key} size`);
+  const etag = etagValue(head.headers.get("ETag"));
+  if (e.kind === "bytes") {
+    const got = await call(url);
+    assert.equal(got.status, 200, `${side}: GET ${key}: ${got.status} ${got.text.slice(0, 200)}`);
+    const diff = firstDifference(got.bytes, e.bytes);
+    assert.equal(
+      diff,
+      -1,
+      `${side}: ${key}: read ${got.bytes.length} bytes, want ${e.bytes.length}; first difference at ${diff}`,
+    );
+    assert.equal(
+      etag,
+      blake3Hex(e.bytes),
+      `${side}: HEAD ${key}: ETag is not the BLAKE3 of the bytes`,
+    );
+  } else {
+    // Streamed compare: never more than one chunk of the object in memory.
+    await withDeadline(120_000, async (signal) => {
+      const res = await fetch(url, { signal });
+      assert.equal(res.status, 200, `${side}: GET ${key}: ${res.status}`);
+      const h = new StreamingBlake3();
+      try {
+        await compareWithRandom(res.body!, e.seed, e.size, e.chunk, (c) => h.update(c));
+      } catch (err) {
+        await res.body?.cancel().catch(() => {});
+        throw new Error(`${side}: ${key}: ${err instanceof Error ? err.message : err}`);
+      }
+      assert.equal(h.hex(), e.etag, `${side}: ${key}: BLAKE3 of the body`);
+    });
+    assert.equal(etag, e.etag, `${side}: HEAD ${key}: ETag`);
+  }
+  return etag!;
+}
+
+/**
+ * Every object of `model` reads back identically from every side (bytes, HEAD
+ * ETag equal across sides and to BLAKE3 of the expected bytes), every deleted
+ * key is 404 on every side, and the lists of all sides are equal and hold
+ * exactly the model's keys.
+ */
+export async function verifySides(
+  model: Model,
+  sides: Record<string, ApplianceProcess>,
+  context: string,
+): Promise<void> {
+  const names = Object.keys(sides);
+  for (const [key, e] of model.objects) {
+    const etags = new Set<string>();
+    for (const name of names) {
+      etags.add(await checkOne(sides[name].url, `${context}/${name}`, key, e));
+    }
+    assert.equal(etags.size, 1, `${context}: ${key}: ETags differ between sides: ${[...etags]}`);
+  }
+  for (const key of model.deleted) {
+    for (const name of names) {
+      const a = await call(objectUrl(sides[name].url, key));
+      assert.equal(a.status, 404, `${context}/${name}: deleted ${key} answers ${a.status}`);
+    }
+  }
+  const lists: Listed[][] = [];
+  for (const name of names) lists.push(await listAll(sides[name].url));
+  for (let i = 1; i < lists.length; i++) {
+    assert.deepEqual(
+      lists[i],
+      lists[0],
+      `${context}: list of ${names[i]} differs from ${names[0]}`,
+    );
+  }
+  assert.deepEqual(lists[0].map((o) => o.key), model.sortedKeys(), `${context}: listed keys`);
+}
+
+/** Waits until `check` returns a value (not undefined), at most `attempts` times and `ms` ms. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  opts: { attempts?: number; ms?: number; pauseMs?: number } = {},
+): Promise<T> {
+  const attempts = opts.attempts ?? 200;
+  const deadline = Date.now() + (opts.ms ?? 20_000);
+  let last: unknown = "never tried";
+  for (let i = 0; i < attempts && Date.now() < deadline; i++) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+      last = "not yet";
+    } catch (e) {
+      last = e;
+    }
+    await sleep(opts.pauseMs ?? 100);
+  }
+  throw new Error(`${what}: gave up after ${attempts} attempts / ${opts.ms ?? 20_000} ms: ${last}`);
+}

@@ -1,0 +1,106 @@
+/**
+ * Shared helpers of the storage engine tests: temp directories, byte
+ * comparison, stream draining, and the reference BLAKE3 (npm:blake3-wasm).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { blake3Hex } from "../support/blake3.ts";
+
+export { blake3Hex };
+export { Prng, testSeed, withSeed } from "../support/prng.ts";
+
+/** Runs `fn` with a fresh temp directory, removed afterwards. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "refsync-storage-test-" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Index of the first differing byte, or -1 when equal (lengths included). */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+/** Asserts byte equality with a short message (no multi-MiB diff dumps). */
+export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
+  const at = firstDifference(actual, expected);
+  if (at !== -1) {
+    assert.fail(
+      `${what}: differs at byte ${at} (length ${actual.length}, expected ${expected.length}; ` +
+        `got ${actual[at]}, want ${expected[at]})`,
+    );
+  }
+}
+
+/** Reads a stream to the end into one array. */
+export async function drain(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const chunk of stream) {
+    parts.push(chunk);
+    n += chunk.length;
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** A stream of `data` in chunks of `chunk` bytes (pull-based). */
+export function bytesStream(data: Uint8Array, chunk = 256 << 10): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= data.length) {
+        controller.close();
+        return;
+      }
+      const n = Math.min(chunk, data.length - at);
+      controller.enqueue(data.slice(at, at + n));
+      at += n;
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * A stream that hands out the first `failAfter` bytes of `data`, then errors
+ * with `error` (a client whose upload breaks off).
+ */
+export function failingStream(
+  data: Uint8Array,
+  failAfter: number,
+  error: Error,
+  chunk = 256 << 10,
+): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= failAfter) {
+        controller.error(error);
+        return;
+      }
+      const n = Math.min(chunk, failAfter - at);
+      controller.enqueue(data.slice(at, at + n));
+      at += n;
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** UTF-8 byte order of two strings (the order of keys in the catalog and in `list`). */
+export function compareUtf8(a: string, b: string): number {
+  const enc = new TextEncoder();
+  const x = enc.encode(a);
+  const y = enc.encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
