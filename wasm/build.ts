@@ -14,9 +14,12 @@ const entry = new URL("assembly/index.ts", root);
 const outDir = new URL("build/", root);
 const out = new URL("block-diff.wasm", outDir);
 
-/** Newest modification time (ms) of the module's sources, this script included. */
+/**
+ * Newest modification time (ms) of the module's sources and of their folders (a deleted or
+ * renamed file changes its folder's time).
+ */
 async function newestSource(dir: URL): Promise<number> {
-  let newest = 0;
+  let newest = await mtime(dir);
   for await (const e of Deno.readDir(dir)) {
     if (e.name === "build") continue; // our own output
     const url = new URL(e.isDirectory ? `${e.name}/` : e.name, dir);
@@ -59,8 +62,24 @@ const args = [
 ];
 if (Deno.args.includes("--wat")) args.push("-t", new URL("block-diff.wat", outDir).pathname);
 
+/**
+ * Writes each output through a temporary file and a rename: `start`/`test` of other
+ * processes may load the module while this one rebuilds it, and must never see half a file.
+ */
+async function writeAtomically(
+  filename: string,
+  contents: Uint8Array | string,
+  baseDir: string,
+): Promise<void> {
+  const path = filename.startsWith("/") ? filename : `${baseDir}/${filename}`;
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  if (typeof contents === "string") await Deno.writeTextFile(tmp, contents);
+  else await Deno.writeFile(tmp, contents);
+  await Deno.rename(tmp, path);
+}
+
 const started = performance.now();
-const result = await asc.main(args, {});
+const result = await asc.main(args, { writeFile: writeAtomically });
 const stderr = result.stderr.toString().trim();
 if (result.error) {
   console.error(`wasm/block-diff: compile failed: ${result.error.message}`);

@@ -330,7 +330,7 @@ export class ObjectStore {
     }
     await this.#waitForRoom();
     const created = this.#view(key) === null;
-    const hasher = opts.replace ? new Blake3Hasher() : null;
+    const hasher = opts.replace ? new Blake3Hasher({ blockDigests: false }) : null;
     const pieces = rechunk(body, RECORD_PAYLOAD_BYTES);
     let piece = await pieces.next();
     let offset = opts.offset;
@@ -743,7 +743,7 @@ export class ObjectStore {
   }
 
   #hashView(view: View): Uint8Array {
-    const hasher = new Blake3Hasher();
+    const hasher = new Blake3Hasher({ blockDigests: false });
     const buf = new Uint8Array(RECORD_PAYLOAD_BYTES);
     for (let pos = 0; pos < view.size; pos += buf.length) {
       const n = Math.min(buf.length, view.size - pos);

@@ -1,8 +1,9 @@
 // BLAKE3 tree logic on top of the compression functions in compress.ts.
 //
 // A refsync block is 4096 bytes = 4 BLAKE3 chunks. Full blocks go through the 4-lane SIMD
-// path (chunks4: one chunk per lane); everything else (short tails, inputs of <= 4 KiB,
-// parent nodes) is scalar. Only 32-byte outputs are produced.
+// path (chunks4: one chunk per lane); batches of 4 blocks also reduce their parent nodes 4 at
+// a time (group4: one block per lane). Short tails, inputs under 4 KiB, single blocks and the
+// stream's upper tree levels are scalar. Only 32-byte outputs are produced.
 
 import { chunks4, compress, compress4 } from "./compress";
 import {
@@ -28,39 +29,10 @@ import { V } from "./simd";
 export const IV_PTR: usize = memory.data<u32>([IV0, IV1, IV2, IV3, IV4, IV5, IV6, IV7]);
 
 /** The IV splatted over 4 lanes, word-major: the key of 4 parent nodes at once. */
+// deno-fmt-ignore
 const IV4_PTR: usize = memory.data<u32>([
-  IV0,
-  IV0,
-  IV0,
-  IV0,
-  IV1,
-  IV1,
-  IV1,
-  IV1,
-  IV2,
-  IV2,
-  IV2,
-  IV2,
-  IV3,
-  IV3,
-  IV3,
-  IV3,
-  IV4,
-  IV4,
-  IV4,
-  IV4,
-  IV5,
-  IV5,
-  IV5,
-  IV5,
-  IV6,
-  IV6,
-  IV6,
-  IV6,
-  IV7,
-  IV7,
-  IV7,
-  IV7,
+  IV0, IV0, IV0, IV0, IV1, IV1, IV1, IV1, IV2, IV2, IV2, IV2, IV3, IV3, IV3, IV3,
+  IV4, IV4, IV4, IV4, IV5, IV5, IV5, IV5, IV6, IV6, IV6, IV6, IV7, IV7, IV7, IV7,
 ]);
 
 /** out = parent node over the 64 bytes at `children` (left CV then right CV). */
