@@ -17,16 +17,16 @@ import { blake3, Blake3Hasher, toHex } from "../../block-index/mod.ts";
 import { RefsyncError } from "../../protocol/errors/mod.ts";
 import { Flag, Op } from "../../protocol/log-frame/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
-import { lookupRange, walkMap } from "../blockmap/blockmap.ts";
+import { walkMap } from "../blockmap/blockmap.ts";
 import { type Appended, type AppendFields, groupTransactions, NvLog } from "../log/mod.ts";
 import { cpContentDigest, nextVolumeDigest } from "../volume/digest.ts";
 import { encodeSuperblock, type Superblock } from "../volume/superblock.ts";
-import { BLOCK_SIZE } from "../volume/types.ts";
 import { type CpTransaction, Volume, type WrittenBlock } from "../volume/volume.ts";
 import { type BlockRecipe, writeCheckpoint } from "./checkpoint.ts";
+import { buildView, fillView, hashView, type View, type ViewSource } from "./view.ts";
 import { encodeKey } from "./key.ts";
 import { addExtent, type DirtyObject, type Extent, extentBytes } from "./overlay.ts";
-import { decodeRecord, type ObjectRecord } from "./record.ts";
+import { decodeRecord } from "./record.ts";
 
 /** Largest payload of one log record: a bigger write is a multi-record transaction. */
 export const RECORD_PAYLOAD_BYTES = 1 << 20;
@@ -94,14 +94,6 @@ export interface CheckpointResult {
   durationMs: number;
 }
 
-interface View {
-  layers: Array<{ extents: Extent[]; replace: boolean }>;
-  record: ObjectRecord | null;
-  size: number;
-  mtime: number;
-  etag: Uint8Array | null;
-}
-
 /**
  * A store in a directory: `volume.dat` and `log/`.
  *
@@ -133,6 +125,7 @@ export class ObjectStore {
    */
   #garbage: Array<{ cp: number; blocks: number[]; lsn: number; synced: boolean }> = [];
   #closed = false;
+  #io: ViewSource;
   #mirror: boolean;
   /** Pair generation of the next CP (raised by a promotion). */
   #generation: number;
@@ -147,6 +140,7 @@ export class ObjectStore {
     this.volume = volume;
     this.log = log;
     this.options = options;
+    this.#io = { log, volume };
     this.#mirror = options.mirror === true;
     this.#generation = volume.superblock.pairGeneration;
     this.#catalog = new Catalog(volume, volume.superblock.catalogRoot);
@@ -556,7 +550,7 @@ export class ObjectStore {
     const view = this.#view(key);
     if (view === null) return null;
     if (view.etag === null) {
-      view.etag = this.#hashView(view);
+      view.etag = hashView(view, this.#io);
       const top = this.#active.get(key) ?? this.#frozen?.get(key);
       if (top && top.etag === null) top.etag = view.etag;
     }
@@ -590,7 +584,7 @@ export class ObjectStore {
           }
           const n = Math.min(RECORD_PAYLOAD_BYTES, end - pos);
           const out = new Uint8Array(n);
-          this.#fill(view, 0, pos, pos + n, out, 0);
+          fillView(view, pos, pos + n, out, this.#io);
           pos += n;
           controller.enqueue(out);
         } catch (e) {
@@ -648,27 +642,7 @@ export class ObjectStore {
   }
 
   #view(key: string): View | null {
-    const layers: View["layers"] = [];
-    let top: DirtyObject | undefined;
-    for (const layer of [this.#active, this.#frozen]) {
-      const d = layer?.get(key);
-      if (!d) continue;
-      top ??= d;
-      if (d.deleted && layers.length === 0) return null;
-      layers.push({ extents: d.extents.slice(), replace: d.replace });
-      if (d.replace) break;
-    }
-    const cut = layers.length > 0 && layers[layers.length - 1].replace;
-    const value = cut ? undefined : this.#catalog.get(encodeKey(key));
-    const record = value ? decodeRecord(value) : null;
-    if (!top && !record) return null;
-    return {
-      layers,
-      record,
-      size: top ? top.size : record!.size,
-      mtime: top ? top.mtime : record!.mtime,
-      etag: top ? top.etag : record!.etag,
-    };
+    return buildView(key, [this.#active, this.#frozen], this.#catalog);
   }
 
   #viewBelowActive(key: string): { size: number } | null {
@@ -676,81 +650,6 @@ export class ObjectStore {
     if (d) return d.deleted ? null : { size: d.size };
     const value = this.#catalog.get(encodeKey(key));
     return value ? { size: decodeRecord(value).size } : null;
-  }
-
-  /** Fills `out[at..]` with object bytes `[start, end)` from layer `i` down. */
-  #fill(view: View, i: number, start: number, end: number, out: Uint8Array, at: number): void {
-    if (start >= end) return;
-    if (i === view.layers.length) {
-      this.#fillFromRecord(view.record, start, end, out, at);
-      return;
-    }
-    const { extents, replace } = view.layers[i];
-    let cursor = start;
-    let lo = 0;
-    let hi = extents.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (extents[mid].end <= start) lo = mid + 1;
-      else hi = mid;
-    }
-    const below = (s: number, e: number) => {
-      if (replace) out.fill(0, at + s - start, at + e - start);
-      else this.#fill(view, i + 1, s, e, out, at + s - start);
-    };
-    for (let j = lo; j < extents.length && extents[j].start < end; j++) {
-      const x = extents[j];
-      const from = Math.max(x.start, start);
-      const to = Math.min(x.end, end);
-      if (from > cursor) below(cursor, from);
-      this.log.readPayload(
-        x.position,
-        x.payloadStart + (from - x.start),
-        to - from,
-        out.subarray(at + from - start, at + to - start),
-      );
-      cursor = to;
-    }
-    if (cursor < end) below(cursor, end);
-  }
-
-  #fillFromRecord(
-    record: ObjectRecord | null,
-    start: number,
-    end: number,
-    out: Uint8Array,
-    at: number,
-  ): void {
-    const limit = record ? Math.min(end, record.size) : start;
-    if (limit < end) out.fill(0, at + Math.max(limit, start) - start, at + end - start);
-    if (!record || start >= limit) return;
-    const first = Math.floor(start / BLOCK_SIZE);
-    const last = Math.floor((limit - 1) / BLOCK_SIZE);
-    const ptrs = lookupRange(this.volume, record.map, first, last - first + 1);
-    const block = new Uint8Array(BLOCK_SIZE);
-    for (let k = 0; k < ptrs.length; k++) {
-      const fb = first + k;
-      const from = Math.max(start, fb * BLOCK_SIZE);
-      const to = Math.min(limit, (fb + 1) * BLOCK_SIZE);
-      const dst = out.subarray(at + from - start, at + to - start);
-      if (ptrs[k].block === 0) {
-        dst.fill(0);
-        continue;
-      }
-      this.volume.readBlocksInto(ptrs[k].block, 1, block);
-      dst.set(block.subarray(from - fb * BLOCK_SIZE, to - fb * BLOCK_SIZE));
-    }
-  }
-
-  #hashView(view: View): Uint8Array {
-    const hasher = new Blake3Hasher({ blockDigests: false });
-    const buf = new Uint8Array(RECORD_PAYLOAD_BYTES);
-    for (let pos = 0; pos < view.size; pos += buf.length) {
-      const n = Math.min(buf.length, view.size - pos);
-      this.#fill(view, 0, pos, pos + n, buf, 0);
-      hasher.update(buf.subarray(0, n));
-    }
-    return hasher.digest();
   }
 
   #pin(): () => void {
