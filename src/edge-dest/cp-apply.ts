@@ -16,6 +16,7 @@ import { cpContentDigest, nextVolumeDigest } from "../storage/volume/digest.ts";
 import { decodeSuperblock } from "../storage/volume/superblock.ts";
 import { BLOCK_SIZE } from "../storage/volume/types.ts";
 import type { CpTransaction } from "../storage/volume/volume.ts";
+import { endOfSlice } from "../storage/time-slice.ts";
 
 /** The outcome of one CP sync request. */
 export type ApplyResult =
@@ -66,6 +67,7 @@ export async function applyCpSync(
 
   try {
     for await (const r of readRecords(body, (n) => wire.cpSyncBytes += n)) {
+      await endOfSlice(); // log forwarding keeps flowing while a big CP is applied
       if (r.kind === "begin") {
         if (tx) throw new RefsyncError(400, "bad_request", "CP sync: BEGIN twice");
         if (r.cp !== committed.cp + 1) {

@@ -71,7 +71,9 @@ export function* cpRecords(cp: CheckpointResult, src: CpSyncSource): Generator<C
     }
     const digest = cp.digests.get(w.block)!;
     if (w.kind === "meta") {
-      yield w.base !== 0 ? diffOrData(src.volume, w.block, w.base, digest) ?? asData() : asData();
+      // A new node has no previous version: it is a DIFF against zeros (base 0), which
+      // carries only its used bytes.
+      yield diffOrData(src.volume, w.block, w.base, digest) ?? asData();
       continue;
     }
     const recipe = cp.recipes.get(w.block);
@@ -138,7 +140,7 @@ function diffOrData(
   digest: Uint8Array,
 ): CpRecord | null {
   const next = volume.readBlock(block);
-  const old = volume.readBlock(base);
+  const old = base === 0 ? new Uint8Array(BLOCK_SIZE) : volume.readBlock(base);
   const ranges = diffBlocks(old, next);
   const size = ranges.reduce((n, [s, e]) => n + 4 + e - s, 0);
   if (ranges.length > MAX_PIECES || size > BLOCK_SIZE / 2) return null;

@@ -6,13 +6,14 @@
  *
  * @module
  */
-import { blake3, Blake3Hasher, isZeroBlock } from "../../block-index/mod.ts";
+import { blake3, isZeroBlock } from "../../block-index/mod.ts";
 import type { Catalog } from "../catalog/mod.ts";
 import { type BlockMap, EMPTY_MAP, lookupRange, updateMap, walkMap } from "../blockmap/blockmap.ts";
 import type { CpTransaction } from "../volume/volume.ts";
+import { endOfSlice } from "../time-slice.ts";
 import { BLOCK_SIZE, type BlockPtr, NO_BLOCK } from "../volume/types.ts";
 import type { DirtyObject, Extent, LogPosition } from "./overlay.ts";
-import { decodeRecord, encodeRecord, type ObjectRecord } from "./record.ts";
+import { decodeRecord, encodeRecord, type ObjectRecord, UNKNOWN_ETAG } from "./record.ts";
 import { compareBytes } from "../catalog/mod.ts";
 
 /** Reads payload bytes of a logged record (the NVLOG). */
@@ -91,20 +92,10 @@ export async function writeCheckpoint(
   return { catalogRoot, recipes, digests, zeroBlocks: counts.zeroBlocks };
 }
 
-/** How long a CP may hold the event loop before it lets requests run. */
-const SLICE_MS = 10;
-let sliceStart = performance.now();
-
-/**
- * Lets the event loop serve requests between slices of CP work, so writers are
- * never blocked for a whole CP. Yields by time, not count: a timer per block
- * would cost more than the work (timers nest and are clamped to 4 ms).
- */
+/** Flushes buffered blocks when due and lets requests run between slices of CP work. */
 async function pause(tx: CpTransaction): Promise<void> {
   if (tx.shouldFlush) tx.flush();
-  if (performance.now() - sliceStart < SLICE_MS) return;
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  sliceStart = performance.now();
+  await endOfSlice();
 }
 
 function releaseObject(tx: CpTransaction, map: BlockMap): void {
@@ -211,8 +202,7 @@ async function writeObject(
   }
   // A replaced object's blocks that no write touched are holes.
   const map = updateMap(tx, baseMap, changes, nBlocks);
-  const etag = d.etag ?? await objectDigest(tx, map, d.size);
-  return { size: d.size, mtime: d.mtime, etag, map };
+  return { size: d.size, mtime: d.mtime, etag: d.etag ?? UNKNOWN_ETAG, map };
 }
 
 /** The digest of a whole block taken from one log record, if it was computed at log time. */
@@ -221,21 +211,4 @@ function knownDigest(extent: Extent, slice: LogSlice): Uint8Array | null {
   const i = slice.payloadOffset / BLOCK_SIZE;
   if ((i + 1) * 32 > extent.blockDigests.length) return null;
   return extent.blockDigests.subarray(i * 32, (i + 1) * 32);
-}
-
-/** BLAKE3 of the object's bytes, read back through the new map (after ranged writes). */
-async function objectDigest(tx: CpTransaction, map: BlockMap, size: number): Promise<Uint8Array> {
-  const hasher = new Blake3Hasher({ blockDigests: false });
-  const nBlocks = Math.ceil(size / BLOCK_SIZE);
-  const zero = new Uint8Array(BLOCK_SIZE);
-  for (let fb = 0; fb < nBlocks; fb += 256) {
-    const ptrs = lookupRange(tx, map, fb, Math.min(256, nBlocks - fb));
-    ptrs.forEach((p, k) => {
-      const bytes = p.block === 0 ? zero : tx.readBlock(p.block);
-      const len = Math.min(BLOCK_SIZE, size - (fb + k) * BLOCK_SIZE);
-      hasher.update(bytes.subarray(0, len));
-    });
-    await pause(tx);
-  }
-  return hasher.digest();
 }

@@ -8,6 +8,18 @@
  */
 import { type BlockMap, decodeMap, encodeMap, mapEncodedSize } from "../blockmap/blockmap.ts";
 
+/**
+ * The ETag stored for an object whose bytes were not hashed at commit (after
+ * ranged writes: hashing the whole object at every CP would cost more than the
+ * writes). Readers compute it on first use.
+ */
+export const UNKNOWN_ETAG: Uint8Array = new Uint8Array(32);
+
+/** True unless `etag` is {@link UNKNOWN_ETAG}. */
+export function isKnownEtag(etag: Uint8Array): boolean {
+  return etag.some((b) => b !== 0);
+}
+
 /** A committed object as the catalog stores it. */
 export interface ObjectRecord {
   size: number;

@@ -30,6 +30,8 @@ import { decodeRecord } from "./record.ts";
 
 /** Largest payload of one log record: a bigger write is a multi-record transaction. */
 export const RECORD_PAYLOAD_BYTES = 1 << 20;
+/** Computed ETags of committed objects kept in memory. */
+const ETAG_CACHE_ENTRIES = 4096;
 
 /** Tuning and hooks of a store. */
 export interface StoreOptions {
@@ -129,6 +131,11 @@ export class ObjectStore {
   #mirror: boolean;
   /** Pair generation of the next CP (raised by a promotion). */
   #generation: number;
+  /**
+   * ETags computed on read for committed objects stored with an unknown one
+   * (after ranged writes); an entry is dropped when a CP commits that key.
+   */
+  #etags = new Map<string, Uint8Array>();
   /** Local durability of the last appended record: a CP covers only durable records. */
   #lastDurable: Promise<void> = Promise.resolve();
   readonly stats = {
@@ -159,6 +166,7 @@ export class ObjectStore {
   adoptCommitted(cp: number, released: number[], lsnCovered: number): void {
     if (!this.#mirror) throw new Error("invariant: only a mirror adopts CPs from its source");
     this.#catalog = new Catalog(this.volume, this.superblock.catalogRoot);
+    this.#etags.clear();
     this.#generation = this.superblock.pairGeneration;
     this.stats.cp.committed = cp;
     this.#garbage.push({ cp, blocks: released, lsn: lsnCovered, synced: true });
@@ -325,7 +333,7 @@ export class ObjectStore {
     await this.#waitForRoom();
     const created = this.#view(key) === null;
     const hasher = opts.replace ? new Blake3Hasher({ blockDigests: false }) : null;
-    const pieces = rechunk(body, RECORD_PAYLOAD_BYTES);
+    const pieces = rechunk(body, RECORD_PAYLOAD_BYTES, opts.length);
     let piece = await pieces.next();
     let offset = opts.offset;
     let txn = 0;
@@ -354,8 +362,9 @@ export class ObjectStore {
             } bytes but Content-Range announced ${opts.length}`,
           );
         }
-        hasher?.update(data);
         const single = txn === 0 && last;
+        // A one-record PUT's ETag is its frame's payload digest: hash only longer bodies here.
+        if (!single) hasher?.update(data);
         const flags = single ? Flag.COMMIT_NOW | (opts.replace ? Flag.REPLACE : 0) : 0;
         const mtime = Date.now();
         const { appended, done } = this.#append({
@@ -550,9 +559,11 @@ export class ObjectStore {
     const view = this.#view(key);
     if (view === null) return null;
     if (view.etag === null) {
-      view.etag = hashView(view, this.#io);
       const top = this.#active.get(key) ?? this.#frozen?.get(key);
-      if (top && top.etag === null) top.etag = view.etag;
+      view.etag = top ? null : this.#etags.get(key) ?? null;
+      view.etag ??= hashView(view, this.#io);
+      if (top) top.etag ??= view.etag;
+      else this.#rememberEtag(key, view.etag);
     }
     return { key, size: view.size, mtime: view.mtime, etag: toHex(view.etag) };
   }
@@ -678,6 +689,13 @@ export class ObjectStore {
     }
   }
 
+  #rememberEtag(key: string, etag: Uint8Array): void {
+    if (this.#etags.size >= ETAG_CACHE_ENTRIES) {
+      this.#etags.delete(this.#etags.keys().next().value!);
+    }
+    this.#etags.set(key, etag);
+  }
+
   // --------------------------------------------------------------------- CP
 
   /**
@@ -778,6 +796,7 @@ export class ObjectStore {
     // The new tree is on disk: reads move to it, and the frozen layer is now in it.
     this.#catalog = catalog;
     this.#frozen = null;
+    for (const key of frozen.keys()) this.#etags.delete(key);
     const durationMs = performance.now() - started;
     this.stats.cp.committed = sb.cp;
     this.stats.cp.lastDurationMs = durationMs;
@@ -862,26 +881,42 @@ export class ObjectStore {
   }
 }
 
-/** Re-chunks a byte stream into pieces of exactly `size` bytes (the last may be shorter). */
+/**
+ * Re-chunks a byte stream into pieces of `size` bytes (the last may be
+ * shorter). Buffers are sized to what is coming: to the announced length when
+ * there is one, else grown from 64 KiB, so a 4 KiB PUT never allocates and
+ * zeroes a whole record's worth.
+ */
 async function* rechunk(
   body: ReadableStream<Uint8Array> | null,
   size: number,
+  expected: number | undefined,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   if (!body) return;
-  let buf = new Uint8Array(size);
+  let remaining = expected;
+  const capacity = () =>
+    remaining === undefined ? Math.min(size, 64 << 10) : Math.min(size, Math.max(remaining, 1));
+  let buf = new Uint8Array(capacity());
   let fill = 0;
   for await (const chunk of body) {
     let off = 0;
     while (off < chunk.length) {
-      const n = Math.min(size - fill, chunk.length - off);
+      if (fill === buf.length) {
+        if (buf.length < size && remaining === undefined) {
+          const grown = new Uint8Array(Math.min(size, buf.length * 2));
+          grown.set(buf);
+          buf = grown;
+        } else {
+          yield buf;
+          if (remaining !== undefined) remaining = Math.max(0, remaining - buf.length);
+          buf = new Uint8Array(capacity());
+          fill = 0;
+        }
+      }
+      const n = Math.min(buf.length - fill, chunk.length - off);
       buf.set(chunk.subarray(off, off + n), fill);
       fill += n;
       off += n;
-      if (fill === size) {
-        yield buf;
-        buf = new Uint8Array(size);
-        fill = 0;
-      }
     }
   }
   if (fill > 0) yield buf.subarray(0, fill);

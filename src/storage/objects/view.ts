@@ -13,7 +13,7 @@ import { BLOCK_SIZE, type BlockReader } from "../volume/types.ts";
 import type { PayloadReader } from "./checkpoint.ts";
 import { encodeKey } from "./key.ts";
 import type { DirtyObject, Extent } from "./overlay.ts";
-import { decodeRecord, type ObjectRecord } from "./record.ts";
+import { decodeRecord, isKnownEtag, type ObjectRecord } from "./record.ts";
 
 /** An object as a reader sees it now. */
 export interface View {
@@ -66,7 +66,7 @@ export function buildView(
     record,
     size: top ? top.size : record!.size,
     mtime: top ? top.mtime : record!.mtime,
-    etag: top ? top.etag : record!.etag,
+    etag: top ? top.etag : isKnownEtag(record!.etag) ? record!.etag : null,
   };
 }
 
