@@ -288,6 +288,8 @@ export class Mirror {
 
   /** Data blocks of a CP both sides committed: later CPs may COPY from them. */
   #indexWritten(cp: CheckpointResult): void {
+    // All-zero blocks became holes: counted as ZERO blocks, sent as nothing.
+    this.wire.cpBlocks.zero += cp.zeroBlocks;
     if (this.options.mode !== "refs") return;
     const blocks = cp.written.filter((w) => w.kind === "data")
       .map((w) => ({ block: w.block, digest: cp.digests.get(w.block)! }));

@@ -1,0 +1,341 @@
+/**
+ * The figures of a run, from two snapshots of the source's counters and of
+ * /proc taken around the measured phase, and the comparisons the report
+ * shows: ratios against `full` and `local`, and the goals (✓/✗).
+ *
+ * Pure functions: tests/bench/ checks them.
+ *
+ * @module
+ */
+import type { Mode } from "./args.ts";
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/** CP block counts by record kind (as in the source's `wire.cpBlocks`). */
+export interface CpBlocks {
+  data: number;
+  logRef: number;
+  patch: number;
+  copy: number;
+  zero: number;
+  diff: number;
+}
+
+/** The source's `wire` counters. */
+export interface Wire {
+  logBytes: number;
+  cpSyncBytes: number;
+  cpBlocks: CpBlocks;
+}
+
+/** Counters read at one instant. */
+export interface Snapshot {
+  /** performance.now() in ms. */
+  at: number;
+  /** Source `client.bytesWritten`. */
+  clientBytes: number;
+  wire: Wire;
+  /** CPU seconds (utime + stime) from /proc: source, destination (null in local mode), the bench. */
+  cpu: { source: number; destination: number | null; bench: number };
+  /** Busy CPU seconds of the whole machine (/proc/stat), to see other processes' load. */
+  machineBusy: number;
+}
+
+/** Everything measured in one run (besides the two snapshots). */
+export interface RunMeasurement {
+  workload: string;
+  mode: Mode;
+  concurrency: number;
+  before: Snapshot;
+  /** After the load, before the final CP. */
+  loadEnd: number;
+  /** After the final CP answered. */
+  after: Snapshot;
+  /** Bytes the client sent (its own count). */
+  clientBytes: number;
+  ops: number;
+  errors: number;
+  latenciesMs: ArrayLike<number>;
+  /** Durations of the CPs committed during the measured phase (sampled) and the final one. */
+  cpDurationsMs: number[];
+  /** CPs the sampling saw commit (it may miss some durations when two commit between polls). */
+  cpCommitted: number;
+  finalCpMs: number;
+  peakRss: { source: number; destination: number | null };
+  /** The peak RSS was reset after the setup (else it includes it). */
+  peakRssReset: boolean;
+  digestMatch: boolean | null;
+  setup: { bytes: number; seconds: number };
+}
+
+/** One row of latest.json. */
+export interface RunResult {
+  workload: string;
+  mode: Mode;
+  concurrency: number;
+  clientBytes: number;
+  /** What the source counted as client bytes (must equal clientBytes). */
+  clientBytesSource: number;
+  ops: number;
+  errors: number;
+  wire: Wire & { totalBytes: number };
+  ratios: { wireToClient: number | null; cpSyncToClient: number | null };
+  /** Client bytes per second of the load phase (acknowledged writes). */
+  throughputMiBs: number | null;
+  /** Client bytes per second until the final CP committed on both sides. */
+  committedThroughputMiBs: number | null;
+  latencyMs: { p50: number | null; p99: number | null; max: number | null };
+  /** `other`: CPU the rest of the machine used meanwhile (a busy machine skews the run). */
+  cpuSeconds: { source: number; destination: number | null; bench: number; other: number | null };
+  cpuSecondsPerGiB: { source: number | null; destination: number | null; total: number | null };
+  peakRssMiB: { source: number; destination: number | null };
+  peakRssIncludesSetup: boolean;
+  cpMs: { p50: number | null; p99: number | null; max: number | null; samples: number };
+  cpCommitted: number;
+  finalCpMs: number;
+  loadSeconds: number;
+  totalSeconds: number;
+  setup: { bytes: number; seconds: number };
+  digestMatch: boolean | null;
+  /** This run's figure divided by the same figure of the `full` / `local` run. */
+  vs: { full: Comparison | null; local: Comparison | null };
+}
+
+/** Ratios of the compared figures (this / other). */
+export interface Comparison {
+  wireBytesPerClientByte: number | null;
+  cpSyncBytesPerClientByte: number | null;
+  throughput: number | null;
+  latencyP50: number | null;
+  latencyP99: number | null;
+  cpuPerGiBSource: number | null;
+  cpuPerGiBTotal: number | null;
+  peakRssSource: number | null;
+  cpP50: number | null;
+  cpP99: number | null;
+}
+
+/**
+ * Nearest-rank percentile (`p` in 0..100) of unsorted values; null when empty.
+ *
+ * @example
+ * ```ts
+ * percentile([5, 1, 4, 2, 3], 50); // 3
+ * ```
+ */
+export function percentile(values: ArrayLike<number>, p: number): number | null {
+  if (values.length === 0) return null;
+  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile ${p} is not in 0..100`);
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1];
+}
+
+/** a / b, or null when either is unknown or b is 0. */
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a == null || b == null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
+  return a / b;
+}
+
+/** Rounds to `digits` decimals (null stays null). */
+export function round<T extends number | null>(x: T, digits = 3): T {
+  if (x === null) return x;
+  const f = 10 ** digits;
+  return (Math.round((x as number) * f) / f) as T;
+}
+
+function blocksDelta(a: CpBlocks, b: CpBlocks): CpBlocks {
+  return {
+    data: b.data - a.data,
+    logRef: b.logRef - a.logRef,
+    patch: b.patch - a.patch,
+    copy: b.copy - a.copy,
+    zero: b.zero - a.zero,
+    diff: b.diff - a.diff,
+  };
+}
+
+/** The figures of one run (comparisons are filled by {@link compareRuns}). */
+export function runResult(m: RunMeasurement): RunResult {
+  const { before, after } = m;
+  const client = m.clientBytes;
+  const logBytes = after.wire.logBytes - before.wire.logBytes;
+  const cpSyncBytes = after.wire.cpSyncBytes - before.wire.cpSyncBytes;
+  const loadSeconds = (m.loadEnd - before.at) / 1000;
+  const totalSeconds = (after.at - before.at) / 1000;
+  const cpu = {
+    source: after.cpu.source - before.cpu.source,
+    destination: after.cpu.destination === null || before.cpu.destination === null
+      ? null
+      : after.cpu.destination - before.cpu.destination,
+    bench: after.cpu.bench - before.cpu.bench,
+  };
+  const gib = client / GiB;
+  const perGiB = (s: number | null) => (s === null || client === 0 ? null : round(s / gib, 2));
+  return {
+    workload: m.workload,
+    mode: m.mode,
+    concurrency: m.concurrency,
+    clientBytes: client,
+    clientBytesSource: after.clientBytes - before.clientBytes,
+    ops: m.ops,
+    errors: m.errors,
+    wire: {
+      logBytes,
+      cpSyncBytes,
+      cpBlocks: blocksDelta(before.wire.cpBlocks, after.wire.cpBlocks),
+      totalBytes: logBytes + cpSyncBytes,
+    },
+    // No mirror in local mode: no wire ratios (rather than a misleading 0).
+    ratios: m.mode === "local" ? { wireToClient: null, cpSyncToClient: null } : {
+      wireToClient: round(ratio(logBytes + cpSyncBytes, client), 5),
+      cpSyncToClient: round(ratio(cpSyncBytes, client), 5),
+    },
+    throughputMiBs: round(ratio(client / MiB, loadSeconds), 2),
+    committedThroughputMiBs: round(ratio(client / MiB, totalSeconds), 2),
+    latencyMs: {
+      p50: round(percentile(m.latenciesMs, 50), 2),
+      p99: round(percentile(m.latenciesMs, 99), 2),
+      max: round(percentile(m.latenciesMs, 100), 2),
+    },
+    cpuSeconds: {
+      source: round(cpu.source, 2),
+      destination: round(cpu.destination, 2),
+      bench: round(cpu.bench, 2),
+      other: Number.isFinite(after.machineBusy - before.machineBusy)
+        ? round(
+          Math.max(
+            0,
+            after.machineBusy - before.machineBusy - cpu.source - (cpu.destination ?? 0) -
+              cpu.bench,
+          ),
+          2,
+        )
+        : null,
+    },
+    cpuSecondsPerGiB: {
+      source: perGiB(cpu.source),
+      destination: perGiB(cpu.destination),
+      total: perGiB(cpu.source + (cpu.destination ?? 0)),
+    },
+    peakRssMiB: {
+      source: round(m.peakRss.source / MiB, 1),
+      destination: m.peakRss.destination === null ? null : round(m.peakRss.destination / MiB, 1),
+    },
+    peakRssIncludesSetup: !m.peakRssReset && m.setup.bytes > 0,
+    cpMs: {
+      p50: round(percentile(m.cpDurationsMs, 50), 1),
+      p99: round(percentile(m.cpDurationsMs, 99), 1),
+      max: round(percentile(m.cpDurationsMs, 100), 1),
+      samples: m.cpDurationsMs.length,
+    },
+    cpCommitted: m.cpCommitted,
+    finalCpMs: round(m.finalCpMs, 1),
+    loadSeconds: round(loadSeconds, 2),
+    totalSeconds: round(totalSeconds, 2),
+    setup: { bytes: m.setup.bytes, seconds: round(m.setup.seconds, 2) },
+    digestMatch: m.digestMatch,
+    vs: { full: null, local: null },
+  };
+}
+
+/** Ratios of `a`'s figures to `b`'s. */
+export function compare(a: RunResult, b: RunResult): Comparison {
+  const r = (x: number | null, y: number | null) => round(ratio(x, y), 3);
+  return {
+    wireBytesPerClientByte: r(a.ratios.wireToClient, b.ratios.wireToClient),
+    cpSyncBytesPerClientByte: r(a.ratios.cpSyncToClient, b.ratios.cpSyncToClient),
+    throughput: r(a.throughputMiBs, b.throughputMiBs),
+    latencyP50: r(a.latencyMs.p50, b.latencyMs.p50),
+    latencyP99: r(a.latencyMs.p99, b.latencyMs.p99),
+    cpuPerGiBSource: r(a.cpuSecondsPerGiB.source, b.cpuSecondsPerGiB.source),
+    cpuPerGiBTotal: r(a.cpuSecondsPerGiB.total, b.cpuSecondsPerGiB.total),
+    peakRssSource: r(a.peakRssMiB.source, b.peakRssMiB.source),
+    cpP50: r(a.cpMs.p50, b.cpMs.p50),
+    cpP99: r(a.cpMs.p99, b.cpMs.p99),
+  };
+}
+
+/** Fills every run's `vs.full` and `vs.local` from the run of the same workload in that mode. */
+export function compareRuns(runs: RunResult[]): RunResult[] {
+  const find = (w: string, mode: Mode) => runs.find((r) => r.workload === w && r.mode === mode);
+  return runs.map((run) => {
+    const full = run.mode === "full" ? undefined : find(run.workload, "full");
+    const local = run.mode === "local" ? undefined : find(run.workload, "local");
+    return {
+      ...run,
+      vs: {
+        full: full ? compare(run, full) : null,
+        local: local ? compare(run, local) : null,
+      },
+    };
+  });
+}
+
+/** A goal of the issue, next to the measured value. */
+export interface GoalResult {
+  workload: string;
+  goal: string;
+  /** The measured value, formatted. */
+  measured: string;
+  /** null: not measured in this report (a mode or workload filtered out). */
+  met: boolean | null;
+}
+
+/** Workloads whose content is unique (the wire/client goal applies). */
+export const UNIQUE_DATA: readonly string[] = ["aligned", "unaligned", "small"];
+
+const pct = (x: number | null) => (x === null ? "n/a" : `${(x * 100).toFixed(2)}%`);
+const times = (x: number | null, d = 2) => (x === null ? "n/a" : `${x.toFixed(d)}×`);
+
+/**
+ * The goals the report tracks (they are targets, not assertions):
+ * cpSync/client <= 1% (aligned) and <= 5% (unaligned) in refs mode; wire/client
+ * <= 1.03 on unique data; refs throughput >= 0.8x local; refs CPU per GiB
+ * (source) <= 1.5x local.
+ */
+export function evaluateGoals(runs: RunResult[], workloads: readonly string[]): GoalResult[] {
+  const out: GoalResult[] = [];
+  const get = (w: string, m: Mode) => runs.find((r) => r.workload === w && r.mode === m);
+  for (const w of workloads) {
+    const refs = get(w, "refs");
+    const local = get(w, "local");
+    const limit = w === "aligned" ? 0.01 : w === "unaligned" ? 0.05 : null;
+    if (limit !== null) {
+      const v = refs?.ratios.cpSyncToClient ?? null;
+      out.push({
+        workload: w,
+        goal: `refs cpSync/client ≤ ${limit * 100}%`,
+        measured: pct(v),
+        met: v === null ? null : v <= limit,
+      });
+    }
+    if (UNIQUE_DATA.includes(w)) {
+      const v = refs?.ratios.wireToClient ?? null;
+      out.push({
+        workload: w,
+        goal: "refs wire/client ≤ 1.03",
+        measured: v === null ? "n/a" : v.toFixed(4),
+        met: v === null ? null : v <= 1.03,
+      });
+    }
+    const tp = refs && local ? ratio(refs.throughputMiBs, local.throughputMiBs) : null;
+    out.push({
+      workload: w,
+      goal: "refs throughput ≥ 0.8× local",
+      measured: times(tp),
+      met: tp === null ? null : tp >= 0.8,
+    });
+    const cpu = refs && local
+      ? ratio(refs.cpuSecondsPerGiB.source, local.cpuSecondsPerGiB.source)
+      : null;
+    out.push({
+      workload: w,
+      goal: "refs source CPU/GiB ≤ 1.5× local",
+      measured: times(cpu),
+      met: cpu === null ? null : cpu <= 1.5,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,22 @@
+/**
+ * The benchmark workloads, by name, in report order.
+ *
+ * @module
+ */
+import { aligned, duplicate } from "./aligned.ts";
+import { small } from "./small.ts";
+import type { Workload, WorkloadOptions } from "./types.ts";
+import { unaligned } from "./unaligned.ts";
+
+export type { Op, Workload, WorkloadOptions } from "./types.ts";
+
+/** Workload factories in report order. */
+export const WORKLOADS: Record<string, (opts: WorkloadOptions) => Workload> = {
+  aligned,
+  unaligned,
+  duplicate,
+  small,
+};
+
+/** Workload names in report order. */
+export const WORKLOAD_NAMES: readonly string[] = Object.keys(WORKLOADS);

@@ -1,0 +1,41 @@
+/**
+ * What a workload is: a deterministic sequence of PUTs (whole objects or
+ * ranged writes) plus an optional, unmeasured setup.
+ *
+ * @module
+ */
+
+/** One client PUT. */
+export interface Op {
+  /** Object key (ASCII, no characters that need escaping). */
+  key: string;
+  /** Body bytes: the client bytes this op writes. */
+  bytes: number;
+  /** A ranged write at this object offset (`Content-Range: bytes a-b/*`); absent: whole object. */
+  offset?: number;
+  /**
+   * Builds the body when the op is sent, so that only in-flight bodies are
+   * in memory. A stream is sent chunked (no Content-Length).
+   */
+  body(): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array<ArrayBuffer>>;
+}
+
+/** A benchmark workload. */
+export interface Workload {
+  readonly name: string;
+  /** One line for the report: what it writes. */
+  readonly summary: string;
+  /** Concurrency when `--concurrency` is not given. */
+  readonly concurrency: number;
+  /** Ops run (and committed by a CP) before the measurement starts. */
+  setup(): Op[];
+  /** The next measured op; the sequence is endless and a pure function of the seed. */
+  next(): Op;
+}
+
+/** How to build a workload. */
+export interface WorkloadOptions {
+  seed: number;
+  /** Smaller setups for `--quick`. */
+  quick: boolean;
+}

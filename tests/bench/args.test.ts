@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { BenchUsageError, parseBenchArgs, parseSize, PRESETS } from "../../bench/lib/args.ts";
+
+const NAMES = ["aligned", "unaligned", "duplicate", "small"];
+
+Deno.test("parseBenchArgs: defaults, quick preset, filters in report order", () => {
+  const d = parseBenchArgs([], NAMES);
+  assert.equal(d.seconds, PRESETS.full.seconds);
+  assert.deepEqual(d.workloads, NAMES);
+  assert.deepEqual(d.modes, ["refs", "full", "local"]);
+  assert.equal(d.concurrency, null);
+  assert.equal(d.dataDir, null);
+  const q = parseBenchArgs(
+    ["--quick", "--workloads", "small,aligned", "--modes", "local,refs", "--concurrency", "4"],
+    NAMES,
+  );
+  assert.equal(q.seconds, PRESETS.quick.seconds);
+  assert.equal(q.bytes, PRESETS.quick.bytes);
+  assert.deepEqual(q.workloads, ["aligned", "small"]);
+  assert.deepEqual(q.modes, ["refs", "local"]);
+  assert.equal(q.concurrency, 4);
+  const o = parseBenchArgs(
+    ["--seconds", "2.5", "--bytes", "1GiB", "--data-dir", "/dev/shm/b"],
+    NAMES,
+  );
+  assert.equal(o.seconds, 2.5);
+  assert.equal(o.bytes, 2 ** 30);
+  assert.equal(o.dataDir, "/dev/shm/b");
+});
+
+Deno.test("parseBenchArgs: clear errors", () => {
+  const bad = [
+    ["--modes", "refs,fast"],
+    ["--workloads", "huge"],
+    ["--concurrency", "0"],
+    ["--concurrency", "1.5"],
+    ["--seconds", "-1"],
+    ["--bytes", "lots"],
+    ["--cp-interval", "1s"],
+    ["--nope"],
+  ];
+  for (const args of bad) {
+    assert.throws(() => parseBenchArgs(args, NAMES), BenchUsageError, args.join(" "));
+  }
+});
+
+Deno.test("parseSize", () => {
+  assert.equal(parseSize("4096", "x"), 4096);
+  assert.equal(parseSize("512MiB", "x"), 512 * 2 ** 20);
+  assert.equal(parseSize("1.5G", "x"), 1.5 * 2 ** 30);
+  assert.equal(parseSize("64k", "x"), 65536);
+  assert.throws(() => parseSize("0", "x"), BenchUsageError);
+});
