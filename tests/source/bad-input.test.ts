@@ -62,7 +62,10 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
   await withSeed(seed, "bad-input", () =>
     withTempDir("refsync-badinput-", async (dir) => {
       const rng = new Prng(seed);
-      let src: ApplianceProcess = await spawnSource(dir, ["--max-object-bytes", String(MAX_OBJECT)]);
+      let src: ApplianceProcess = await spawnSource(dir, [
+        "--max-object-bytes",
+        String(MAX_OBJECT),
+      ]);
       try {
         // ---- objects that must survive everything below
         const kept = new Map<string, Uint8Array>([
@@ -84,15 +87,32 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
             const got = await getObject(src.url, key);
             assert.ok(got, `${when}: ${key.slice(0, 20)} is gone`);
             assert.ok(bytesEqual(got.bytes, bytes), `${when}: ${key.slice(0, 20)} changed`);
-            assert.equal(etagValue(got.etag), blake3Hex(bytes), `${when}: ETag of ${key.slice(0, 20)}`);
+            assert.equal(
+              etagValue(got.etag),
+              blake3Hex(bytes),
+              `${when}: ETag of ${key.slice(0, 20)}`,
+            );
           }
         };
         await intact("after setup");
 
         const cases: BadCase[] = [
           // ---- keys
-          { name: "empty key PUT", method: "PUT", path: "/v1/objects/", body: "x", status: 400, code: "bad_key" },
-          { name: "empty key DELETE", method: "DELETE", path: "/v1/objects/", status: 400, code: "bad_key" },
+          {
+            name: "empty key PUT",
+            method: "PUT",
+            path: "/v1/objects/",
+            body: "x",
+            status: 400,
+            code: "bad_key",
+          },
+          {
+            name: "empty key DELETE",
+            method: "DELETE",
+            path: "/v1/objects/",
+            status: 400,
+            code: "bad_key",
+          },
           {
             name: "key of 1025 bytes",
             method: "PUT",
@@ -116,16 +136,77 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
             status: 400,
             code: "bad_key",
           },
-          { name: "NUL in key (%00)", method: "PUT", path: "/v1/objects/a%00b", body: "x", status: 400, code: "bad_key" },
-          { name: "NUL in key, GET", method: "GET", path: "/v1/objects/%00", status: 400, code: "bad_key" },
-          { name: "NUL in key, DELETE", method: "DELETE", path: "/v1/objects/a%00", status: 400, code: "bad_key" },
-          { name: "bad percent-encoding %zz", method: "PUT", path: "/v1/objects/a%zz", body: "x", status: 400, code: "bad_key" },
-          { name: "truncated escape %E0%A4%A", method: "GET", path: "/v1/objects/a%E0%A4%A", status: 400, code: "bad_key" },
-          { name: "invalid UTF-8 %C3%28", method: "PUT", path: "/v1/objects/%C3%28", body: "x", status: 400, code: "bad_key" },
-          { name: "UTF-16 surrogate %ED%A0%80", method: "PUT", path: "/v1/objects/%ED%A0%80", body: "x", status: 400, code: "bad_key" },
-          { name: "stray %", method: "DELETE", path: "/v1/objects/50%", status: 400, code: "bad_key" },
+          {
+            name: "NUL in key (%00)",
+            method: "PUT",
+            path: "/v1/objects/a%00b",
+            body: "x",
+            status: 400,
+            code: "bad_key",
+          },
+          {
+            name: "NUL in key, GET",
+            method: "GET",
+            path: "/v1/objects/%00",
+            status: 400,
+            code: "bad_key",
+          },
+          {
+            name: "NUL in key, DELETE",
+            method: "DELETE",
+            path: "/v1/objects/a%00",
+            status: 400,
+            code: "bad_key",
+          },
+          {
+            name: "bad percent-encoding %zz",
+            method: "PUT",
+            path: "/v1/objects/a%zz",
+            body: "x",
+            status: 400,
+            code: "bad_key",
+          },
+          {
+            name: "truncated escape %E0%A4%A",
+            method: "GET",
+            path: "/v1/objects/a%E0%A4%A",
+            status: 400,
+            code: "bad_key",
+          },
+          {
+            name: "invalid UTF-8 %C3%28",
+            method: "PUT",
+            path: "/v1/objects/%C3%28",
+            body: "x",
+            status: 400,
+            code: "bad_key",
+          },
+          {
+            name: "UTF-16 surrogate %ED%A0%80",
+            method: "PUT",
+            path: "/v1/objects/%ED%A0%80",
+            body: "x",
+            status: 400,
+            code: "bad_key",
+          },
+          {
+            name: "stray %",
+            method: "DELETE",
+            path: "/v1/objects/50%",
+            status: 400,
+            code: "bad_key",
+          },
           // ---- Range (reads)
-          ...["bytes=abc", "items=0-5", "bytes=-", "bytes=5-2", "bytes=0-1,3-4", "bytes = 0-5", "bytes=0x10-20", ""]
+          ...[
+            "bytes=abc",
+            "items=0-5",
+            "bytes=-",
+            "bytes=5-2",
+            "bytes=0-1,3-4",
+            "bytes = 0-5",
+            "bytes=0x10-20",
+            "",
+          ]
             .map((r): BadCase => ({
               name: `malformed Range '${r}'`,
               method: "GET",
@@ -263,34 +344,86 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
             code: "too_large",
           },
           // ---- methods
-          { name: "POST on an object", method: "POST", path: "/v1/objects/keep/a", body: "x", status: 405 },
-          { name: "PATCH on an object", method: "PATCH", path: "/v1/objects/keep/a", body: "x", status: 405 },
+          {
+            name: "POST on an object",
+            method: "POST",
+            path: "/v1/objects/keep/a",
+            body: "x",
+            status: 405,
+          },
+          {
+            name: "PATCH on an object",
+            method: "PATCH",
+            path: "/v1/objects/keep/a",
+            body: "x",
+            status: 405,
+          },
           { name: "POST on the list", method: "POST", path: "/v1/objects", body: "x", status: 405 },
           { name: "GET on /v1/admin/cp", method: "GET", path: "/v1/admin/cp", status: 405 },
-          { name: "POST on /v1/admin/digest", method: "POST", path: "/v1/admin/digest", status: 405 },
-          { name: "PUT on /v1/admin/stats", method: "PUT", path: "/v1/admin/stats", body: "x", status: 405 },
+          {
+            name: "POST on /v1/admin/digest",
+            method: "POST",
+            path: "/v1/admin/digest",
+            status: 405,
+          },
+          {
+            name: "PUT on /v1/admin/stats",
+            method: "PUT",
+            path: "/v1/admin/stats",
+            body: "x",
+            status: 405,
+          },
           // ---- unknown paths
           { name: "unknown path /", method: "GET", path: "/", status: 404 },
           { name: "unknown path /nope", method: "GET", path: "/nope", status: 404 },
-          { name: "unknown path /v1/objectsx/a", method: "GET", path: "/v1/objectsx/a", status: 404 },
-          { name: "unknown path /v2/objects/a", method: "PUT", path: "/v2/objects/a", body: "x", status: 404 },
+          {
+            name: "unknown path /v1/objectsx/a",
+            method: "GET",
+            path: "/v1/objectsx/a",
+            status: 404,
+          },
+          {
+            name: "unknown path /v2/objects/a",
+            method: "PUT",
+            path: "/v2/objects/a",
+            body: "x",
+            status: 404,
+          },
           { name: "unknown admin call", method: "POST", path: "/v1/admin/format", status: 404 },
           // ---- list parameters
-          ...["0", "-1", "abc", "10001", "1.5", "", "1e3x", "99999999999999999999"].map((l): BadCase => ({
+          ...["0", "-1", "abc", "10001", "1.5", "", "1e3x", "99999999999999999999"].map((
+            l,
+          ): BadCase => ({
             name: `list with limit=${JSON.stringify(l)}`,
             method: "GET",
             path: `/v1/objects?limit=${encodeURIComponent(l)}`,
             status: 400,
           })),
           // ---- misc
-          { name: "DELETE of a missing object", method: "DELETE", path: "/v1/objects/nope", status: 404, code: "not_found" },
-          { name: "GET of a missing object", method: "GET", path: "/v1/objects/nope", status: 404, code: "not_found" },
+          {
+            name: "DELETE of a missing object",
+            method: "DELETE",
+            path: "/v1/objects/nope",
+            status: 404,
+            code: "not_found",
+          },
+          {
+            name: "GET of a missing object",
+            method: "GET",
+            path: "/v1/objects/nope",
+            status: 404,
+            code: "not_found",
+          },
         ];
 
         for (let i = 0; i < cases.length; i++) {
           const c = cases[i];
           const body = typeof c.body === "function" ? c.body() : c.body;
-          const a = await request(`${src.url}${c.path}`, { method: c.method, headers: c.headers, body });
+          const a = await request(`${src.url}${c.path}`, {
+            method: c.method,
+            headers: c.headers,
+            body,
+          });
           const err = assertJsonError(a, c.status, c.name);
           if (c.code) assert.equal(err.error, c.code, `${c.name}: error code`);
           c.check?.(a.headers);
@@ -298,25 +431,36 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
           if (i % 8 === 7) await intact(`after '${c.name}'`);
         }
         // HEAD answers carry no body: only the status.
-        for (const [name, path, status] of [
-          ["HEAD, key of 1025 bytes", `/v1/objects/${"k".repeat(1025)}`, 400],
-          ["HEAD, NUL in key", "/v1/objects/%00", 400],
-          ["HEAD, bad percent-encoding", "/v1/objects/%zz", 400],
-          ["HEAD, missing object", "/v1/objects/nope", 404],
-        ] as const) {
+        for (
+          const [name, path, status] of [
+            ["HEAD, key of 1025 bytes", `/v1/objects/${"k".repeat(1025)}`, 400],
+            ["HEAD, NUL in key", "/v1/objects/%00", 400],
+            ["HEAD, bad percent-encoding", "/v1/objects/%zz", 400],
+            ["HEAD, missing object", "/v1/objects/nope", 404],
+          ] as const
+        ) {
           const a = await request(`${src.url}${path}`, { method: "HEAD" });
           assert.equal(a.status, status, name);
         }
         await intact("after the bad requests");
-        assert.equal((await getObject(src.url, "toobig")), null, "a refused PUT created nothing");
+        assert.equal(await getObject(src.url, "toobig"), null, "a refused PUT created nothing");
 
         // ---- raw malformed HTTP: a 4xx, or the connection closed; never a 2xx or a hang
         const raws: Array<[string, string | Uint8Array]> = [
           ["not HTTP", "GARBAGE\r\n\r\n"],
           ["HTTP/9.9", "GET / HTTP/9.9\r\n\r\n"],
-          ["header without colon", "GET /v1/objects/keep/a HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n"],
-          ["Content-Length: abc", "PUT /v1/objects/x HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n"],
-          ["Content-Length: -1", "PUT /v1/objects/x HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"],
+          [
+            "header without colon",
+            "GET /v1/objects/keep/a HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
+          ],
+          [
+            "Content-Length: abc",
+            "PUT /v1/objects/x HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n",
+          ],
+          [
+            "Content-Length: -1",
+            "PUT /v1/objects/x HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+          ],
           [
             "two different Content-Lengths",
             "PUT /v1/objects/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
@@ -325,12 +469,21 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
             "Content-Length and chunked",
             "PUT /v1/objects/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
           ],
-          ["bad chunk size", "PUT /v1/objects/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"],
+          [
+            "bad chunk size",
+            "PUT /v1/objects/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+          ],
           ["binary junk", new Uint8Array([0, 1, 2, 0xff, 0xfe, 13, 10, 13, 10])],
-          ["100 KB header", `GET /v1/objects/keep/a HTTP/1.1\r\nHost: a\r\nX: ${"a".repeat(100_000)}\r\n\r\n`],
+          [
+            "100 KB header",
+            `GET /v1/objects/keep/a HTTP/1.1\r\nHost: a\r\nX: ${"a".repeat(100_000)}\r\n\r\n`,
+          ],
           ["PUT without length (411)", "PUT /v1/objects/x HTTP/1.1\r\nHost: a\r\n\r\n"],
           ["HTTP/1.0 PUT without length (411)", "PUT /v1/objects/x HTTP/1.0\r\n\r\nabc"],
-          ["request line only, no CRLF CRLF, then EOF", "GET /v1/objects/keep/a HTTP/1.1\r\nHost: a"],
+          [
+            "request line only, no CRLF CRLF, then EOF",
+            "GET /v1/objects/keep/a HTTP/1.1\r\nHost: a",
+          ],
           ["random bytes", rng.bytes(2000)],
         ];
         for (const [name, bytes] of raws) {
@@ -338,7 +491,10 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
           const ok = (r.status !== null && r.status >= 400 && r.status < 500) ||
             (r.status === null && r.closed) ||
             (r.status === null && name.startsWith("request line only"));
-          assert.ok(ok, `raw '${name}': status ${r.status}, closed ${r.closed}: ${r.text.slice(0, 200)}`);
+          assert.ok(
+            ok,
+            `raw '${name}': status ${r.status}, closed ${r.closed}: ${r.text.slice(0, 200)}`,
+          );
           assert.equal(src.exited, null, `raw '${name}': the source exited`);
         }
         assert.equal(await getObject(src.url, "x"), null, "no raw request created 'x'");
@@ -360,7 +516,9 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
             const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
             assert.ok(status === 0 || status >= 400, `cut-short body: ${head.slice(0, 200)}`);
             if (status >= 500) {
-              console.warn(`bad-input: a body cut short is answered ${status}, not 4xx (see report)`);
+              console.warn(
+                `bad-input: a body cut short is answered ${status}, not 4xx (see report)`,
+              );
             }
           } finally {
             conn.close();
@@ -378,17 +536,23 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
         assert.equal(pr.status, 200, JSON.stringify(pr.json));
         const victim = kept.get("victim")!;
         victim.set(patch, 1000);
-        const range = await request(objectUrl(src.url, "victim"), { headers: { Range: "bytes=1000-1776" } });
+        const range = await request(objectUrl(src.url, "victim"), {
+          headers: { Range: "bytes=1000-1776" },
+        });
         assert.equal(range.status, 206);
         assert.ok(bytesEqual(range.bytes, patch), "206 body is the patch");
         await intact("after the raw requests");
-        const list = await requestJson<{ objects: Array<{ key: string; size: number }>; next: string | null }>(
+        const list = await requestJson<
+          { objects: Array<{ key: string; size: number }>; next: string | null }
+        >(
           `${src.url}/v1/objects?limit=100`,
         );
         assert.equal(list.status, 200);
         assert.deepEqual(
           list.json.objects.map((o) => [o.key, o.size]),
-          [...kept].map(([k, v]) => [k, v.length]).sort((a, b) => compareUtf8(a[0] as string, b[0] as string)),
+          [...kept].map(([k, v]) => [k, v.length]).sort((a, b) =>
+            compareUtf8(a[0] as string, b[0] as string)
+          ),
           "the listing is exactly the kept objects",
         );
 
@@ -402,7 +566,10 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
           body: chunked(6, 2 * MiB + 5),
         });
         assertJsonError(late, 400, "late mismatch");
-        const late2 = await request(objectUrl(src.url, "keep/a"), { method: "PUT", body: chunked(7, MAX_OBJECT + 1) });
+        const late2 = await request(objectUrl(src.url, "keep/a"), {
+          method: "PUT",
+          body: chunked(7, MAX_OBJECT + 1),
+        });
         assertJsonError(late2, 413, "late 413");
         await src.kill();
         src = await spawnSource(dir, ["--max-object-bytes", String(MAX_OBJECT)]);

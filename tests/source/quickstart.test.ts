@@ -26,7 +26,10 @@ async function findCurl(): Promise<string | null> {
   return null;
 }
 
-async function curl(bin: string, args: string[]): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
+async function curl(
+  bin: string,
+  args: string[],
+): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
   const out = await new Deno.Command(bin, {
     args: ["--silent", "--show-error", "--max-time", "30", ...args],
     stdin: "null",
@@ -71,7 +74,11 @@ Deno.test("quick start: curl -T a file, curl it back, same bytes", async () => {
           got = (await request(url)).bytes;
         }
         const diff = firstDifference(got, content);
-        assert.equal(diff, -1, `downloaded ${got.length} bytes, uploaded ${content.length}; first difference at ${diff}`);
+        assert.equal(
+          diff,
+          -1,
+          `downloaded ${got.length} bytes, uploaded ${content.length}; first difference at ${diff}`,
+        );
         // The ETag header agrees with an independent BLAKE3.
         const head = await request(url, { method: "HEAD" });
         assert.equal(head.status, 200);

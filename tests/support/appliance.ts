@@ -226,7 +226,9 @@ export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProce
     await Promise.all(readers);
     const why = first === "timeout"
       ? `did not print its listening line within ${timeoutMs} ms`
-      : `exited with code ${status.code}${status.signal ? ` (signal ${status.signal})` : ""} before listening`;
+      : `exited with code ${status.code}${
+        status.signal ? ` (signal ${status.signal})` : ""
+      } before listening`;
     throw new ApplianceStartError(`${role} in ${opts.dataDir} ${why}`, err.text, out.text, status);
   }
   return new ApplianceProcess(child, readers, out, err, first, opts.dataDir);
@@ -248,7 +250,9 @@ export class ApplianceStartError extends Error {
   readonly status: Deno.CommandStatus;
 
   constructor(message: string, stderr: string, stdout: string, status: Deno.CommandStatus) {
-    super(`${message}\n--- stderr ---\n${stderr.slice(-4000)}\n--- stdout ---\n${stdout.slice(-2000)}`);
+    super(
+      `${message}\n--- stderr ---\n${stderr.slice(-4000)}\n--- stdout ---\n${stdout.slice(-2000)}`,
+    );
     this.name = "ApplianceStartError";
     this.stderr = stderr;
     this.stdout = stdout;

@@ -32,7 +32,9 @@ export async function requestJson<T = Record<string, unknown>>(
   try {
     return { status: a.status, headers: a.headers, json: JSON.parse(a.text) as T };
   } catch {
-    throw new Error(`${init?.method ?? "GET"} ${url}: ${a.status} with a non-JSON body: ${a.text.slice(0, 300)}`);
+    throw new Error(
+      `${init?.method ?? "GET"} ${url}: ${a.status} with a non-JSON body: ${a.text.slice(0, 300)}`,
+    );
   }
 }
 
@@ -48,7 +50,11 @@ export function putObject(
   body: Uint8Array | ReadableStream<Uint8Array> | string,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Headers; json: PutAnswer }> {
-  return requestJson<PutAnswer>(objectUrl(base, key), { method: "PUT", body: body as BodyInit, headers });
+  return requestJson<PutAnswer>(objectUrl(base, key), {
+    method: "PUT",
+    body: body as BodyInit,
+    headers,
+  });
 }
 
 /** Ranged write of `body` at `offset` (`Content-Range: bytes a-b/*`). */
@@ -198,6 +204,107 @@ function responseComplete(bytes: Uint8Array): boolean {
   const end = text.indexOf("\r\n\r\n");
   if (end < 0) return false;
   const m = /\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end));
-  if (!m) return /\r\ntransfer-encoding:\s*chunked/i.test(text.slice(0, end)) ? text.endsWith("0\r\n\r\n") : true;
+  if (!m) {
+    return /\r\ntransfer-encoding:\s*chunked/i.test(text.slice(0, end))
+      ? text.endsWith("0\r\n\r\n")
+      : true;
+  }
   return bytes.length >= end + 4 + Number(m[1]);
+}
+
+/** What {@link streamingPut} got back. */
+export interface StreamingPutAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** Body bytes written (excluding chunk framing). */
+  sent: number;
+}
+
+/**
+ * PUTs `body` over a raw HTTP/1.1 connection to 127.0.0.1:`port`, writing
+ * each chunk as it comes (never holding the body): with `length` it sends
+ * `Content-Length: length`, else `Transfer-Encoding: chunked` (one HTTP chunk
+ * per stream chunk). Reads the answer until the server closes or its
+ * `Content-Length` arrived. `signal` aborts by closing the connection.
+ *
+ * Why not fetch: Deno's fetch sends every ReadableStream body chunked, and
+ * Deno's HTTP server decodes large chunked bodies slowly (see the report);
+ * this makes a Content-Length upload of any size possible.
+ */
+export async function streamingPut(
+  port: number,
+  path: string,
+  body: ReadableStream<Uint8Array>,
+  opts: { length?: number; headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<StreamingPutAnswer> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const enc = new TextEncoder();
+  const abort = () => {
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  };
+  opts.signal?.addEventListener("abort", abort, { once: true });
+  const write = async (bytes: Uint8Array) => {
+    for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+  };
+  let sent = 0;
+  try {
+    const chunked = opts.length === undefined;
+    const extra = Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    await write(enc.encode(
+      `PUT ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n` +
+        (chunked ? "Transfer-Encoding: chunked\r\n" : `Content-Length: ${opts.length}\r\n`) +
+        `${extra}\r\n`,
+    ));
+    const reader = body.getReader();
+    try {
+      for (;;) {
+        const { done, value: chunk } = await reader.read();
+        if (done) break;
+        if (chunk.length === 0) continue;
+        if (chunked) await write(enc.encode(`${chunk.length.toString(16)}\r\n`));
+        await write(chunk);
+        if (chunked) await write(enc.encode("\r\n"));
+        sent += chunk.length;
+      }
+      if (chunked) await write(enc.encode("0\r\n\r\n"));
+    } catch (e) {
+      // The server may answer (e.g. 413) and close before the body is sent: read its answer.
+      if (opts.signal?.aborted) throw e;
+      await reader.cancel().catch(() => {});
+    } finally {
+      reader.releaseLock();
+    }
+    // The answer: head, then Content-Length bytes (the server closes after it: Connection: close).
+    let received = new Uint8Array(0);
+    const buf = new Uint8Array(64 * 1024);
+    for (let i = 0; i < 100_000; i++) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      const next = new Uint8Array(received.length + n);
+      next.set(received);
+      next.set(buf.subarray(0, n), received.length);
+      received = next;
+      if (responseComplete(received)) break;
+    }
+    const text = new TextDecoder().decode(received);
+    const headEnd = text.indexOf("\r\n\r\n");
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+    if (!m || headEnd < 0) {
+      throw new Error(`PUT ${path}: no HTTP answer: ${JSON.stringify(text.slice(0, 200))}`);
+    }
+    const headers = new Headers();
+    for (const line of text.slice(0, headEnd).split("\r\n").slice(1)) {
+      const colon = line.indexOf(":");
+      if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    }
+    return { status: Number(m[1]), headers, text: text.slice(headEnd + 4), sent };
+  } finally {
+    opts.signal?.removeEventListener("abort", abort);
+    abort();
+  }
 }

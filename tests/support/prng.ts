@@ -199,7 +199,9 @@ export async function compareWithRandom(
       for (let i = 0; i < n; i++) {
         if (chunk[at + i] !== expected[expectedAt + i]) {
           throw new Error(
-            `stream differs at offset ${pos + i}: got ${chunk[at + i]}, want ${expected[expectedAt + i]}`,
+            `stream differs at offset ${pos + i}: got ${chunk[at + i]}, want ${
+              expected[expectedAt + i]
+            }`,
           );
         }
       }
