@@ -9,6 +9,8 @@
  */
 
 /** This checkout: the appliances run from its src/main.ts unless told otherwise. */
+import { applianceArgs } from "../../src/cli/runtime.ts";
+
 export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname;
 const TAIL = 64 * 1024;
 
@@ -179,7 +181,7 @@ export async function spawnAppliance(
 ): Promise<Appliance> {
   const root = repo.endsWith("/") ? repo : `${repo}/`;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}src/main.ts`, role, "--port", "0", "--data", dataDir, ...args],
+    args: [...applianceArgs(`${root}src/main.ts`), role, "--port", "0", "--data", dataDir, ...args],
     cwd: root,
     stdin: "null",
     stdout: "piped",

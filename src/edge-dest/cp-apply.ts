@@ -47,7 +47,6 @@ export async function applyCpSync(
   let tx: CpTransaction | null = null;
   const need = new Set<number>();
   const reasons: string[] = [];
-  const digests = new Map<number, Uint8Array>();
   const released: number[] = [];
   const fail = (blocks: number[], reason: string) => {
     for (const b of blocks) need.add(b);
@@ -55,8 +54,7 @@ export async function applyCpSync(
   };
   const write = (block: number, bytes: Uint8Array) => {
     tx!.claim(block);
-    tx!.write(block, bytes, "data", 0);
-    digests.set(block, blake3(bytes));
+    tx!.written.setDigest(tx!.write(block, bytes, "data", 0), blake3(bytes));
   };
   const liveBlock = (block: number): Uint8Array | null =>
     block === 0
@@ -119,8 +117,8 @@ export async function applyCpSync(
           }
           blocks.forEach((b, i) => {
             tx!.claim(b);
-            tx!.write(b, run.slice(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE), "data", 0);
-            digests.set(b, runDigests.slice(i * 32, (i + 1) * 32));
+            const row = tx!.write(b, run.slice(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE), "data", 0);
+            tx!.written.setDigest(row, runDigests.subarray(i * 32, (i + 1) * 32));
           });
           break;
         }
@@ -185,7 +183,11 @@ export async function applyCpSync(
           if (sb === null || sb.cp !== tx.cp) {
             throw new RefsyncError(400, "bad_request", "CP sync: the COMMIT superblock is invalid");
           }
-          const expected = nextVolumeDigest(committed.volumeDigest, cpContentDigest(digests), sb);
+          const expected = nextVolumeDigest(
+            committed.volumeDigest,
+            cpContentDigest(tx.written),
+            sb,
+          );
           if (!bytesEqual(expected, sb.volumeDigest)) {
             throw new RefsyncError(
               409,
@@ -214,8 +216,7 @@ export async function applyCpSync(
       return;
     }
     tx!.claim(block);
-    tx!.write(block, content, "data", 0);
-    digests.set(block, digest);
+    tx!.written.setDigest(tx!.write(block, content, "data", 0), digest);
   }
 }
 

@@ -133,7 +133,7 @@ Deno.test("recovery: a CP torn before its superblock, over the previous CP's fre
           let torn = 0;
           const unhook = beforeCommit(m.store, async (tx) => {
             await tx.flush(); // the CP's blocks reach the file...
-            torn = tx.written.length;
+            torn = tx.written.count;
             // Writes that arrive meanwhile land above the frozen layer; when the CP
             // fails, the frozen writes must go back underneath them.
             const frozenKey = `c/${round}`;

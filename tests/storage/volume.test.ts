@@ -238,7 +238,7 @@ Deno.test("volume: copy-on-write: write or claim of a live block throws", async 
     assert.throws(() => tx.release(notAllocated), /not live/);
     await commitNext(vol, tx);
     assert.ok(vol.isLive(a) && vol.isLive(b));
-    assert.deepEqual(tx.written.map((w) => w.block), [a, b]);
+    assert.deepEqual([0, 1].map((r) => tx.written.block(r)), [a, b]);
     assert.throws(() => tx.allocate(), /already committed/);
 
     tx = vol.beginCp();

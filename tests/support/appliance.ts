@@ -24,6 +24,8 @@
  */
 
 /** The repository root (where deno.json and src/ are). */
+import { applianceArgs } from "../../src/cli/runtime.ts";
+
 export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname;
 /** The CLI entry point. */
 export const MAIN_TS: string = new URL("../../src/main.ts", import.meta.url).pathname;
@@ -185,7 +187,15 @@ export class ApplianceProcess {
 export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProcess> {
   const role = opts.role ?? "source";
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN_TS, role, "--port", "0", "--data", opts.dataDir, ...(opts.args ?? [])],
+    args: [
+      ...applianceArgs(MAIN_TS),
+      role,
+      "--port",
+      "0",
+      "--data",
+      opts.dataDir,
+      ...(opts.args ?? []),
+    ],
     cwd: REPO_ROOT,
     stdin: "null",
     stdout: "piped",

@@ -57,43 +57,41 @@ export function* cpRecords(cp: CheckpointResult, src: CpSyncSource): Generator<C
     volumeId: sb.volumeId,
     previousDigest: cp.previousDigest,
   };
-  const written = [...cp.written].sort((a, b) => a.block - b.block);
-  for (let i = 0; i < written.length; i++) {
-    const w = written[i];
-    const asData = (): CpRecord => ({
-      kind: "data",
-      block: w.block,
-      bytes: src.volume.readBlock(w.block),
-    });
-    if (src.mode === "full" || src.forceData.has(w.block)) {
+  const w = cp.written;
+  const rows = w.rowsByBlock();
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    const block = w.block(row);
+    const asData = (): CpRecord => ({ kind: "data", block, bytes: src.volume.readBlock(block) });
+    if (src.mode === "full" || src.forceData.has(block)) {
       yield asData();
       continue;
     }
-    const digest = cp.digests.get(w.block)!;
-    if (w.kind === "meta") {
+    const digest = w.digest(row);
+    if (w.kind(row) === "meta") {
       // A new node has no previous version: it is a DIFF against zeros (base 0), which
       // carries only its used bytes.
-      yield diffOrData(src.volume, w.block, w.base, digest) ?? asData();
+      yield diffOrData(src.volume, block, w.base(row), digest) ?? asData();
       continue;
     }
-    const recipe = cp.recipes.get(w.block);
+    const recipe = w.recipe(row);
     if (recipe?.kind === "log") {
       // Coalesce consecutive blocks cut from consecutive 4 KiB of one payload.
       let n = 1;
-      while (i + n < written.length && n < 4096) {
-        const next = written[i + n];
-        const r = cp.recipes.get(next.block);
+      while (i + n < rows.length && n < 4096) {
+        const next = rows[i + n];
+        const r = w.recipe(next);
         if (
-          next.block !== w.block + n || src.forceData.has(next.block) || r?.kind !== "log" ||
+          w.block(next) !== block + n || src.forceData.has(block + n) || r?.kind !== "log" ||
           r.lsn !== recipe.lsn || r.payloadOffset !== recipe.payloadOffset + n * BLOCK_SIZE
         ) break;
         n++;
       }
       const digests = new Uint8Array(n * 32);
-      for (let k = 0; k < n; k++) digests.set(cp.digests.get(w.block + k)!, k * 32);
+      for (let k = 0; k < n; k++) digests.set(w.digest(rows[i + k]), k * 32);
       yield {
         kind: "logRef",
-        block: w.block,
+        block,
         count: n,
         lsn: recipe.lsn,
         payloadOffset: recipe.payloadOffset,
@@ -102,7 +100,7 @@ export function* cpRecords(cp: CheckpointResult, src: CpSyncSource): Generator<C
       i += n - 1;
       continue;
     }
-    const found = src.locate?.(digest, w.block);
+    const found = src.locate?.(digest, block);
     if (found) {
       yield found;
       continue;
@@ -113,15 +111,10 @@ export function* cpRecords(cp: CheckpointResult, src: CpSyncSource): Generator<C
     ) {
       yield {
         kind: "patch",
-        block: w.block,
+        block,
         base: recipe.base,
         check: blockCheck(digest),
-        slices: recipe.slices.map((s) => ({
-          at: s.at,
-          length: s.length,
-          lsn: s.lsn,
-          payloadOffset: s.payloadOffset,
-        })),
+        slices: recipe.slices,
       };
       continue;
     }

@@ -229,11 +229,7 @@ export class Mirror {
     const forwarder = this.#forwarder!;
     if (forwarder.fatal) throw new RefsyncError(503, "unavailable", forwarder.fatal);
     // References resolve against the destination's log: it must hold the records first.
-    let maxLsn = 0;
-    for (const r of cp.recipes.values()) {
-      if (r.kind === "log") maxLsn = Math.max(maxLsn, r.lsn);
-      else for (const s of r.slices) maxLsn = Math.max(maxLsn, s.lsn);
-    }
+    const maxLsn = cp.written.maxLsn();
     await forwarder.waitAcked(
       Math.min(maxLsn, this.#store!.log.lastLsn),
       this.options.syncTimeoutMs,
@@ -291,8 +287,11 @@ export class Mirror {
     // All-zero blocks became holes: counted as ZERO blocks, sent as nothing.
     this.wire.cpBlocks.zero += cp.zeroBlocks;
     if (this.options.mode !== "refs") return;
-    const blocks = cp.written.filter((w) => w.kind === "data")
-      .map((w) => ({ block: w.block, digest: cp.digests.get(w.block)! }));
+    const w = cp.written;
+    const blocks: Array<{ block: number; digest: Uint8Array }> = [];
+    for (let r = 0; r < w.count; r++) {
+      if (w.kind(r) === "data") blocks.push({ block: w.block(r), digest: w.digest(r) });
+    }
     this.locator.addVolumeBlocks(blocks);
   }
 
@@ -306,7 +305,7 @@ export class Mirror {
     const store = this.#store!;
     if (where.kind === "volume") {
       // Live at the destination: live in the previous CP here, not written by this one.
-      if (cp.digests.has(where.block) || !store.volume.isLive(where.block)) return null;
+      if (cp.written.rowOf(where.block) >= 0 || !store.volume.isLive(where.block)) return null;
       if (!contentMatches(store.volume.readBlock(where.block), digest)) return null;
       return { kind: "copy", block, from: where.block, check: blockCheck(digest) };
     }

@@ -10,6 +10,7 @@ import { blake3, isZeroBlock } from "../../block-index/mod.ts";
 import type { Catalog } from "../catalog/mod.ts";
 import { type BlockMap, EMPTY_MAP, lookupRange, updateMap, walkMap } from "../blockmap/blockmap.ts";
 import type { CpTransaction } from "../volume/volume.ts";
+import type { LogSlice } from "../volume/written.ts";
 import { endOfSlice } from "../time-slice.ts";
 import { BLOCK_SIZE, type BlockPtr, NO_BLOCK } from "../volume/types.ts";
 import type { DirtyObject, Extent, LogPosition } from "./overlay.ts";
@@ -26,33 +27,15 @@ export interface PayloadReader {
   ): Uint8Array;
 }
 
-/** A piece of a block that comes from a log record's payload. */
-export interface LogSlice {
-  /** Offset inside the 4 KiB block. */
-  at: number;
-  length: number;
-  lsn: number;
+/** A log slice of a block, with where its bytes are in this appliance's log. */
+interface PlacedSlice extends LogSlice {
   position: LogPosition;
-  payloadOffset: number;
 }
-
-/**
- * How a written data block can be rebuilt from what the destination holds:
- * a whole block of one log payload, or its previous version (block `base`,
- * 0 for zeros) with log slices laid over it.
- */
-export type BlockRecipe =
-  | { kind: "log"; lsn: number; position: LogPosition; payloadOffset: number }
-  | { kind: "patch"; base: number; slices: LogSlice[] };
 
 /** What a written CP leaves for the commit and for the CP sync. */
 export interface CheckpointWrite {
   /** New catalog root. */
   catalogRoot: BlockPtr | null;
-  /** Recipes of the data blocks written from the log. */
-  recipes: Map<number, BlockRecipe>;
-  /** Digest of every written block. */
-  digests: Map<number, Uint8Array>;
   /** All-zero data blocks that became holes. */
   zeroBlocks: number;
 }
@@ -67,8 +50,6 @@ export async function writeCheckpoint(
   log: PayloadReader,
   frozen: Map<string, DirtyObject>,
 ): Promise<CheckpointWrite> {
-  const recipes = new Map<number, BlockRecipe>();
-  const digests = new Map<number, Uint8Array>();
   const counts = { zeroBlocks: 0 };
   const objects = [...frozen.values()].sort((a, b) => compareBytes(a.keyBytes, b.keyBytes));
   const changes: Array<{ key: Uint8Array; value: Uint8Array | null }> = [];
@@ -80,16 +61,18 @@ export async function writeCheckpoint(
       if (record) changes.push({ key: d.keyBytes, value: null });
       continue;
     }
-    const next = await writeObject(tx, log, d, d.replace ? null : record, recipes, digests, counts);
+    const next = await writeObject(tx, log, d, d.replace ? null : record, counts);
     if (d.replace && record) releaseObject(tx, record.map);
     changes.push({ key: d.keyBytes, value: encodeRecord(next) });
     await pause(tx);
   }
   const catalogRoot = catalog.commit(changes, tx);
-  for (const w of tx.written) {
-    if (!digests.has(w.block)) digests.set(w.block, blake3(tx.readBlock(w.block)));
+  // Every written block has a digest: the CP digest covers them all.
+  const written = tx.written;
+  for (let r = 0; r < written.count; r++) {
+    if (!written.hasDigest(r)) written.setDigest(r, blake3(tx.readBlock(written.block(r))));
   }
-  return { catalogRoot, recipes, digests, zeroBlocks: counts.zeroBlocks };
+  return { catalogRoot, zeroBlocks: counts.zeroBlocks };
 }
 
 /** Flushes buffered blocks when due and lets requests run between slices of CP work. */
@@ -120,8 +103,6 @@ async function writeObject(
   log: PayloadReader,
   d: DirtyObject,
   base: ObjectRecord | null,
-  recipes: Map<number, BlockRecipe>,
-  digests: Map<number, Uint8Array>,
   counts: { zeroBlocks: number },
 ): Promise<ObjectRecord> {
   const nBlocks = Math.ceil(d.size / BLOCK_SIZE);
@@ -135,8 +116,20 @@ async function writeObject(
     const blockStart = fb * BLOCK_SIZE;
     const blockEnd = blockStart + BLOCK_SIZE;
     while (e < d.extents.length && d.extents[e].end <= blockStart) e++;
-    const slices: LogSlice[] = [];
-    for (let j = e; j < d.extents.length && d.extents[j].start < blockEnd; j++) {
+    const slices: PlacedSlice[] = [];
+    // Fast path, most blocks of big writes: one extent covers the whole block.
+    const cover = d.extents[e];
+    const covered = cover !== undefined && cover.start <= blockStart && cover.end >= blockEnd;
+    if (covered) {
+      slices.push({
+        at: 0,
+        length: BLOCK_SIZE,
+        lsn: cover.lsn,
+        position: cover.position,
+        payloadOffset: cover.payloadStart + (blockStart - cover.start),
+      });
+    }
+    for (let j = e; !covered && j < d.extents.length && d.extents[j].start < blockEnd; j++) {
       const x = d.extents[j];
       const from = Math.max(x.start, blockStart);
       const to = Math.min(x.end, blockEnd);
@@ -184,19 +177,15 @@ async function writeObject(
     }
     const block = tx.allocate();
     const digest = whole ? knownDigest(d.extents[e], whole) : null;
-    tx.write(block, content, "data", oldPtr.block);
-    if (digest) digests.set(block, digest);
-    recipes.set(
-      block,
-      whole
-        ? {
-          kind: "log",
-          lsn: whole.lsn,
-          position: whole.position,
-          payloadOffset: whole.payloadOffset,
-        }
-        : { kind: "patch", base: oldPtr.block, slices },
-    );
+    const row = tx.write(block, content, "data", oldPtr.block);
+    if (digest) tx.written.setDigest(row, digest);
+    if (whole) tx.written.setLog(row, whole.lsn, whole.payloadOffset);
+    else {
+      tx.written.setPatch(
+        row,
+        slices.map(({ at, length, lsn, payloadOffset }) => ({ at, length, lsn, payloadOffset })),
+      );
+    }
     changes.set(fb, { block, birth: tx.cp });
     if ((i & 63) === 63) await pause(tx);
   }
@@ -206,7 +195,7 @@ async function writeObject(
 }
 
 /** The digest of a whole block taken from one log record, if it was computed at log time. */
-function knownDigest(extent: Extent, slice: LogSlice): Uint8Array | null {
+function knownDigest(extent: Extent, slice: PlacedSlice): Uint8Array | null {
   if (!extent.blockDigests || slice.payloadOffset % BLOCK_SIZE !== 0) return null;
   const i = slice.payloadOffset / BLOCK_SIZE;
   if ((i + 1) * 32 > extent.blockDigests.length) return null;

@@ -21,8 +21,9 @@ import { walkMap } from "../blockmap/blockmap.ts";
 import { type Appended, type AppendFields, groupTransactions, NvLog } from "../log/mod.ts";
 import { cpContentDigest, nextVolumeDigest } from "../volume/digest.ts";
 import { encodeSuperblock, type Superblock } from "../volume/superblock.ts";
-import { type CpTransaction, Volume, type WrittenBlock } from "../volume/volume.ts";
-import { type BlockRecipe, writeCheckpoint } from "./checkpoint.ts";
+import { type CpTransaction, Volume } from "../volume/volume.ts";
+import { WrittenBlocks } from "../volume/written.ts";
+import { writeCheckpoint } from "./checkpoint.ts";
 import { buildView, fillView, hashView, type View, type ViewSource } from "./view.ts";
 import { encodeKey } from "./key.ts";
 import { addExtent, type DirtyObject, type Extent, extentBytes } from "./overlay.ts";
@@ -85,13 +86,12 @@ export interface WriteResult {
 export interface CheckpointResult {
   superblock: Superblock;
   superblockBytes: Uint8Array;
-  written: WrittenBlock[];
+  /** The blocks it wrote: digests, and how the destination can build each from what it holds. */
+  written: WrittenBlocks;
   /** Blocks live in the previous CP and not in this one. */
   released: number[];
   /** All-zero data blocks that became holes (no block, nothing to send). */
   zeroBlocks: number;
-  recipes: Map<number, BlockRecipe>;
-  digests: Map<number, Uint8Array>;
   previousDigest: Uint8Array;
   durationMs: number;
 }
@@ -778,7 +778,7 @@ export class ObjectStore {
     // The CP's tree is built in a catalog of its own: readers keep the committed tree
     // (under the frozen layer) until the new one is on disk.
     const catalog = new Catalog(this.volume, this.#catalog.root);
-    const { catalogRoot, recipes, digests, zeroBlocks } = await writeCheckpoint(
+    const { catalogRoot, zeroBlocks } = await writeCheckpoint(
       tx,
       catalog,
       this.log,
@@ -791,7 +791,11 @@ export class ObjectStore {
       blockCount: tx.blockCount,
       pairGeneration: this.#generation,
     };
-    const volumeDigest = nextVolumeDigest(previous.volumeDigest, cpContentDigest(digests), fields);
+    const volumeDigest = nextVolumeDigest(
+      previous.volumeDigest,
+      cpContentDigest(tx.written),
+      fields,
+    );
     const sb = await tx.commit({ ...previous, ...fields, volumeDigest });
     // The new tree is on disk: reads move to it, and the frozen layer is now in it.
     this.#catalog = catalog;
@@ -809,8 +813,6 @@ export class ObjectStore {
       written: tx.written,
       released: tx.released,
       zeroBlocks,
-      recipes,
-      digests,
       previousDigest: previous.volumeDigest,
       durationMs,
     };
@@ -836,26 +838,25 @@ export class ObjectStore {
       );
     }
     const liveIn = this.#walkTree.bind(this);
-    const written: WrittenBlock[] = [];
+    const written = new WrittenBlocks();
     const current = new Set<number>();
     liveIn(sb.catalogRoot, (block, birth, meta) => {
       current.add(block);
-      if (birth === sb.cp) written.push({ block, kind: meta ? "meta" : "data", base: 0 });
+      if (birth === sb.cp) {
+        const row = written.add(block, meta ? "meta" : "data", 0);
+        written.setDigest(row, blake3(this.volume.readBlock(block)));
+      }
     });
     const released = new Set<number>();
     liveIn(prev.catalogRoot, (block) => {
       if (!current.has(block)) released.add(block);
     });
-    const digests = new Map<number, Uint8Array>();
-    for (const w of written) digests.set(w.block, blake3(this.volume.readBlock(w.block)));
     return {
       superblock: sb,
       superblockBytes: encodeSuperblock(sb),
       written,
       released: [...released],
       zeroBlocks: 0,
-      recipes: new Map(),
-      digests,
       previousDigest: prev.volumeDigest,
       durationMs: 0,
     };
@@ -897,6 +898,7 @@ async function* rechunk(
   const capacity = () =>
     remaining === undefined ? Math.min(size, 64 << 10) : Math.min(size, Math.max(remaining, 1));
   let buf = new Uint8Array(capacity());
+  let spare: Uint8Array<ArrayBuffer> | null = null;
   let fill = 0;
   for await (const chunk of body) {
     let off = 0;
@@ -909,7 +911,11 @@ async function* rechunk(
         } else {
           yield buf;
           if (remaining !== undefined) remaining = Math.max(0, remaining - buf.length);
-          buf = new Uint8Array(capacity());
+          // The consumer holds at most the piece it is logging and the one read ahead,
+          // so full-size buffers alternate instead of churning 1 MiB allocations.
+          const reuse = spare !== null && spare.length === capacity() ? spare : null;
+          spare = buf.length === size ? buf : null;
+          buf = reuse ?? new Uint8Array(capacity());
           fill = 0;
         }
       }

@@ -11,22 +11,23 @@
  */
 import { blake3 } from "../../block-index/mod.ts";
 import type { BlockPtr } from "./types.ts";
+import type { WrittenBlocks } from "./written.ts";
 
 /**
  * Content digest of the blocks one CP wrote.
  *
  * @example
  * ```ts
- * const d = cpContentDigest(new Map([[7, blake3(block)]]));
+ * const d = cpContentDigest(tx.written);
  * ```
  */
-export function cpContentDigest(digests: Map<number, Uint8Array>): Uint8Array {
-  const blocks = [...digests.keys()].sort((a, b) => a - b);
-  const buf = new Uint8Array(blocks.length * 36);
+export function cpContentDigest(written: WrittenBlocks): Uint8Array {
+  const rows = written.rowsByBlock();
+  const buf = new Uint8Array(rows.length * 36);
   const view = new DataView(buf.buffer);
-  blocks.forEach((b, i) => {
-    view.setUint32(i * 36, b, true);
-    buf.set(digests.get(b)!, i * 36 + 4);
+  rows.forEach((row, i) => {
+    view.setUint32(i * 36, written.block(row), true);
+    buf.set(written.digest(row), i * 36 + 4);
   });
   return blake3(buf);
 }

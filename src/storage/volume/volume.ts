@@ -22,6 +22,7 @@ import {
   superblockSlot,
 } from "./superblock.ts";
 import { BLOCK_SIZE, type BlockKind, type CpWriter } from "./types.ts";
+import { WrittenBlocks } from "./written.ts";
 
 const fdatasync = promisify(fs.fdatasync);
 
@@ -37,15 +38,7 @@ function pwrite(fd: number, buf: Uint8Array, position: number): void {
 }
 
 /** Pending CP writes are flushed once they hold this many bytes. */
-const WRITE_BUFFER_BYTES = 4 << 20;
-
-/** A block written by a CP, in write order. */
-export interface WrittenBlock {
-  block: number;
-  kind: BlockKind;
-  /** The block it replaces (its previous version) or 0. */
-  base: number;
-}
+const WRITE_BUFFER_BYTES = 1 << 20;
 
 /**
  * A copy-on-write volume file.
@@ -191,8 +184,8 @@ export class Volume {
  */
 export class CpTransaction implements CpWriter {
   readonly cp: number;
-  /** Every block written, in write order: the CP sync walks this list. */
-  readonly written: WrittenBlock[] = [];
+  /** Every block written, in write order: the CP sync walks these rows. */
+  readonly written: WrittenBlocks = new WrittenBlocks();
   readonly released: number[] = [];
   #volume: Volume;
   #fd: number;
@@ -243,7 +236,8 @@ export class CpTransaction implements CpWriter {
     if (!this.#inUse.has(block)) this.#claim(block);
   }
 
-  write(block: number, data: Uint8Array, kind: BlockKind, base: number): void {
+  /** Buffers a block of this CP; returns its row in {@link CpTransaction.written}. */
+  write(block: number, data: Uint8Array, kind: BlockKind, base: number): number {
     this.#assertOpen();
     if (data.length !== BLOCK_SIZE) throw new Error(`invariant: a block is ${BLOCK_SIZE} bytes`);
     if (this.#live.has(block) || !this.#inUse.has(block)) {
@@ -251,7 +245,7 @@ export class CpTransaction implements CpWriter {
     }
     if (this.#pending.has(block)) throw new Error(`invariant: block ${block} written twice`);
     this.#pending.set(block, data);
-    this.written.push({ block, kind, base });
+    return this.written.add(block, kind, base);
   }
 
   release(block: number): void {
@@ -328,7 +322,7 @@ export class CpTransaction implements CpWriter {
     // Released blocks stay in use until the store frees them (Volume.free): the
     // mirror must commit this CP and older readers must finish first.
     const live = this.#live.clone();
-    for (const w of this.written) live.set(w.block);
+    for (let r = 0; r < this.written.count; r++) live.set(this.written.block(r));
     this.#volume.finishCp(this, sb, live);
   }
 
