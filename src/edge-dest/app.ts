@@ -53,7 +53,8 @@ export function createDestApp(ctx: DestAppContext): Hono {
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);
-  let busy = false;
+  /** The CP sync being applied: a promotion stops it first (its CP never commits). */
+  let applying: { stop: AbortController; done: Promise<unknown> } | null = null;
 
   app.use("/v1/repl/*", requireToken(() => ctx.token));
   app.use("/v1/repl/*", async (c, next) => {
@@ -106,16 +107,18 @@ export function createDestApp(ctx: DestAppContext): Hono {
   app.post("/v1/repl/cp", async (c) => {
     const body = c.req.raw.body;
     if (!body) throw new RefsyncError(400, "bad_request", "CP sync needs a body");
-    if (busy) throw new RefsyncError(409, "conflict", "a CP sync is already being applied");
-    busy = true;
+    if (applying) throw new RefsyncError(409, "conflict", "a CP sync is already being applied");
+    const stop = new AbortController();
+    const run = applyCpSync(store, body, wire, stop.signal);
+    applying = { stop, done: run.catch(() => {}) };
     try {
-      const result = await applyCpSync(store, body, wire);
+      const result = await run;
       if (!result.committed) {
         return c.json({ error: "need_data", message: result.reason, need: result.need }, 409);
       }
       return c.json({ cp: result.cp, digest: toHex(result.digest) });
     } finally {
-      busy = false;
+      applying = null;
     }
   });
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
@@ -142,7 +145,13 @@ export function createDestApp(ctx: DestAppContext): Hono {
       wire,
       process: processStats(),
     }));
-  app.post("/v1/admin/promote", async (c) => c.json(await ctx.promote()));
+  app.post("/v1/admin/promote", async (c) => {
+    // A source that died mid-sync may have left its stream open: that CP is abandoned.
+    const current = applying;
+    current?.stop.abort();
+    await current?.done;
+    return c.json(await ctx.promote());
+  });
   app.post("/v1/admin/cp", () => {
     throw new RefsyncError(
       409,

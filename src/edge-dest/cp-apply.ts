@@ -41,6 +41,7 @@ export async function applyCpSync(
   store: ObjectStore,
   body: ReadableStream<Uint8Array>,
   wire: WireStats,
+  signal?: AbortSignal,
 ): Promise<ApplyResult> {
   const volume = store.volume;
   const committed = volume.superblock;
@@ -64,7 +65,7 @@ export async function applyCpSync(
       : null;
 
   try {
-    for await (const r of readRecords(body, (n) => wire.cpSyncBytes += n)) {
+    for await (const r of readRecords(body, (n) => wire.cpSyncBytes += n, signal)) {
       await endOfSlice(); // log forwarding keeps flowing while a big CP is applied
       if (r.kind === "begin") {
         if (tx) throw new RefsyncError(400, "bad_request", "CP sync: BEGIN twice");

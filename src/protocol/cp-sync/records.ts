@@ -202,8 +202,12 @@ function u64(b: Uint8Array, at: number): number {
 export async function* readRecords(
   stream: ReadableStream<Uint8Array>,
   onBytes: (n: number) => void = () => {},
+  signal?: AbortSignal,
 ): AsyncGenerator<CpRecord> {
   const r = new ByteReader(stream);
+  // Aborting cancels the stream: a pending read ends and the caller sees a stream cut short.
+  const stop = () => void r.cancel();
+  signal?.addEventListener("abort", stop);
   try {
     while (true) {
       const before = r.consumed;
@@ -214,6 +218,7 @@ export async function* readRecords(
       yield record;
     }
   } finally {
+    signal?.removeEventListener("abort", stop);
     await r.cancel();
   }
 }
