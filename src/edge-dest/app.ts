@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { requireToken } from "../protocol/auth/mod.ts";
 import { RefsyncError } from "../protocol/errors/mod.ts";
 import { methodNotAllowed, notFound, onError } from "../protocol/http/errors.ts";
@@ -13,9 +13,12 @@ import { type ReadCounters, registerObjectReads } from "../protocol/http/objects
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import { toHex } from "../block-index/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
-import { applyCpSync } from "./cp-apply.ts";
+import { applyCpSync, type ApplyResult } from "./cp-apply.ts";
 import { receiveLog } from "./log-receiver.ts";
 import { processStats } from "../edge-source/app.ts";
+
+/** Largest CP sync part (the source sends 4 MiB). */
+const MAX_PART_BYTES = 64 << 20;
 
 /** What the destination app needs. */
 export interface DestAppContext {
@@ -54,7 +57,14 @@ export function createDestApp(ctx: DestAppContext): Hono {
   app.onError(onError);
   app.notFound(notFound);
   /** The CP sync being applied: a promotion stops it first (its CP never commits). */
-  let applying: { stop: AbortController; done: Promise<unknown> } | null = null;
+  let applying: {
+    stop: AbortController;
+    done: Promise<unknown>;
+    cp?: number;
+    next?: number;
+    writer?: WritableStreamDefaultWriter<Uint8Array>;
+    run?: Promise<ApplyResult>;
+  } | null = null;
 
   app.use("/v1/repl/*", requireToken(() => ctx.token));
   app.use("/v1/repl/*", async (c, next) => {
@@ -104,21 +114,89 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }
     return c.json(destState(store));
   });
+  const answer = (c: Context, result: ApplyResult) =>
+    result.committed
+      ? c.json({ cp: result.cp, digest: toHex(result.digest) })
+      : c.json({ error: "need_data", message: result.reason, need: result.need }, 409);
+  const endSession = async () => {
+    const current = applying;
+    applying = null;
+    current?.stop.abort();
+    await current?.writer?.abort().catch(() => {});
+    await current?.done;
+  };
+
+  // A CP sync is one stream of records, sent either as one streamed request or
+  // (what the source does) as parts `?cp=N&part=K&last=0|1` with Content-Length,
+  // fed in order into one applier.
   app.post("/v1/repl/cp", async (c) => {
-    const body = c.req.raw.body;
-    if (!body) throw new RefsyncError(400, "bad_request", "CP sync needs a body");
-    if (applying) throw new RefsyncError(409, "conflict", "a CP sync is already being applied");
-    const stop = new AbortController();
-    const run = applyCpSync(store, body, wire, stop.signal);
-    applying = { stop, done: run.catch(() => {}) };
-    try {
-      const result = await run;
-      if (!result.committed) {
-        return c.json({ error: "need_data", message: result.reason, need: result.need }, 409);
+    const partText = c.req.query("part");
+    if (partText === undefined) {
+      const body = c.req.raw.body;
+      if (!body) throw new RefsyncError(400, "bad_request", "CP sync needs a body");
+      if (applying) throw new RefsyncError(409, "conflict", "a CP sync is already being applied");
+      const stop = new AbortController();
+      const run = applyCpSync(store, body, wire, stop.signal);
+      applying = { stop, done: run.catch(() => {}) };
+      try {
+        return answer(c, await run);
+      } finally {
+        applying = null;
       }
-      return c.json({ cp: result.cp, digest: toHex(result.digest) });
-    } finally {
+    }
+    const cp = Number(c.req.query("cp"));
+    const part = Number(partText);
+    const last = c.req.query("last") === "1";
+    const length = Number(c.req.header("Content-Length"));
+    if (!Number.isSafeInteger(cp) || !Number.isSafeInteger(part) || part < 0) {
+      throw new RefsyncError(400, "bad_request", "CP sync part: give ?cp=N&part=K&last=0|1");
+    }
+    if (!(length >= 0 && length <= MAX_PART_BYTES)) {
+      throw new RefsyncError(
+        413,
+        "too_large",
+        `a CP sync part needs a Content-Length of at most ${MAX_PART_BYTES}`,
+      );
+    }
+    if (part === 0) {
+      // A new CP sync supersedes one its source abandoned (it died, or gave up).
+      await endSession();
+      const pipe = new TransformStream<Uint8Array, Uint8Array>();
+      const stop = new AbortController();
+      const run = applyCpSync(store, pipe.readable, wire, stop.signal);
+      applying = {
+        stop,
+        done: run.catch(() => {}),
+        cp,
+        next: 0,
+        writer: pipe.writable.getWriter(),
+        run,
+      };
+    }
+    const session = applying;
+    if (!session?.writer || session.cp !== cp || session.next !== part) {
+      throw new RefsyncError(
+        409,
+        "conflict",
+        `CP sync part ${part} of CP ${cp} is out of order; start again at part 0`,
+      );
+    }
+    session.next++;
+    try {
+      const bytes = new Uint8Array(await c.req.arrayBuffer());
+      // The applier may stop early (a refused record): then its answer is the answer.
+      const early = await Promise.race([
+        session.writer.write(bytes).then(() => null),
+        session.run!,
+      ]);
+      if (early === null && !last) return c.json({ cp, part }, 202);
+      if (early === null) await session.writer.close();
+      const result = early ?? await session.run!;
       applying = null;
+      return answer(c, result);
+    } catch (e) {
+      await endSession();
+      throw e;
     }
   });
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
@@ -147,9 +225,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }));
   app.post("/v1/admin/promote", async (c) => {
     // A source that died mid-sync may have left its stream open: that CP is abandoned.
-    const current = applying;
-    current?.stop.abort();
-    await current?.done;
+    await endSession();
     return c.json(await ctx.promote());
   });
   app.post("/v1/admin/cp", () => {

@@ -8,7 +8,7 @@ import {
   hashBlocks,
   toHex,
 } from "../../src/block-index/mod.ts";
-import { Prng } from "./prng.ts";
+import { Prng } from "../support/prng.ts";
 
 /** The reference BLAKE3 (blake3-wasm, Rust compiled to wasm) as hex. */
 function reference(data: Uint8Array): string {

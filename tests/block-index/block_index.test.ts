@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { BlockIndex, toHex } from "../../src/block-index/mod.ts";
-import { Prng } from "./prng.ts";
+import { Prng } from "../support/prng.ts";
 
 /** A pool of distinct random digests, so that operations hit existing keys often. */
 function digestPool(rng: Prng, n: number): Uint8Array[] {

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { applyDiff, BLOCK_SIZE, diffBlocks, isZeroBlock } from "../../src/block-index/mod.ts";
-import { Prng } from "./prng.ts";
+import { Prng } from "../support/prng.ts";
 
 /** Checks the contract of diffBlocks' output for (base, next). */
 function checkRanges(base: Uint8Array, next: Uint8Array, ranges: Array<[number, number]>): void {

@@ -24,7 +24,7 @@ export type BlockLocation =
   | { kind: "log"; lsn: number; payloadOffset: number };
 
 /** Entries kept at most; beyond, the index starts over (memory is bounded by configuration). */
-const MAX_ENTRIES = 1 << 20;
+const MAX_ENTRIES = 1 << 18;
 
 /**
  * The source's content index.

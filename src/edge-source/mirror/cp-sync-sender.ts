@@ -24,8 +24,8 @@ import { BLOCK_SIZE } from "../../storage/volume/types.ts";
 /** How CP blocks travel: by reference where possible, or all as DATA (the prior art). */
 export type CpSyncMode = "refs" | "full";
 
-/** The stream is sent in chunks of about this size. */
-const CHUNK_BYTES = 256 << 10;
+/** A CP sync request carries about this many bytes of records. */
+const PART_BYTES = 4 << 20;
 
 /** What the CP sync needs besides the CP itself. */
 export interface CpSyncSource {
@@ -147,46 +147,46 @@ function diffOrData(
 }
 
 /**
- * The CP sync request body: records encoded in chunks, counted into `wire`
- * as they are handed to the connection.
+ * The CP sync stream cut into parts of about `partBytes` (whole records each),
+ * counted into `wire` as they are produced. Each part travels as one request
+ * with a Content-Length: Deno's server handles a long chunked request body
+ * that is read slowly at a cost quadratic in its size (it moves the unread
+ * bytes at every read), which made a 1 GiB CP sync of DATA cost ~80 CPU
+ * seconds on the destination.
  *
  * @example
  * ```ts
- * await fetch(url, { method: "POST", body: cpSyncBody(cp, src, wire), duplex: "half" });
+ * for (const part of cpSyncParts(cp, src, wire)) await post(part);
  * ```
  */
-export function cpSyncBody(
+export function* cpSyncParts(
   cp: CheckpointResult,
   src: CpSyncSource,
   wire: WireStats,
-): ReadableStream<Uint8Array> {
-  const records = cpRecords(cp, src);
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      const parts: Uint8Array[] = [];
-      let size = 0;
-      while (size < CHUNK_BYTES) {
-        const { value, done } = records.next();
-        if (done) break;
-        count(wire, value);
-        const bytes = encodeRecord(value);
-        parts.push(bytes);
-        size += bytes.length;
-      }
-      if (parts.length === 0) {
-        controller.close();
-        return;
-      }
-      const chunk = new Uint8Array(size);
-      let at = 0;
-      for (const p of parts) {
-        chunk.set(p, at);
-        at += p.length;
-      }
-      wire.cpSyncBytes += size;
-      controller.enqueue(chunk);
-    },
-  }, { highWaterMark: 0 });
+  partBytes = PART_BYTES,
+): Generator<Uint8Array<ArrayBuffer>> {
+  let records: Uint8Array[] = [];
+  let size = 0;
+  const cut = () => {
+    const part = new Uint8Array(size);
+    let at = 0;
+    for (const r of records) {
+      part.set(r, at);
+      at += r.length;
+    }
+    wire.cpSyncBytes += size;
+    records = [];
+    size = 0;
+    return part;
+  };
+  for (const record of cpRecords(cp, src)) {
+    count(wire, record);
+    const bytes = encodeRecord(record);
+    records.push(bytes);
+    size += bytes.length;
+    if (size >= partBytes) yield cut();
+  }
+  if (size > 0) yield cut();
 }
 
 function count(wire: WireStats, r: CpRecord): void {

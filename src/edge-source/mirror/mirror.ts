@@ -21,7 +21,7 @@ import type { CheckpointResult, ObjectStore } from "../../storage/objects/store.
 import type { DestState } from "../../edge-dest/app.ts";
 import { blockCheck, type CpRecord, runCheck } from "../../protocol/cp-sync/records.ts";
 import { BlockLocator, contentMatches } from "./block-locator.ts";
-import { cpSyncBody, type CpSyncMode } from "./cp-sync-sender.ts";
+import { type CpSyncMode, cpSyncParts } from "./cp-sync-sender.ts";
 import { LogForwarder } from "./log-forwarder.ts";
 
 /** Configuration of the mirror. */
@@ -237,18 +237,13 @@ export class Mirror {
     const forceData = new Set<number>();
     let lastMessage = "";
     for (let attempt = 0; attempt < 3; attempt++) {
-      const res = await this.#request("/v1/repl/cp", {
-        method: "POST",
-        body: cpSyncBody(cp, {
-          volume: this.#store!.volume,
-          mode: this.options.mode,
-          forceData,
-          locate: (digest, block) => this.#locate(cp, digest, block),
-        }, this.wire),
-        headers: { "Content-Type": "application/octet-stream" },
-        // @ts-ignore: Deno streams request bodies with duplex "half"
-        duplex: "half",
-      }).catch((e) => e as Error);
+      const parts = cpSyncParts(cp, {
+        volume: this.#store!.volume,
+        mode: this.options.mode,
+        forceData,
+        locate: (digest, block) => this.#locate(cp, digest, block),
+      }, this.wire);
+      const res = await this.#sendParts(cp.superblock.cp, parts);
       if (res instanceof Error) {
         lastMessage = res.message;
         break;
@@ -325,5 +320,30 @@ export class Mirror {
       payloadOffset: where.payloadOffset,
       check: runCheck(digest),
     };
+  }
+
+  /**
+   * Sends the parts of one CP sync in order; every part but the last is
+   * answered 202. Resolves with the answer to the last part (or the first
+   * refusal), or the transport error.
+   */
+  async #sendParts(
+    cp: number,
+    parts: Generator<Uint8Array<ArrayBuffer>>,
+  ): Promise<Response | Error> {
+    let part = parts.next();
+    for (let index = 0; !part.done; index++) {
+      const next = parts.next();
+      const last = next.done === true;
+      const res = await this.#request(`/v1/repl/cp?cp=${cp}&part=${index}&last=${last ? 1 : 0}`, {
+        method: "POST",
+        body: part.value,
+        headers: { "Content-Type": "application/octet-stream" },
+      }).catch((e) => e as Error);
+      if (res instanceof Error || last || res.status !== 202) return res;
+      await res.body?.cancel();
+      part = next;
+    }
+    return new Error("invariant: a CP sync has at least one part");
   }
 }

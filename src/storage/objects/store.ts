@@ -900,7 +900,7 @@ async function* rechunk(
   let buf = new Uint8Array(capacity());
   let spare: Uint8Array<ArrayBuffer> | null = null;
   let fill = 0;
-  for await (const chunk of body) {
+  for await (const chunk of readBody(body)) {
     let off = 0;
     while (off < chunk.length) {
       if (fill === buf.length) {
@@ -926,6 +926,30 @@ async function* rechunk(
     }
   }
   if (fill > 0) yield buf.subarray(0, fill);
+}
+
+/** The body's chunks; a body that breaks off (client gone) is a 400, not an internal error. */
+async function* readBody(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    while (true) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (e) {
+        throw new RefsyncError(
+          400,
+          "bad_request",
+          `the request body ended early: ${e instanceof Error ? e.message : e}`,
+        );
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    // Stopped early (a limit, a bad range): cancel the rest of the body.
+    await reader.cancel().catch(() => {});
+  }
 }
 
 function compare(a: Uint8Array, b: Uint8Array): number {
