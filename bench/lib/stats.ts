@@ -7,27 +7,17 @@
  *
  * @module
  */
+import type { CpBlockCounts, WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import type { Mode } from "./args.ts";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 
-/** CP block counts by record kind (as in the source's `wire.cpBlocks`). */
-export interface CpBlocks {
-  data: number;
-  logRef: number;
-  patch: number;
-  copy: number;
-  zero: number;
-  diff: number;
-}
+/** CP block counts by record kind (the source's `wire.cpBlocks`). */
+export type CpBlocks = CpBlockCounts;
 
 /** The source's `wire` counters. */
-export interface Wire {
-  logBytes: number;
-  cpSyncBytes: number;
-  cpBlocks: CpBlocks;
-}
+export type Wire = Pick<WireStats, "logBytes" | "cpSyncBytes" | "cpBlocks">;
 
 /** Counters read at one instant. */
 export interface Snapshot {

@@ -20,6 +20,7 @@
  *
  * @module
  */
+import type { DestState } from "../../src/edge-dest/app.ts";
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
 import { withTempDir } from "../support/appliance.ts";
@@ -43,16 +44,7 @@ import {
   verifySides,
 } from "./pair.ts";
 
-interface ReplState {
-  volumeId: string;
-  pairGeneration: number;
-  cp: number;
-  volumeDigest: string;
-  lsnCovered: number;
-  firstLsn: number;
-  lastLsn: number;
-  promoted: boolean;
-}
+type ReplState = DestState;
 
 async function replState(base: string, token: string): Promise<ReplState> {
   const a = await callJson<ReplState>(`${base}/v1/repl/state`, { headers: bearer(token) });

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import assert from "node:assert/strict";
 import { type ApplianceProcess, spawnAppliance } from "../support/appliance.ts";
 import { blake3Hex, etagValue, StreamingBlake3 } from "../support/blake3.ts";
@@ -131,18 +132,7 @@ export async function digestOf(p: ApplianceProcess): Promise<{ cp: number; diges
 }
 
 /** Replication counters of `GET /v1/admin/stats`. */
-export interface Wire {
-  logBytes: number;
-  cpSyncBytes: number;
-  cpBlocks: {
-    data: number;
-    logRef: number;
-    patch: number;
-    copy: number;
-    zero: number;
-    diff: number;
-  };
-}
+export type Wire = Pick<WireStats, "logBytes" | "cpSyncBytes" | "cpBlocks">;
 
 /** `GET /v1/admin/stats`. */
 export async function statsOf(
