@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULTS, parseDestArgs, parseSourceArgs, UsageError, wantsHelp } from "./cli/args.ts";
 import { USAGE } from "./cli/usage.ts";
-import { authHeader, newToken } from "./protocol/auth/mod.ts";
+import { authHeader, storedToken } from "./protocol/auth/mod.ts";
 import { startDest } from "./edge-dest/server.ts";
 import { startSource } from "./edge-source/server.ts";
 import { verifyVolume } from "./storage/verify.ts";
@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "dest": {
       const config = parseDestArgs(args);
-      const token = config.token ?? newToken();
+      const token = config.token ?? await storedToken(config.data);
       const dest = await startDest({ ...config, token });
       event({ event: "listening", role: "destination", url: dest.url, port: dest.port, token });
       await untilSignal();
@@ -84,7 +84,7 @@ async function pair(args: string[]): Promise<number> {
     },
   });
   const data = values.data ?? "./data";
-  const token = values.token ?? Deno.env.get("REFSYNC_TOKEN") ?? newToken();
+  const token = values.token ?? Deno.env.get("REFSYNC_TOKEN") ?? await storedToken(`${data}/dest`);
   const shared = (["cp-interval", "cp-dirty-bytes", "max-object-bytes"] as const)
     .flatMap((k) => values[k] === undefined ? [] : [`--${k}`, values[k]!]);
   const destConfig = parseDestArgs([

@@ -68,3 +68,27 @@ export function newToken(): string {
   return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0"))
     .join("");
 }
+
+/**
+ * The pair token kept in `dir/pair-token`: read when present, else a new one
+ * written there (owner-only), so a restarted destination keeps the token its
+ * source was given.
+ *
+ * @example
+ * ```ts
+ * const token = await storedToken("data/dest");
+ * ```
+ */
+export async function storedToken(dir: string): Promise<string> {
+  const path = `${dir}/pair-token`;
+  try {
+    const token = (await Deno.readTextFile(path)).trim();
+    if (token !== "") return token;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const token = newToken();
+  await Deno.writeTextFile(path, `${token}\n`, { mode: 0o600 });
+  return token;
+}
