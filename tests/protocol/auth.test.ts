@@ -8,7 +8,13 @@
  */
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { authHeader, newToken, requireToken, tokensEqual } from "../../src/protocol/auth/mod.ts";
+import {
+  authHeader,
+  newToken,
+  requireToken,
+  storedToken,
+  tokensEqual,
+} from "../../src/protocol/auth/mod.ts";
 import { Prng, testSeed } from "../support/prng.ts";
 
 Deno.test("tokensEqual: exact equality, whatever the lengths and characters", () => {
@@ -105,5 +111,18 @@ Deno.test("authHeader and newToken", () => {
     assert.ok(!seen.has(t), "newToken repeated a token");
     seen.add(t);
     assert.equal(tokensEqual(t, t), true);
+  }
+});
+
+Deno.test("storedToken keeps a generated token in the data directory and reuses it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "refsync-token-" });
+  try {
+    const first = await storedToken(`${dir}/dest`);
+    assert.match(first, /^[0-9a-f]{32}$/);
+    assert.equal(await storedToken(`${dir}/dest`), first, "a restart must keep the token");
+    assert.equal((await Deno.stat(`${dir}/dest/pair-token`)).mode! & 0o077, 0, "owner-only file");
+    assert.notEqual(await storedToken(`${dir}/other`), first);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
