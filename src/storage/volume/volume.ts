@@ -127,13 +127,6 @@ export class Volume {
     return readAt(this.#fd, block);
   }
 
-  /** Reads `count` consecutive blocks into `into` at `offset`. */
-  readBlocksInto(block: number, count: number, into: Uint8Array, offset = 0): void {
-    const n = fs.readSync(this.#fd, into, offset, count * BLOCK_SIZE, block * BLOCK_SIZE);
-    // Blocks past the end of the file were never written: they read as zeros.
-    into.fill(0, offset + n, offset + count * BLOCK_SIZE);
-  }
-
   /** Marks `block` live in the committed CP (at open, from a walk of the trees). */
   markLive(block: number): void {
     this.#live.set(block);
