@@ -22,10 +22,9 @@
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
 import { withTempDir } from "../support/appliance.ts";
-import { StreamingBlake3 } from "../support/blake3.ts";
 import { firstDifference, objectUrl } from "../support/http.ts";
-import { Prng, randomStream, testSeed, withSeed } from "../support/prng.ts";
-import { sleep, withDeadline } from "../support/timeout.ts";
+import { Prng, testSeed, withSeed } from "../support/prng.ts";
+import { sleep } from "../support/timeout.ts";
 import {
   adminCp,
   assertSameDigest,
@@ -34,6 +33,7 @@ import {
   digestOf,
   eventually,
   Model,
+  putRandomObject,
   spawnDest,
   spawnMirroredSource,
   statsOf,
@@ -88,21 +88,8 @@ Deno.test("mirror dest crash: killed during a CP sync, back on its port, it catc
 
           // A big CP: three 16 MiB objects, streamed.
           for (let i = 0; i < 3; i++) {
-            const bigSeed = rng.u32();
-            const h = new StreamingBlake3();
-            const status = await withDeadline(60_000, async (signal) => {
-              const res = await fetch(objectUrl(src!.url, `big/${i}`), {
-                method: "PUT",
-                body: randomStream(bigSeed, 16 * MiB, MiB, (c) => h.update(c)),
-                signal,
-                // @ts-ignore: Deno streams request bodies with duplex "half"
-                duplex: "half",
-              });
-              await res.body?.cancel();
-              return res.status;
-            });
-            assert.equal(status, 201, `PUT big/${i}: ${status}`);
-            model.putRandom(`big/${i}`, bigSeed, 16 * MiB, MiB, h.hex());
+            const put = await putRandomObject(src!.url, model, `big/${i}`, rng.u32(), 16 * MiB);
+            assert.equal(put.status, 201, `PUT big/${i}: ${put.status} ${put.text}`);
           }
 
           // Start the CP; kill the destination right after the source committed it locally.

@@ -22,10 +22,9 @@
  */
 import assert from "node:assert/strict";
 import { withTempDir } from "../support/appliance.ts";
-import { blake3Hex, StreamingBlake3 } from "../support/blake3.ts";
+import { blake3Hex } from "../support/blake3.ts";
 import { objectUrl } from "../support/http.ts";
-import { Prng, randomStream, testSeed, withSeed } from "../support/prng.ts";
-import { withDeadline } from "../support/timeout.ts";
+import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import {
   adminCp,
   assertSameDigest,
@@ -33,6 +32,7 @@ import {
   callJson,
   Model,
   type Pair,
+  putRandomObject,
   spawnPair,
   statsOf,
   totalBlocks,
@@ -170,26 +170,13 @@ Deno.test("mirror e2e: every phase leaves both processes with the same CP, bytes
         // Phase 2: one 64 MiB PUT, streamed (chunked), hashed while it is generated.
         await timed("2 64MiB", async () => {
           const size = 64 * MiB;
-          const chunk = MiB;
-          const bigSeed = rng.u32();
           const before = (await statsOf(src)).wire;
-          const h = new StreamingBlake3();
           const tPut = performance.now();
-          const put = await withDeadline(120_000, async (signal) => {
-            const res = await fetch(objectUrl(src.url, "big/64MiB"), {
-              method: "PUT",
-              body: randomStream(bigSeed, size, chunk, (c) => h.update(c)),
-              signal,
-              // @ts-ignore: Deno streams request bodies with duplex "half"
-              duplex: "half",
-            });
-            return { status: res.status, json: await res.json() as PutJson };
-          });
-          assert.equal(put.status, 201, `PUT big/64MiB: ${put.status} ${JSON.stringify(put.json)}`);
-          assert.equal(put.json.size, size);
-          const etag = h.hex(); // (the hasher is disposed by its digest: read it once)
-          assert.equal(put.json.etag, etag, "PUT big/64MiB: etag");
-          model.putRandom("big/64MiB", bigSeed, size, chunk, etag);
+          const put = await putRandomObject(src.url, model, "big/64MiB", rng.u32(), size, 120_000);
+          assert.equal(put.status, 201, `PUT big/64MiB: ${put.status} ${put.text}`);
+          const json = JSON.parse(put.text) as PutJson;
+          assert.equal(json.size, size);
+          assert.equal(json.etag, put.etag, "PUT big/64MiB: etag");
           timings["2 64MiB PUT only"] = Math.round(performance.now() - tPut);
           cp = await checkpointAndVerify(pair, model, "phase 2 (64 MiB)", cp);
           const d = wireDelta(before, (await statsOf(src)).wire);

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { type ApplianceProcess, spawnAppliance } from "../support/appliance.ts";
 import { blake3Hex, etagValue, StreamingBlake3 } from "../support/blake3.ts";
 import { type Answer, firstDifference, objectUrl, request } from "../support/http.ts";
-import { compareWithRandom } from "../support/prng.ts";
+import { compareWithRandom, randomStream } from "../support/prng.ts";
 import { sleep, withDeadline } from "../support/timeout.ts";
 
 /** Default deadline of one HTTP call (ms). */
@@ -182,6 +182,35 @@ export async function assertSameDigest(
 }
 
 // ------------------------------------------------------------------ model
+
+/**
+ * Streams a pseudo-random object of `size` bytes (from `seed`, in 1 MiB chunks)
+ * to `base` as a whole PUT, hashing it as it goes; on 200/201 records it in `model`.
+ */
+export async function putRandomObject(
+  base: string,
+  model: Model,
+  key: string,
+  seed: number,
+  size: number,
+  ms = 60_000,
+): Promise<{ status: number; text: string; etag: string }> {
+  const chunk = 1024 * 1024;
+  const h = new StreamingBlake3();
+  const answer = await withDeadline(ms, async (signal) => {
+    const res = await fetch(objectUrl(base, key), {
+      method: "PUT",
+      body: randomStream(seed, size, chunk, (c) => h.update(c)),
+      signal,
+      // @ts-ignore: Deno streams request bodies with duplex "half"
+      duplex: "half",
+    });
+    return { status: res.status, text: await res.text() };
+  });
+  const etag = h.hex(); // the hasher is disposed by its digest: read it once
+  if (answer.status === 200 || answer.status === 201) model.putRandom(key, seed, size, chunk, etag);
+  return { ...answer, etag };
+}
 
 /** What an object should hold: bytes, or a pseudo-random stream (too big to keep). */
 export type Expected =

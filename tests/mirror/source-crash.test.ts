@@ -16,10 +16,9 @@
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
 import { withTempDir } from "../support/appliance.ts";
-import { StreamingBlake3 } from "../support/blake3.ts";
 import { objectUrl } from "../support/http.ts";
-import { Prng, randomStream, testSeed, withSeed } from "../support/prng.ts";
-import { sleep, withDeadline } from "../support/timeout.ts";
+import { Prng, testSeed, withSeed } from "../support/prng.ts";
+import { sleep } from "../support/timeout.ts";
 import {
   adminCp,
   assertSameDigest,
@@ -27,6 +26,7 @@ import {
   digestOf,
   eventually,
   Model,
+  putRandomObject,
   spawnDest,
   spawnMirroredSource,
   statsOf,
@@ -67,21 +67,8 @@ Deno.test("mirror source crash: killed during a CP sync, it restarts and the pai
             model.put(`small/${i}`, bytes);
           }
           for (let i = 0; i < 3; i++) {
-            const bigSeed = rng.u32();
-            const h = new StreamingBlake3();
-            const status = await withDeadline(60_000, async (signal) => {
-              const res = await fetch(objectUrl(src!.url, `big/${i}`), {
-                method: "PUT",
-                body: randomStream(bigSeed, 16 * MiB, MiB, (c) => h.update(c)),
-                signal,
-                // @ts-ignore: Deno streams request bodies with duplex "half"
-                duplex: "half",
-              });
-              await res.body?.cancel();
-              return res.status;
-            });
-            assert.equal(status, 201, `PUT big/${i}: ${status}`);
-            model.putRandom(`big/${i}`, bigSeed, 16 * MiB, MiB, h.hex());
+            const put = await putRandomObject(src!.url, model, `big/${i}`, rng.u32(), 16 * MiB);
+            assert.equal(put.status, 201, `PUT big/${i}: ${put.status} ${put.text}`);
           }
 
           // Start the CP; kill the source as soon as it committed locally (its sync is starting).
@@ -169,20 +156,8 @@ Deno.test("mirror source crash: killed while a CP reuses the blocks the last one
           await put("a", rng.bytes(200));
           const cp2 = await adminCp(src);
           // CP 3 is big: its first blocks land where CP 1's catalog and map nodes were.
-          const bigSeed = rng.u32();
-          const h = new StreamingBlake3();
-          await withDeadline(60_000, async (signal) => {
-            const res = await fetch(objectUrl(src!.url, "big"), {
-              method: "PUT",
-              body: randomStream(bigSeed, 48 * MiB, MiB, (c) => h.update(c)),
-              signal,
-              // @ts-ignore: Deno streams request bodies with duplex "half"
-              duplex: "half",
-            });
-            await res.body?.cancel();
-            assert.equal(res.status, 201);
-          });
-          model.putRandom("big", bigSeed, 48 * MiB, MiB, h.hex());
+          const big = await putRandomObject(src!.url, model, "big", rng.u32(), 48 * MiB);
+          assert.equal(big.status, 201, `PUT big: ${big.status} ${big.text}`);
           const cpCall = call(`${src.url}/v1/admin/cp`, { method: "POST" }, 60_000).catch((e) => e);
           const killDelay = rng.range(30, 120);
           await sleep(killDelay);
