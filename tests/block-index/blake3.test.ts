@@ -21,7 +21,7 @@ interface Vector {
 }
 
 const vectors: Vector[] = JSON.parse(
-  await Deno.readTextFile(new URL("../../../shared/blake3/test_vectors.json", import.meta.url)),
+  await Deno.readTextFile(new URL("./vectors/test_vectors.json", import.meta.url)),
 ).cases;
 
 /** The test-vector input: bytes 0, 1, ..., 250, 0, 1, ... */
