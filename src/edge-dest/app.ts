@@ -6,10 +6,10 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { requireToken } from "../protocol/auth/mod.ts";
-import { RefsyncError } from "../protocol/errors/mod.ts";
-import { methodNotAllowed, notFound, onError } from "../protocol/http/errors.ts";
-import { type ReadCounters, registerObjectReads } from "../protocol/http/objects.ts";
+import { requireToken } from "../http/auth.ts";
+import { RefsyncError } from "../errors/mod.ts";
+import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
+import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import { toHex } from "../block-index/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
@@ -71,7 +71,6 @@ export function createDestApp(ctx: DestAppContext): Hono {
     // The state stays readable: it is how a returning old source learns it was replaced.
     if (!store.isMirror && c.req.path !== "/v1/repl/state") {
       throw new RefsyncError(
-        409,
         "conflict",
         `this appliance was promoted (pair generation ${store.superblock.pairGeneration}); it takes no replication`,
       );
@@ -93,7 +92,6 @@ export function createDestApp(ctx: DestAppContext): Hono {
       // The source lost an unacknowledged tail (never fsynced there): drop it here too.
       if (body.truncateAfter < sb.lsnCovered) {
         throw new RefsyncError(
-          409,
           "conflict",
           `cannot truncate below the committed CP's LSN ${sb.lsnCovered}`,
         );
@@ -103,14 +101,13 @@ export function createDestApp(ctx: DestAppContext): Hono {
       // The source dropped log that a CP committed here covers: skip to it.
       if (body.lastLsn > sb.lsnCovered) {
         throw new RefsyncError(
-          409,
           "conflict",
           `LSN ${body.lastLsn} is past the committed CP's ${sb.lsnCovered}`,
         );
       }
       await store.log.reset(body.lastLsn);
     } else {
-      throw new RefsyncError(400, "bad_request", "give {truncateAfter: LSN} or {lastLsn: LSN}");
+      throw new RefsyncError("bad_request", "give {truncateAfter: LSN} or {lastLsn: LSN}");
     }
     return c.json(destState(store));
   });
@@ -133,8 +130,8 @@ export function createDestApp(ctx: DestAppContext): Hono {
     const partText = c.req.query("part");
     if (partText === undefined) {
       const body = c.req.raw.body;
-      if (!body) throw new RefsyncError(400, "bad_request", "CP sync needs a body");
-      if (applying) throw new RefsyncError(409, "conflict", "a CP sync is already being applied");
+      if (!body) throw new RefsyncError("bad_request", "CP sync needs a body");
+      if (applying) throw new RefsyncError("conflict", "a CP sync is already being applied");
       const stop = new AbortController();
       const run = applyCpSync(store, body, wire, stop.signal);
       applying = { stop, done: run.catch(() => {}) };
@@ -149,11 +146,10 @@ export function createDestApp(ctx: DestAppContext): Hono {
     const last = c.req.query("last") === "1";
     const length = Number(c.req.header("Content-Length"));
     if (!Number.isSafeInteger(cp) || !Number.isSafeInteger(part) || part < 0) {
-      throw new RefsyncError(400, "bad_request", "CP sync part: give ?cp=N&part=K&last=0|1");
+      throw new RefsyncError("bad_request", "CP sync part: give ?cp=N&part=K&last=0|1");
     }
     if (!(length >= 0 && length <= MAX_PART_BYTES)) {
       throw new RefsyncError(
-        413,
         "too_large",
         `a CP sync part needs a Content-Length of at most ${MAX_PART_BYTES}`,
       );
@@ -176,7 +172,6 @@ export function createDestApp(ctx: DestAppContext): Hono {
     const session = applying;
     if (!session?.writer || session.cp !== cp || session.next !== part) {
       throw new RefsyncError(
-        409,
         "conflict",
         `CP sync part ${part} of CP ${cp} is out of order; start again at part 0`,
       );
@@ -203,7 +198,6 @@ export function createDestApp(ctx: DestAppContext): Hono {
 
   const forbidden = () => {
     throw new RefsyncError(
-      403,
       "forbidden",
       "this is the destination appliance: it takes writes only from its source; send writes to the source",
     );
@@ -230,7 +224,6 @@ export function createDestApp(ctx: DestAppContext): Hono {
   });
   app.post("/v1/admin/cp", () => {
     throw new RefsyncError(
-      409,
       "conflict",
       "CPs of a destination come from its source; POST /v1/admin/cp there",
     );

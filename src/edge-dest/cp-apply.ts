@@ -8,12 +8,13 @@
  * @module
  */
 import { blake3, hashBlocks } from "../block-index/mod.ts";
-import { RefsyncError } from "../protocol/errors/mod.ts";
-import { blockCheck, readRecords, runCheck } from "../protocol/cp-sync/records.ts";
+import { errorMessage, RefsyncError } from "../errors/mod.ts";
+import { blockCheck, type CpRecord, readRecords, runCheck } from "../protocol/cp-sync/records.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { cpContentDigest, nextVolumeDigest } from "../storage/volume/digest.ts";
 import { decodeSuperblock } from "../storage/volume/superblock.ts";
+import { Bitmap } from "../storage/volume/bitmap.ts";
 import { BLOCK_SIZE } from "../storage/volume/types.ts";
 import type { CpTransaction } from "../storage/volume/volume.ts";
 import { endOfSlice } from "../storage/time-slice.ts";
@@ -53,8 +54,25 @@ export async function applyCpSync(
     for (const b of blocks) need.add(b);
     if (reasons.length < 5) reasons.push(reason);
   };
-  const write = (block: number, bytes: Uint8Array) => {
+  // The source chooses the blocks; one live in our committed CP would overwrite
+  // the image a crash falls back to, and one written twice is ambiguous: the
+  // stream is wrong, not this disk.
+  const claimed = new Bitmap();
+  const claim = (block: number) => {
+    if (block < 2 || volume.isLive(block)) {
+      throw new RefsyncError(
+        "conflict",
+        `CP sync writes block ${block}, which is live in CP ${committed.cp} here`,
+      );
+    }
+    if (claimed.has(block)) {
+      throw new RefsyncError("conflict", `CP sync writes block ${block} twice`);
+    }
+    claimed.set(block);
     tx!.claim(block);
+  };
+  const write = (block: number, bytes: Uint8Array) => {
+    claim(block);
     tx!.written.setDigest(tx!.write(block, bytes, "data", 0), blake3(bytes));
   };
   const liveBlock = (block: number): Uint8Array | null =>
@@ -65,13 +83,12 @@ export async function applyCpSync(
       : null;
 
   try {
-    for await (const r of readRecords(body, (n) => wire.cpSyncBytes += n, signal)) {
+    for await (const r of decodeRecords(body, wire, signal)) {
       await endOfSlice(); // log forwarding keeps flowing while a big CP is applied
       if (r.kind === "begin") {
-        if (tx) throw new RefsyncError(400, "bad_request", "CP sync: BEGIN twice");
+        if (tx) throw new RefsyncError("bad_request", "CP sync: BEGIN twice");
         if (r.cp !== committed.cp + 1) {
           throw new RefsyncError(
-            409,
             "conflict",
             `CP sync for CP ${r.cp}, but this destination is at CP ${committed.cp}; resync from CP ${
               committed.cp + 1
@@ -80,14 +97,12 @@ export async function applyCpSync(
         }
         if (r.pairGeneration !== committed.pairGeneration && committed.cp > 0) {
           throw new RefsyncError(
-            409,
             "conflict",
             `pair generation ${r.pairGeneration} != ${committed.pairGeneration}`,
           );
         }
         if (!bytesEqual(r.previousDigest, committed.volumeDigest)) {
           throw new RefsyncError(
-            409,
             "conflict",
             `the volumes diverged before CP ${r.cp}: digests differ`,
           );
@@ -95,7 +110,7 @@ export async function applyCpSync(
         tx = volume.beginCp();
         continue;
       }
-      if (!tx) throw new RefsyncError(400, "bad_request", "CP sync: a record before BEGIN");
+      if (!tx) throw new RefsyncError("bad_request", "CP sync: a record before BEGIN");
       // Bounded memory: write buffered blocks out as the stream goes, not all at COMMIT.
       if (tx.shouldFlush) tx.flush();
       switch (r.kind) {
@@ -117,7 +132,7 @@ export async function applyCpSync(
             break;
           }
           blocks.forEach((b, i) => {
-            tx!.claim(b);
+            claim(b);
             const row = tx!.write(b, run.slice(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE), "data", 0);
             tx!.written.setDigest(row, runDigests.subarray(i * 32, (i + 1) * 32));
           });
@@ -166,7 +181,7 @@ export async function applyCpSync(
         case "free":
           for (const b of r.blocks) {
             if (!volume.isLive(b)) {
-              throw new RefsyncError(409, "conflict", `FREE of block ${b}, which is not live here`);
+              throw new RefsyncError("conflict", `FREE of block ${b}, which is not live here`);
             }
             released.push(b);
           }
@@ -182,7 +197,7 @@ export async function applyCpSync(
           }
           const sb = decodeSuperblock(r.superblock);
           if (sb === null || sb.cp !== tx.cp) {
-            throw new RefsyncError(400, "bad_request", "CP sync: the COMMIT superblock is invalid");
+            throw new RefsyncError("bad_request", "CP sync: the COMMIT superblock is invalid");
           }
           const expected = nextVolumeDigest(
             committed.volumeDigest,
@@ -191,7 +206,6 @@ export async function applyCpSync(
           );
           if (!bytesEqual(expected, sb.volumeDigest)) {
             throw new RefsyncError(
-              409,
               "conflict",
               `CP ${sb.cp}: the applied content digest differs from the source's; not committed`,
             );
@@ -203,11 +217,11 @@ export async function applyCpSync(
         }
       }
     }
-    throw new RefsyncError(400, "bad_request", "CP sync stream ended before COMMIT");
+    throw new RefsyncError("bad_request", "CP sync stream ended before COMMIT");
   } catch (e) {
+    // Storage failures (EIO, ENOSPC, a broken invariant) propagate as what they are.
     tx?.abort();
-    if (e instanceof RefsyncError) throw e;
-    throw new RefsyncError(400, "bad_request", `CP sync: ${e instanceof Error ? e.message : e}`);
+    throw e;
   }
 
   function verifyAndWrite(block: number, content: Uint8Array, check: Uint8Array): void {
@@ -216,8 +230,25 @@ export async function applyCpSync(
       fail([block], `block ${block}: content check failed`);
       return;
     }
-    tx!.claim(block);
+    claim(block);
     tx!.written.setDigest(tx!.write(block, content, "data", 0), digest);
+  }
+}
+
+/**
+ * The records of `body`; what the stream itself gets wrong (a malformed or
+ * truncated record, a body cut off) is the sender's fault: `bad_request`.
+ */
+async function* decodeRecords(
+  body: ReadableStream<Uint8Array>,
+  wire: WireStats,
+  signal?: AbortSignal,
+): AsyncGenerator<CpRecord> {
+  try {
+    yield* readRecords(body, (n) => wire.cpSyncBytes += n, signal);
+  } catch (e) {
+    if (e instanceof RefsyncError) throw e;
+    throw new RefsyncError("bad_request", `CP sync: ${errorMessage(e)}`);
   }
 }
 

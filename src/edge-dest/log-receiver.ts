@@ -7,7 +7,7 @@
  */
 import { FrameError, FrameReader } from "../protocol/log-frame/mod.ts";
 import type { Frame } from "../protocol/log-frame/mod.ts";
-import { RefsyncError } from "../protocol/errors/mod.ts";
+import { RefsyncError } from "../errors/mod.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 
@@ -27,7 +27,7 @@ export async function receiveLog(
   body: ReadableStream<Uint8Array> | null,
   wire: WireStats,
 ): Promise<{ lastLsn: number }> {
-  if (!body) throw new RefsyncError(400, "bad_request", "log forwarding needs a body of frames");
+  if (!body) throw new RefsyncError("bad_request", "log forwarding needs a body of frames");
   let group: Frame[] = [];
   let groupBytes = 0;
   const flush = async () => {
@@ -51,7 +51,6 @@ export async function receiveLog(
     await flush().catch(() => {});
     if (e instanceof FrameError) {
       throw new RefsyncError(
-        409,
         "conflict",
         `${e.message}; this destination holds LSNs up to ${store.log.lastLsn}`,
       );

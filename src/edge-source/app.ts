@@ -4,10 +4,10 @@
  * @module
  */
 import { Hono } from "hono";
-import { RefsyncError } from "../protocol/errors/mod.ts";
-import { methodNotAllowed, notFound, onError } from "../protocol/http/errors.ts";
-import { objectKey, registerObjectReads } from "../protocol/http/objects.ts";
-import { parseContentRange } from "../protocol/http/range.ts";
+import { RefsyncError } from "../errors/mod.ts";
+import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
+import { objectKey, registerObjectReads } from "../http/objects.ts";
+import { parseContentRange } from "../http/range.ts";
 import { encodeKey } from "../storage/objects/key.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
@@ -63,7 +63,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
   app.notFound(notFound);
   const assertWritable = () => {
     const reason = ctx.refuseWrites?.();
-    if (reason) throw new RefsyncError(503, "unavailable", reason);
+    if (reason) throw new RefsyncError("unavailable", reason);
   };
 
   app.put("/v1/objects/*", async (c) => {
@@ -73,20 +73,15 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     const lengthHeader = c.req.header("Content-Length");
     const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
     if (length === undefined && c.req.header("Transfer-Encoding") === undefined) {
-      throw new RefsyncError(
-        411,
-        "length_required",
-        "a PUT needs Content-Length or a chunked body",
-      );
+      throw new RefsyncError("length_required", "a PUT needs Content-Length or a chunked body");
     }
     if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
-      throw new RefsyncError(400, "bad_request", "Content-Length is not a non-negative integer");
+      throw new RefsyncError("bad_request", "Content-Length is not a non-negative integer");
     }
     const contentRange = c.req.header("Content-Range");
     const range = contentRange === undefined ? null : parseContentRange(contentRange);
     if (range && length !== undefined && length !== range.end - range.start) {
       throw new RefsyncError(
-        400,
         "bad_range",
         `Content-Range spans ${range.end - range.start} bytes but Content-Length is ${length}`,
       );
@@ -94,7 +89,6 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     const end = range ? range.end : length ?? 0;
     if (end > ctx.maxObjectBytes) {
       throw new RefsyncError(
-        413,
         "too_large",
         `the object would be ${end} bytes; --max-object-bytes is ${ctx.maxObjectBytes}`,
       );
@@ -121,7 +115,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     const key = objectKey(c.req.url);
     assertWritable();
     const done = await store.delete(key);
-    if (!done) throw new RefsyncError(404, "not_found", `no object with key '${key}'`);
+    if (!done) throw new RefsyncError("not_found", `no object with key '${key}'`);
     client.deletes++;
     return c.body(null, 204);
   });

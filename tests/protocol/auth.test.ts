@@ -8,13 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import {
-  authHeader,
-  newToken,
-  requireToken,
-  storedToken,
-  tokensEqual,
-} from "../../src/protocol/auth/mod.ts";
+import { authHeader, newToken, storedToken, tokensEqual } from "../../src/protocol/auth/mod.ts";
+import { requireToken } from "../../src/http/auth.ts";
 import { Prng, testSeed } from "../support/prng.ts";
 
 Deno.test("tokensEqual: exact equality, whatever the lengths and characters", () => {

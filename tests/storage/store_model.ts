@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { RefsyncError } from "../../src/protocol/errors/mod.ts";
+import { RefsyncError } from "../../src/errors/mod.ts";
 import { ObjectStore, type StoreOptions } from "../../src/storage/objects/store.ts";
 import type { CpTransaction } from "../../src/storage/volume/volume.ts";
 import { assertBytes, blake3Hex, bytesStream, compareUtf8, drain, type Prng } from "./helpers.ts";
@@ -148,7 +148,7 @@ export class StoreModel {
       }
       assert.throws(
         () => store.read(key, 0, bytes.length + 1),
-        (e: unknown) => e instanceof RefsyncError && e.status === 416,
+        (e: unknown) => e instanceof RefsyncError && e.code === "range_not_satisfiable",
       );
     }
     for (const key of KEYS) {
@@ -156,7 +156,7 @@ export class StoreModel {
       assert.equal(store.stat(key), null, `${ctx}: ${key} should not exist`);
       assert.throws(
         () => store.read(key, 0, 0),
-        (e: unknown) => e instanceof RefsyncError && e.status === 404,
+        (e: unknown) => e instanceof RefsyncError && e.code === "not_found",
         `${ctx}: read of missing ${key}`,
       );
     }

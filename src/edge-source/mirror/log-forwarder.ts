@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { RefsyncError } from "../../protocol/errors/mod.ts";
+import { RefsyncError } from "../../errors/mod.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
 
@@ -100,7 +100,7 @@ export class LogForwarder {
 
   /** Resolves once the destination confirmed `lsn`; 503 after `timeoutMs`. */
   waitAcked(lsn: number, timeoutMs: number): Promise<void> {
-    if (this.fatal) return Promise.reject(new RefsyncError(503, "unavailable", this.fatal));
+    if (this.fatal) return Promise.reject(new RefsyncError("unavailable", this.fatal));
     if (lsn <= this.#acked) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
@@ -111,7 +111,6 @@ export class LogForwarder {
           this.#waiters = this.#waiters.filter((w) => w !== waiter);
           reject(
             new RefsyncError(
-              503,
               "unavailable",
               `the destination did not confirm LSN ${lsn} within --sync-timeout (${timeoutMs} ms)` +
                 (this.lastError ? `: ${this.lastError}` : "") + "; the write was not acknowledged",
@@ -128,7 +127,7 @@ export class LogForwarder {
     this.fatal = reason;
     for (const w of this.#waiters) {
       clearTimeout(w.timer);
-      w.reject(new RefsyncError(503, "unavailable", reason));
+      w.reject(new RefsyncError("unavailable", reason));
     }
     this.#waiters = [];
   }
@@ -146,7 +145,7 @@ export class LogForwarder {
     await this.#loop;
     for (const w of this.#waiters) {
       clearTimeout(w.timer);
-      w.reject(new RefsyncError(503, "unavailable", "the source is shutting down"));
+      w.reject(new RefsyncError("unavailable", "the source is shutting down"));
     }
     this.#waiters = [];
   }

@@ -14,7 +14,7 @@
  */
 import { toHex } from "../../block-index/mod.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
-import { RefsyncError } from "../../protocol/errors/mod.ts";
+import { RefsyncError } from "../../errors/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Appended } from "../../storage/log/mod.ts";
 import type { CheckpointResult, ObjectStore } from "../../storage/objects/store.ts";
@@ -76,10 +76,9 @@ export class Mirror {
   async #ready(): Promise<void> {
     for (let waited = 0; this.#handshakes === 0; waited += 50) {
       const f = this.#forwarder;
-      if (f?.fatal) throw new RefsyncError(503, "unavailable", f.fatal);
+      if (f?.fatal) throw new RefsyncError("unavailable", f.fatal);
       if (waited >= this.options.syncTimeoutMs) {
         throw new RefsyncError(
-          503,
           "unavailable",
           `no handshake with the destination yet${f?.lastError ? `: ${f.lastError}` : ""}`,
         );
@@ -129,7 +128,6 @@ export class Mirror {
       res = await fetch(new URL(path, this.options.url), { ...init, headers });
     } catch (e) {
       throw new RefsyncError(
-        503,
         "unavailable",
         `destination ${this.options.url} unreachable: ${e instanceof Error ? e.message : e}`,
       );
@@ -147,7 +145,7 @@ export class Mirror {
     }
     if (!res.ok) {
       const message = (body as { message?: string }).message ?? res.statusText;
-      throw new RefsyncError(503, "unavailable", `destination answered ${res.status}: ${message}`);
+      throw new RefsyncError("unavailable", `destination answered ${res.status}: ${message}`);
     }
     return body as T;
   }
@@ -162,7 +160,6 @@ export class Mirror {
     let state = await this.#state();
     if (state.promoted || state.pairGeneration > sb.pairGeneration) {
       throw new RefsyncError(
-        403,
         "forbidden",
         `the destination was promoted (pair generation ${state.pairGeneration} > ours ${sb.pairGeneration}); ` +
           "this source must not take writes any more (no split brain)",
@@ -170,25 +167,19 @@ export class Mirror {
     }
     if (state.cp > 0 && state.volumeId !== toHex(sb.volumeId)) {
       throw new RefsyncError(
-        403,
         "forbidden",
         "the destination holds another volume: unrelated histories",
       );
     }
     if (state.cp > sb.cp || state.cp < sb.cp - 1) {
       throw new RefsyncError(
-        403,
         "forbidden",
         `the destination is at CP ${state.cp} and this source at CP ${sb.cp}: unrelated histories; ` +
           "start the destination from an empty data directory",
       );
     }
     if (state.cp === sb.cp && state.volumeDigest !== toHex(sb.volumeDigest)) {
-      throw new RefsyncError(
-        403,
-        "forbidden",
-        `the volumes diverged at CP ${sb.cp}: digests differ`,
-      );
+      throw new RefsyncError("forbidden", `the volumes diverged at CP ${sb.cp}: digests differ`);
     }
     if (state.cp === sb.cp - 1 && !store.needsSync) {
       // We committed a CP the destination lacks, and restarted since: send it again from the volume.
@@ -227,7 +218,7 @@ export class Mirror {
 
   async #syncCheckpoint(cp: CheckpointResult): Promise<void> {
     const forwarder = this.#forwarder!;
-    if (forwarder.fatal) throw new RefsyncError(503, "unavailable", forwarder.fatal);
+    if (forwarder.fatal) throw new RefsyncError("unavailable", forwarder.fatal);
     // References resolve against the destination's log: it must hold the records first.
     const maxLsn = cp.written.maxLsn();
     await forwarder.waitAcked(
@@ -270,11 +261,7 @@ export class Mirror {
       this.#destCp = state.cp;
       return;
     }
-    throw new RefsyncError(
-      503,
-      "unavailable",
-      `CP ${cp.superblock.cp} sync failed: ${lastMessage}`,
-    );
+    throw new RefsyncError("unavailable", `CP ${cp.superblock.cp} sync failed: ${lastMessage}`);
   }
 
   /** Data blocks of a CP both sides committed: later CPs may COPY from them. */

@@ -1,11 +1,9 @@
 /**
- * Pair authentication: the destination takes replication requests only with
- * the pair token, compared in constant time.
+ * Pair tokens: made, kept in the data directory, compared in constant time.
+ * (The HTTP middleware that checks them is `src/http/auth.ts`.)
  *
  * @module
  */
-import type { MiddlewareHandler } from "hono";
-import { jsonError } from "../http/errors.ts";
 
 /**
  * Constant-time equality of two strings (time depends on length only).
@@ -28,32 +26,6 @@ export function tokensEqual(a: string, b: string): boolean {
 /** The request header that carries the token. */
 export function authHeader(token: string): Record<string, string> {
   return { Authorization: `Bearer ${token}` };
-}
-
-/**
- * Hono middleware: 401 unless `Authorization: Bearer <token>` matches.
- *
- * @example
- * ```ts
- * app.use("/v1/repl/*", requireToken(() => token));
- * ```
- */
-export function requireToken(token: () => string): MiddlewareHandler {
-  return async (c, next) => {
-    const header = c.req.header("Authorization") ?? "";
-    const given = header.startsWith("Bearer ") ? header.slice(7) : "";
-    if (given === "" || !tokensEqual(given, token())) {
-      return jsonError(
-        c,
-        401,
-        "unauthorized",
-        given === ""
-          ? "replication needs the pair token (Authorization: Bearer ...)"
-          : "wrong pair token",
-      );
-    }
-    await next();
-  };
 }
 
 /**

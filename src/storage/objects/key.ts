@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { RefsyncError } from "../../protocol/errors/mod.ts";
+import { RefsyncError } from "../../errors/mod.ts";
 
 /** Largest key in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
@@ -21,18 +21,17 @@ const encoder = new TextEncoder();
  */
 export function encodeKey(key: string): Uint8Array {
   if (key.length === 0) {
-    throw new RefsyncError(400, "bad_key", "the key is empty; use /v1/objects/{key}");
+    throw new RefsyncError("bad_key", "the key is empty; use /v1/objects/{key}");
   }
   if (key.includes("\0")) {
-    throw new RefsyncError(400, "bad_key", "the key contains a NUL character");
+    throw new RefsyncError("bad_key", "the key contains a NUL character");
   }
   if (/[\ud800-\udfff]/u.test(key.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ""))) {
-    throw new RefsyncError(400, "bad_key", "the key is not valid UTF-8 (lone surrogate)");
+    throw new RefsyncError("bad_key", "the key is not valid UTF-8 (lone surrogate)");
   }
   const bytes = encoder.encode(key);
   if (bytes.length > MAX_KEY_BYTES) {
     throw new RefsyncError(
-      400,
       "bad_key",
       `the key is ${bytes.length} bytes of UTF-8; at most ${MAX_KEY_BYTES} are allowed`,
     );

@@ -14,7 +14,7 @@
  * @module
  */
 import { blake3, Blake3Hasher, toHex } from "../../block-index/mod.ts";
-import { RefsyncError } from "../../protocol/errors/mod.ts";
+import { RefsyncError } from "../../errors/mod.ts";
 import { Flag, Op } from "../../protocol/log-frame/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
 import { walkMap } from "../blockmap/blockmap.ts";
@@ -180,7 +180,7 @@ export class ObjectStore {
    */
   async promote(): Promise<CheckpointResult | null> {
     if (!this.#mirror) {
-      throw new RefsyncError(409, "conflict", "this appliance is already a source");
+      throw new RefsyncError("conflict", "this appliance is already a source");
     }
     this.#mirror = false;
     this.#generation = this.superblock.pairGeneration + 1;
@@ -324,11 +324,7 @@ export class ObjectStore {
     const keyBytes = encodeKey(key);
     const limit = this.options.maxObjectBytes;
     if (opts.offset + (opts.length ?? 0) > limit) {
-      throw new RefsyncError(
-        413,
-        "too_large",
-        `the object would exceed --max-object-bytes (${limit})`,
-      );
+      throw new RefsyncError("too_large", `the object would exceed --max-object-bytes (${limit})`);
     }
     await this.#waitForRoom();
     const created = this.#view(key) === null;
@@ -346,16 +342,11 @@ export class ObjectStore {
         const next = piece.done ? piece : await pieces.next();
         const last = next.done === true;
         if (offset + data.length > limit) {
-          throw new RefsyncError(
-            413,
-            "too_large",
-            `the object exceeds --max-object-bytes (${limit})`,
-          );
+          throw new RefsyncError("too_large", `the object exceeds --max-object-bytes (${limit})`);
         }
         const total = offset + data.length - opts.offset;
         if (opts.length !== undefined && (total > opts.length || (last && total !== opts.length))) {
           throw new RefsyncError(
-            400,
             "bad_range",
             `the body has ${
               last ? total : "more than " + opts.length
@@ -537,11 +528,7 @@ export class ObjectStore {
       try {
         await this.checkpoint();
       } catch (e) {
-        throw new RefsyncError(
-          503,
-          "unavailable",
-          `write buffer full and CP failed: ${errorText(e)}`,
-        );
+        throw new RefsyncError("unavailable", `write buffer full and CP failed: ${errorText(e)}`);
       }
     }
   }
@@ -575,13 +562,9 @@ export class ObjectStore {
    */
   read(key: string, start: number, end: number): ReadableStream<Uint8Array> {
     const view = this.#view(key);
-    if (view === null) throw new RefsyncError(404, "not_found", `no object with key '${key}'`);
+    if (view === null) throw new RefsyncError("not_found", `no object with key '${key}'`);
     if (start < 0 || end > view.size || start > end) {
-      throw new RefsyncError(
-        416,
-        "range_not_satisfiable",
-        `range outside object of ${view.size} bytes`,
-      );
+      throw new RefsyncError("range_not_satisfiable", `range outside object of ${view.size} bytes`);
     }
     const unpin = this.#pin();
     let pos = start;
@@ -706,7 +689,7 @@ export class ObjectStore {
   checkpoint(force = false): Promise<CheckpointResult | null> {
     this.#assertOpen();
     if (this.#mirror) {
-      throw new RefsyncError(409, "conflict", "a destination takes CPs only from its source");
+      throw new RefsyncError("conflict", "a destination takes CPs only from its source");
     }
     if (this.#cpRunning) {
       // Join: a write that waited must see its data in a CP, so run one more after this one.
@@ -878,7 +861,7 @@ export class ObjectStore {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new RefsyncError(503, "unavailable", "the store is closed");
+    if (this.#closed) throw new RefsyncError("unavailable", "the store is closed");
   }
 }
 
@@ -938,7 +921,6 @@ async function* readBody(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8
         next = await reader.read();
       } catch (e) {
         throw new RefsyncError(
-          400,
           "bad_request",
           `the request body ended early: ${e instanceof Error ? e.message : e}`,
         );

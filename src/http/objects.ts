@@ -5,8 +5,8 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import { RefsyncError } from "../errors/mod.ts";
-import type { ObjectInfo, ObjectStore } from "../../storage/objects/store.ts";
+import { isError, RefsyncError } from "../errors/mod.ts";
+import type { ObjectInfo, ObjectStore } from "../storage/objects/store.ts";
 import { parseRange } from "./range.ts";
 
 /** Path prefix of object keys. */
@@ -26,7 +26,7 @@ export function objectKey(url: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
-    throw new RefsyncError(400, "bad_key", "the key is not valid percent-encoded UTF-8");
+    throw new RefsyncError("bad_key", "the key is not valid percent-encoded UTF-8");
   }
 }
 
@@ -71,12 +71,12 @@ export function registerObjectReads(
     if (key === "") return list(c, store());
     const s = store();
     const info = s.stat(key);
-    if (!info) throw new RefsyncError(404, "not_found", `no object with key '${key}'`);
+    if (!info) throw new RefsyncError("not_found", `no object with key '${key}'`);
     let range;
     try {
       range = parseRange(c.req.header("Range"), info.size);
     } catch (e) {
-      if (e instanceof RefsyncError && e.status === 416) {
+      if (isError(e, "range_not_satisfiable")) {
         return c.json({ error: e.code, message: e.message }, 416, {
           "Content-Range": `bytes */${info.size}`,
         });
@@ -101,7 +101,7 @@ function list(c: Context, store: ObjectStore): Response {
   const limitText = c.req.query("limit");
   const limit = limitText === undefined ? 1000 : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10000) {
-    throw new RefsyncError(400, "bad_request", "limit must be an integer from 1 to 10000");
+    throw new RefsyncError("bad_request", "limit must be an integer from 1 to 10000");
   }
   const { objects, next } = store.list({
     prefix: c.req.query("prefix") || undefined,

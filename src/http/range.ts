@@ -27,7 +27,6 @@ export function parseRange(header: string | undefined | null, size: number): Byt
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === "" && m[2] === "")) {
     throw new RefsyncError(
-      400,
       "bad_range",
       `malformed Range '${
         header.slice(0, 100)
@@ -36,7 +35,6 @@ export function parseRange(header: string | undefined | null, size: number): Byt
   }
   const unsatisfiable = () =>
     new RefsyncError(
-      416,
       "range_not_satisfiable",
       `Range '${header}' is outside the object of ${size} bytes`,
     );
@@ -48,7 +46,7 @@ export function parseRange(header: string | undefined | null, size: number): Byt
   const start = safeInt(m[1], header);
   const last = m[2] === "" ? size - 1 : safeInt(m[2], header);
   if (m[2] !== "" && last < start) {
-    throw new RefsyncError(400, "bad_range", `malformed Range '${header}': last byte before first`);
+    throw new RefsyncError("bad_range", `malformed Range '${header}': last byte before first`);
   }
   if (start >= size) throw unsatisfiable();
   return { start, end: Math.min(last + 1, size) };
@@ -67,7 +65,6 @@ export function parseContentRange(header: string): ByteRange {
   const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header.trim());
   if (!m) {
     throw new RefsyncError(
-      400,
       "bad_range",
       `malformed Content-Range '${header.slice(0, 100)}'; use 'bytes FIRST-LAST/*'`,
     );
@@ -76,14 +73,12 @@ export function parseContentRange(header: string): ByteRange {
   const last = safeInt(m[2], header);
   if (last < start) {
     throw new RefsyncError(
-      400,
       "bad_range",
       `malformed Content-Range '${header}': last byte before first`,
     );
   }
   if (m[3] !== "*" && safeInt(m[3], header) <= last) {
     throw new RefsyncError(
-      400,
       "bad_range",
       `malformed Content-Range '${header}': length not past last byte`,
     );
@@ -94,7 +89,7 @@ export function parseContentRange(header: string): ByteRange {
 function safeInt(digits: string, header: string): number {
   const n = Number(digits);
   if (!Number.isSafeInteger(n) || digits.length > 16) {
-    throw new RefsyncError(400, "bad_range", `number too large in '${header.slice(0, 100)}'`);
+    throw new RefsyncError("bad_range", `number too large in '${header.slice(0, 100)}'`);
   }
   return n;
 }

@@ -1,0 +1,54 @@
+/**
+ * One mapping from domain errors to HTTP answers: each code has its status,
+ * an unexpected failure is a logged 500 with a JSON body.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { RefsyncError } from "../../src/errors/mod.ts";
+import { onError, STATUS_OF } from "../../src/http/errors.ts";
+import { createLogger, rootLogger, setRootLogger } from "../../src/logging/mod.ts";
+
+function app(fail: () => never): Hono {
+  const a = new Hono();
+  a.onError(onError);
+  a.get("/x", () => fail());
+  return a;
+}
+
+Deno.test("http errors: each domain code is answered with its status and JSON", async () => {
+  const expected = { no_space: 507, precondition_failed: 412, fenced: 403, not_found: 404 };
+  for (const [code, status] of Object.entries(expected)) {
+    const res = await app(() => {
+      throw new RefsyncError(code as keyof typeof STATUS_OF, `because ${code}`, { extra: 1 });
+    }).request("/x");
+    assert.equal(res.status, status, code);
+    assert.deepEqual(await res.json(), { error: code, message: `because ${code}`, extra: 1 });
+  }
+  const res = await app(() => {
+    throw new RefsyncError("unauthorized", "no token");
+  }).request("/x");
+  assert.equal(res.status, 401);
+  assert.match(res.headers.get("WWW-Authenticate") ?? "", /^Bearer /);
+  await res.body?.cancel();
+});
+
+Deno.test("http errors: an internal failure is a logged 500, never a 4xx", async () => {
+  const lines: string[] = [];
+  const saved = rootLogger();
+  setRootLogger(createLogger({ sink: (l) => lines.push(l) }));
+  try {
+    const res = await app(() => {
+      throw new Error("EIO: i/o error, write");
+    }).request("/x");
+    assert.equal(res.status, 500);
+    const body = await res.json();
+    assert.equal(body.error, "internal");
+    assert.match(body.message, /EIO/);
+    assert.equal(lines.length, 1);
+    assert.equal(JSON.parse(lines[0]).event, "http.internal_error");
+  } finally {
+    setRootLogger(saved);
+  }
+});
