@@ -6,7 +6,8 @@
 // a lot of shuffling. Unrolled straight-line code with the message schedule resolved at
 // generation time is what the reference SIMD implementations do too.
 //
-// Run after editing: deno run --allow-write wasm/block-diff/gen_compress.ts
+// Run after editing: deno run --allow-read --allow-write wasm/block-diff/gen_compress.ts
+// (`--check` only compares; `deno task check` runs it so the two never drift apart.)
 
 const PERM = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
 
@@ -202,8 +203,18 @@ import { V } from "./simd";
 `;
 
 const target = new URL("./assembly/compress.ts", import.meta.url);
-await Deno.writeTextFile(
-  target,
-  `${header}\n${scalarCompress()}\n\n${simdChunks()}\n\n${simdCompress4()}\n`,
-);
-console.log(`wrote ${target.pathname}`);
+const generated = `${header}\n${scalarCompress()}\n\n${simdChunks()}\n\n${simdCompress4()}\n`;
+if (Deno.args.includes("--check")) {
+  // `deno task check`: the committed file must be exactly what this generator writes.
+  const committed = await Deno.readTextFile(target);
+  if (committed !== generated) {
+    console.error(
+      `${target.pathname} differs from what gen_compress.ts generates; ` +
+        "run: deno run --allow-read --allow-write wasm/block-diff/gen_compress.ts",
+    );
+    Deno.exit(1);
+  }
+} else {
+  await Deno.writeTextFile(target, generated);
+  console.log(`wrote ${target.pathname}`);
+}
