@@ -5,7 +5,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DEFAULTS, parseDestArgs, parseSourceArgs, UsageError, wantsHelp } from "./cli/args.ts";
+import {
+  DEFAULTS,
+  parseDestArgs,
+  parsePromoteArgs,
+  parseSourceArgs,
+  UsageError,
+  wantsHelp,
+} from "./cli/args.ts";
 import { USAGE } from "./cli/usage.ts";
 import { authHeader, storedToken } from "./protocol/auth/mod.ts";
 import { startDest } from "./edge-dest/server.ts";
@@ -25,7 +32,10 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case "source": {
-      const source = await startSource(parseSourceArgs(args));
+      const config = parseSourceArgs(args);
+      // A standalone source has a pair token too: its admin calls need it.
+      const token = config.token ?? await storedToken(config.data);
+      const source = await startSource({ ...config, token });
       event({ event: "listening", role: "source", url: source.url, port: source.port });
       await untilSignal();
       await source.close();
@@ -43,13 +53,8 @@ async function main(argv: string[]): Promise<number> {
     case "pair":
       return await pair(args);
     case "promote": {
-      const { values } = parseArgs({
-        args,
-        options: { url: { type: "string" }, token: { type: "string" } },
-      });
-      if (!values.url) throw new UsageError("promote needs --url of the destination");
-      const token = values.token ?? Deno.env.get("REFSYNC_TOKEN") ?? "";
-      const res = await fetch(new URL("/v1/admin/promote", values.url), {
+      const { url, token } = parsePromoteArgs(args);
+      const res = await fetch(new URL("/v1/admin/promote", url), {
         method: "POST",
         headers: authHeader(token),
       });
@@ -95,18 +100,21 @@ async function pair(args: string[]): Promise<number> {
     ...shared,
   ]);
   const dest = await startDest({ ...destConfig, token });
-  const source = await startSource(parseSourceArgs([
-    "--port",
-    values["source-port"] ?? String(DEFAULTS.sourcePort),
-    "--data",
-    `${data}/source`,
-    "--dest",
-    dest.url,
-    "--token",
+  const source = await startSource({
+    ...parseSourceArgs([
+      "--port",
+      values["source-port"] ?? String(DEFAULTS.sourcePort),
+      "--data",
+      `${data}/source`,
+      "--dest",
+      dest.url,
+      "--token",
+      token,
+      ...(values["cp-sync"] ? ["--cp-sync", values["cp-sync"]] : []),
+      ...shared,
+    ]),
     token,
-    ...(values["cp-sync"] ? ["--cp-sync", values["cp-sync"]] : []),
-    ...shared,
-  ]));
+  });
   event({ event: "listening", role: "destination", url: dest.url, port: dest.port });
   event({ event: "listening", role: "source", url: source.url, port: source.port, token });
   console.error(

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { authHeader } from "../../src/protocol/auth/mod.ts";
 import type { Op } from "../workloads/mod.ts";
 import type { Wire } from "./stats.ts";
 
@@ -144,16 +145,25 @@ export interface SourceStats {
 /** GET a JSON admin endpoint (with the pair token when given). */
 export async function getJson<T>(url: string, path: string, token?: string): Promise<T> {
   const res = await fetch(`${url}${path}`, {
-    headers: token ? { Authorization: `Bearer ${token}` } : {},
+    headers: token ? authHeader(token) : {},
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text) as T;
 }
 
-/** `POST /v1/admin/cp`: resolves once the CP committed (on both sides when mirrored). */
-export async function checkpoint(url: string): Promise<{ cp: number; digest: string }> {
-  const res = await fetch(`${url}/v1/admin/cp`, { method: "POST" });
+/**
+ * `POST /v1/admin/cp` with the pair token: resolves once the CP committed (on
+ * both sides when mirrored).
+ */
+export async function checkpoint(
+  url: string,
+  token: string,
+): Promise<{ cp: number; digest: string }> {
+  const res = await fetch(`${url}/v1/admin/cp`, {
+    method: "POST",
+    headers: authHeader(token),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`POST /v1/admin/cp: ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text);

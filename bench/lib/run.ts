@@ -93,7 +93,9 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
       });
     }
     source = await spawnAppliance("source", `${s.dir}/source`, [
-      ...(dest ? ["--dest", dest.url, "--token", TOKEN, "--cp-sync", s.mode] : []),
+      "--token",
+      TOKEN, // a standalone source's admin calls need a pair token too
+      ...(dest ? ["--dest", dest.url, "--cp-sync", s.mode] : []),
       ...s.applianceArgs,
     ], { repo: s.repo });
 
@@ -112,7 +114,7 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
           }`,
         );
       }
-      await checkpoint(source.url);
+      await checkpoint(source.url, TOKEN);
       s.log(
         `${s.workload.name} / ${s.mode}: setup wrote ${(setupBytes / 2 ** 20).toFixed(0)} MiB in ` +
           `${((performance.now() - setupStart) / 1000).toFixed(1)} s (not measured)`,
@@ -135,7 +137,7 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
     const loadEnd = performance.now();
     for (const e of driven.errorSamples) notes.push(`error: ${e}`);
     const cpStart = performance.now();
-    await checkpoint(source.url);
+    await checkpoint(source.url, TOKEN);
     const finalCpMs = performance.now() - cpStart;
     await sampler.stop();
     const after = await snapshot(source, dest);

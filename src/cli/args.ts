@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { isLoopbackHost } from "../protocol/auth/mod.ts";
 
 /** Configuration of a source appliance. */
 export interface SourceConfig {
@@ -12,6 +13,8 @@ export interface SourceConfig {
   data: string;
   dest: string | null;
   token: string | null;
+  /** Every object call needs it when set (`--client-token`, REFSYNC_CLIENT_TOKEN). */
+  clientToken: string | null;
   cpIntervalMs: number;
   cpDirtyBytes: number;
   maxObjectBytes: number;
@@ -25,9 +28,17 @@ export interface DestConfig {
   port: number;
   data: string;
   token: string | null;
+  /** Every object call needs it when set (`--client-token`, REFSYNC_CLIENT_TOKEN). */
+  clientToken: string | null;
   cpIntervalMs: number;
   cpDirtyBytes: number;
   maxObjectBytes: number;
+}
+
+/** What `refsync promote` needs. */
+export interface PromoteConfig {
+  url: string;
+  token: string;
 }
 
 /** Defaults, shared by the README and `--help`. */
@@ -76,17 +87,21 @@ const COMMON = {
   port: { type: "string" },
   data: { type: "string" },
   token: { type: "string" },
+  "client-token": { type: "string" },
+  "insecure-open": { type: "boolean" },
   "cp-interval": { type: "string" },
   "cp-dirty-bytes": { type: "string" },
   "max-object-bytes": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
-function parse(args: string[], extra: Record<string, { type: "string" | "boolean" }> = {}) {
+type Options = Record<string, { type: "string" | "boolean" }>;
+
+function parse(args: string[], extra: Options = {}, common: Options = COMMON) {
   try {
     return parseArgs({
       args,
-      options: { ...COMMON, ...extra },
+      options: { ...common, ...extra },
       strict: true,
       allowPositionals: false,
     })
@@ -97,7 +112,30 @@ function parse(args: string[], extra: Record<string, { type: "string" | "boolean
 }
 
 function token(values: Record<string, unknown>): string | null {
-  return (values.token as string | undefined) ?? Deno.env.get("REFSYNC_TOKEN") ?? null;
+  return nonEmpty(values.token, "REFSYNC_TOKEN", "--token");
+}
+
+/** A flag's value, else the environment variable's; an empty token is a mistake. */
+function nonEmpty(flag: unknown, env: string, name: string): string | null {
+  const value = (flag as string | undefined) ?? Deno.env.get(env) ?? null;
+  if (value === "") throw new UsageError(`${name} (or ${env}) is empty`);
+  return value;
+}
+
+/**
+ * The client token. Off loopback the object API would be open to the network:
+ * refused without a client token, unless `--insecure-open` says so.
+ */
+function clientToken(v: Record<string, string | boolean | undefined>, host: string) {
+  const given = nonEmpty(v["client-token"], "REFSYNC_CLIENT_TOKEN", "--client-token");
+  if (given === null && !isLoopbackHost(host) && v["insecure-open"] !== true) {
+    throw new UsageError(
+      `--host ${host} is not a loopback address: anyone who reaches it could read and write ` +
+        `objects. Give --client-token T (or REFSYNC_CLIENT_TOKEN) that every object call ` +
+        `must send as Authorization: Bearer T, or --insecure-open to serve them to anyone`,
+    );
+  }
+  return given;
 }
 
 function storeFlags(v: Record<string, string | boolean | undefined>) {
@@ -131,12 +169,14 @@ export function parseSourceArgs(args: string[]): SourceConfig {
   if (dest !== null && !/^https?:\/\//.test(dest)) {
     throw new UsageError(`--dest: '${dest}' is not an http:// URL`);
   }
+  const host = (v.host as string | undefined) ?? DEFAULTS.host;
   const config: SourceConfig = {
-    host: (v.host as string | undefined) ?? DEFAULTS.host,
+    host,
     port: int(v.port as string | undefined, "--port", DEFAULTS.sourcePort),
     data: (v.data as string | undefined) ?? "./data/source",
     dest,
     token: token(v),
+    clientToken: clientToken(v, host),
     syncTimeoutMs: int(
       v["sync-timeout"] as string | undefined,
       "--sync-timeout",
@@ -157,13 +197,36 @@ export function parseSourceArgs(args: string[]): SourceConfig {
 /** Parses the flags of `refsync dest`. */
 export function parseDestArgs(args: string[]): DestConfig {
   const v = parse(args);
+  const host = (v.host as string | undefined) ?? DEFAULTS.host;
   return {
-    host: (v.host as string | undefined) ?? DEFAULTS.host,
+    host,
     port: int(v.port as string | undefined, "--port", DEFAULTS.destPort),
     data: (v.data as string | undefined) ?? "./data/dest",
     token: token(v),
+    clientToken: clientToken(v, host),
     ...storeFlags(v),
   };
+}
+
+/** Parses the flags of `refsync promote`: the destination's URL and the pair token. */
+export function parsePromoteArgs(args: string[]): PromoteConfig {
+  const v = parse(args, { url: { type: "string" } }, { token: COMMON.token });
+  const url = v.url as string | undefined;
+  if (url === undefined || !/^https?:\/\//.test(url)) {
+    throw new UsageError(
+      url === undefined
+        ? "promote needs --url of the destination"
+        : `--url: '${url}' is not an http:// URL`,
+    );
+  }
+  const t = token(v);
+  if (t === null) {
+    throw new UsageError(
+      "promote needs the pair token: --token T or REFSYNC_TOKEN (the destination printed it; " +
+        "it is kept in its DATA/pair-token)",
+    );
+  }
+  return { url, token: t };
 }
 
 /** True when --help or -h is among `args`. */

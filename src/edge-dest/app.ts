@@ -6,7 +6,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { requireToken } from "../http/auth.ts";
+import { registerAccessChecks, requireToken } from "../http/auth.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
 import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
@@ -23,7 +23,10 @@ const MAX_PART_BYTES = 64 << 20;
 /** What the destination app needs. */
 export interface DestAppContext {
   store: ObjectStore;
+  /** The pair token: replication and every admin POST (promotion) need it. */
   token: string;
+  /** When set, every object call needs it (`--client-token`). */
+  clientToken?: string | null;
   wire: WireStats;
   /** Turns this appliance into a source; resolves with the new CP. */
   promote: () => Promise<{ cp: number; digest: string }>;
@@ -56,6 +59,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);
+  registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
   /** The CP sync being applied: a promotion stops it first (its CP never commits). */
   let applying: {
     stop: AbortController;

@@ -44,25 +44,36 @@ export async function startDest(config: DestConfig & { token: string }): Promise
       await store.promote();
       const source = createSourceApp({
         store,
+        token: config.token,
+        clientToken: config.clientToken,
         maxObjectBytes: config.maxObjectBytes,
         wire: () => null,
         role: "source (promoted)",
       });
       // Replication calls still reach the destination app: its /v1/repl/state tells a
       // returning old source it was replaced (no split brain); the rest answer 409.
-      handler = (req) =>
-        new URL(req.url).pathname.startsWith("/v1/repl/") ? app.fetch(req) : source.fetch(req);
+      handler = (req, info) =>
+        new URL(req.url).pathname.startsWith("/v1/repl/")
+          ? app.fetch(req, info)
+          : source.fetch(req, info);
       scheduler = new CpScheduler(store, config.cpIntervalMs);
       scheduler.start();
       return store.digest();
     })();
     return promoting;
   };
-  const app = createDestApp({ store, token: config.token, wire, promote });
-  let handler: (req: Request) => Response | Promise<Response> = app.fetch;
+  const app = createDestApp({
+    store,
+    token: config.token,
+    clientToken: config.clientToken,
+    wire,
+    promote,
+  });
+  // `info` becomes the Hono env: the auth checks log the peer address from it.
+  let handler: Deno.ServeHandler = app.fetch;
   const server = Deno.serve(
     { hostname: config.host, port: config.port, onListen: () => {} },
-    (req) => handler(req),
+    (req, info) => handler(req, info),
   );
   const port = server.addr.port;
   return {

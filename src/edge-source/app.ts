@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { RefsyncError } from "../errors/mod.ts";
+import { registerAccessChecks } from "../http/auth.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
 import { objectKey, registerObjectReads } from "../http/objects.ts";
 import { parseContentRange } from "../http/range.ts";
@@ -15,6 +16,10 @@ import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
 /** What the source app needs. */
 export interface SourceAppContext {
   store: ObjectStore;
+  /** The pair token: every admin POST (CP) needs it. */
+  token: string;
+  /** When set, every object call needs it (`--client-token`). */
+  clientToken?: string | null;
   maxObjectBytes: number;
   /** Replication counters when a destination is configured. */
   wire: () => WireStats | null;
@@ -44,7 +49,7 @@ export interface ClientStats {
  *
  * @example
  * ```ts
- * const app = createSourceApp({ store, maxObjectBytes: 5 << 30, wire: () => null });
+ * const app = createSourceApp({ store, token, maxObjectBytes: 5 << 30, wire: () => null });
  * Deno.serve({ hostname: "127.0.0.1", port: 8080 }, app.fetch);
  * ```
  */
@@ -61,6 +66,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);
+  registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
   const assertWritable = () => {
     const reason = ctx.refuseWrites?.();
     if (reason) throw new RefsyncError("unavailable", reason);

@@ -20,19 +20,22 @@ export interface SourceHandle {
 }
 
 /**
- * Starts a source appliance.
+ * Starts a source appliance. `config.token` must be set: the pair token, which
+ * its admin calls need (and its destination, when it has one).
  *
  * @example
  * ```ts
- * const source = await startSource({ ...config, port: 0 });
+ * const source = await startSource({ ...config, port: 0, token: "secret" });
  * console.log(source.url);
  * await source.close();
  * ```
  */
-export async function startSource(config: SourceConfig): Promise<SourceHandle> {
+export async function startSource(
+  config: SourceConfig & { token: string },
+): Promise<SourceHandle> {
   const mirror = config.dest === null ? null : new Mirror({
     url: config.dest,
-    token: config.token!,
+    token: config.token,
     syncTimeoutMs: config.syncTimeoutMs,
     mode: config.cpSync,
   });
@@ -44,6 +47,8 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
   mirror?.attach(store);
   const app = createSourceApp({
     store,
+    token: config.token,
+    clientToken: config.clientToken,
     maxObjectBytes: config.maxObjectBytes,
     wire: () => mirror?.wire ?? null,
     mirrorStats: () => mirror?.stats() ?? { mirror: null },

@@ -23,7 +23,7 @@
 import type { DestState } from "../../src/edge-dest/app.ts";
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
-import { withTempDir } from "../support/appliance.ts";
+import { adminAuth, withTempDir } from "../support/appliance.ts";
 import { type Answer, assertJsonError, objectUrl } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import { sleep, withDeadline } from "../support/timeout.ts";
@@ -455,7 +455,10 @@ Deno.test("mirror auth: a rogue client's bad replication requests do not break a
           for (let i = 0; i < 3; i++) {
             await put(`stalled/${i}`, rng.bytes(rng.range(1, 100_000)));
           }
-          const blocked = await call(`${src.url}/v1/admin/cp`, { method: "POST" }, 30_000);
+          const blocked = await call(`${src.url}/v1/admin/cp`, {
+            method: "POST",
+            headers: adminAuth(src),
+          }, 30_000);
           assert.ok(
             blocked.status === 503 || blocked.status === 200,
             `CP while a rogue stream is open: ${blocked.status} ${blocked.text}`,

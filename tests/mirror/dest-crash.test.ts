@@ -21,7 +21,7 @@
  */
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
-import { withTempDir } from "../support/appliance.ts";
+import { adminAuth, withTempDir } from "../support/appliance.ts";
 import { firstDifference, objectUrl } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import { sleep } from "../support/timeout.ts";
@@ -94,7 +94,11 @@ Deno.test("mirror dest crash: killed during a CP sync, back on its port, it catc
 
           // Start the CP; kill the destination right after the source committed it locally.
           const committedBefore = (await statsOf(src)).cp.committed;
-          const cpCall = call(`${src.url}/v1/admin/cp`, { method: "POST" }, 60_000);
+          const cpCall = call(
+            `${src.url}/v1/admin/cp`,
+            { method: "POST", headers: adminAuth(src) },
+            60_000,
+          );
           const localCommit = await eventually("the source commits the big CP", async () => {
             const s = await statsOf(src!);
             return s.cp.committed > committedBefore ? s.cp.committed : undefined;
@@ -136,7 +140,10 @@ Deno.test("mirror dest crash: killed during a CP sync, back on its port, it catc
             );
             unanswered.set(key, bytes);
           }
-          const downCp = await call(`${src.url}/v1/admin/cp`, { method: "POST" }, 30_000);
+          const downCp = await call(`${src.url}/v1/admin/cp`, {
+            method: "POST",
+            headers: adminAuth(src),
+          }, 30_000);
           assert.equal(
             downCp.status,
             503,

@@ -8,9 +8,10 @@
  *
  * @module
  */
+import { authHeader } from "../../src/protocol/auth/mod.ts";
 import type { WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import assert from "node:assert/strict";
-import { type ApplianceProcess, spawnAppliance } from "../support/appliance.ts";
+import { adminAuth, type ApplianceProcess, spawnAppliance } from "../support/appliance.ts";
 import { blake3Hex, etagValue, StreamingBlake3 } from "../support/blake3.ts";
 import { type Answer, firstDifference, objectUrl, request } from "../support/http.ts";
 import { compareWithRandom, randomStream } from "../support/prng.ts";
@@ -41,9 +42,7 @@ export async function callJson<T = Record<string, unknown>>(
 }
 
 /** The `Authorization` header of the pair token. */
-export function bearer(token: string): Record<string, string> {
-  return { Authorization: `Bearer ${token}` };
-}
+export const bearer: (token: string) => Record<string, string> = authHeader;
 
 /** Spawns a destination; `port` pins its port (a restart on the port it had). */
 export function spawnDest(
@@ -119,7 +118,10 @@ export interface CpAnswer {
 
 /** `POST /v1/admin/cp` on the source; asserts 200. */
 export async function adminCp(src: ApplianceProcess, ms = 60_000): Promise<CpAnswer> {
-  const a = await callJson<CpAnswer>(`${src.url}/v1/admin/cp`, { method: "POST" }, ms);
+  const a = await callJson<CpAnswer>(`${src.url}/v1/admin/cp`, {
+    method: "POST",
+    headers: adminAuth(src),
+  }, ms);
   assert.equal(a.status, 200, `POST /v1/admin/cp: ${a.status} ${a.text.slice(0, 500)}`);
   return a.json;
 }

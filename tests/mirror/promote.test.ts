@@ -17,7 +17,7 @@
  */
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
-import { withTempDir } from "../support/appliance.ts";
+import { adminAuth, withTempDir } from "../support/appliance.ts";
 import { blake3Hex } from "../support/blake3.ts";
 import { firstDifference, objectUrl } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
@@ -190,7 +190,7 @@ Deno.test("mirror promote: acknowledged writes survive a source crash; the old s
           // 2. Promote the destination.
           const promoted = await callJson<{ cp: number; digest: string }>(
             `${dst.url}/v1/admin/promote`,
-            { method: "POST" },
+            { method: "POST", headers: adminAuth(dst) },
             60_000,
           );
           assert.equal(promoted.status, 200, `promote: ${promoted.status} ${promoted.text}`);
@@ -264,7 +264,7 @@ Deno.test("mirror promote: acknowledged writes survive a source crash; the old s
           }
           const cp = await callJson<{ cp: number }>(
             `${dst.url}/v1/admin/cp`,
-            { method: "POST" },
+            { method: "POST", headers: adminAuth(dst) },
             60_000,
           );
           assert.equal(cp.status, 200, `CP on the promoted appliance: ${cp.status} ${cp.text}`);
@@ -324,7 +324,10 @@ Deno.test("mirror promote: acknowledged writes survive a source crash; the old s
             );
             assert.ok(ms < 5000, `old source: ${a.what} took ${ms} ms (--sync-timeout is 1000 ms)`);
           }
-          const oldCp = await call(`${old.url}/v1/admin/cp`, { method: "POST" }, 30_000);
+          const oldCp = await call(`${old.url}/v1/admin/cp`, {
+            method: "POST",
+            headers: adminAuth(old),
+          }, 30_000);
           assert.notEqual(oldCp.status, 200, `old source: CP succeeded: ${oldCp.text}`);
           const oldStats = await statsOf(old);
           assert.match(

@@ -15,7 +15,7 @@
  */
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
-import { withTempDir } from "../support/appliance.ts";
+import { adminAuth, withTempDir } from "../support/appliance.ts";
 import { objectUrl } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import { sleep } from "../support/timeout.ts";
@@ -73,7 +73,11 @@ Deno.test("mirror source crash: killed during a CP sync, it restarts and the pai
 
           // Start the CP; kill the source as soon as it committed locally (its sync is starting).
           const committedBefore = (await statsOf(src)).cp.committed;
-          const cpCall = call(`${src.url}/v1/admin/cp`, { method: "POST" }, 60_000).catch((e) => e);
+          const cpCall = call(
+            `${src.url}/v1/admin/cp`,
+            { method: "POST", headers: adminAuth(src) },
+            60_000,
+          ).catch((e) => e);
           const cp2 = await eventually("the source commits the big CP", async () => {
             const s = await statsOf(src!);
             return s.cp.committed > committedBefore ? s.cp.committed : undefined;
@@ -158,7 +162,11 @@ Deno.test("mirror source crash: killed while a CP reuses the blocks the last one
           // CP 3 is big: its first blocks land where CP 1's catalog and map nodes were.
           const big = await putRandomObject(src!.url, model, "big", rng.u32(), 48 * MiB);
           assert.equal(big.status, 201, `PUT big: ${big.status} ${big.text}`);
-          const cpCall = call(`${src.url}/v1/admin/cp`, { method: "POST" }, 60_000).catch((e) => e);
+          const cpCall = call(
+            `${src.url}/v1/admin/cp`,
+            { method: "POST", headers: adminAuth(src) },
+            60_000,
+          ).catch((e) => e);
           const killDelay = rng.range(30, 120);
           await sleep(killDelay);
           const committed = (await statsOf(src)).cp.committed;

@@ -1,15 +1,19 @@
 /**
- * Pair authentication (src/protocol/auth/mod.ts): `tokensEqual` is exact
- * string equality, `requireToken` answers 401 JSON for every missing, wrong
- * or malformed Authorization header and reads the token per request, and the
- * helpers produce what the other side expects.
+ * Tokens (src/protocol/auth/mod.ts): `tokensEqual` is exact string equality,
+ * the helpers produce what the other side expects, a generated token is kept,
+ * and `isLoopbackHost` tells which listen addresses only this machine reaches.
+ * (The HTTP checks are tested in tests/http/auth.test.ts.)
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { Hono } from "hono";
-import { authHeader, newToken, storedToken, tokensEqual } from "../../src/protocol/auth/mod.ts";
-import { requireToken } from "../../src/http/auth.ts";
+import {
+  authHeader,
+  isLoopbackHost,
+  newToken,
+  storedToken,
+  tokensEqual,
+} from "../../src/protocol/auth/mod.ts";
 import { Prng, testSeed } from "../support/prng.ts";
 
 Deno.test("tokensEqual: exact equality, whatever the lengths and characters", () => {
@@ -56,47 +60,6 @@ Deno.test("tokensEqual: agrees with === on random pairs", () => {
   }
 });
 
-Deno.test("requireToken: 401 JSON unless Authorization is `Bearer <token>`; the token is read per request", async () => {
-  let token = "s3cret-token";
-  const app = new Hono();
-  app.use("/r/*", requireToken(() => token));
-  app.get("/r/x", (c) => c.text("ok"));
-  const get = async (headers: Record<string, string>) => {
-    const res = await app.request("/r/x", { headers });
-    return {
-      status: res.status,
-      type: res.headers.get("Content-Type") ?? "",
-      text: await res.text(),
-    };
-  };
-  const ok = await get(authHeader(token));
-  assert.equal(ok.status, 200);
-  assert.equal(ok.text, "ok");
-  const refused: Array<[string, Record<string, string>, RegExp]> = [
-    ["no header", {}, /needs the pair token/],
-    ["wrong token", { Authorization: "Bearer nope" }, /wrong pair token/],
-    ["token prefix", { Authorization: `Bearer ${token.slice(0, -1)}` }, /wrong/],
-    ["token + suffix", { Authorization: `Bearer ${token}x` }, /wrong/],
-    ["empty bearer", { Authorization: "Bearer " }, /needs the pair token/],
-    ["no scheme", { Authorization: token }, /needs the pair token/],
-    ["Basic scheme", { Authorization: `Basic ${token}` }, /needs the pair token/],
-    ["two spaces", { Authorization: `Bearer  ${token}` }, /wrong/],
-  ];
-  for (const [what, headers, message] of refused) {
-    const a = await get(headers);
-    assert.equal(a.status, 401, `${what}: ${a.status}`);
-    assert.match(a.type, /application\/json/, `${what}: JSON`);
-    const body = JSON.parse(a.text);
-    assert.equal(body.error, "unauthorized", `${what}: error code`);
-    assert.match(body.message, message, `${what}: message`);
-  }
-  // A changed token takes effect at once; the old one is refused.
-  const old = token;
-  token = "rotated-token";
-  assert.equal((await get(authHeader(old))).status, 401, "old token after rotation");
-  assert.equal((await get(authHeader(token))).status, 200, "new token after rotation");
-});
-
 Deno.test("authHeader and newToken", () => {
   assert.deepEqual(authHeader("abc"), { Authorization: "Bearer abc" });
   const seen = new Set<string>();
@@ -120,4 +83,35 @@ Deno.test("storedToken keeps a generated token in the data directory and reuses 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("isLoopbackHost: loopback addresses only; wildcards, LAN addresses and names are not", () => {
+  const loopback = [
+    "127.0.0.1",
+    "127.1.2.3",
+    "127.255.255.255",
+    "localhost",
+    "LOCALHOST",
+    "::1",
+    "[::1]",
+    "0:0:0:0:0:0:0:1",
+    "::ffff:127.0.0.1",
+  ];
+  for (const h of loopback) assert.equal(isLoopbackHost(h), true, h);
+  const open = [
+    "0.0.0.0",
+    "::",
+    "[::]",
+    "192.168.1.10",
+    "10.0.0.1",
+    "128.0.0.1",
+    "127.0.0.256",
+    "1127.0.0.1",
+    "127.0.0",
+    "example.com",
+    "localhost.example.com",
+    "::ffff:10.0.0.1",
+    "",
+  ];
+  for (const h of open) assert.equal(isLoopbackHost(h), false, JSON.stringify(h));
 });

@@ -10,7 +10,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ApplianceProcess, spawnSource, withTempDir } from "../support/appliance.ts";
+import {
+  adminAuth,
+  type ApplianceProcess,
+  spawnSource,
+  withTempDir,
+} from "../support/appliance.ts";
 import { blake3Hex, etagValue } from "../support/blake3.ts";
 import {
   assertJsonError,
@@ -364,6 +369,7 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
             name: "POST on /v1/admin/digest",
             method: "POST",
             path: "/v1/admin/digest",
+            headers: adminAuth(src), // without it every admin POST is a 401
             status: 405,
           },
           {
@@ -389,7 +395,13 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
             body: "x",
             status: 404,
           },
-          { name: "unknown admin call", method: "POST", path: "/v1/admin/format", status: 404 },
+          {
+            name: "unknown admin call",
+            method: "POST",
+            path: "/v1/admin/format",
+            headers: adminAuth(src),
+            status: 404,
+          },
           // ---- list parameters
           ...["0", "-1", "abc", "10001", "1.5", "", "1e3x", "99999999999999999999"].map((
             l,
@@ -557,7 +569,10 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
         );
 
         // ---- crash and restart: replay must not apply any refused write
-        const cp = await requestJson(`${src.url}/v1/admin/cp`, { method: "POST" });
+        const cp = await requestJson(`${src.url}/v1/admin/cp`, {
+          method: "POST",
+          headers: adminAuth(src),
+        });
         assert.equal(cp.status, 200, JSON.stringify(cp.json));
         // One more refused multi-record write after the CP, so replay meets its records.
         const late = await request(objectUrl(src.url, "keep/b"), {

@@ -20,7 +20,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ApplianceProcess, spawnSource, withTempDir } from "../support/appliance.ts";
+import {
+  adminAuth,
+  type ApplianceProcess,
+  spawnSource,
+  withTempDir,
+} from "../support/appliance.ts";
 import { blake3Hex, etagValue } from "../support/blake3.ts";
 import { firstDifference, objectUrl, request, requestJson } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
@@ -189,7 +194,10 @@ Deno.test({
             // lands inside the CP's block writes or its superblock commit.
             let cpCall: Promise<unknown> = Promise.resolve();
             if (round % 2 === 1 && !stopSleep.signal.aborted) {
-              cpCall = request(`${src.url}/v1/admin/cp`, { method: "POST" }).catch(() => {});
+              cpCall = request(`${src.url}/v1/admin/cp`, {
+                method: "POST",
+                headers: adminAuth(src),
+              }).catch(() => {});
               await sleep(rng.range(0, 25));
             }
             state.killing = true;

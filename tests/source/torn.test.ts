@@ -28,6 +28,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  adminAuth,
   type ApplianceProcess,
   ApplianceStartError,
   copyDir,
@@ -112,7 +113,10 @@ async function del(src: ApplianceProcess, model: Model, key: string): Promise<vo
 }
 
 async function cp(src: ApplianceProcess): Promise<number> {
-  const a = await requestJson<{ cp: number }>(`${src.url}/v1/admin/cp`, { method: "POST" });
+  const a = await requestJson<{ cp: number }>(`${src.url}/v1/admin/cp`, {
+    method: "POST",
+    headers: adminAuth(src),
+  });
   assert.equal(a.status, 200, JSON.stringify(a.json));
   return a.json.cp;
 }

@@ -23,9 +23,10 @@
  * @module
  */
 
-/** The repository root (where deno.json and src/ are). */
 import { applianceArgs } from "../../src/cli/runtime.ts";
+import { authHeader } from "../../src/protocol/auth/mod.ts";
 
+/** The repository root (where deno.json and src/ are). */
 export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname;
 /** The CLI entry point. */
 export const MAIN_TS: string = new URL("../../src/main.ts", import.meta.url).pathname;
@@ -74,6 +75,8 @@ export class ApplianceProcess {
   readonly port: number;
   readonly pid: number;
   readonly dataDir: string;
+  /** The pair token its admin calls need (`--token`, REFSYNC_TOKEN, or DATA/pair-token). */
+  readonly token: string;
   readonly #child: Deno.ChildProcess;
   readonly #readers: Promise<void>[];
   readonly #out: Capture;
@@ -89,6 +92,7 @@ export class ApplianceProcess {
     err: Capture,
     listening: ListeningEvent,
     dataDir: string,
+    token: string,
   ) {
     this.#child = child;
     this.#readers = readers;
@@ -98,6 +102,7 @@ export class ApplianceProcess {
     this.port = listening.port;
     this.pid = child.pid;
     this.dataDir = dataDir;
+    this.token = token;
     this.#status = child.status.then((s) => (this.#exited = s));
   }
 
@@ -241,7 +246,27 @@ export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProce
       } before listening`;
     throw new ApplianceStartError(`${role} in ${opts.dataDir} ${why}`, err.text, out.text, status);
   }
-  return new ApplianceProcess(child, readers, out, err, first, opts.dataDir);
+  const token = await pairToken(opts);
+  return new ApplianceProcess(child, readers, out, err, first, opts.dataDir, token);
+}
+
+/**
+ * The pair token an appliance uses: the last `--token` among its flags, else
+ * REFSYNC_TOKEN, else the one it keeps in DATA/pair-token (written before it
+ * listens).
+ */
+async function pairToken(opts: SpawnOptions): Promise<string> {
+  const args = opts.args ?? [];
+  const at = args.lastIndexOf("--token");
+  if (at >= 0 && at + 1 < args.length) return args[at + 1];
+  const env = opts.env?.REFSYNC_TOKEN ?? Deno.env.get("REFSYNC_TOKEN");
+  if (env) return env;
+  return (await Deno.readTextFile(`${opts.dataDir}/pair-token`)).trim();
+}
+
+/** The `Authorization` header of `p`'s pair token, for its admin calls. */
+export function adminAuth(p: { token: string }): Record<string, string> {
+  return authHeader(p.token);
 }
 
 /** Shorthand: a source with `args`. */
@@ -251,6 +276,48 @@ export function spawnSource(
   extra: Omit<SpawnOptions, "dataDir" | "args" | "role"> = {},
 ): Promise<ApplianceProcess> {
   return spawnAppliance({ role: "source", dataDir, args, ...extra });
+}
+
+/** What a finished CLI run printed. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `refsync ARGS` (e.g. `promote`, or an appliance expected to refuse to
+ * start) to its end, SIGKILLed after `timeoutMs`. The child gets this
+ * process's environment without its REFSYNC_* variables, plus `env`.
+ */
+export async function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const env = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("REFSYNC_")),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...applianceArgs(MAIN_TS), ...args],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env: { ...env, NO_COLOR: "1", ...opts.env },
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited meanwhile */ }
+  }, opts.timeoutMs ?? 20_000);
+  try {
+    const out = await child.output();
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** An appliance that did not come up; carries what it printed. */

@@ -1,6 +1,7 @@
 /**
- * Pair tokens: made, kept in the data directory, compared in constant time.
- * (The HTTP middleware that checks them is `src/http/auth.ts`.)
+ * Tokens: made, kept in the data directory, compared in constant time; and
+ * which listen addresses are loopback (the object API needs a client token on
+ * any other). (The HTTP middleware that checks them is `src/http/auth.ts`.)
  *
  * @module
  */
@@ -43,8 +44,9 @@ export function newToken(): string {
 
 /**
  * The pair token kept in `dir/pair-token`: read when present, else a new one
- * written there (owner-only), so a restarted destination keeps the token its
- * source was given.
+ * written there (owner-only), so a restarted appliance keeps the token its
+ * peer and its admins were given. A standalone source keeps one too: it
+ * guards its admin calls.
  *
  * @example
  * ```ts
@@ -63,4 +65,24 @@ export async function storedToken(dir: string): Promise<string> {
   const token = newToken();
   await Deno.writeTextFile(path, `${token}\n`, { mode: 0o600 });
   return token;
+}
+
+/**
+ * True when `host` (a `--host` value) only accepts connections from this
+ * machine: `localhost`, `127.0.0.0/8`, `::1` (bracketed or not), or an
+ * IPv4-mapped loopback address. Anything else — `0.0.0.0`, `::`, a LAN
+ * address, a name — may be reachable by others.
+ *
+ * @example
+ * ```ts
+ * isLoopbackHost("127.0.0.1"); // true
+ * isLoopbackHost("0.0.0.0"); // false
+ * ```
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
+  const v4 = h.replace(/^::ffff:/, "");
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v4);
+  return m !== null && m[1] === "127" && m.slice(2).every((o) => Number(o) <= 255);
 }
