@@ -11,6 +11,7 @@ import { RefsyncError } from "../errors/mod.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
 import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
+import type { DestState } from "../protocol/handshake/mod.ts";
 import { toHex } from "../block-index/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { applyCpSync, type ApplyResult } from "./cp-apply.ts";
@@ -30,18 +31,6 @@ export interface DestAppContext {
   wire: WireStats;
   /** Turns this appliance into a source; resolves with the new CP. */
   promote: () => Promise<{ cp: number; digest: string }>;
-}
-
-/** Handshake answer: what the source resumes from. */
-export interface DestState {
-  volumeId: string;
-  pairGeneration: number;
-  cp: number;
-  volumeDigest: string;
-  lsnCovered: number;
-  firstLsn: number;
-  lastLsn: number;
-  promoted: boolean;
 }
 
 /**
@@ -247,5 +236,6 @@ export function destState(store: ObjectStore): DestState {
     firstLsn: store.log.firstLsn,
     lastLsn: store.log.lastLsn,
     promoted: !store.isMirror,
+    promotedAtLsn: sb.pairGeneration > 1 ? sb.promotedAtLsn : null,
   };
 }

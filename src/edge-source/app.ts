@@ -24,11 +24,12 @@ export interface SourceAppContext {
   /** Replication counters when a destination is configured. */
   wire: () => WireStats | null;
   /**
-   * Why writes must be refused now (the pair is broken for good, e.g. the
-   * destination was promoted), or null. Checked before anything is logged, so
-   * a fenced source never applies a write it cannot acknowledge.
+   * Resolves when a write may be logged; rejects with why not (`fenced`: the
+   * destination was promoted over this source, 403; `unavailable`: the mirror
+   * is refused or unreachable, 503). Awaited before anything is logged, so a
+   * refused write is never applied.
    */
-  refuseWrites?: () => string | null;
+  admitWrite?: () => Promise<void>;
   /** Extra fields for /v1/admin/stats (mirror state). */
   mirrorStats?: () => Record<string, unknown>;
   role?: string;
@@ -67,15 +68,14 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
   app.onError(onError);
   app.notFound(notFound);
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
-  const assertWritable = () => {
-    const reason = ctx.refuseWrites?.();
-    if (reason) throw new RefsyncError("unavailable", reason);
+  const assertWritable = async () => {
+    await ctx.admitWrite?.();
   };
 
   app.put("/v1/objects/*", async (c) => {
     const key = objectKey(c.req.url);
     encodeKey(key); // a bad key is refused before the body is read
-    assertWritable();
+    await assertWritable();
     const lengthHeader = c.req.header("Content-Length");
     const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
     if (length === undefined && c.req.header("Transfer-Encoding") === undefined) {
@@ -119,7 +119,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
 
   app.delete("/v1/objects/*", async (c) => {
     const key = objectKey(c.req.url);
-    assertWritable();
+    await assertWritable();
     const done = await store.delete(key);
     if (!done) throw new RefsyncError("not_found", `no object with key '${key}'`);
     client.deletes++;

@@ -38,6 +38,7 @@ export async function startSource(
     token: config.token,
     syncTimeoutMs: config.syncTimeoutMs,
     mode: config.cpSync,
+    quarantineDir: `${config.data}/quarantine`,
   });
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
@@ -52,7 +53,7 @@ export async function startSource(
     maxObjectBytes: config.maxObjectBytes,
     wire: () => mirror?.wire ?? null,
     mirrorStats: () => mirror?.stats() ?? { mirror: null },
-    refuseWrites: () => mirror?.refusal() ?? null,
+    admitWrite: mirror ? () => mirror.admitWrite() : undefined,
   });
   const scheduler = new CpScheduler(store, config.cpIntervalMs);
   const server = Deno.serve(

@@ -20,7 +20,7 @@
  *
  * @module
  */
-import type { DestState } from "../../src/edge-dest/app.ts";
+import type { DestState } from "../../src/protocol/handshake/mod.ts";
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
 import { adminAuth, withTempDir } from "../support/appliance.ts";
@@ -325,6 +325,7 @@ Deno.test("mirror auth: the destination refuses client writes (403), tokenless r
             catalogRoot: null,
             blockCount: 101,
             volumeDigest: rng.bytes(32),
+            promotedAtLsn: 0,
           }),
         };
         const cpCases: Array<[string, Array<CpRecord | Uint8Array>, number[]]> = [

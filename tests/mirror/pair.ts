@@ -148,6 +148,36 @@ export async function statsOf(
   return a.json;
 }
 
+/** The JSON log lines `p` wrote on stderr with event `event`, in order. */
+export function logEvents(p: ApplianceProcess, event: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of p.stderr.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const fields = JSON.parse(line) as Record<string, unknown>;
+      if (fields.event === event) out.push(fields);
+    } catch {
+      // Not a log line.
+    }
+  }
+  return out;
+}
+
+/** The `mirror` part of a source's stats. */
+export interface MirrorStats {
+  state: string;
+  connected: boolean;
+  lastError: string | null;
+  ackedLsn: number;
+  destinationCp: number;
+  quarantine: { file: string; firstLsn: number; lastLsn: number } | null;
+}
+
+/** The mirror state of a source (`GET /v1/admin/stats` → `mirror`). */
+export async function mirrorOf(src: ApplianceProcess): Promise<MirrorStats> {
+  return (await statsOf(src)).mirror as unknown as MirrorStats;
+}
+
 /** Blocks sent in a CP sync, all kinds together. */
 export function totalBlocks(w: Wire): number {
   const b = w.cpBlocks;

@@ -8,8 +8,9 @@
  *    whole or not at all (never half of a multi-record PUT, never torn);
  * 2. the promoted destination takes writes itself (it is a source now);
  * 3. the old source, restarted on its data dir and pointed at the promoted
- *    appliance, is refused: its writes fail with 503 naming the promotion
- *    (no split brain), and nothing it writes appears anywhere.
+ *    appliance, is fenced: its writes fail with 403 `fenced` naming the
+ *    promotion (no split brain), and nothing it refused appears anywhere — not
+ *    on the promoted appliance, not on the old source, not after its restart.
  *
  * Replay a failure with `REFSYNC_SEED=<seed> deno test -A tests/mirror/promote.test.ts`.
  *
@@ -279,13 +280,9 @@ Deno.test("mirror promote: acknowledged writes survive a source crash; the old s
             "promoted: read back its own write",
           );
 
-          // 4. The old source comes back pointed at the promoted appliance: refused.
-          old = await spawnMirroredSource(srcDir, dst.url, token, [
-            "--cp-interval",
-            "0",
-            "--sync-timeout",
-            "1000",
-          ]);
+          // 4. The old source comes back pointed at the promoted appliance: fenced.
+          const oldArgs = ["--cp-interval", "0", "--sync-timeout", "1000"];
+          old = await spawnMirroredSource(srcDir, dst.url, token, oldArgs);
           const attempts: Array<{ what: string; init: RequestInit; key: string }> = [
             {
               what: "PUT",
@@ -302,7 +299,12 @@ Deno.test("mirror promote: acknowledged writes survive a source crash; the old s
           if (someKey) attempts.push({ what: "DELETE", key: someKey, init: { method: "DELETE" } });
           for (const a of attempts) {
             const t0 = performance.now();
-            const res: { status: number; json: { message: string }; text: string } = await callJson<
+            const res: {
+              status: number;
+              headers: Headers;
+              json: { message: string };
+              text: string;
+            } = await callJson<
               { error: string; message: string }
             >(
               objectUrl(old.url, a.key),
@@ -314,13 +316,15 @@ Deno.test("mirror promote: acknowledged writes survive a source crash; the old s
             if (a.what === "DELETE" && res.status === 404) continue;
             assert.equal(
               res.status,
-              503,
+              403,
               `old source: ${a.what} ${a.key}: ${res.status} ${res.text}`,
             );
+            assert.equal(res.headers.get("Retry-After"), null, "a fencing is not to be retried");
+            assert.equal((res.json as { error?: string }).error, "fenced");
             assert.match(
               res.json.message,
-              /promot|split brain/i,
-              `old source: ${a.what}: the 503 should say the destination was promoted; got: ${res.json.message}`,
+              /promoted/i,
+              `old source: ${a.what}: the 403 should say the destination was promoted; got: ${res.json.message}`,
             );
             assert.ok(ms < 5000, `old source: ${a.what} took ${ms} ms (--sync-timeout is 1000 ms)`);
           }
@@ -343,6 +347,28 @@ Deno.test("mirror promote: acknowledged writes survive a source crash; the old s
           if (someKey) {
             const g = await call(objectUrl(dst.url, someKey));
             assert.equal(g.status, 404, `promoted: ${someKey} came back`);
+          }
+          // Nor is it readable or listed on the old source, before or after its restart.
+          for (let round = 0; round < 2; round++) {
+            const when = round === 0 ? "old source" : "old source after its restart";
+            for (const key of ["split/brain", "split/brain-ranged"]) {
+              const g = await call(objectUrl(old.url, key));
+              assert.equal(g.status, 404, `${when}: refused ${key} answers ${g.status}`);
+            }
+            const listed = (await listAll(old.url, 100)).map((o) => o.key);
+            assert.ok(!listed.some((k) => k.startsWith("split/")), `${when} lists ${listed}`);
+            if (round === 1) break;
+            await old.stop();
+            old = await spawnMirroredSource(srcDir, dst.url, token, oldArgs);
+            const again = await call(objectUrl(old.url, "split/brain"), {
+              method: "PUT",
+              body: "third try",
+            }, 10_000);
+            assert.equal(
+              again.status,
+              403,
+              `${when}, restarted: PUT ${again.status} ${again.text}`,
+            );
           }
         } finally {
           await stopAll(old, src, dst);

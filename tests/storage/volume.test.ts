@@ -121,6 +121,7 @@ Deno.test("superblock: encode/decode round trip, any flipped byte is refused", (
       catalogRoot: rng.chance(0.2) ? null : { block: rng.range(2, 2 ** 31), birth: rng.u32() },
       blockCount: rng.range(2, 2 ** 32),
       volumeDigest: rng.bytes(32),
+      promotedAtLsn: rng.range(0, 2 ** 45),
     };
     const bytes = encodeSuperblock(sb);
     assert.equal(bytes.length, BLOCK_SIZE);

@@ -7,17 +7,41 @@
  * gets a 503 — the record stays queued and is delivered once the destination
  * is back, so the two logs never diverge.
  *
+ * The link: every failure is retried, a transport failure within a second, a
+ * refusal (the destination answered, but cannot mirror us) with a backoff
+ * from 500 ms doubling up to 30 s; only a fencing (`fenced`: the destination
+ * was promoted) is final.
+ *
  * @module
  */
-import { RefsyncError } from "../../errors/mod.ts";
+import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
+
+/** Retry delays after a transport failure (unreachable, 5xx) and after a refusal. */
+const RETRY = {
+  transport: { firstMs: 50, maxMs: 1000 },
+  refusal: { firstMs: 500, maxMs: 30_000 },
+} as const;
+
+/** Where the link to the destination stands. */
+export type LinkState = "connecting" | "connected" | "down" | "refused" | "fenced";
+
+/** A change of the link, for logs; `cause` says why it is not connected. */
+export interface LinkChange {
+  from: LinkState;
+  to: LinkState;
+  cause: string | null;
+  /** The next attempt is in about this many ms (down, refused). */
+  retryInMs: number | null;
+}
 
 /** Largest request body of frames. */
 const BATCH_BYTES = 8 << 20;
 /** Frames kept in memory for sending; beyond it they are re-read from the log. */
 const QUEUE_BYTES = 64 << 20;
 
+/** A writer or CP waiting for an LSN to be acknowledged (acks), or for the link (lsn 0). */
 interface Waiter {
   lsn: number;
   resolve: () => void;
@@ -29,7 +53,11 @@ interface Waiter {
 export interface ForwarderTransport {
   /** Sends frames; resolves with the destination's highest durable LSN. */
   send(frames: Uint8Array): Promise<number>;
-  /** (Re)connects: handshake; resolves with the destination's highest durable LSN. */
+  /**
+   * (Re)connects: handshake; resolves with the destination's highest durable
+   * LSN. Rejects with a RefsyncError: `fenced` (final), `unavailable`
+   * (transport: retried soon) or any other code (a refusal: retried with backoff).
+   */
   connect(): Promise<number>;
 }
 
@@ -51,25 +79,28 @@ export class LogForwarder {
   #queue: Appended[] = [];
   #queueBytes = 0;
   #acked = 0;
-  #connected = false;
+  #link: LinkState = "connecting";
   #waiters: Waiter[] = [];
+  #linkWaiters: Waiter[] = [];
+  #onLink: (change: LinkChange) => void;
   #wake: (() => void) | null = null;
   #stopped = false;
   #loop: Promise<void> | null = null;
   /** Why the destination is not confirming, for stats and 503 messages. */
   lastError: string | null = null;
-  /** Set when the pair must not continue (e.g. the destination was promoted). */
-  fatal: string | null = null;
+  /** Set when the pair must not continue (the destination was promoted): final. */
+  fatal: RefsyncError | null = null;
 
   constructor(
     log: NvLog,
     transport: ForwarderTransport,
-    opts: { syncTimeoutMs: number; wire: WireStats },
+    opts: { syncTimeoutMs: number; wire: WireStats; onLink?: (change: LinkChange) => void },
   ) {
     this.#log = log;
     this.#transport = transport;
     this.#timeoutMs = opts.syncTimeoutMs;
     this.#wire = opts.wire;
+    this.#onLink = opts.onLink ?? (() => {});
   }
 
   /** Highest LSN the destination confirmed durable. */
@@ -78,7 +109,59 @@ export class LogForwarder {
   }
 
   get connected(): boolean {
-    return this.#connected;
+    return this.#link === "connected";
+  }
+
+  /** Where the link stands. */
+  get link(): LinkState {
+    return this.#link;
+  }
+
+  /**
+   * Resolves when the link is up: at once when connected, else after the
+   * handshakes now retried succeed. Rejects at once when the destination
+   * refuses this source (the refusal; it is retried in the background) or
+   * fenced it, and after `timeoutMs` while it stays unreachable.
+   */
+  whenConnected(timeoutMs: number): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.#link === "connected") return Promise.resolve();
+    if (this.#link === "refused") return Promise.reject(this.#refusal());
+    this.#poke();
+    return this.#waitFor(
+      "link",
+      0,
+      timeoutMs,
+      (cause) =>
+        `no handshake with the destination within --sync-timeout (${timeoutMs} ms)${cause}`,
+    );
+  }
+
+  /**
+   * A promise settled through a waiter of `which` (acks or link), rejected
+   * with `expired(": last error")` after `timeoutMs`.
+   */
+  #waitFor(
+    which: "acks" | "link",
+    lsn: number,
+    timeoutMs: number,
+    expired: (cause: string) => string,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        lsn,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          if (which === "link") this.#linkWaiters = this.#linkWaiters.filter((w) => w !== waiter);
+          else this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          reject(
+            new RefsyncError("unavailable", expired(this.lastError ? `: ${this.lastError}` : "")),
+          );
+        }, timeoutMs),
+      };
+      (which === "link" ? this.#linkWaiters : this.#waiters).push(waiter);
+    });
   }
 
   start(): void {
@@ -100,54 +183,64 @@ export class LogForwarder {
 
   /** Resolves once the destination confirmed `lsn`; 503 after `timeoutMs`. */
   waitAcked(lsn: number, timeoutMs: number): Promise<void> {
-    if (this.fatal) return Promise.reject(new RefsyncError("unavailable", this.fatal));
+    if (this.fatal) return Promise.reject(this.fatal);
     if (lsn <= this.#acked) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        lsn,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#waiters = this.#waiters.filter((w) => w !== waiter);
-          reject(
-            new RefsyncError(
-              "unavailable",
-              `the destination did not confirm LSN ${lsn} within --sync-timeout (${timeoutMs} ms)` +
-                (this.lastError ? `: ${this.lastError}` : "") + "; the write was not acknowledged",
-            ),
-          );
-        }, timeoutMs),
-      };
-      this.#waiters.push(waiter);
-    });
+    return this.#waitFor(
+      "acks",
+      lsn,
+      timeoutMs,
+      (cause) =>
+        `the destination did not confirm LSN ${lsn} within --sync-timeout (${timeoutMs} ms)` +
+        `${cause}; the write was not acknowledged`,
+    );
   }
 
-  /** Marks the pair broken: every waiting and future write fails with `reason`. */
-  fail(reason: string): void {
-    this.fatal = reason;
-    for (const w of this.#waiters) {
-      clearTimeout(w.timer);
-      w.reject(new RefsyncError("unavailable", reason));
-    }
-    this.#waiters = [];
-  }
-
-  /** The connection must be re-established (handshake) before the next send. */
-  disconnect(reason: string): void {
-    this.#connected = false;
-    this.lastError = reason;
-    this.#poke();
+  /** Marks the pair broken for good: every waiting and future write fails with `error`. */
+  #fail(error: RefsyncError): void {
+    this.fatal = error;
+    this.lastError = error.message;
+    this.#setLink("fenced", error.message, null);
+    this.#rejectAll(error);
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#poke();
     await this.#loop;
-    for (const w of this.#waiters) {
+    this.#rejectAll(new RefsyncError("unavailable", "the source is shutting down"));
+  }
+
+  #rejectAll(error: RefsyncError): void {
+    for (const w of [...this.#waiters, ...this.#linkWaiters]) {
       clearTimeout(w.timer);
-      w.reject(new RefsyncError("unavailable", "the source is shutting down"));
+      w.reject(error);
     }
     this.#waiters = [];
+    this.#linkWaiters = [];
+  }
+
+  #refusal(): RefsyncError {
+    return new RefsyncError(
+      "unavailable",
+      `the destination refuses this source: ${this.lastError}; retried in the background`,
+    );
+  }
+
+  #setLink(to: LinkState, cause: string | null, retryInMs: number | null): void {
+    const from = this.#link;
+    // Each transition is reported once, not once per retry; a new refusal reason is news.
+    const changed = from !== to || (to === "refused" && cause !== this.lastError);
+    this.#link = to;
+    this.lastError = cause;
+    if (changed) this.#onLink({ from, to, cause, retryInMs });
+    if (to !== "connected" && to !== "refused") return;
+    const refusal = to === "refused" ? this.#refusal() : null;
+    for (const w of this.#linkWaiters) {
+      clearTimeout(w.timer);
+      if (refusal) w.reject(refusal);
+      else w.resolve();
+    }
+    this.#linkWaiters = [];
   }
 
   #poke(): void {
@@ -201,17 +294,17 @@ export class LogForwarder {
   }
 
   async #run(): Promise<void> {
-    let backoff = 50;
-    while (!this.#stopped) {
-      if (this.fatal) {
-        await this.#sleep(1000);
-        continue;
-      }
+    let backoff = 0;
+    let kind: keyof typeof RETRY = "transport";
+    while (!this.#stopped && !this.fatal) {
+      let connecting = false;
       try {
-        if (!this.#connected) {
+        if (this.#link !== "connected") {
+          connecting = true;
           this.#ack(await this.#transport.connect());
-          this.#connected = true;
-          this.lastError = null;
+          this.#setLink("connected", null, null);
+          backoff = 0;
+          connecting = false;
         }
         const batch = this.#nextBatch();
         if (batch === null) {
@@ -221,28 +314,41 @@ export class LogForwarder {
         this.#wire.logBytes += batch.length;
         this.#wire.logFrames += countFrames(batch);
         this.#ack(await this.#transport.send(batch));
-        backoff = 50;
       } catch (e) {
-        this.#connected = false;
-        this.lastError = e instanceof Error ? e.message : String(e);
-        if (e instanceof RefsyncError && e.code === "forbidden") this.fail(e.message);
-        await this.#sleep(backoff);
-        backoff = Math.min(backoff * 2, 1000);
+        if (e instanceof RefsyncError && e.code === "fenced") {
+          this.#fail(e);
+          break;
+        }
+        // Only the handshake judges the pairing: a failed send reconnects soon, and it will tell.
+        const refused = connecting && e instanceof RefsyncError && e.code !== "unavailable";
+        const next: keyof typeof RETRY = refused ? "refusal" : "transport";
+        backoff = next === kind && backoff > 0
+          ? Math.min(backoff * 2, RETRY[next].maxMs)
+          : RETRY[next].firstMs;
+        kind = next;
+        this.#setLink(refused ? "refused" : "down", errorMessage(e), backoff);
+        // A refusal waits its backoff; an unreachable destination is tried again at a write.
+        await this.#sleep(backoff, refused);
       }
     }
   }
 
-  /** Sleeps up to `ms`, or until poked. */
-  #sleep(ms: number): Promise<void> {
+  /** Sleeps up to `ms`, or until poked (unless `firm`: stop() still ends it). */
+  #sleep(ms: number, firm = false): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#wake = null;
         resolve();
       }, ms);
-      this.#wake = () => {
+      const wake = () => {
+        if (firm && !this.#stopped) {
+          this.#wake = wake;
+          return;
+        }
         clearTimeout(timer);
         resolve();
       };
+      this.#wake = wake;
     });
   }
 }

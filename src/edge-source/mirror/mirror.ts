@@ -2,27 +2,34 @@
  * The source's side of the pair: handshake with the destination, log
  * forwarding (strict sync) and the CP sync of every committed CP.
  *
- * Handshake rules (each refusal is a clear, permanent error until an operator
- * acts): the destination must not have been promoted (its pair generation
- * must not exceed ours), its volume must be ours (same volume id once it has a
- * CP), and it must be at our CP or the one before (then that CP is sent again).
- * Log: a destination ahead of our log (a tail we lost before fsyncing it, so
- * never acknowledged) is truncated to our last LSN; one behind our oldest
- * record skips to it when its committed CP covers the gap.
+ * Handshake ({@link judgePairing}): the destination must not have been
+ * promoted, must hold our volume and pair generation, and be at our CP or the
+ * one before (then that CP is sent again) with the same digest; any other
+ * pairing could never sync a CP and is refused (and retried: the destination
+ * may be replaced). Log: a destination ahead of our log (a tail we lost before
+ * fsyncing it, so never acknowledged) is truncated to our last LSN; one behind
+ * our oldest record skips to it when its committed CP covers the gap.
+ *
+ * Fencing (the destination was promoted): final. No write is logged from then
+ * on (403 `fenced`), and our log tail the promoted side never received is set
+ * aside in `DATA/quarantine/` before the writers waiting on it are answered.
+ * CPs commit locally only once the destination holds their records, so no
+ * committed CP holds a write it refused.
  *
  * @module
  */
 import { toHex } from "../../block-index/mod.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
-import { RefsyncError } from "../../errors/mod.ts";
+import { errorMessage, RefsyncError } from "../../errors/mod.ts";
+import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
+import { type DestState, judgePairing } from "../../protocol/handshake/mod.ts";
 import type { Appended } from "../../storage/log/mod.ts";
 import type { CheckpointResult, ObjectStore } from "../../storage/objects/store.ts";
-import type { DestState } from "../../edge-dest/app.ts";
 import { blockCheck, type CpRecord, runCheck } from "../../protocol/cp-sync/records.ts";
 import { BlockLocator, contentMatches } from "./block-locator.ts";
 import { type CpSyncMode, cpSyncParts } from "./cp-sync-sender.ts";
-import { LogForwarder } from "./log-forwarder.ts";
+import { type LinkChange, LogForwarder } from "./log-forwarder.ts";
 
 /** Configuration of the mirror. */
 export interface MirrorOptions {
@@ -31,6 +38,9 @@ export interface MirrorOptions {
   token: string;
   syncTimeoutMs: number;
   mode: CpSyncMode;
+  /** Where a fenced source sets its unacknowledged log tail aside (`DATA/quarantine`). */
+  quarantineDir: string;
+  logger?: Logger;
 }
 
 /**
@@ -38,9 +48,10 @@ export interface MirrorOptions {
  *
  * @example
  * ```ts
- * const mirror = new Mirror({ url, token, syncTimeoutMs: 5000, mode: "refs" });
+ * const mirror = new Mirror({ url, token, syncTimeoutMs: 5000, mode: "refs", quarantineDir });
  * const store = await ObjectStore.open(dir, { ...opts, ...mirror.hooks });
  * mirror.attach(store);
+ * await mirror.admitWrite(); // before a write is logged: 403 once fenced, 503 while refused
  * ```
  */
 export class Mirror {
@@ -48,12 +59,24 @@ export class Mirror {
   readonly wire: WireStats = newWireStats();
   #store: ObjectStore | null = null;
   #forwarder: LogForwarder | null = null;
+  #log: Logger;
   #destCp = -1;
   #handshakes = 0;
+  #downSince = 0;
+  /** Set when fencing starts: CP hooks give up at once (the set-aside waits for the CP). */
+  #fencing: RefsyncError | null = null;
+  #fencingStarted: { promise: Promise<never>; reject: (e: RefsyncError) => void };
+  /** What the fencing set aside. */
+  #quarantine: { file: string; firstLsn: number; lastLsn: number } | null = null;
   readonly locator: BlockLocator = new BlockLocator();
 
   constructor(options: MirrorOptions) {
     this.options = options;
+    this.#log = (options.logger ?? rootLogger()).child({ destination: options.url });
+    let reject!: (e: RefsyncError) => void;
+    const promise = new Promise<never>((_, r) => (reject = r));
+    promise.catch(() => {}); // only ever raced against
+    this.#fencingStarted = { promise, reject };
   }
 
   /** The store hooks: pass them to ObjectStore.open. */
@@ -61,6 +84,7 @@ export class Mirror {
     replicate: (written: Appended[]) => Promise<void>;
     syncCheckpoint: (cp: CheckpointResult) => Promise<void>;
     ready: () => Promise<void>;
+    mirrorHolds: (lsn: number) => Promise<void>;
   } {
     return {
       replicate: (written) => {
@@ -68,23 +92,35 @@ export class Mirror {
         return this.#forwarder!.forward(written);
       },
       syncCheckpoint: (cp) => this.#syncCheckpoint(cp),
-      ready: () => this.#ready(),
+      ready: () => this.#untilFenced(() => this.#ready()),
+      mirrorHolds: (lsn) =>
+        this.#untilFenced(() => this.#forwarder!.waitAcked(lsn, this.options.syncTimeoutMs)),
     };
   }
 
   /** CPs wait for the first handshake: it decides whether our last CP must be sent again. */
   async #ready(): Promise<void> {
-    for (let waited = 0; this.#handshakes === 0; waited += 50) {
-      const f = this.#forwarder;
-      if (f?.fatal) throw new RefsyncError("unavailable", f.fatal);
-      if (waited >= this.options.syncTimeoutMs) {
-        throw new RefsyncError(
-          "unavailable",
-          `no handshake with the destination yet${f?.lastError ? `: ${f.lastError}` : ""}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    if (this.#handshakes === 0) await this.#forwarder!.whenConnected(this.options.syncTimeoutMs);
+  }
+
+  /** Waits for `wait()`, abandoned as soon as fencing starts. */
+  #untilFenced(wait: () => Promise<void>): Promise<void> {
+    if (this.#fencing) return Promise.reject(this.#fencing);
+    const waiting = wait();
+    waiting.catch(() => {}); // when fencing wins the race, this rejection is nobody's
+    return Promise.race([waiting, this.#fencingStarted.promise]);
+  }
+
+  /**
+   * Resolves when a write may be logged: the pair is connected (or becomes so
+   * within --sync-timeout). Rejects, before anything is logged, with `fenced`
+   * (403) once the destination was promoted, and with `unavailable` (503) at
+   * once while the destination refuses this source, or after --sync-timeout
+   * while it is unreachable.
+   */
+  admitWrite(): Promise<void> {
+    if (this.#fencing) return Promise.reject(this.#fencing);
+    return this.#forwarder!.whenConnected(this.options.syncTimeoutMs);
   }
 
   /** Starts forwarding for `store` (opened with {@link Mirror.hooks}). */
@@ -93,13 +129,12 @@ export class Mirror {
     this.#forwarder = new LogForwarder(store.log, {
       connect: () => this.#handshake(),
       send: (frames) => this.#sendFrames(frames),
-    }, { syncTimeoutMs: this.options.syncTimeoutMs, wire: this.wire });
+    }, {
+      syncTimeoutMs: this.options.syncTimeoutMs,
+      wire: this.wire,
+      onLink: (change) => this.#logLink(change),
+    });
     this.#forwarder.start();
-  }
-
-  /** Why the pair is broken for good (writes must be refused), or null. */
-  refusal(): string | null {
-    return this.#forwarder?.fatal ?? null;
   }
 
   /** Mirror state for `/v1/admin/stats`. */
@@ -109,16 +144,32 @@ export class Mirror {
       mirror: {
         destination: this.options.url,
         mode: this.options.mode,
+        state: f?.link ?? "connecting",
         connected: f?.connected ?? false,
         ackedLsn: f?.ackedLsn ?? 0,
         destinationCp: this.#destCp,
-        lastError: f?.fatal ?? f?.lastError ?? null,
+        lastError: f?.lastError ?? null,
+        quarantine: this.#quarantine,
       },
     };
   }
 
   async close(): Promise<void> {
     await this.#forwarder?.stop();
+  }
+
+  /** One log line per change of the link (never one per retry). */
+  #logLink(change: LinkChange): void {
+    const { from, to, cause, retryInMs } = change;
+    if (from === "connected") {
+      this.#downSince = Date.now();
+      this.#log.warn("mirror.lost", { cause, retryInMs });
+    }
+    if (to === "refused") {
+      this.#log.error("mirror.refused", { reason: cause, retryInMs });
+    } else if (to === "down" && from !== "connected") {
+      this.#log.warn("mirror.unreachable", { cause, retryInMs });
+    }
   }
 
   async #request(path: string, init: RequestInit = {}): Promise<Response> {
@@ -129,7 +180,7 @@ export class Mirror {
     } catch (e) {
       throw new RefsyncError(
         "unavailable",
-        `destination ${this.options.url} unreachable: ${e instanceof Error ? e.message : e}`,
+        `destination ${this.options.url} unreachable: ${errorMessage(e)}`,
       );
     }
     return res;
@@ -143,9 +194,20 @@ export class Mirror {
     } catch {
       body = { message: text.slice(0, 200) };
     }
+    if (res.status === 401) {
+      throw new RefsyncError(
+        "unauthorized",
+        "the destination refused the pair token (401): start this source with the destination's " +
+          "--token (kept in the destination's DATA/pair-token)",
+      );
+    }
     if (!res.ok) {
       const message = (body as { message?: string }).message ?? res.statusText;
-      throw new RefsyncError("unavailable", `destination answered ${res.status}: ${message}`);
+      // A 4xx is the destination refusing us (retried with backoff); a 5xx is transient.
+      throw new RefsyncError(
+        res.status < 500 ? "conflict" : "unavailable",
+        `destination answered ${res.status}: ${message}`,
+      );
     }
     return body as T;
   }
@@ -157,31 +219,18 @@ export class Mirror {
   async #handshake(): Promise<number> {
     const store = this.#store!;
     const sb = store.superblock;
+    const prev = store.volume.previousSuperblock;
     let state = await this.#state();
-    if (state.promoted || state.pairGeneration > sb.pairGeneration) {
-      throw new RefsyncError(
-        "forbidden",
-        `the destination was promoted (pair generation ${state.pairGeneration} > ours ${sb.pairGeneration}); ` +
-          "this source must not take writes any more (no split brain)",
-      );
-    }
-    if (state.cp > 0 && state.volumeId !== toHex(sb.volumeId)) {
-      throw new RefsyncError(
-        "forbidden",
-        "the destination holds another volume: unrelated histories",
-      );
-    }
-    if (state.cp > sb.cp || state.cp < sb.cp - 1) {
-      throw new RefsyncError(
-        "forbidden",
-        `the destination is at CP ${state.cp} and this source at CP ${sb.cp}: unrelated histories; ` +
-          "start the destination from an empty data directory",
-      );
-    }
-    if (state.cp === sb.cp && state.volumeDigest !== toHex(sb.volumeDigest)) {
-      throw new RefsyncError("forbidden", `the volumes diverged at CP ${sb.cp}: digests differ`);
-    }
-    if (state.cp === sb.cp - 1 && !store.needsSync) {
+    const verdict = judgePairing(state, {
+      volumeId: toHex(sb.volumeId),
+      pairGeneration: sb.pairGeneration,
+      cp: sb.cp,
+      volumeDigest: toHex(sb.volumeDigest),
+      previousDigest: prev && prev.cp === sb.cp - 1 ? toHex(prev.volumeDigest) : null,
+    });
+    if (verdict.kind === "fenced") throw await this.#fence(verdict.reason, verdict.keepLsn);
+    if (verdict.kind === "refused") throw new RefsyncError("conflict", verdict.reason);
+    if (verdict.resendLastCp && !store.needsSync) {
       // We committed a CP the destination lacks, and restarted since: send it again from the volume.
       store.markUnsynced(store.rebuildLastCheckpoint());
     }
@@ -193,8 +242,37 @@ export class Mirror {
       state = await this.#reset({ lastLsn: log.firstLsn - 1 });
     }
     this.#destCp = state.cp;
-    this.#handshakes++;
+    const fields = { cp: state.cp, lastLsn: state.lastLsn };
+    if (this.#handshakes++ === 0) this.#log.info("mirror.connected", fields);
+    else this.#log.info("mirror.reconnected", { ...fields, downMs: Date.now() - this.#downSince });
     return state.lastLsn;
+  }
+
+  /**
+   * The destination was promoted over us: refuse every write from now on,
+   * give up waiting CPs, set aside the log tail it never received, and only
+   * then let the forwarder answer the writers waiting on that tail (403).
+   * Resolves with the error the forwarder ends with.
+   */
+  async #fence(reason: string, keepLsn: number): Promise<RefsyncError> {
+    const error = new RefsyncError("fenced", reason);
+    this.#fencing = error;
+    this.#fencingStarted.reject(error);
+    try {
+      this.#quarantine = await this.#store!.fence(reason, keepLsn, this.options.quarantineDir);
+      this.#log.error("mirror.fenced", {
+        reason,
+        keptLsn: this.#store!.log.lastLsn,
+        quarantine: this.#quarantine?.file ?? null,
+        setAside: this.#quarantine
+          ? { firstLsn: this.#quarantine.firstLsn, lastLsn: this.#quarantine.lastLsn }
+          : null,
+      });
+    } catch (e) {
+      // Writes stay refused; what could not be set aside stays in the log, never acknowledged.
+      this.#log.error("mirror.fenced", { reason, quarantineFailed: errorMessage(e) });
+    }
+    return error;
   }
 
   async #reset(body: Record<string, number>): Promise<DestState> {
@@ -217,14 +295,8 @@ export class Mirror {
   }
 
   async #syncCheckpoint(cp: CheckpointResult): Promise<void> {
-    const forwarder = this.#forwarder!;
-    if (forwarder.fatal) throw new RefsyncError("unavailable", forwarder.fatal);
-    // References resolve against the destination's log: it must hold the records first.
-    const maxLsn = cp.written.maxLsn();
-    await forwarder.waitAcked(
-      Math.min(maxLsn, this.#store!.log.lastLsn),
-      this.options.syncTimeoutMs,
-    );
+    if (this.#fencing) throw this.#fencing;
+    // The references resolve against the destination's log: mirrorHolds saw it hold them.
     const forceData = new Set<number>();
     let lastMessage = "";
     for (let attempt = 0; attempt < 3; attempt++) {

@@ -511,6 +511,50 @@ export class NvLog {
   }
 
   /**
+   * Copies the frames with LSN > `lsn` durably into a new file
+   * `dir/<lsn + 1 as 16 hex>.seg` — the bytes as in the log, so
+   * `NvLog.open(dir)` reads them — and resolves with its path. A source sets
+   * an unacknowledged tail aside this way before {@link NvLog.truncateAfter}.
+   * Copies through a 1 MiB buffer: memory does not grow with the tail.
+   *
+   * @throws LogStateError when there is no record after `lsn`, or it was dropped.
+   *
+   * @example
+   * ```ts
+   * const file = await log.copyFramesAfter(ackedLsn, "data/source/quarantine");
+   * await log.truncateAfter(ackedLsn);
+   * ```
+   */
+  async copyFramesAfter(lsn: number, dir: string): Promise<string> {
+    this.#checkOpen();
+    if (lsn >= this.#lastLsn) throw new LogStateError(`NVLOG: no record after LSN ${lsn}`);
+    this.#checkHeld(lsn + 1);
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, segmentName(lsn + 1));
+    const fd = openSync(path, "w");
+    try {
+      const buf = new Uint8Array(1 << 20);
+      let out = 0;
+      const first = this.#segmentIndex(lsn + 1);
+      for (let si = first; si < this.#segments.length; si++) {
+        const seg = this.#segments[si];
+        for (let at = si === first ? seg.frameOffset(lsn + 1) : 0; at < seg.size;) {
+          const got = preadFully(seg.fd, buf, Math.min(buf.length, seg.size - at), at);
+          if (got === 0) throw new Error(`invariant: ${seg.name} holds ${seg.size} bytes`);
+          pwriteFully(fd, buf.subarray(0, got), out);
+          out += got;
+          at += got;
+        }
+      }
+      if (this.#sync) await fdatasyncAsync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (this.#sync) fsyncDir(dir);
+    return path;
+  }
+
+  /**
    * Removes every record with LSN > `lsn` (durably). For the destination when
    * its log is ahead of a restarted source (records it received but the source
    * lost before its own fdatasync: never acknowledged, so safe to drop).

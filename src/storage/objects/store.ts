@@ -62,6 +62,13 @@ export interface StoreOptions {
   mirror?: boolean;
   /** Resolves when the mirror is ready for CP syncs (its first handshake); CPs wait for it. */
   ready?: () => Promise<void>;
+  /**
+   * Resolves once the mirror holds every record up to `lsn` durably (the
+   * last record whose effect a CP holds). A CP commits locally only then, so
+   * no committed CP ever holds a write the mirror did not acknowledge; when it
+   * rejects, the CP is abandoned.
+   */
+  mirrorHolds?: (lsn: number) => Promise<void>;
 }
 
 /** Size, ETag and mtime of an object. */
@@ -136,6 +143,8 @@ export class ObjectStore {
    * (after ranged writes); an entry is dropped when a CP commits that key.
    */
   #etags = new Map<string, Uint8Array>();
+  /** Why this store takes no more writes (its mirror was promoted over it), or null. */
+  #fenced: string | null = null;
   /** Local durability of the last appended record: a CP covers only durable records. */
   #lastDurable: Promise<void> = Promise.resolve();
   readonly stats = {
@@ -454,6 +463,8 @@ export class ObjectStore {
     fields: AppendFields,
     payload: Uint8Array,
   ): { appended: Appended; done: Promise<void> } {
+    // Fenced: nothing more is logged, so nothing refused is ever applied.
+    if (this.#fenced !== null) throw new RefsyncError("fenced", this.#fenced);
     const { records: written, durable } = this.log.write([{ fields, payload }]);
     this.#lastDurable = durable.catch(() => {});
     const remote = this.options.replicate ? this.options.replicate(written) : Promise.resolve();
@@ -720,6 +731,9 @@ export class ObjectStore {
     try {
       // The superblock will claim every record <= lsnCovered: they must be on disk first.
       await this.#lastDurable;
+      let holds = lsnCovered;
+      for (const d of frozen.values()) holds = Math.max(holds, d.lastLsn);
+      await this.options.mirrorHolds?.(holds);
       result = await this.#writeAndCommit(tx, frozen, lsnCovered, started);
     } catch (e) {
       tx.abort();
@@ -779,7 +793,11 @@ export class ObjectStore {
       cpContentDigest(tx.written),
       fields,
     );
-    const sb = await tx.commit({ ...previous, ...fields, volumeDigest });
+    // A promotion's CP (the generation changes) marks where the new generation's history began.
+    const promotedAtLsn = this.#generation === previous.pairGeneration
+      ? previous.promotedAtLsn
+      : lsnCovered;
+    const sb = await tx.commit({ ...previous, ...fields, volumeDigest, promotedAtLsn });
     // The new tree is on disk: reads move to it, and the frozen layer is now in it.
     this.#catalog = catalog;
     this.#frozen = null;
@@ -799,6 +817,44 @@ export class ObjectStore {
       previousDigest: previous.volumeDigest,
       durationMs,
     };
+  }
+
+  /**
+   * Fences this store for good (its destination was promoted): from now on
+   * every write fails with `fenced` before anything is logged, and the log
+   * records above `keepLsn` — a tail the promoted side never received, so never
+   * acknowledged — are set aside: copied to `quarantineDir/<first LSN>.seg`
+   * (frames as in the log), cut from the log, and dropped from view (the dirty
+   * layers are rebuilt from the log). Records a committed CP holds are never
+   * cut. Resolves with what was set aside, or null when there was no tail.
+   *
+   * @example
+   * ```ts
+   * const aside = await store.fence("the destination was promoted", state.promotedAtLsn, `${dir}/quarantine`);
+   * if (aside) console.log(`set aside LSN ${aside.firstLsn}..${aside.lastLsn} in ${aside.file}`);
+   * ```
+   */
+  async fence(
+    reason: string,
+    keepLsn: number,
+    quarantineDir: string,
+  ): Promise<{ file: string; firstLsn: number; lastLsn: number } | null> {
+    this.#assertOpen();
+    this.#fenced = reason;
+    // A running CP is abandoned by its mirror (mirrorHolds rejects) or has committed.
+    await this.#cpRunning?.catch(() => {});
+    const keep = Math.max(keepLsn, this.superblock.lsnCovered);
+    const lastLsn = this.log.lastLsn;
+    if (lastLsn <= keep) return null;
+    const file = await this.log.copyFramesAfter(keep, quarantineDir);
+    await this.log.truncateAfter(keep);
+    this.#active = new Map();
+    this.#activeBytes = 0;
+    this.#inflight.clear();
+    this.#replay();
+    this.stats.lsn.last = this.log.lastLsn;
+    this.stats.lsn.acked = Math.min(this.stats.lsn.acked, this.log.lastLsn);
+    return { file, firstLsn: keep + 1, lastLsn };
   }
 
   /** Records that the mirror still owes the commit of `result` (a resync after a restart). */

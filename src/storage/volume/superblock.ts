@@ -11,6 +11,8 @@
  *  40  8  cp number            48  8  lsn covered (log records <= this are in the CP)
  *  56  8  catalog root ptr     64  8  block count (allocated high-water mark)
  *  72 32  volume digest (chain over every CP's content digest)
+ * 104  8  promoted at LSN (the last LSN of the history before the promotion that
+ *         began this pair generation; 0 in generation 1)
  * 4064 32 checksum
  * ```
  *
@@ -32,6 +34,13 @@ export interface Superblock {
   catalogRoot: BlockPtr | null;
   blockCount: number;
   volumeDigest: Uint8Array;
+  /**
+   * The last LSN the promotion that began this pair generation took from the
+   * old source (its CP's lsnCovered), carried into every later CP; 0 in
+   * generation 1. A returning old source keeps its log up to it and sets the
+   * rest aside.
+   */
+  promotedAtLsn: number;
 }
 
 /** Number of superblock slots at the start of the volume. */
@@ -60,6 +69,7 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
   writeBlockPtr(view, 56, sb.catalogRoot ?? { block: 0, birth: 0 });
   view.setBigUint64(64, BigInt(sb.blockCount), true);
   out.set(sb.volumeDigest, 72);
+  view.setBigUint64(104, BigInt(sb.promotedAtLsn), true);
   out.set(blake3(out.subarray(0, CHECKSUM_OFFSET)), CHECKSUM_OFFSET);
   return out;
 }
@@ -90,6 +100,7 @@ export function decodeSuperblock(block: Uint8Array): Superblock | null {
     catalogRoot: root.block === 0 ? null : root,
     blockCount: Number(view.getBigUint64(64, true)),
     volumeDigest: block.slice(72, 104),
+    promotedAtLsn: Number(view.getBigUint64(104, true)),
   };
 }
 

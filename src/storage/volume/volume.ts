@@ -90,6 +90,7 @@ export class Volume {
         catalogRoot: null,
         blockCount: SUPERBLOCK_SLOTS,
         volumeDigest: new Uint8Array(32),
+        promotedAtLsn: 0,
       };
       fs.writeSync(fd, encodeSuperblock(sb), 0, BLOCK_SIZE, 0);
       await fdatasync(fd);

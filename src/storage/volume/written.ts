@@ -118,16 +118,6 @@ export class WrittenBlocks {
     return slices ? { kind: "patch", base: this.#base[row], slices } : null;
   }
 
-  /** Highest LSN any recipe refers to (0 when none). */
-  maxLsn(): number {
-    let max = 0;
-    for (let r = 0; r < this.#count; r++) {
-      if (this.#flags[r] & FROM_LOG) max = Math.max(max, this.#lsn[r]);
-    }
-    for (const slices of this.#patches.values()) for (const s of slices) max = Math.max(max, s.lsn);
-    return max;
-  }
-
   /** Row indexes in ascending block order. */
   rowsByBlock(): Uint32Array {
     if (this.#byBlock === null) {

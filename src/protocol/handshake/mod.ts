@@ -1,0 +1,128 @@
+/**
+ * The replication handshake: what a destination answers to
+ * `GET /v1/repl/state` (and to `POST /v1/repl/log/reset`), and the rule by
+ * which a source decides from it whether the pair can work. A pairing is
+ * accepted only when every CP sync it leads to could succeed: the same volume,
+ * the same pair generation, and a destination at the source's CP or the one
+ * before with the same volume digest. Both appliances import this module; it
+ * imports no storage.
+ *
+ * @example
+ * ```ts
+ * import { judgePairing } from "./mod.ts";
+ * const verdict = judgePairing(state, {
+ *   volumeId: "00".repeat(16), pairGeneration: 1, cp: 3,
+ *   volumeDigest: "ab".repeat(32), previousDigest: "cd".repeat(32),
+ * });
+ * if (verdict.kind !== "ok") console.error(verdict.reason);
+ * ```
+ *
+ * @module
+ */
+
+/** Handshake answer: what the source resumes from. */
+export interface DestState {
+  /** Hex volume id of the destination's volume (random until its first CP from us). */
+  volumeId: string;
+  pairGeneration: number;
+  /** Committed CP and its hex volume digest. */
+  cp: number;
+  volumeDigest: string;
+  lsnCovered: number;
+  /** Log range held. */
+  firstLsn: number;
+  lastLsn: number;
+  /** True once it was promoted (it takes writes itself). */
+  promoted: boolean;
+  /**
+   * The last LSN its promotion took from the old source (the promotion CP's
+   * lsnCovered): the old source's log above it was never received, so never
+   * acknowledged. Null in pair generation 1 (never promoted).
+   */
+  promotedAtLsn: number | null;
+}
+
+/** What the source's side of the handshake compares: its committed CP. */
+export interface LocalCp {
+  volumeId: string;
+  pairGeneration: number;
+  cp: number;
+  volumeDigest: string;
+  /** Hex digest of the CP before `cp`, or null when it is no longer on the volume. */
+  previousDigest: string | null;
+}
+
+/** The verdict of a handshake. */
+export type Pairing =
+  /** The pair works; `resendLastCp`: the destination lacks our last CP. */
+  | { kind: "ok"; resendLastCp: boolean }
+  /**
+   * The destination was promoted over this source: for good (a promotion is
+   * never undone). `keepLsn`: the source's log up to it is in the promoted
+   * history; the rest must be set aside (0: unknown, keep only what a
+   * committed CP holds).
+   */
+  | { kind: "fenced"; reason: string; keepLsn: number }
+  /** The destination cannot mirror this source now; retried, it may be replaced. */
+  | { kind: "refused"; reason: string };
+
+/**
+ * Decides from the destination's state whether this source may pair with it.
+ *
+ * @example
+ * ```ts
+ * import { judgePairing } from "./mod.ts";
+ * const v = judgePairing({ ...state, pairGeneration: 2, promoted: true, promotedAtLsn: 41 }, local);
+ * // v = { kind: "fenced", keepLsn: 41, reason: "the destination was promoted ..." }
+ * ```
+ */
+export function judgePairing(dest: DestState, local: LocalCp): Pairing {
+  if (dest.promoted || dest.pairGeneration > local.pairGeneration) {
+    const direct = dest.pairGeneration === local.pairGeneration + 1 && dest.promotedAtLsn !== null;
+    const at = direct ? `, at LSN ${dest.promotedAtLsn}` : "";
+    const generations = `pair generation ${dest.pairGeneration} > ours ${local.pairGeneration}`;
+    return {
+      kind: "fenced",
+      keepLsn: direct ? dest.promotedAtLsn! : 0,
+      reason: `the destination was promoted (${generations}${at}): ` +
+        "this source takes no writes any more (no split brain)",
+    };
+  }
+  // A destination that never committed a CP holds nothing yet: any volume id will be replaced.
+  if (dest.cp > 0 && dest.volumeId !== local.volumeId) {
+    return {
+      kind: "refused",
+      reason: `the destination holds another volume (${dest.volumeId}, ours ${local.volumeId}): ` +
+        "unrelated histories",
+    };
+  }
+  if (dest.cp > 0 && dest.pairGeneration !== local.pairGeneration) {
+    const generations = `${dest.pairGeneration}, this source ${local.pairGeneration}`;
+    return {
+      kind: "refused",
+      reason: `the destination holds pair generation ${generations}: it is the other side ` +
+        "of a promotion and its history diverged; it cannot mirror this source",
+    };
+  }
+  if (dest.cp > local.cp || dest.cp < local.cp - 1) {
+    return {
+      kind: "refused",
+      reason: `the destination is at CP ${dest.cp} and this source at CP ${local.cp}: ` +
+        "unrelated histories (a CP sync bridges one CP)",
+    };
+  }
+  const want = dest.cp === local.cp ? local.volumeDigest : local.previousDigest;
+  if (want === null) {
+    return {
+      kind: "refused",
+      reason: `the destination is at CP ${dest.cp}, which is no longer on this source's volume`,
+    };
+  }
+  if (dest.volumeDigest !== want) {
+    return {
+      kind: "refused",
+      reason: `the volumes diverged at CP ${dest.cp}: digests differ`,
+    };
+  }
+  return { kind: "ok", resendLastCp: dest.cp === local.cp - 1 };
+}
