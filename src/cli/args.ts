@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { DEFAULT_BODY_IDLE_TIMEOUT_MS } from "../http/body-timeout.ts";
 
 /** Configuration of a source appliance. */
 export interface SourceConfig {
@@ -17,6 +18,7 @@ export interface SourceConfig {
   maxObjectBytes: number;
   syncTimeoutMs: number;
   cpSync: "refs" | "full";
+  bodyIdleTimeoutMs: number;
 }
 
 /** Configuration of a destination appliance. */
@@ -28,6 +30,7 @@ export interface DestConfig {
   cpIntervalMs: number;
   cpDirtyBytes: number;
   maxObjectBytes: number;
+  bodyIdleTimeoutMs: number;
 }
 
 /** Defaults, shared by the README and `--help`. */
@@ -39,6 +42,7 @@ export const DEFAULTS = {
   cpDirtyBytes: 64 * 2 ** 20,
   maxObjectBytes: 5 * 2 ** 30,
   syncTimeoutMs: 5000,
+  bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS,
 } as const;
 
 /**
@@ -79,6 +83,7 @@ const COMMON = {
   "cp-interval": { type: "string" },
   "cp-dirty-bytes": { type: "string" },
   "max-object-bytes": { type: "string" },
+  "body-idle-timeout": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -113,6 +118,12 @@ function storeFlags(v: Record<string, string | boolean | undefined>) {
     maxObjectBytes: v["max-object-bytes"] === undefined
       ? DEFAULTS.maxObjectBytes
       : parseBytes(v["max-object-bytes"] as string, "--max-object-bytes"),
+    bodyIdleTimeoutMs: int(
+      v["body-idle-timeout"] as string | undefined,
+      "--body-idle-timeout",
+      DEFAULTS.bodyIdleTimeoutMs,
+      1,
+    ),
   };
 }
 

@@ -20,5 +20,7 @@ store flags:
   --cp-interval MS         CP timer (default ${DEFAULTS.cpIntervalMs})
   --cp-dirty-bytes SIZE    CP when this much is dirty; writers wait at twice it (default 64MiB)
   --max-object-bytes SIZE  largest object (default 5GiB)
+  --body-idle-timeout MS   cut a request body (408) or a read that makes no progress this long
+                           (default ${DEFAULTS.bodyIdleTimeoutMs})
 
 The token may also come from REFSYNC_TOKEN. Sizes take KiB, MiB, GiB suffixes.`;

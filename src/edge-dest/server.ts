@@ -34,6 +34,7 @@ export async function startDest(config: DestConfig & { token: string }): Promise
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
+    readIdleMs: config.bodyIdleTimeoutMs,
     mirror: true,
   });
   const wire = newWireStats();
@@ -47,6 +48,7 @@ export async function startDest(config: DestConfig & { token: string }): Promise
         maxObjectBytes: config.maxObjectBytes,
         wire: () => null,
         role: "source (promoted)",
+        bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
       });
       // Replication calls still reach the destination app: its /v1/repl/state tells a
       // returning old source it was replaced (no split brain); the rest answer 409.
@@ -58,7 +60,13 @@ export async function startDest(config: DestConfig & { token: string }): Promise
     })();
     return promoting;
   };
-  const app = createDestApp({ store, token: config.token, wire, promote });
+  const app = createDestApp({
+    store,
+    token: config.token,
+    wire,
+    promote,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+  });
   let handler: (req: Request) => Response | Promise<Response> = app.fetch;
   const server = Deno.serve(
     { hostname: config.host, port: config.port, onListen: () => {} },

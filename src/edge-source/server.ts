@@ -39,6 +39,7 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
+    readIdleMs: config.bodyIdleTimeoutMs,
     ...mirror?.hooks,
   });
   mirror?.attach(store);
@@ -48,6 +49,7 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
     wire: () => mirror?.wire ?? null,
     mirrorStats: () => mirror?.stats() ?? { mirror: null },
     refuseWrites: () => mirror?.refusal() ?? null,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
   });
   const scheduler = new CpScheduler(store, config.cpIntervalMs);
   const server = Deno.serve(
