@@ -85,13 +85,15 @@ async function pair(args: string[]): Promise<number> {
       "cp-interval": { type: "string" },
       "cp-dirty-bytes": { type: "string" },
       "max-object-bytes": { type: "string" },
+      "body-idle-timeout": { type: "string" },
       "cp-sync": { type: "string" },
     },
   });
   const data = values.data ?? "./data";
   const token = values.token ?? Deno.env.get("REFSYNC_TOKEN") ?? await storedToken(`${data}/dest`);
-  const shared = (["cp-interval", "cp-dirty-bytes", "max-object-bytes"] as const)
-    .flatMap((k) => values[k] === undefined ? [] : [`--${k}`, values[k]!]);
+  const shared =
+    (["cp-interval", "cp-dirty-bytes", "max-object-bytes", "body-idle-timeout"] as const)
+      .flatMap((k) => values[k] === undefined ? [] : [`--${k}`, values[k]!]);
   const destConfig = parseDestArgs([
     "--port",
     values["dest-port"] ?? String(DEFAULTS.destPort),

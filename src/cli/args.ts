@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { isLoopbackHost } from "../protocol/auth/mod.ts";
+import { DEFAULT_BODY_IDLE_TIMEOUT_MS } from "../http/body-timeout.ts";
 
 /** Configuration of a source appliance. */
 export interface SourceConfig {
@@ -20,6 +21,7 @@ export interface SourceConfig {
   maxObjectBytes: number;
   syncTimeoutMs: number;
   cpSync: "refs" | "full";
+  bodyIdleTimeoutMs: number;
 }
 
 /** Configuration of a destination appliance. */
@@ -33,6 +35,7 @@ export interface DestConfig {
   cpIntervalMs: number;
   cpDirtyBytes: number;
   maxObjectBytes: number;
+  bodyIdleTimeoutMs: number;
 }
 
 /** What `refsync promote` needs. */
@@ -50,6 +53,7 @@ export const DEFAULTS = {
   cpDirtyBytes: 64 * 2 ** 20,
   maxObjectBytes: 5 * 2 ** 30,
   syncTimeoutMs: 5000,
+  bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS,
 } as const;
 
 /**
@@ -92,6 +96,7 @@ const COMMON = {
   "cp-interval": { type: "string" },
   "cp-dirty-bytes": { type: "string" },
   "max-object-bytes": { type: "string" },
+  "body-idle-timeout": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -151,6 +156,12 @@ function storeFlags(v: Record<string, string | boolean | undefined>) {
     maxObjectBytes: v["max-object-bytes"] === undefined
       ? DEFAULTS.maxObjectBytes
       : parseBytes(v["max-object-bytes"] as string, "--max-object-bytes"),
+    bodyIdleTimeoutMs: int(
+      v["body-idle-timeout"] as string | undefined,
+      "--body-idle-timeout",
+      DEFAULTS.bodyIdleTimeoutMs,
+      1,
+    ),
   };
 }
 

@@ -25,6 +25,8 @@ store flags:
   --cp-interval MS         CP timer (default ${DEFAULTS.cpIntervalMs})
   --cp-dirty-bytes SIZE    CP when this much is dirty; writers wait at twice it (default 64MiB)
   --max-object-bytes SIZE  largest object (default 5GiB)
+  --body-idle-timeout MS   cut a request body (408) or a read that makes no progress this long
+                           (default ${DEFAULTS.bodyIdleTimeoutMs})
 
 The pair token may also come from REFSYNC_TOKEN (without one, source and dest keep a generated one
 in DATA/pair-token; every admin POST needs it), the client token from REFSYNC_CLIENT_TOKEN.

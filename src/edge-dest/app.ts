@@ -7,6 +7,7 @@
  */
 import { type Context, Hono } from "hono";
 import { registerAccessChecks, requireToken } from "../http/auth.ts";
+import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-timeout.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
 import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
@@ -31,6 +32,8 @@ export interface DestAppContext {
   wire: WireStats;
   /** Turns this appliance into a source; resolves with the new CP. */
   promote: () => Promise<{ cp: number; digest: string }>;
+  /** A request body that sends nothing for this long (ms) is cut with 408 (default 30 s). */
+  bodyIdleTimeoutMs?: number;
 }
 
 /**
@@ -44,7 +47,10 @@ export interface DestAppContext {
  */
 export function createDestApp(ctx: DestAppContext): Hono {
   const { store, wire } = ctx;
-  const reads: ReadCounters = { gets: 0, bytesRead: 0 };
+  const reads: ReadCounters = { gets: 0, heads: 0, bytesRead: 0 };
+  /** The body of a replication request: a source that stalls is cut off, never waited on. */
+  const body = (c: Context) =>
+    withIdleTimeout(c.req.raw.body, ctx.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS);
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);
@@ -72,7 +78,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
   });
   app.get("/v1/repl/state", (c) => c.json(destState(store)));
   app.post("/v1/repl/log", async (c) => {
-    const { lastLsn } = await receiveLog(store, c.req.raw.body, wire);
+    const { lastLsn } = await receiveLog(store, body(c), wire);
     return c.json({ lastLsn });
   });
   app.post("/v1/repl/log/reset", async (c) => {
@@ -122,11 +128,11 @@ export function createDestApp(ctx: DestAppContext): Hono {
   app.post("/v1/repl/cp", async (c) => {
     const partText = c.req.query("part");
     if (partText === undefined) {
-      const body = c.req.raw.body;
-      if (!body) throw new RefsyncError("bad_request", "CP sync needs a body");
+      const stream = body(c);
+      if (!stream) throw new RefsyncError("bad_request", "CP sync needs a body");
       if (applying) throw new RefsyncError("conflict", "a CP sync is already being applied");
       const stop = new AbortController();
-      const run = applyCpSync(store, body, wire, stop.signal);
+      const run = applyCpSync(store, stream, wire, stop.signal);
       applying = { stop, done: run.catch(() => {}) };
       try {
         return answer(c, await run);
@@ -171,7 +177,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }
     session.next++;
     try {
-      const bytes = new Uint8Array(await c.req.arrayBuffer());
+      const bytes = new Uint8Array(await new Response(body(c)).arrayBuffer());
       // The applier may stop early (a refused record): then its answer is the answer.
       const early = await Promise.race([
         session.writer.write(bytes).then(() => null),

@@ -34,6 +34,7 @@ export async function startDest(config: DestConfig & { token: string }): Promise
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
+    readIdleMs: config.bodyIdleTimeoutMs,
     mirror: true,
   });
   const wire = newWireStats();
@@ -49,6 +50,7 @@ export async function startDest(config: DestConfig & { token: string }): Promise
         maxObjectBytes: config.maxObjectBytes,
         wire: () => null,
         role: "source (promoted)",
+        bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
       });
       // Replication calls still reach the destination app: its /v1/repl/state tells a
       // returning old source it was replaced (no split brain); the rest answer 409.
@@ -68,6 +70,7 @@ export async function startDest(config: DestConfig & { token: string }): Promise
     clientToken: config.clientToken,
     wire,
     promote,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
   });
   // `info` becomes the Hono env: the auth checks log the peer address from it.
   let handler: Deno.ServeHandler = app.fetch;

@@ -7,10 +7,12 @@ import { Hono } from "hono";
 import { RefsyncError } from "../errors/mod.ts";
 import { registerAccessChecks } from "../http/auth.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
+import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-timeout.ts";
+import { checkConditions, etagHeader, parseConditions } from "../http/conditional.ts";
 import { objectKey, registerObjectReads } from "../http/objects.ts";
 import { parseContentRange } from "../http/range.ts";
 import { encodeKey } from "../storage/objects/key.ts";
-import type { ObjectStore } from "../storage/objects/store.ts";
+import type { ObjectStore, Precondition } from "../storage/objects/store.ts";
 import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
 
 /** What the source app needs. */
@@ -33,6 +35,8 @@ export interface SourceAppContext {
   /** Extra fields for /v1/admin/stats (mirror state). */
   mirrorStats?: () => Record<string, unknown>;
   role?: string;
+  /** A request body that sends nothing for this long (ms) is cut with 408 (default 30 s). */
+  bodyIdleTimeoutMs?: number;
 }
 
 /** Client counters of the source. */
@@ -41,6 +45,7 @@ export interface ClientStats {
   rangedPuts: number;
   deletes: number;
   gets: number;
+  heads: number;
   bytesWritten: number;
   bytesRead: number;
 }
@@ -61,6 +66,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     rangedPuts: 0,
     deletes: 0,
     gets: 0,
+    heads: 0,
     bytesWritten: 0,
     bytesRead: 0,
   };
@@ -76,6 +82,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     const key = objectKey(c.req.url);
     encodeKey(key); // a bad key is refused before the body is read
     await assertWritable();
+    const conditions = parseConditions(c.req.raw.headers);
     const lengthHeader = c.req.header("Content-Length");
     const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
     if (length === undefined && c.req.header("Transfer-Encoding") === undefined) {
@@ -99,17 +106,32 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
         `the object would be ${end} bytes; --max-object-bytes is ${ctx.maxObjectBytes}`,
       );
     }
-    const body = c.req.raw.body;
+    const precondition: Precondition = (current) => {
+      checkConditions(conditions, current, false);
+      if (range === null || range.total === null) return;
+      const size = Math.max(current?.size ?? 0, range.end);
+      if (size !== range.total) {
+        throw new RefsyncError(
+          "bad_range",
+          `Content-Range announces an object of ${range.total} bytes, but this write leaves ${size}`,
+        );
+      }
+    };
+    const body = withIdleTimeout(
+      c.req.raw.body,
+      ctx.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
+    );
     const result = await store.write(key, body, {
       replace: range === null,
       offset: range?.start ?? 0,
       length: range ? range.end - range.start : length,
+      precondition,
     });
     if (range) client.rangedPuts++;
     else client.puts++;
     client.bytesWritten += range ? range.end - range.start : result.size;
     const headers: Record<string, string> = {};
-    if (result.etag) headers["ETag"] = `"${result.etag}"`;
+    if (result.etag) headers["ETag"] = etagHeader(result.etag);
     return c.json(
       { key, size: result.size, etag: result.etag, lsn: result.lsn },
       result.created ? 201 : 200,
@@ -120,7 +142,10 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
   app.delete("/v1/objects/*", async (c) => {
     const key = objectKey(c.req.url);
     await assertWritable();
-    const done = await store.delete(key);
+    const conditions = parseConditions(c.req.raw.headers);
+    const done = await store.delete(key, {
+      precondition: (current) => checkConditions(conditions, current, false),
+    });
     if (!done) throw new RefsyncError("not_found", `no object with key '${key}'`);
     client.deletes++;
     return c.body(null, 204);

@@ -43,6 +43,7 @@ export async function startSource(
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
+    readIdleMs: config.bodyIdleTimeoutMs,
     ...mirror?.hooks,
   });
   mirror?.attach(store);
@@ -54,6 +55,7 @@ export async function startSource(
     wire: () => mirror?.wire ?? null,
     mirrorStats: () => mirror?.stats() ?? { mirror: null },
     admitWrite: mirror ? () => mirror.admitWrite() : undefined,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
   });
   const scheduler = new CpScheduler(store, config.cpIntervalMs);
   const server = Deno.serve(

@@ -60,6 +60,8 @@ export function errorResponse(c: Context, err: unknown): Response {
     const headers: Record<string, string> = {};
     if (err.code === "unavailable") headers["Retry-After"] = "1";
     if (err.code === "unauthorized") headers["WWW-Authenticate"] = 'Bearer realm="refsync"';
+    // The rest of a stalled body is not awaited: the connection ends (RFC 9110 §15.5.9).
+    if (err.code === "request_timeout") headers["Connection"] = "close";
     return jsonError(c, STATUS_OF[err.code], err.code, err.message, headers, err.details);
   }
   rootLogger().error("http.internal_error", {

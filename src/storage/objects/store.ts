@@ -15,6 +15,7 @@
  */
 import { blake3, Blake3Hasher, toHex } from "../../block-index/mod.ts";
 import { RefsyncError } from "../../errors/mod.ts";
+import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { Flag, Op } from "../../protocol/log-frame/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
 import { walkMap } from "../blockmap/blockmap.ts";
@@ -33,6 +34,10 @@ import { decodeRecord } from "./record.ts";
 export const RECORD_PAYLOAD_BYTES = 1 << 20;
 /** Computed ETags of committed objects kept in memory. */
 const ETAG_CACHE_ENTRIES = 4096;
+/** Default of {@link StoreOptions.readIdleMs}. */
+const READ_IDLE_MS = 30_000;
+/** Default of {@link StoreOptions.pinWarnMs}. */
+const PIN_WARN_MS = 5 * 60_000;
 
 /** Tuning and hooks of a store. */
 export interface StoreOptions {
@@ -69,6 +74,34 @@ export interface StoreOptions {
    * rejects, the CP is abandoned.
    */
   mirrorHolds?: (lsn: number) => Promise<void>;
+  /**
+   * A read stream not pulled for this long (ms) releases the CP it pins and
+   * errors if pulled later: an abandoned or stalled reader never stops space
+   * reclamation. Default 30 s.
+   */
+  readIdleMs?: number;
+  /** A reader that holds back reclamation for longer than this (ms) is logged. Default 5 min. */
+  pinWarnMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * A condition on the object as it is when a write or delete is applied
+ * (`null`: absent); it throws to refuse, and then nothing is applied. It may
+ * run more than once: early, before the body is read, and at the commit.
+ * Reading `etag` of an object whose ETag is unknown hashes it.
+ */
+export type Precondition = (current: ObjectInfo | null) => void;
+
+/** An open reader's hold on the CP it reads: that CP's blocks and log are kept meanwhile. */
+interface Pin {
+  cp: number;
+  key: string;
+  since: number;
+  warned: boolean;
+  released: boolean;
+  /** The idle bound of its stream. */
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 /** Size, ETag and mtime of an object. */
@@ -127,7 +160,8 @@ export class ObjectStore {
   #cpRunning: Promise<CheckpointResult | null> | null = null;
   /** A CP committed here whose mirror commit is still owed. */
   #unsynced: CheckpointResult | null = null;
-  #pins = new Map<number, number>();
+  #pins = new Set<Pin>();
+  #log: Logger;
   /**
    * What committed CPs replaced: freed once the mirror committed the CP too
    * (`synced`) and no reader of an older CP remains.
@@ -160,6 +194,7 @@ export class ObjectStore {
     this.#mirror = options.mirror === true;
     this.#generation = volume.superblock.pairGeneration;
     this.#catalog = new Catalog(volume, volume.superblock.catalogRoot);
+    this.#log = options.logger ?? rootLogger();
   }
 
   /** True while this store mirrors a source (a destination not promoted). */
@@ -323,11 +358,16 @@ export class ObjectStore {
    * exactly the body (a whole PUT); without, the body is written at `offset`
    * (a ranged write), extending the object as needed. Resolves once every
    * record is durable locally and on the mirror.
+   *
+   * A `precondition` is checked before the body is read and again right
+   * before the write's last record is appended, in the same turn that applies
+   * it: of two racing create-only writes exactly one passes, and a refused
+   * write leaves at most an uncommitted transaction in the log (never applied).
    */
   async write(
     key: string,
     body: ReadableStream<Uint8Array> | null,
-    opts: { replace: boolean; offset: number; length?: number },
+    opts: { replace: boolean; offset: number; length?: number; precondition?: Precondition },
   ): Promise<WriteResult> {
     this.#assertOpen();
     const keyBytes = encodeKey(key);
@@ -335,8 +375,15 @@ export class ObjectStore {
     if (opts.offset + (opts.length ?? 0) > limit) {
       throw new RefsyncError("too_large", `the object would exceed --max-object-bytes (${limit})`);
     }
+    opts.precondition?.(this.#current(key));
     await this.#waitForRoom();
-    const created = this.#view(key) === null;
+    let created = false;
+    /** Decides the write at its last record: nothing may run between this and the apply. */
+    const settle = () => {
+      const current = this.#current(key);
+      opts.precondition?.(current);
+      created = current === null;
+    };
     const hasher = opts.replace ? new Blake3Hasher({ blockDigests: false }) : null;
     const pieces = rechunk(body, RECORD_PAYLOAD_BYTES, opts.length);
     let piece = await pieces.next();
@@ -365,6 +412,7 @@ export class ObjectStore {
         const single = txn === 0 && last;
         // A one-record PUT's ETag is its frame's payload digest: hash only longer bodies here.
         if (!single) hasher?.update(data);
+        if (single) settle();
         const flags = single ? Flag.COMMIT_NOW | (opts.replace ? Flag.REPLACE : 0) : 0;
         const mtime = Date.now();
         const { appended, done } = this.#append({
@@ -404,6 +452,7 @@ export class ObjectStore {
       let etag: Uint8Array | null = null;
       if (txn !== 0) {
         etag = hasher ? hasher.digest() : null;
+        settle();
         const mtime = Date.now();
         const { appended, done } = this.#append({
           op: Op.COMMIT,
@@ -442,12 +491,24 @@ export class ObjectStore {
     }
   }
 
-  /** Deletes `key`; false when there was no such object. */
-  async delete(key: string): Promise<{ lsn: number } | null> {
+  /**
+   * Deletes `key`; null when there was no such object. A `precondition` is
+   * checked against the object when the delete is applied.
+   */
+  async delete(
+    key: string,
+    opts: { precondition?: Precondition } = {},
+  ): Promise<{ lsn: number } | null> {
     this.#assertOpen();
     const keyBytes = encodeKey(key);
-    if (this.#view(key) === null) return null;
+    const before = this.#current(key);
+    if (before === null) return null;
+    opts.precondition?.(before);
     await this.#waitForRoom();
+    // Decided again now: a write may have come while this delete waited for room.
+    const current = this.#current(key);
+    if (current === null) return null;
+    opts.precondition?.(current);
     const mtime = Date.now();
     const { appended, done } = this.#append(
       { op: Op.DELETE, key, mtime },
@@ -556,6 +617,27 @@ export class ObjectStore {
   stat(key: string): ObjectInfo | null {
     const view = this.#view(key);
     if (view === null) return null;
+    return { key, size: view.size, mtime: view.mtime, etag: this.#etagOf(key, view) };
+  }
+
+  /** {@link stat} with the ETag computed only when read (a precondition may not need it). */
+  #current(key: string): ObjectInfo | null {
+    const view = this.#view(key);
+    if (view === null) return null;
+    const etagOf = () => this.#etagOf(key, view);
+    let etag: string | null = null;
+    return {
+      key,
+      size: view.size,
+      mtime: view.mtime,
+      get etag() {
+        return etag ??= etagOf();
+      },
+    };
+  }
+
+  /** The hex ETag of `view`, hashing the bytes when it is unknown (after ranged writes). */
+  #etagOf(key: string, view: View): string {
     if (view.etag === null) {
       const top = this.#active.get(key) ?? this.#frozen?.get(key);
       view.etag = top ? null : this.#etags.get(key) ?? null;
@@ -563,13 +645,19 @@ export class ObjectStore {
       if (top) top.etag ??= view.etag;
       else this.#rememberEtag(key, view.etag);
     }
-    return { key, size: view.size, mtime: view.mtime, etag: toHex(view.etag) };
+    return toHex(view.etag);
   }
 
   /**
    * Streams bytes `[start, end)` of `key` as they are now: later writes and
    * CPs do not change what an open stream returns (the blocks and log it
    * reads are kept until it ends).
+   *
+   * The stream pins the CP it reads until it ends, errors or is cancelled,
+   * and also once it has not been pulled for {@link StoreOptions.readIdleMs}
+   * (a reader that never starts, stalls or vanished): it is then logged and
+   * errors with `request_timeout` if pulled again, since what it read from
+   * may be reused.
    */
   read(key: string, start: number, end: number): ReadableStream<Uint8Array> {
     const view = this.#view(key);
@@ -577,27 +665,56 @@ export class ObjectStore {
     if (start < 0 || end > view.size || start > end) {
       throw new RefsyncError("range_not_satisfiable", `range outside object of ${view.size} bytes`);
     }
-    const unpin = this.#pin();
+    const idleMs = this.options.readIdleMs ?? READ_IDLE_MS;
+    const pin = this.#pin(key);
     let pos = start;
+    const awaitPull = () => {
+      clearTimeout(pin.timer);
+      pin.timer = setTimeout(() => {
+        this.#log.warn("store.read_abandoned", {
+          key,
+          cp: pin.cp,
+          idleMs,
+          sentBytes: pos - start,
+          bytes: end - start,
+        });
+        this.#unpin(pin);
+      }, idleMs);
+    };
+    awaitPull();
     return new ReadableStream<Uint8Array>({
       pull: (controller) => {
+        clearTimeout(pin.timer);
+        if (pin.released) {
+          controller.error(
+            new RefsyncError(
+              "request_timeout",
+              `the read of '${key}' was released (not continued for ${idleMs} ms, or the store closed)`,
+            ),
+          );
+          return;
+        }
         try {
-          if (pos >= end) {
-            unpin();
-            controller.close();
-            return;
+          if (pos < end) {
+            const n = Math.min(RECORD_PAYLOAD_BYTES, end - pos);
+            const out = new Uint8Array(n);
+            fillView(view, pos, pos + n, out, this.#io);
+            pos += n;
+            controller.enqueue(out);
           }
-          const n = Math.min(RECORD_PAYLOAD_BYTES, end - pos);
-          const out = new Uint8Array(n);
-          fillView(view, pos, pos + n, out, this.#io);
-          pos += n;
-          controller.enqueue(out);
+          // Ended with the last chunk: a consumer that stops at Content-Length pulls no more.
+          if (pos >= end) {
+            this.#unpin(pin);
+            controller.close();
+          } else {
+            awaitPull();
+          }
         } catch (e) {
-          unpin();
+          this.#unpin(pin);
           controller.error(e);
         }
       },
-      cancel: () => unpin(),
+      cancel: () => this.#unpin(pin),
     }, { highWaterMark: 0 });
   }
 
@@ -657,29 +774,55 @@ export class ObjectStore {
     return value ? { size: decodeRecord(value).size } : null;
   }
 
-  #pin(): () => void {
-    const cp = this.superblock.cp;
-    this.#pins.set(cp, (this.#pins.get(cp) ?? 0) + 1);
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const n = this.#pins.get(cp)! - 1;
-      if (n === 0) this.#pins.delete(cp);
-      else this.#pins.set(cp, n);
-      this.#collect();
+  #pin(key: string): Pin {
+    const pin: Pin = {
+      cp: this.superblock.cp,
+      key,
+      since: performance.now(),
+      warned: false,
+      released: false,
     };
+    this.#pins.add(pin);
+    return pin;
+  }
+
+  #unpin(pin: Pin): void {
+    clearTimeout(pin.timer);
+    if (pin.released) return;
+    pin.released = true;
+    this.#pins.delete(pin);
+    this.#collect();
   }
 
   /** Frees what committed CPs replaced, once no reader of an older CP remains. */
   #collect(): void {
     while (this.#garbage.length > 0) {
       const g = this.#garbage[0];
-      const oldestPin = Math.min(...this.#pins.keys());
-      if (!g.synced || oldestPin < g.cp) return;
+      if (!g.synced) return;
+      const holders = [...this.#pins].filter((p) => p.cp < g.cp);
+      if (holders.length > 0) {
+        this.#warnOldPins(holders);
+        return;
+      }
       this.#garbage.shift();
       this.volume.free(g.blocks);
       this.log.dropThrough(g.lsn);
+    }
+  }
+
+  /** Logs, once each, the readers that have held back reclamation past the bound. */
+  #warnOldPins(holders: Pin[]): void {
+    const bound = this.options.pinWarnMs ?? PIN_WARN_MS;
+    const now = performance.now();
+    for (const p of holders) {
+      if (p.warned || now - p.since < bound) continue;
+      p.warned = true;
+      this.#log.warn("store.pin_held", {
+        key: p.key,
+        cp: p.cp,
+        ageMs: Math.round(now - p.since),
+        garbageCps: this.#garbage.length,
+      });
     }
   }
 
@@ -911,6 +1054,12 @@ export class ObjectStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Open read streams end here: they error if pulled, and their timers stop.
+    for (const p of this.#pins) {
+      clearTimeout(p.timer);
+      p.released = true;
+    }
+    this.#pins.clear();
     await this.#cpRunning?.catch(() => {});
     await this.log.close();
     this.volume.close();
@@ -967,7 +1116,11 @@ async function* rechunk(
   if (fill > 0) yield buf.subarray(0, fill);
 }
 
-/** The body's chunks; a body that breaks off (client gone) is a 400, not an internal error. */
+/**
+ * The body's chunks; a body that breaks off (client gone) is a 400, not an
+ * internal error. A body that fails with a domain error (a stalled client cut
+ * off with `request_timeout`) keeps its code.
+ */
 async function* readBody(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
   try {
@@ -976,6 +1129,7 @@ async function* readBody(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8
       try {
         next = await reader.read();
       } catch (e) {
+        if (e instanceof RefsyncError) throw e;
         throw new RefsyncError(
           "bad_request",
           `the request body ended early: ${e instanceof Error ? e.message : e}`,

@@ -1,0 +1,61 @@
+/**
+ * A request body that must keep moving: a client that stops sending for
+ * `--body-idle-timeout` is cut off with `request_timeout` (408) instead of
+ * holding a writer, its log transaction and its connection for ever. The
+ * store applies nothing of a body that ends in an error.
+ *
+ * @module
+ */
+import { RefsyncError } from "../errors/mod.ts";
+
+/** Default of `--body-idle-timeout` (ms). */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
+
+/**
+ * `body`, erroring with `request_timeout` when no chunk arrives for `idleMs`
+ * while it is being read (the time the reader spends elsewhere does not
+ * count). Cancelling the result cancels `body`.
+ *
+ * @example
+ * ```ts
+ * const stalled = new ReadableStream<Uint8Array>({ pull: () => new Promise(() => {}) });
+ * const body = withIdleTimeout(stalled, 50);
+ * await body!.getReader().read().catch((e) => e.code); // "request_timeout"
+ * ```
+ */
+export function withIdleTimeout(
+  body: ReadableStream<Uint8Array> | null,
+  idleMs: number,
+): ReadableStream<Uint8Array> | null {
+  if (body === null) return null;
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new RefsyncError(
+                "request_timeout",
+                `the request body made no progress for ${idleMs} ms (--body-idle-timeout)`,
+              ),
+            ),
+          idleMs,
+        );
+      });
+      try {
+        const next = await Promise.race([reader.read(), stalled]);
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      } catch (e) {
+        // Stop the transfer: the pending read ends, and the connection with it.
+        reader.cancel(e).catch(() => {});
+        controller.error(e);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+}
