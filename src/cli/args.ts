@@ -15,6 +15,7 @@ export interface SourceConfig {
   cpIntervalMs: number;
   cpDirtyBytes: number;
   maxObjectBytes: number;
+  spaceReserve: number;
   syncTimeoutMs: number;
   cpSync: "refs" | "full";
 }
@@ -28,6 +29,7 @@ export interface DestConfig {
   cpIntervalMs: number;
   cpDirtyBytes: number;
   maxObjectBytes: number;
+  spaceReserve: number;
 }
 
 /** Defaults, shared by the README and `--help`. */
@@ -38,6 +40,7 @@ export const DEFAULTS = {
   cpIntervalMs: 1000,
   cpDirtyBytes: 64 * 2 ** 20,
   maxObjectBytes: 5 * 2 ** 30,
+  spaceReserve: 8 * 2 ** 20,
   syncTimeoutMs: 5000,
 } as const;
 
@@ -79,6 +82,7 @@ const COMMON = {
   "cp-interval": { type: "string" },
   "cp-dirty-bytes": { type: "string" },
   "max-object-bytes": { type: "string" },
+  "space-reserve": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -113,6 +117,9 @@ function storeFlags(v: Record<string, string | boolean | undefined>) {
     maxObjectBytes: v["max-object-bytes"] === undefined
       ? DEFAULTS.maxObjectBytes
       : parseBytes(v["max-object-bytes"] as string, "--max-object-bytes"),
+    spaceReserve: v["space-reserve"] === undefined
+      ? DEFAULTS.spaceReserve
+      : parseBytes(v["space-reserve"] as string, "--space-reserve"),
   };
 }
 

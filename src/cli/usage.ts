@@ -20,5 +20,6 @@ store flags:
   --cp-interval MS         CP timer (default ${DEFAULTS.cpIntervalMs})
   --cp-dirty-bytes SIZE    CP when this much is dirty; writers wait at twice it (default 64MiB)
   --max-object-bytes SIZE  largest object (default 5GiB)
+  --space-reserve SIZE     free disk space client writes leave to CPs and deletes (default 8MiB)
 
 The token may also come from REFSYNC_TOKEN. Sizes take KiB, MiB, GiB suffixes.`;

@@ -34,6 +34,7 @@ export async function startDest(config: DestConfig & { token: string }): Promise
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
+    spaceReserve: config.spaceReserve,
     mirror: true,
   });
   const wire = newWireStats();

@@ -39,6 +39,7 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
+    spaceReserve: config.spaceReserve,
     ...mirror?.hooks,
   });
   mirror?.attach(store);

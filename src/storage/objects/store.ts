@@ -14,13 +14,15 @@
  * @module
  */
 import { blake3, Blake3Hasher, toHex } from "../../block-index/mod.ts";
-import { RefsyncError } from "../../errors/mod.ts";
+import { isError, RefsyncError } from "../../errors/mod.ts";
 import { Flag, Op } from "../../protocol/log-frame/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
+import { type FileOps, nodeFileOps } from "../fs/file-ops.ts";
 import { walkMap } from "../blockmap/blockmap.ts";
 import { type Appended, type AppendFields, groupTransactions, NvLog } from "../log/mod.ts";
 import { cpContentDigest, nextVolumeDigest } from "../volume/digest.ts";
 import { encodeSuperblock, type Superblock } from "../volume/superblock.ts";
+import { BLOCK_SIZE } from "../volume/types.ts";
 import { type CpTransaction, Volume } from "../volume/volume.ts";
 import { WrittenBlocks } from "../volume/written.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
@@ -33,6 +35,8 @@ import { decodeRecord } from "./record.ts";
 export const RECORD_PAYLOAD_BYTES = 1 << 20;
 /** Computed ETags of committed objects kept in memory. */
 const ETAG_CACHE_ENTRIES = 4096;
+/** Default {@link StoreOptions.spaceReserve}: 8 MiB. */
+export const DEFAULT_SPACE_RESERVE = 8 << 20;
 
 /** Tuning and hooks of a store. */
 export interface StoreOptions {
@@ -62,6 +66,14 @@ export interface StoreOptions {
   mirror?: boolean;
   /** Resolves when the mirror is ready for CP syncs (its first handshake); CPs wait for it. */
   ready?: () => Promise<void>;
+  /**
+   * Free bytes on the data directory's filesystem that client writes may not
+   * take: what CPs (catalog and map blocks), DELETE and COMMIT records use
+   * when the disk is otherwise full. Default {@link DEFAULT_SPACE_RESERVE}.
+   */
+  spaceReserve?: number;
+  /** The file operations of the log and the volume (tests inject faults). Default node:fs. */
+  fileOps?: FileOps;
 }
 
 /** Size, ETag and mtime of an object. */
@@ -117,6 +129,12 @@ export class ObjectStore {
   #activeBytes = 0;
   /** First LSNs of transactions that have records in the log but no COMMIT yet. */
   #inflight = new Set<number>();
+  /** Payload bytes of transactions logged but not yet committed (not in any layer yet). */
+  #stagedBytes = 0;
+  /** Dirty bytes of the frozen layer while a CP writes it. */
+  #frozenBytes = 0;
+  readonly #dir: string;
+  readonly #ops: FileOps;
   #cpRunning: Promise<CheckpointResult | null> | null = null;
   /** A CP committed here whose mirror commit is still owed. */
   #unsynced: CheckpointResult | null = null;
@@ -143,7 +161,9 @@ export class ObjectStore {
     lsn: { last: 0, acked: 0 },
   };
 
-  private constructor(volume: Volume, log: NvLog, options: StoreOptions) {
+  private constructor(dir: string, volume: Volume, log: NvLog, options: StoreOptions) {
+    this.#dir = dir;
+    this.#ops = options.fileOps ?? nodeFileOps;
     this.volume = volume;
     this.log = log;
     this.options = options;
@@ -193,9 +213,16 @@ export class ObjectStore {
   /** Opens (or creates) the store in `dir` and recovers: best superblock + log replay. */
   static async open(dir: string, options: StoreOptions): Promise<ObjectStore> {
     await Deno.mkdir(`${dir}/log`, { recursive: true });
-    const volume = await Volume.open(`${dir}/volume.dat`);
-    const log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes });
-    const store = new ObjectStore(volume, log, options);
+    const fileOps = options.fileOps;
+    const volume = await Volume.open(`${dir}/volume.dat`, { fileOps });
+    let log: NvLog;
+    try {
+      log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes, fileOps });
+    } catch (e) {
+      volume.close();
+      throw e;
+    }
+    const store = new ObjectStore(dir, volume, log, options);
     store.#markLive();
     if (!options.mirror) store.#replay();
     store.stats.cp.committed = volume.superblock.cp;
@@ -327,6 +354,11 @@ export class ObjectStore {
       throw new RefsyncError("too_large", `the object would exceed --max-object-bytes (${limit})`);
     }
     await this.#waitForRoom();
+    // Refused before any of the body is read when its announced length cannot fit.
+    if (opts.length !== undefined) {
+      await this.#makeRoom(opts.length, key);
+      this.#claimSpace(opts.length, key);
+    }
     const created = this.#view(key) === null;
     const hasher = opts.replace ? new Blake3Hasher({ blockDigests: false }) : null;
     const pieces = rechunk(body, RECORD_PAYLOAD_BYTES, opts.length);
@@ -334,6 +366,7 @@ export class ObjectStore {
     let offset = opts.offset;
     let txn = 0;
     const staged: Extent[] = [];
+    let stagedBytes = 0;
     const pending: Promise<void>[] = [];
     let lastLsn = 0;
     try {
@@ -356,8 +389,12 @@ export class ObjectStore {
         const single = txn === 0 && last;
         // A one-record PUT's ETag is its frame's payload digest: hash only longer bodies here.
         if (!single) hasher?.update(data);
+        await this.#makeRoom(data.length, key);
         const flags = single ? Flag.COMMIT_NOW | (opts.replace ? Flag.REPLACE : 0) : 0;
         const mtime = Date.now();
+        // Checked right before the append (no await between): concurrent writers cannot both
+        // take the same room.
+        this.#claimSpace(data.length, key);
         const { appended, done } = this.#append({
           op: Op.WRITE,
           flags,
@@ -386,6 +423,8 @@ export class ObjectStore {
           this.#applyWrite(key, keyBytes, opts.replace, offset, [extent], etag, mtime, lastLsn);
         } else {
           staged.push(extent);
+          stagedBytes += data.length;
+          this.#stagedBytes += data.length;
         }
         if (pending.length >= 8) await pending.shift();
         if (last) break;
@@ -408,6 +447,8 @@ export class ObjectStore {
         txn = 0;
         pending.push(done);
         lastLsn = appended.lsn;
+        this.#stagedBytes -= stagedBytes;
+        stagedBytes = 0;
         this.#applyWrite(key, keyBytes, opts.replace, size, staged, etag, mtime, lastLsn);
       } else if (hasher) {
         etag = this.#active.get(key)?.etag ?? null;
@@ -427,6 +468,7 @@ export class ObjectStore {
     } catch (e) {
       // An uncommitted transaction stays in the log but is never applied.
       if (txn !== 0) this.#inflight.delete(txn);
+      this.#stagedBytes -= stagedBytes;
       await Promise.allSettled(pending);
       await pieces.return(undefined);
       throw e;
@@ -438,7 +480,8 @@ export class ObjectStore {
     this.#assertOpen();
     const keyBytes = encodeKey(key);
     if (this.#view(key) === null) return null;
-    await this.#waitForRoom();
+    // No waiting for room, no space claim: a DELETE adds no dirty bytes, its record is small
+    // (the reserve holds it), and it is how a full disk is emptied.
     const mtime = Date.now();
     const { appended, done } = this.#append(
       { op: Op.DELETE, key, mtime },
@@ -528,9 +571,63 @@ export class ObjectStore {
       try {
         await this.checkpoint();
       } catch (e) {
-        throw new RefsyncError("unavailable", `write buffer full and CP failed: ${errorText(e)}`);
+        const code = isError(e, "no_space") ? "no_space" : "unavailable";
+        throw new RefsyncError(code, `write buffer full and CP failed: ${errorText(e)}`);
       }
     }
+  }
+
+  /**
+   * Space accounting of client writes: the bytes the filesystem would have
+   * left beyond the reserve once a record of `bytes` (to `key`) is logged and
+   * the CPs have written everything logged into the volume; negative when it
+   * does not fit. A logged byte is stored twice until the CP that covers it
+   * is committed on both sides: in the log now, in the volume at that CP (the
+   * log segment goes after it). The volume's unused blocks take CP writes
+   * before the file grows, but never log records. The backlog is what is
+   * logged and not yet in a CP; the reserve is what CP metadata, DELETE and
+   * COMMIT records use. Infinity when the free space is unknown (no statfs).
+   */
+  #spaceLeft(bytes: number, key: string): number {
+    const available = this.#ops.availableBytes(this.#dir);
+    if (!Number.isFinite(available)) return Infinity;
+    const data = this.#activeBytes + this.#frozenBytes + this.#stagedBytes + bytes;
+    const objects = this.#active.size + (this.#frozen?.size ?? 0) + 1;
+    // Per object a partial block and a share of catalog and map blocks; maps cost 1/511 of data.
+    const backlog = data + Math.ceil(data / 256) + objects * 2 * BLOCK_SIZE;
+    const growth = Math.max(0, backlog - this.volume.unusedBytes);
+    const record = bytes + BLOCK_SIZE + key.length; // frame header, key, rounding
+    return available - record - growth - this.#reserve;
+  }
+
+  get #reserve(): number {
+    return this.options.spaceReserve ?? DEFAULT_SPACE_RESERVE;
+  }
+
+  /**
+   * While a record of `bytes` does not fit but a CP could make room (it moves
+   * logged bytes into the volume and drops the log, and frees what older CPs
+   * released), waits for one; at most two.
+   */
+  async #makeRoom(bytes: number, key: string): Promise<void> {
+    for (let i = 0; i < 2 && this.#spaceLeft(bytes, key) < 0; i++) {
+      const work = this.#active.size > 0 || this.#frozen !== null || this.#garbage.length > 0;
+      if (!work) return;
+      await this.checkpoint().catch(() => {/* #claimSpace says what is left */});
+    }
+  }
+
+  /** Refuses (`no_space`) a client record of `bytes` that would leave the CPs unable to write the log. */
+  #claimSpace(bytes: number, key: string): void {
+    const left = this.#spaceLeft(bytes, key);
+    if (left >= 0) return;
+    throw new RefsyncError(
+      "no_space",
+      `no space for this write: about ${-left} bytes more are needed (a write is logged now ` +
+        `and written into the volume at the next CP) beyond the ${this.#reserve}-byte reserve ` +
+        `kept for CPs and deletes. Delete objects: the CP that follows frees their space.`,
+      { missingBytes: -left, reserveBytes: this.#reserve },
+    );
   }
 
   #maybeCheckpoint(): void {
@@ -713,6 +810,7 @@ export class ObjectStore {
     const frozen = this.#active;
     const lsnCovered = Math.min(this.stats.lsn.last, Math.min(...this.#inflight) - 1);
     this.#frozen = frozen;
+    this.#frozenBytes = this.#activeBytes;
     this.#active = new Map();
     this.#activeBytes = 0;
     const tx = this.volume.beginCp();
@@ -741,6 +839,7 @@ export class ObjectStore {
         }
       }
       this.#frozen = null;
+      this.#frozenBytes = 0;
       throw e;
     }
     if (this.options.syncCheckpoint) {
@@ -783,6 +882,7 @@ export class ObjectStore {
     // The new tree is on disk: reads move to it, and the frozen layer is now in it.
     this.#catalog = catalog;
     this.#frozen = null;
+    this.#frozenBytes = 0;
     for (const key of frozen.keys()) this.#etags.delete(key);
     const durationMs = performance.now() - started;
     this.stats.cp.committed = sb.cp;
