@@ -605,15 +605,19 @@ export class ObjectStore {
   }
 
   /**
-   * While a record of `bytes` does not fit but a CP could make room (it moves
-   * logged bytes into the volume and drops the log, and frees what older CPs
-   * released), waits for one; at most two.
+   * While a record of `bytes` does not fit but a CP could make room, waits
+   * for one (at most three). A CP moves logged bytes into the volume and frees
+   * what older CPs released; the log is dropped one CP behind (a torn newest
+   * superblock falls back to the previous CP, whose replay needs it), so when
+   * the log still holds records the committed CP covers, an empty CP is taken
+   * to let them go.
    */
   async #makeRoom(bytes: number, key: string): Promise<void> {
-    for (let i = 0; i < 2 && this.#spaceLeft(bytes, key) < 0; i++) {
-      const work = this.#active.size > 0 || this.#frozen !== null || this.#garbage.length > 0;
-      if (!work) return;
-      await this.checkpoint().catch(() => {/* #claimSpace says what is left */});
+    for (let i = 0; i < 3 && this.#spaceLeft(bytes, key) < 0; i++) {
+      const dirty = this.#active.size > 0 || this.#frozen !== null;
+      const droppable = this.log.firstLsn <= this.superblock.lsnCovered;
+      if (!dirty && !droppable && this.#garbage.length === 0) return;
+      await this.checkpoint(!dirty).catch(() => {/* #claimSpace says what is left */});
     }
   }
 
@@ -765,7 +769,9 @@ export class ObjectStore {
       if (!g.synced || oldestPin < g.cp) return;
       this.#garbage.shift();
       this.volume.free(g.blocks);
-      this.log.dropThrough(g.lsn);
+      // A torn newest superblock falls back to the previous CP: keep the log its replay needs.
+      const fallback = this.volume.previousSuperblock?.lsnCovered ?? g.lsn;
+      this.log.dropThrough(Math.min(g.lsn, fallback));
     }
   }
 
