@@ -19,6 +19,7 @@ export interface SourceConfig {
   cpIntervalMs: number;
   cpDirtyBytes: number;
   maxObjectBytes: number;
+  spaceReserve: number;
   syncTimeoutMs: number;
   cpSync: "refs" | "full";
   bodyIdleTimeoutMs: number;
@@ -36,6 +37,7 @@ export interface DestConfig {
   cpDirtyBytes: number;
   maxObjectBytes: number;
   bodyIdleTimeoutMs: number;
+  spaceReserve: number;
 }
 
 /** What `refsync promote` needs. */
@@ -52,6 +54,7 @@ export const DEFAULTS = {
   cpIntervalMs: 1000,
   cpDirtyBytes: 64 * 2 ** 20,
   maxObjectBytes: 5 * 2 ** 30,
+  spaceReserve: 8 * 2 ** 20,
   syncTimeoutMs: 5000,
   bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS,
 } as const;
@@ -97,6 +100,7 @@ const COMMON = {
   "cp-dirty-bytes": { type: "string" },
   "max-object-bytes": { type: "string" },
   "body-idle-timeout": { type: "string" },
+  "space-reserve": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -162,6 +166,9 @@ function storeFlags(v: Record<string, string | boolean | undefined>) {
       DEFAULTS.bodyIdleTimeoutMs,
       1,
     ),
+    spaceReserve: v["space-reserve"] === undefined
+      ? DEFAULTS.spaceReserve
+      : parseBytes(v["space-reserve"] as string, "--space-reserve"),
   };
 }
 

@@ -27,6 +27,7 @@ store flags:
   --max-object-bytes SIZE  largest object (default 5GiB)
   --body-idle-timeout MS   cut a request body (408) or a read that makes no progress this long
                            (default ${DEFAULTS.bodyIdleTimeoutMs})
+  --space-reserve SIZE     free disk space client writes leave to CPs and deletes (default 8MiB)
 
 The pair token may also come from REFSYNC_TOKEN (without one, source and dest keep a generated one
 in DATA/pair-token; every admin POST needs it), the client token from REFSYNC_CLIENT_TOKEN.

@@ -35,6 +35,7 @@ export async function startDest(config: DestConfig & { token: string }): Promise
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
     readIdleMs: config.bodyIdleTimeoutMs,
+    spaceReserve: config.spaceReserve,
     mirror: true,
   });
   const wire = newWireStats();

@@ -44,6 +44,7 @@ export async function startSource(
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
     readIdleMs: config.bodyIdleTimeoutMs,
+    spaceReserve: config.spaceReserve,
     ...mirror?.hooks,
   });
   mirror?.attach(store);

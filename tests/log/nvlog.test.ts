@@ -354,23 +354,41 @@ Deno.test("rotation, readFrames, readPayload, dropThrough", async () => {
       [...log.records(7)].map((r) => r.header.lsn),
       Array.from({ length: 14 }, (_, i) => i + 7),
     );
-    // The active segment is never dropped.
-    assert.deepEqual(log.dropThrough(1000).segments, [7, 10, 13, 16].map(segmentName));
-    assert.deepEqual(segmentFiles(dir), [segmentName(19)]);
+    // A wholly covered active segment is rolled: an empty successor carries the next LSN.
+    assert.deepEqual(log.dropThrough(1000).segments, [7, 10, 13, 16, 19].map(segmentName));
+    assert.deepEqual(segmentFiles(dir), [segmentName(21)]);
+    assert.equal(log.firstLsn, 21);
+    assert.equal(log.lastLsn, 20);
     // Segments holding records not yet durable are kept, whatever the bound.
-    const t1 = log.write([put("key-20", bytes(3000, 20))]); // LSN 21, into segment 19
-    const t2 = log.write([put("key-21", bytes(3000, 21))]); // LSN 22, rotates to segment 22
-    assert.deepEqual(segmentFiles(dir), [19, 22].map(segmentName));
+    const t1 = log.write([put("key-20", bytes(3000, 20))]); // LSN 21, into segment 21
+    const t2 = log.write([put("key-21", bytes(3000, 21))]); // LSN 22, into segment 21
     assert.deepEqual(log.dropThrough(1000).segments, [], "LSN 21 is not durable yet");
+    assert.deepEqual(segmentFiles(dir), [segmentName(21)]);
     await Promise.all([t1.durable, t2.durable]);
-    assert.deepEqual(log.dropThrough(1000).segments, [segmentName(19)]);
+    assert.deepEqual(log.dropThrough(1000).segments, [segmentName(21)]);
+    assert.deepEqual(segmentFiles(dir), [segmentName(23)]);
     await log.close();
 
     const again = await NvLog.open(dir, { segmentSize: 10_000 });
-    assert.equal(again.firstLsn, 22);
+    assert.equal(again.firstLsn, 23);
     assert.equal(again.lastLsn, 22);
     assert.equal((await again.append([put("key-22", bytes(1, 1))]))[0].lsn, 23);
     await again.close();
+  });
+});
+
+Deno.test("dropThrough of a partly covered active segment rolls it at the next write", async () => {
+  await withTempDir(async (dir) => {
+    // Segments far larger than the records: without a roll nothing would ever be dropped.
+    const log = await NvLog.open(dir, { segmentSize: 1 << 30 });
+    for (let i = 0; i < 4; i++) await log.append([put(`k${i}`, bytes(1000, i))]);
+    assert.deepEqual(log.dropThrough(2).segments, [], "LSNs 3 and 4 are not covered");
+    await log.append([put("k4", bytes(1000, 4))]); // LSN 5 starts a new segment
+    assert.deepEqual(segmentFiles(dir), [1, 5].map(segmentName));
+    assert.deepEqual(log.dropThrough(4).segments, [segmentName(1)]);
+    assert.equal(log.firstLsn, 5);
+    assert.deepEqual([...log.records(5)].map((r) => r.header.lsn), [5]);
+    await log.close();
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { isError } from "../../src/errors/mod.ts";
 import { Bitmap } from "../../src/storage/volume/bitmap.ts";
 import {
   decodeSuperblock,
@@ -15,6 +16,7 @@ import {
 } from "../../src/storage/volume/superblock.ts";
 import { BLOCK_SIZE } from "../../src/storage/volume/types.ts";
 import { type CpTransaction, Volume } from "../../src/storage/volume/volume.ts";
+import { FullDisk } from "../support/faulty-fs.ts";
 import { assertBytes, Prng, testSeed, withSeed, withTempDir } from "./helpers.ts";
 
 /** A block whose bytes say which CP and block wrote it. */
@@ -87,7 +89,11 @@ Deno.test("volume: create, then reopen the same volume", async () => {
     assert.equal(vol.previousSuperblock, null);
     assert.ok(vol.isLive(0) && vol.isLive(1), "superblock slots are live");
     vol.close();
-    assert.equal(fs.statSync(path).size, BLOCK_SIZE, "a new volume is one superblock");
+    assert.equal(
+      fs.statSync(path).size,
+      2 * BLOCK_SIZE,
+      "a new volume is its two superblock slots",
+    );
 
     const again = await Volume.open(path);
     assert.deepEqual(again.superblock, sb);
@@ -455,4 +461,72 @@ Deno.test("bitmap: set/clear/has/nextClear against a Set model", () => {
   assert.equal(bits.has(5), model.has(5), "clone is independent");
   assert.equal(bits.has(6), model.has(6), "clone is independent");
   assert.ok(bits.nextClear(bits.capacity + 3) === bits.capacity + 3);
+});
+
+Deno.test("volume: a full disk mid-CP aborts it, unused blocks are counted, a later CP commits", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/volume.dat`;
+    const disk = new FullDisk();
+    const vol = await Volume.open(path, { fileOps: disk });
+    try {
+      assert.equal(vol.unusedBytes, 0, "a new volume is its two superblock slots, both in use");
+      // 300 blocks (more than the 1 MiB write buffer): a third of them fit.
+      disk.budget = 100 * BLOCK_SIZE;
+      const tx = vol.beginCp();
+      const blocks = Array.from({ length: 300 }, () => tx.allocate());
+      assert.throws(() => {
+        for (const b of blocks) tx.write(b, stamp(tx.cp, b), "data", 0);
+        tx.flush();
+      }, (e) => isError(e, "no_space"));
+      tx.abort();
+      assert.equal(vol.superblock.cp, 0);
+      assert.equal(vol.unusedBytes, 100 * BLOCK_SIZE, "the aborted CP's blocks are free space");
+
+      disk.budget = Infinity;
+      const again = vol.beginCp();
+      const next = Array.from({ length: 300 }, () => again.allocate());
+      assert.deepEqual(next, blocks, "the free blocks are reused first");
+      for (const b of next) again.write(b, stamp(again.cp, b), "data", 0);
+      await commitNext(vol, again);
+      assert.equal(vol.unusedBytes, 0);
+    } finally {
+      vol.close();
+    }
+    const reopened = await Volume.open(path);
+    try {
+      assert.equal(reopened.superblock.cp, 1);
+      for (const b of [2, 150, 301]) assertBytes(reopened.readBlock(b), stamp(1, b), `block ${b}`);
+    } finally {
+      reopened.close();
+    }
+  });
+});
+
+Deno.test("volume: a failed superblock write refuses further CPs until reopened", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/volume.dat`;
+    await buildCps(path, 1);
+    const disk = new FullDisk();
+    const vol = await Volume.open(path, { fileOps: disk });
+    try {
+      const tx = vol.beginCp();
+      const b = tx.allocate();
+      tx.write(b, stamp(tx.cp, b), "data", 0);
+      disk.budget = BLOCK_SIZE; // the block fits, the superblock does not
+      await assert.rejects(commitNext(vol, tx), (e) => isError(e, "no_space"));
+      tx.abort();
+      disk.budget = Infinity;
+      assert.throws(() => vol.beginCp(), /superblock of CP 2 could not be written.*reopen/);
+    } finally {
+      vol.close();
+    }
+    const reopened = await Volume.open(path);
+    try {
+      assert.equal(reopened.superblock.cp, 1, "the committed CP is intact");
+      const tx = reopened.beginCp();
+      tx.abort();
+    } finally {
+      reopened.close();
+    }
+  });
 });

@@ -23,11 +23,8 @@
  */
 import {
   closeSync,
-  fdatasync,
-  fdatasyncSync,
   fstatSync,
   fsyncSync,
-  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -35,7 +32,6 @@ import {
   unlinkSync,
 } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import {
   decodeFrame,
   encodeFrame,
@@ -47,10 +43,11 @@ import {
   Op,
   parseFrames,
 } from "../../protocol/log-frame/mod.ts";
+import { asNoSpace, type FileOps, nodeFileOps } from "../fs/file-ops.ts";
 import { LogCorruptionError, LogStateError } from "./errors.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { readHeaderAt, ScanBuffers, scanSegment } from "./scan.ts";
-import { parseSegmentName, preadFully, pwriteFully, Segment, segmentName } from "./segment.ts";
+import { parseSegmentName, Segment, segmentName } from "./segment.ts";
 import type {
   Appended,
   AppendRecord,
@@ -62,8 +59,6 @@ import type {
   TxnRef,
   WriteTicket,
 } from "./types.ts";
-
-const fdatasyncAsync = promisify(fdatasync);
 
 /** Default rotation threshold: 64 MiB. */
 export const DEFAULT_SEGMENT_SIZE = 64 << 20;
@@ -82,6 +77,8 @@ export interface NvLogOptions {
   sync?: boolean;
   /** Create the directory when missing. Default true. */
   create?: boolean;
+  /** The file operations on segment files (tests inject faults here). Default node:fs. */
+  fileOps?: FileOps;
 }
 
 /** Frame bytes plus what the log records about each frame before writing it. */
@@ -123,6 +120,7 @@ export class NvLog {
   /** Rotation threshold in bytes. */
   readonly segmentSize: number;
   readonly #sync: boolean;
+  readonly #ops: FileOps;
   /** Ascending by first LSN; the last is the active segment. Never empty while open. */
   #segments: Segment[];
   #byFirst = new Map<number, Segment>();
@@ -138,6 +136,11 @@ export class NvLog {
   #closed = false;
   /** truncateAfter()/reset() in progress: writes and drops are refused. */
   #exclusive = false;
+  /**
+   * The active segment holds records a CP covers: the next write starts a new
+   * segment, so that a later {@link NvLog.dropThrough} can delete them all.
+   */
+  #rollNext = false;
   #stats = { records: 0, writes: 0, bytesWritten: 0, fdatasyncs: 0, rotations: 0 };
 
   private constructor(
@@ -151,6 +154,7 @@ export class NvLog {
     this.recovery = recovery;
     this.segmentSize = opts.segmentSize;
     this.#sync = opts.sync;
+    this.#ops = opts.fileOps;
     this.#segments = segments;
     for (const s of segments) this.#byFirst.set(s.firstLsn, s);
     this.#lastLsn = segments[segments.length - 1].lastLsn;
@@ -178,6 +182,7 @@ export class NvLog {
       segmentSize: options.segmentSize ?? DEFAULT_SEGMENT_SIZE,
       sync: options.sync ?? true,
       create: options.create ?? true,
+      fileOps: options.fileOps ?? nodeFileOps,
     };
     if (!Number.isSafeInteger(opts.segmentSize) || opts.segmentSize < 1) {
       throw new RangeError(`segmentSize must be a positive integer, got ${opts.segmentSize}`);
@@ -185,7 +190,7 @@ export class NvLog {
     if (opts.create) mkdirSync(dir, { recursive: true });
     const segments: Segment[] = [];
     try {
-      const recovery = recover(dir, segments, opts.sync);
+      const recovery = recover(dir, segments, opts.sync, opts.fileOps);
       return Promise.resolve(new NvLog(dir, segments, recovery, opts));
     } catch (e) {
       for (const s of segments) s.close();
@@ -368,7 +373,7 @@ export class NvLog {
       throw new RangeError(`buffer of ${into.length} bytes for a ${length}-byte read`);
     }
     const buf = into ? into.subarray(0, length) : new Uint8Array(length);
-    const got = preadFully(seg.fd, buf, length, start);
+    const got = seg.read(buf, length, start);
     if (got !== length) throw new Error(`invariant: ${seg.name} holds ${start + length} bytes`);
     return buf;
   }
@@ -410,7 +415,7 @@ export class NvLog {
     const out = new Uint8Array(total);
     let at = 0;
     for (const r of ranges) {
-      const got = preadFully(r.seg.fd, out.subarray(at), r.end - r.start, r.start);
+      const got = r.seg.read(out.subarray(at), r.end - r.start, r.start);
       if (got !== r.end - r.start) throw new Error(`invariant: ${r.seg.name} holds ${r.end} bytes`);
       at += got;
     }
@@ -483,8 +488,12 @@ export class NvLog {
 
   /**
    * Deletes the segments whose every record has LSN ≤ `lsn` (covered by a CP
-   * committed on both sides) and is durable. The active segment is never
-   * deleted. Positions into deleted segments become invalid.
+   * committed on both sides) and is durable. When the active segment holds
+   * such records it is rolled: replaced at once by a new empty segment when
+   * all of its records are covered, else the next write starts a new segment
+   * and the next drop takes the old one. So the log shrinks after every CP,
+   * not only once a segment is full (a small disk may never fill one).
+   * Positions into deleted segments become invalid.
    *
    * @example
    * ```ts
@@ -498,6 +507,19 @@ export class NvLog {
     // only sync segments holding records above durableLsn.
     const limit = Math.min(lsn, this.#durableLsn);
     const removed: string[] = [];
+    const active = this.#segments[this.#segments.length - 1];
+    if (active.offsets.length > 0 && active.firstLsn <= limit) {
+      this.#rollNext = true;
+      if (active.lastLsn <= limit) {
+        try {
+          this.#roll();
+          // The successor's name carries the next LSN: durable before its predecessor goes.
+          if (this.#sync) fsyncDir(this.dir);
+        } catch {
+          // No new segment now (e.g. no inode left): the next write rolls, the next drop deletes.
+        }
+      }
+    }
     while (this.#segments.length > 1 && this.#segments[0].lastLsn <= limit) {
       const seg = this.#segments.shift()!;
       if (this.#dirty.has(seg)) throw new Error("invariant: a dropped segment is synced");
@@ -530,8 +552,10 @@ export class NvLog {
     if (lsn >= this.#lastLsn) throw new LogStateError(`NVLOG: no record after LSN ${lsn}`);
     this.#checkHeld(lsn + 1);
     mkdirSync(dir, { recursive: true });
-    const path = join(dir, segmentName(lsn + 1));
-    const fd = openSync(path, "w");
+    // A quarantine file is a segment of its own: NvLog.open(dir) reads it back.
+    closeSync(openSync(join(dir, segmentName(lsn + 1)), "w"));
+    const copy = Segment.openExisting(dir, lsn + 1, this.#ops);
+    const path = copy.path;
     try {
       const buf = new Uint8Array(1 << 20);
       let out = 0;
@@ -539,16 +563,16 @@ export class NvLog {
       for (let si = first; si < this.#segments.length; si++) {
         const seg = this.#segments[si];
         for (let at = si === first ? seg.frameOffset(lsn + 1) : 0; at < seg.size;) {
-          const got = preadFully(seg.fd, buf, Math.min(buf.length, seg.size - at), at);
+          const got = seg.read(buf, Math.min(buf.length, seg.size - at), at);
           if (got === 0) throw new Error(`invariant: ${seg.name} holds ${seg.size} bytes`);
-          pwriteFully(fd, buf.subarray(0, got), out);
+          copy.write(buf.subarray(0, got), out);
           out += got;
           at += got;
         }
       }
-      if (this.#sync) await fdatasyncAsync(fd);
+      if (this.#sync) await this.#ops.fdatasync(copy.fd);
     } finally {
-      closeSync(fd);
+      copy.close();
     }
     if (this.#sync) fsyncDir(dir);
     return path;
@@ -635,7 +659,7 @@ export class NvLog {
       if (this.#sync) fsyncDir(this.dir);
       renameSync(intent, join(this.dir, segmentName(first)));
       if (this.#sync) fsyncDir(this.dir);
-      const seg = Segment.openExisting(this.dir, first);
+      const seg = Segment.openExisting(this.dir, first, this.#ops);
       this.#segments = [seg];
       this.#byFirst.set(first, seg);
       this.#lastLsn = lastLsn;
@@ -721,22 +745,24 @@ export class NvLog {
     const start = seg.size;
     try {
       if (contiguous) {
-        pwriteFully(seg.fd, contiguous, start);
+        seg.write(contiguous, start);
       } else {
         let at = start;
         for (const f of frames) {
-          pwriteFully(seg.fd, f.bytes, at);
+          seg.write(f.bytes, at);
           at += f.bytes.length;
         }
       }
     } catch (e) {
-      // Undo a partial write so the file ends at a frame boundary again.
+      // Undo a partial write (a full disk takes part of a frame) so the file
+      // ends at a frame boundary again and the next append goes where this one
+      // began: nothing of it is counted, read, forwarded or recovered.
       try {
-        ftruncateSync(seg.fd, start);
+        seg.cut(start);
       } catch (e2) {
         this.#failed = new LogStateError("NVLOG: could not undo a failed write", { cause: e2 });
       }
-      throw e;
+      throw asNoSpace(e, `log segment ${seg.name}`);
     }
     const records: Appended[] = [];
     let at = start;
@@ -763,23 +789,47 @@ export class NvLog {
     return { records, lastLsn: this.#lastLsn, durable: this.#gc.request() };
   }
 
-  /** The segment to write `bytes` into, rotating when the active one would exceed segmentSize. */
+  /**
+   * The segment to write `bytes` into, rotating when the active one would
+   * exceed segmentSize or a drop asked for a roll.
+   */
   #activeFor(bytes: number): Segment {
     const active = this.#segments[this.#segments.length - 1];
-    if (active.size === 0 || active.size + bytes <= this.segmentSize) return active;
+    if (active.size === 0) return active;
+    if (!this.#rollNext && active.size + bytes <= this.segmentSize) return active;
+    return this.#roll();
+  }
+
+  /** Starts a new, empty active segment at lastLsn + 1. */
+  #roll(): Segment {
+    const active = this.#segments[this.#segments.length - 1];
     // The outgoing segment is made durable BEFORE its successor exists, so only
     // the last segment can ever hold a torn tail (recovery relies on it).
     if (this.#dirty.has(active)) {
       if (this.#sync) {
-        fdatasyncSync(active.fd);
+        try {
+          this.#ops.fdatasyncSync(active.fd);
+        } catch (e) {
+          this.#failed = new LogStateError(
+            "NVLOG: fdatasync failed; the log refuses further writes",
+            { cause: e },
+          );
+          throw this.#failed;
+        }
         this.#stats.fdatasyncs++;
       }
       this.#dirty.delete(active);
     }
-    const next = Segment.create(this.dir, this.#lastLsn + 1);
+    let next: Segment;
+    try {
+      next = Segment.create(this.dir, this.#lastLsn + 1, this.#ops);
+    } catch (e) {
+      throw asNoSpace(e, `a new log segment in ${this.dir}`);
+    }
     this.#segments.push(next);
     this.#byFirst.set(next.firstLsn, next);
     this.#dirDirty = true;
+    this.#rollNext = false;
     this.#stats.rotations++;
     return next;
   }
@@ -795,7 +845,7 @@ export class NvLog {
     try {
       if (this.#sync) {
         for (const seg of segments) {
-          await fdatasyncAsync(seg.fd);
+          await this.#ops.fdatasync(seg.fd);
           this.#stats.fdatasyncs++;
         }
         if (dir) fsyncDir(this.dir);
@@ -835,7 +885,12 @@ function resolveTxn(ref: TxnRef | undefined, lsn: number, first: number): number
  * Recovery: finishes an interrupted reset, opens and scans every segment in
  * order (filling `segments`), cuts a torn tail off the last one.
  */
-function recover(dir: string, segments: Segment[], sync: boolean): RecoveryReport {
+function recover(
+  dir: string,
+  segments: Segment[],
+  sync: boolean,
+  ops: FileOps,
+): RecoveryReport {
   const names = readdirSync(dir);
   const report: RecoveryReport = { segments: 0, records: 0, firstLsn: 1, lastLsn: 0 };
 
@@ -857,12 +912,12 @@ function recover(dir: string, segments: Segment[], sync: boolean): RecoveryRepor
     .filter((v): v is number => v !== undefined)
     .sort((a, b) => a - b);
   if (firsts.length === 0) {
-    segments.push(Segment.create(dir, 1));
+    segments.push(Segment.create(dir, 1, ops));
     if (sync) fsyncDir(dir);
   }
   const buffers = new ScanBuffers();
   for (let i = 0; i < firsts.length; i++) {
-    const seg = Segment.openExisting(dir, firsts[i]);
+    const seg = Segment.openExisting(dir, firsts[i], ops);
     segments.push(seg);
     const prev = segments[i - 1];
     if (prev && seg.firstLsn !== prev.lastLsn + 1) {
@@ -885,7 +940,7 @@ function recover(dir: string, segments: Segment[], sync: boolean): RecoveryRepor
         );
       }
       // A torn write: whatever follows was never durable, hence never acknowledged.
-      ftruncateSync(seg.fd, scan.end);
+      seg.cut(scan.end);
       report.dropped = {
         segment: seg.name,
         offset: scan.end,

@@ -15,7 +15,7 @@ import {
   PREFIX_SIZE,
   verifyPayload,
 } from "../../protocol/log-frame/mod.ts";
-import { preadFully, type Segment } from "./segment.ts";
+import type { Segment } from "./segment.ts";
 
 /** Reusable read buffers (about 1 MiB in all). */
 export class ScanBuffers {
@@ -44,7 +44,7 @@ export function readHeaderAt(
   buffers: ScanBuffers,
 ): FrameHeader {
   const want = Math.min(buffers.head.length, end - offset);
-  const got = preadFully(seg.fd, buffers.head, want, offset);
+  const got = seg.read(buffers.head, want, offset);
   const head = buffers.head.subarray(0, got);
   if (got < PREFIX_SIZE) {
     throw new FrameError(`frame: truncated: ${got} bytes left in the segment`);
@@ -91,12 +91,7 @@ export function scanSegment(seg: Segment, fileSize: number, buffers: ScanBuffers
     try {
       header = readHeaderAt(seg, offset, fileSize, buffers);
       const payload = buffers.payload(header.payloadLength);
-      const got = preadFully(
-        seg.fd,
-        payload,
-        payload.length,
-        offset + HEADER_SIZE + header.keyLength,
-      );
+      const got = seg.read(payload, payload.length, offset + HEADER_SIZE + header.keyLength);
       if (got !== payload.length) throw new Error("invariant: the frame lies within the file");
       verifyPayload(header, payload);
     } catch (e) {

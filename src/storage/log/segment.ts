@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { closeSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
+import type { FileOps } from "../fs/file-ops.ts";
 
 /** File name suffix of segments. */
 export const SEGMENT_SUFFIX = ".seg";
@@ -27,32 +28,6 @@ export function parseSegmentName(name: string): number | undefined {
   return Number.isSafeInteger(v) && v >= 1 ? v : undefined;
 }
 
-/** Reads exactly `length` bytes at `position` unless the file ends first; returns bytes read. */
-export function preadFully(
-  fd: number,
-  into: Uint8Array,
-  length: number,
-  position: number,
-): number {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, into, done, length - done, position + done);
-    if (n === 0) break; // end of file
-    done += n;
-  }
-  return done;
-}
-
-/** Writes all of `bytes` at `position` (a short write is retried, not ignored). */
-export function pwriteFully(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.length) {
-    const n = writeSync(fd, bytes, done, bytes.length - done, position + done);
-    if (n <= 0) throw new Error(`short write at ${position + done}`);
-    done += n;
-  }
-}
-
 /** An open segment and the offsets of its frames. */
 export class Segment {
   readonly firstLsn: number;
@@ -64,22 +39,51 @@ export class Segment {
   size = 0;
   /** Frame start offsets; `offsets[lsn - firstLsn]`. Small integers, so a packed array. */
   readonly offsets: number[] = [];
+  /** The file operations behind reads, writes and truncation. */
+  readonly ops: FileOps;
 
-  private constructor(dir: string, firstLsn: number, fd: number) {
+  private constructor(dir: string, firstLsn: number, fd: number, ops: FileOps) {
     this.firstLsn = firstLsn;
     this.name = segmentName(firstLsn);
     this.path = join(dir, this.name);
     this.fd = fd;
+    this.ops = ops;
   }
 
   /** Opens an existing segment for reading and writing. */
-  static openExisting(dir: string, firstLsn: number): Segment {
-    return new Segment(dir, firstLsn, openSync(join(dir, segmentName(firstLsn)), "r+"));
+  static openExisting(dir: string, firstLsn: number, ops: FileOps): Segment {
+    return new Segment(dir, firstLsn, openSync(join(dir, segmentName(firstLsn)), "r+"), ops);
   }
 
   /** Creates a new, empty segment; fails if the file exists. */
-  static create(dir: string, firstLsn: number): Segment {
-    return new Segment(dir, firstLsn, openSync(join(dir, segmentName(firstLsn)), "wx+"));
+  static create(dir: string, firstLsn: number, ops: FileOps): Segment {
+    return new Segment(dir, firstLsn, openSync(join(dir, segmentName(firstLsn)), "wx+"), ops);
+  }
+
+  /** Reads exactly `length` bytes at `position` unless the file ends first; returns bytes read. */
+  read(into: Uint8Array, length: number, position: number): number {
+    let done = 0;
+    while (done < length) {
+      const n = this.ops.readSync(this.fd, into, done, length - done, position + done);
+      if (n === 0) break; // end of file
+      done += n;
+    }
+    return done;
+  }
+
+  /** Writes all of `bytes` at `position` (a short write is retried, not ignored). */
+  write(bytes: Uint8Array, position: number): void {
+    let done = 0;
+    while (done < bytes.length) {
+      const n = this.ops.writeSync(this.fd, bytes, done, bytes.length - done, position + done);
+      if (n <= 0) throw new Error(`short write at ${position + done}`);
+      done += n;
+    }
+  }
+
+  /** Cuts the file at `length` bytes (the caller keeps `size` and `offsets` in step). */
+  cut(length: number): void {
+    this.ops.ftruncateSync(this.fd, length);
   }
 
   /** LSN of the last frame, or firstLsn - 1 when empty. */
@@ -108,7 +112,7 @@ export class Segment {
   /** Forgets frames from `lsn` on and cuts the file there (the caller syncs). */
   truncateFrom(lsn: number): void {
     const at = lsn > this.lastLsn ? this.size : this.frameOffset(lsn);
-    ftruncateSync(this.fd, at);
+    this.cut(at);
     this.offsets.length = Math.max(0, lsn - this.firstLsn);
     this.size = at;
   }

@@ -14,14 +14,16 @@
  * @module
  */
 import { blake3, Blake3Hasher, toHex } from "../../block-index/mod.ts";
-import { RefsyncError } from "../../errors/mod.ts";
+import { isError, RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { Flag, Op } from "../../protocol/log-frame/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
+import { type FileOps, nodeFileOps } from "../fs/file-ops.ts";
 import { walkMap } from "../blockmap/blockmap.ts";
 import { type Appended, type AppendFields, groupTransactions, NvLog } from "../log/mod.ts";
 import { cpContentDigest, nextVolumeDigest } from "../volume/digest.ts";
 import { encodeSuperblock, type Superblock } from "../volume/superblock.ts";
+import { BLOCK_SIZE } from "../volume/types.ts";
 import { type CpTransaction, Volume } from "../volume/volume.ts";
 import { WrittenBlocks } from "../volume/written.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
@@ -38,6 +40,8 @@ const ETAG_CACHE_ENTRIES = 4096;
 const READ_IDLE_MS = 30_000;
 /** Default of {@link StoreOptions.pinWarnMs}. */
 const PIN_WARN_MS = 5 * 60_000;
+/** Default {@link StoreOptions.spaceReserve}: 8 MiB. */
+export const DEFAULT_SPACE_RESERVE = 8 << 20;
 
 /** Tuning and hooks of a store. */
 export interface StoreOptions {
@@ -83,6 +87,14 @@ export interface StoreOptions {
   /** A reader that holds back reclamation for longer than this (ms) is logged. Default 5 min. */
   pinWarnMs?: number;
   logger?: Logger;
+  /**
+   * Free bytes on the data directory's filesystem that client writes may not
+   * take: what CPs (catalog and map blocks), DELETE and COMMIT records use
+   * when the disk is otherwise full. Default {@link DEFAULT_SPACE_RESERVE}.
+   */
+  spaceReserve?: number;
+  /** The file operations of the log and the volume (tests inject faults). Default node:fs. */
+  fileOps?: FileOps;
 }
 
 /**
@@ -157,6 +169,12 @@ export class ObjectStore {
   #activeBytes = 0;
   /** First LSNs of transactions that have records in the log but no COMMIT yet. */
   #inflight = new Set<number>();
+  /** Payload bytes of transactions logged but not yet committed (not in any layer yet). */
+  #stagedBytes = 0;
+  /** Dirty bytes of the frozen layer while a CP writes it. */
+  #frozenBytes = 0;
+  readonly #dir: string;
+  readonly #ops: FileOps;
   #cpRunning: Promise<CheckpointResult | null> | null = null;
   /** A CP committed here whose mirror commit is still owed. */
   #unsynced: CheckpointResult | null = null;
@@ -186,7 +204,9 @@ export class ObjectStore {
     lsn: { last: 0, acked: 0 },
   };
 
-  private constructor(volume: Volume, log: NvLog, options: StoreOptions) {
+  private constructor(dir: string, volume: Volume, log: NvLog, options: StoreOptions) {
+    this.#dir = dir;
+    this.#ops = options.fileOps ?? nodeFileOps;
     this.volume = volume;
     this.log = log;
     this.options = options;
@@ -237,9 +257,16 @@ export class ObjectStore {
   /** Opens (or creates) the store in `dir` and recovers: best superblock + log replay. */
   static async open(dir: string, options: StoreOptions): Promise<ObjectStore> {
     await Deno.mkdir(`${dir}/log`, { recursive: true });
-    const volume = await Volume.open(`${dir}/volume.dat`);
-    const log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes });
-    const store = new ObjectStore(volume, log, options);
+    const fileOps = options.fileOps;
+    const volume = await Volume.open(`${dir}/volume.dat`, { fileOps });
+    let log: NvLog;
+    try {
+      log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes, fileOps });
+    } catch (e) {
+      volume.close();
+      throw e;
+    }
+    const store = new ObjectStore(dir, volume, log, options);
     store.#markLive();
     if (!options.mirror) store.#replay();
     store.stats.cp.committed = volume.superblock.cp;
@@ -377,6 +404,11 @@ export class ObjectStore {
     }
     opts.precondition?.(this.#current(key));
     await this.#waitForRoom();
+    // Refused before any of the body is read when its announced length cannot fit.
+    if (opts.length !== undefined) {
+      await this.#makeRoom(opts.length, key);
+      this.#claimSpace(opts.length, key);
+    }
     let created = false;
     /** Decides the write at its last record: nothing may run between this and the apply. */
     const settle = () => {
@@ -390,6 +422,7 @@ export class ObjectStore {
     let offset = opts.offset;
     let txn = 0;
     const staged: Extent[] = [];
+    let stagedBytes = 0;
     const pending: Promise<void>[] = [];
     let lastLsn = 0;
     try {
@@ -412,9 +445,13 @@ export class ObjectStore {
         const single = txn === 0 && last;
         // A one-record PUT's ETag is its frame's payload digest: hash only longer bodies here.
         if (!single) hasher?.update(data);
+        await this.#makeRoom(data.length, key);
         if (single) settle();
         const flags = single ? Flag.COMMIT_NOW | (opts.replace ? Flag.REPLACE : 0) : 0;
         const mtime = Date.now();
+        // Checked right before the append (no await between): concurrent writers cannot both
+        // take the same room.
+        this.#claimSpace(data.length, key);
         const { appended, done } = this.#append({
           op: Op.WRITE,
           flags,
@@ -443,6 +480,8 @@ export class ObjectStore {
           this.#applyWrite(key, keyBytes, opts.replace, offset, [extent], etag, mtime, lastLsn);
         } else {
           staged.push(extent);
+          stagedBytes += data.length;
+          this.#stagedBytes += data.length;
         }
         if (pending.length >= 8) await pending.shift();
         if (last) break;
@@ -466,6 +505,8 @@ export class ObjectStore {
         txn = 0;
         pending.push(done);
         lastLsn = appended.lsn;
+        this.#stagedBytes -= stagedBytes;
+        stagedBytes = 0;
         this.#applyWrite(key, keyBytes, opts.replace, size, staged, etag, mtime, lastLsn);
       } else if (hasher) {
         etag = this.#active.get(key)?.etag ?? null;
@@ -485,6 +526,7 @@ export class ObjectStore {
     } catch (e) {
       // An uncommitted transaction stays in the log but is never applied.
       if (txn !== 0) this.#inflight.delete(txn);
+      this.#stagedBytes -= stagedBytes;
       await Promise.allSettled(pending);
       await pieces.return(undefined);
       throw e;
@@ -501,14 +543,11 @@ export class ObjectStore {
   ): Promise<{ lsn: number } | null> {
     this.#assertOpen();
     const keyBytes = encodeKey(key);
-    const before = this.#current(key);
-    if (before === null) return null;
-    opts.precondition?.(before);
-    await this.#waitForRoom();
-    // Decided again now: a write may have come while this delete waited for room.
     const current = this.#current(key);
     if (current === null) return null;
     opts.precondition?.(current);
+    // No waiting for room, no space claim: a DELETE adds no dirty bytes, its record is small
+    // (the reserve holds it), and it is how a full disk is emptied.
     const mtime = Date.now();
     const { appended, done } = this.#append(
       { op: Op.DELETE, key, mtime },
@@ -600,9 +639,67 @@ export class ObjectStore {
       try {
         await this.checkpoint();
       } catch (e) {
-        throw new RefsyncError("unavailable", `write buffer full and CP failed: ${errorText(e)}`);
+        const code = isError(e, "no_space") ? "no_space" : "unavailable";
+        throw new RefsyncError(code, `write buffer full and CP failed: ${errorText(e)}`);
       }
     }
+  }
+
+  /**
+   * Space accounting of client writes: the bytes the filesystem would have
+   * left beyond the reserve once a record of `bytes` (to `key`) is logged and
+   * the CPs have written everything logged into the volume; negative when it
+   * does not fit. A logged byte is stored twice until the CP that covers it
+   * is committed on both sides: in the log now, in the volume at that CP (the
+   * log segment goes after it). The volume's unused blocks take CP writes
+   * before the file grows, but never log records. The backlog is what is
+   * logged and not yet in a CP; the reserve is what CP metadata, DELETE and
+   * COMMIT records use. Infinity when the free space is unknown (no statfs).
+   */
+  #spaceLeft(bytes: number, key: string): number {
+    const available = this.#ops.availableBytes(this.#dir);
+    if (!Number.isFinite(available)) return Infinity;
+    const data = this.#activeBytes + this.#frozenBytes + this.#stagedBytes + bytes;
+    const objects = this.#active.size + (this.#frozen?.size ?? 0) + 1;
+    // Per object a partial block and a share of catalog and map blocks; maps cost 1/511 of data.
+    const backlog = data + Math.ceil(data / 256) + objects * 2 * BLOCK_SIZE;
+    const growth = Math.max(0, backlog - this.volume.unusedBytes);
+    const record = bytes + BLOCK_SIZE + key.length; // frame header, key, rounding
+    return available - record - growth - this.#reserve;
+  }
+
+  get #reserve(): number {
+    return this.options.spaceReserve ?? DEFAULT_SPACE_RESERVE;
+  }
+
+  /**
+   * While a record of `bytes` does not fit but a CP could make room, waits
+   * for one (at most three). A CP moves logged bytes into the volume and frees
+   * what older CPs released; the log is dropped one CP behind (a torn newest
+   * superblock falls back to the previous CP, whose replay needs it), so when
+   * the log still holds records the committed CP covers, an empty CP is taken
+   * to let them go.
+   */
+  async #makeRoom(bytes: number, key: string): Promise<void> {
+    for (let i = 0; i < 3 && this.#spaceLeft(bytes, key) < 0; i++) {
+      const dirty = this.#active.size > 0 || this.#frozen !== null;
+      const droppable = this.log.firstLsn <= this.superblock.lsnCovered;
+      if (!dirty && !droppable && this.#garbage.length === 0) return;
+      await this.checkpoint(!dirty).catch(() => {/* #claimSpace says what is left */});
+    }
+  }
+
+  /** Refuses (`no_space`) a client record of `bytes` that would leave the CPs unable to write the log. */
+  #claimSpace(bytes: number, key: string): void {
+    const left = this.#spaceLeft(bytes, key);
+    if (left >= 0) return;
+    throw new RefsyncError(
+      "no_space",
+      `no space for this write: about ${-left} bytes more are needed (a write is logged now ` +
+        `and written into the volume at the next CP) beyond the ${this.#reserve}-byte reserve ` +
+        `kept for CPs and deletes. Delete objects: the CP that follows frees their space.`,
+      { missingBytes: -left, reserveBytes: this.#reserve },
+    );
   }
 
   #maybeCheckpoint(): void {
@@ -806,7 +903,9 @@ export class ObjectStore {
       }
       this.#garbage.shift();
       this.volume.free(g.blocks);
-      this.log.dropThrough(g.lsn);
+      // A torn newest superblock falls back to the previous CP: keep the log its replay needs.
+      const fallback = this.volume.previousSuperblock?.lsnCovered ?? g.lsn;
+      this.log.dropThrough(Math.min(g.lsn, fallback));
     }
   }
 
@@ -867,6 +966,7 @@ export class ObjectStore {
     const frozen = this.#active;
     const lsnCovered = Math.min(this.stats.lsn.last, Math.min(...this.#inflight) - 1);
     this.#frozen = frozen;
+    this.#frozenBytes = this.#activeBytes;
     this.#active = new Map();
     this.#activeBytes = 0;
     const tx = this.volume.beginCp();
@@ -898,6 +998,7 @@ export class ObjectStore {
         }
       }
       this.#frozen = null;
+      this.#frozenBytes = 0;
       throw e;
     }
     if (this.options.syncCheckpoint) {
@@ -944,6 +1045,7 @@ export class ObjectStore {
     // The new tree is on disk: reads move to it, and the frozen layer is now in it.
     this.#catalog = catalog;
     this.#frozen = null;
+    this.#frozenBytes = 0;
     for (const key of frozen.keys()) this.#etags.delete(key);
     const durationMs = performance.now() - started;
     this.stats.cp.committed = sb.cp;

@@ -17,9 +17,15 @@
  */
 export class Bitmap {
   #bits: Uint8Array;
+  #count = 0;
 
   constructor(capacityBits = 1 << 16) {
     this.#bits = new Uint8Array(Math.ceil(capacityBits / 8));
+  }
+
+  /** Bits set. */
+  get count(): number {
+    return this.#count;
   }
 
   /** Bits that can be addressed without growing. */
@@ -33,13 +39,16 @@ export class Bitmap {
   }
 
   set(i: number): void {
+    if (this.has(i)) return;
     this.#grow(i);
     this.#bits[i >>> 3] |= 1 << (i & 7);
+    this.#count++;
   }
 
   clear(i: number): void {
-    const byte = i >>> 3;
-    if (byte < this.#bits.length) this.#bits[byte] &= ~(1 << (i & 7));
+    if (!this.has(i)) return;
+    this.#bits[i >>> 3] &= ~(1 << (i & 7));
+    this.#count--;
   }
 
   /** The first clear bit at or after `from` (may be beyond the capacity). */
@@ -61,6 +70,7 @@ export class Bitmap {
   clone(): Bitmap {
     const b = new Bitmap(0);
     b.#bits = this.#bits.slice();
+    b.#count = this.#count;
     return b;
   }
 

@@ -7,12 +7,19 @@
  * - a CP commits by writing its blocks, fdatasync, then its superblock slot,
  *   fdatasync: a crash at any instant leaves the previous CP intact;
  * - blocks released by CP n are reused only by CP n+1 or later, which the engine
- *   starts only once CP n is committed on both sides.
+ *   starts only once CP n is committed on both sides;
+ * - both superblock slots exist from creation, so a superblock write never
+ *   grows the file (never needs free space).
+ *
+ * A full disk (ENOSPC) while a CP writes its blocks is the domain error
+ * `no_space`: the CP aborts and the committed CP is untouched. A failure once
+ * the superblock write began leaves the slot's contents unknown: the volume
+ * then refuses further CPs until it is reopened.
  *
  * @module
  */
 import fs from "node:fs";
-import { promisify } from "node:util";
+import { asNoSpace, type FileOps, nodeFileOps } from "../fs/file-ops.ts";
 import { Bitmap } from "./bitmap.ts";
 import {
   decodeSuperblock,
@@ -23,19 +30,6 @@ import {
 } from "./superblock.ts";
 import { BLOCK_SIZE, type BlockKind, type CpWriter } from "./types.ts";
 import { WrittenBlocks } from "./written.ts";
-
-const fdatasync = promisify(fs.fdatasync);
-
-/**
- * Positioned write of all of `buf`. Synchronous on purpose: a write lands in
- * the page cache in microseconds per block, far cheaper than an async op's
- * round trip; only fdatasync, which waits for the disk, runs off the thread.
- */
-function pwrite(fd: number, buf: Uint8Array, position: number): void {
-  for (let done = 0; done < buf.length;) {
-    done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
-  }
-}
 
 /** Pending CP writes are flushed once they hold this many bytes. */
 const WRITE_BUFFER_BYTES = 1 << 20;
@@ -55,16 +49,23 @@ const WRITE_BUFFER_BYTES = 1 << 20;
  */
 export class Volume {
   readonly path: string;
+  readonly #ops: FileOps;
   #fd: number;
+  /** Blocks the file holds (its size in blocks): what the allocator can reuse without growing it. */
+  #fileBlocks: number;
+  /** Set when a superblock write failed: no further CP until reopened. */
+  #broken: Error | null = null;
   #superblock: Superblock;
   #previous: Superblock | null = null;
   /** Blocks live in the committed CP (superblock slots included). */
   #live = new Bitmap();
   #cp: CpTransaction | null = null;
 
-  private constructor(path: string, fd: number, sb: Superblock) {
+  private constructor(path: string, fd: number, sb: Superblock, ops: FileOps) {
     this.path = path;
+    this.#ops = ops;
     this.#fd = fd;
+    this.#fileBlocks = Math.ceil(fs.fstatSync(fd).size / BLOCK_SIZE);
     this.#superblock = sb;
     for (let i = 0; i < SUPERBLOCK_SLOTS; i++) this.#live.set(i);
   }
@@ -74,8 +75,14 @@ export class Volume {
    * does not exist. Picks the valid superblock with the highest CP number.
    * The caller must then mark every live block with {@link Volume.markLive}
    * (the engine walks the catalog) before the first CP.
+   *
+   * @example
+   * ```ts
+   * const vol = await Volume.open("data/volume.dat", { fileOps: nodeFileOps });
+   * ```
    */
-  static async open(path: string): Promise<Volume> {
+  static async open(path: string, opts: { fileOps?: FileOps } = {}): Promise<Volume> {
+    const ops = opts.fileOps ?? nodeFileOps;
     let fd: number;
     try {
       fd = fs.openSync(path, "r+");
@@ -92,13 +99,22 @@ export class Volume {
         volumeDigest: new Uint8Array(32),
         promotedAtLsn: 0,
       };
-      fs.writeSync(fd, encodeSuperblock(sb), 0, BLOCK_SIZE, 0);
-      await fdatasync(fd);
-      return new Volume(path, fd, sb);
+      // Slot 1 is written too (invalid, zeros) so that no superblock write grows the file.
+      const slots = new Uint8Array(SUPERBLOCK_SLOTS * BLOCK_SIZE);
+      slots.set(encodeSuperblock(sb), 0);
+      try {
+        pwrite(ops, fd, slots, 0);
+        await ops.fdatasync(fd);
+      } catch (e) {
+        fs.closeSync(fd);
+        fs.rmSync(path, { force: true });
+        throw asNoSpace(e, `a new volume ${path}`);
+      }
+      return new Volume(path, fd, sb, ops);
     }
     const candidates: Superblock[] = [];
     for (let slot = 0; slot < SUPERBLOCK_SLOTS; slot++) {
-      const sb = decodeSuperblock(readAt(fd, slot));
+      const sb = decodeSuperblock(readAt(ops, fd, slot));
       if (sb !== null && superblockSlot(sb.cp) === slot) candidates.push(sb);
     }
     if (candidates.length === 0) {
@@ -108,7 +124,7 @@ export class Volume {
       );
     }
     candidates.sort((a, b) => b.cp - a.cp);
-    const volume = new Volume(path, fd, candidates[0]);
+    const volume = new Volume(path, fd, candidates[0], ops);
     if (candidates[1]?.cp === candidates[0].cp - 1) volume.#previous = candidates[1];
     return volume;
   }
@@ -125,7 +141,51 @@ export class Volume {
 
   /** Reads one block (a fresh array). */
   readBlock(block: number): Uint8Array {
-    return readAt(this.#fd, block);
+    return readAt(this.#ops, this.#fd, block);
+  }
+
+  /**
+   * Bytes of the file that hold no block live in the committed CP (nor one
+   * kept for the mirror): a CP writes there before it grows the file.
+   */
+  get unusedBytes(): number {
+    return Math.max(0, this.#fileBlocks - this.#live.count) * BLOCK_SIZE;
+  }
+
+  /** @internal Positioned write of all of `buf` for a CP, as `no_space` when the disk is full. */
+  writeAt(buf: Uint8Array, position: number): void {
+    try {
+      pwrite(this.#ops, this.#fd, buf, position, (end) => {
+        this.#fileBlocks = Math.max(this.#fileBlocks, Math.ceil(end / BLOCK_SIZE));
+      });
+    } catch (e) {
+      throw asNoSpace(e, `the volume ${this.path}`);
+    }
+  }
+
+  /** @internal fdatasync of the file. */
+  async sync(): Promise<void> {
+    try {
+      await this.#ops.fdatasync(this.#fd);
+    } catch (e) {
+      throw asNoSpace(e, `the volume ${this.path}`);
+    }
+  }
+
+  /** @internal Writes a superblock slot durably; on failure the volume refuses further CPs. */
+  async writeSuperblock(bytes: Uint8Array, cp: number): Promise<void> {
+    try {
+      this.writeAt(bytes, superblockSlot(cp) * BLOCK_SIZE);
+      await this.sync();
+    } catch (e) {
+      this.#broken = new Error(
+        `${this.path}: the superblock of CP ${cp} could not be written (${
+          e instanceof Error ? e.message : e
+        }); reopen the volume`,
+        { cause: e },
+      );
+      throw e;
+    }
   }
 
   /** Marks `block` live in the committed CP (at open, from a walk of the trees). */
@@ -152,7 +212,8 @@ export class Volume {
   /** Starts the next CP. Only one CP is written at a time. */
   beginCp(): CpTransaction {
     if (this.#cp !== null) throw new Error("invariant: a CP is already in progress");
-    this.#cp = new CpTransaction(this, this.#fd, this.#live, this.#superblock.cp + 1);
+    if (this.#broken) throw this.#broken;
+    this.#cp = new CpTransaction(this, this.#live, this.#superblock.cp + 1);
     return this.#cp;
   }
 
@@ -182,7 +243,6 @@ export class CpTransaction implements CpWriter {
   readonly written: WrittenBlocks = new WrittenBlocks();
   readonly released: number[] = [];
   #volume: Volume;
-  #fd: number;
   #live: Bitmap;
   #inUse: Bitmap;
   #cursor = SUPERBLOCK_SLOTS;
@@ -190,9 +250,8 @@ export class CpTransaction implements CpWriter {
   #pending = new Map<number, Uint8Array>();
   #done = false;
 
-  constructor(volume: Volume, fd: number, live: Bitmap, cp: number) {
+  constructor(volume: Volume, live: Bitmap, cp: number) {
     this.#volume = volume;
-    this.#fd = fd;
     this.#live = live;
     this.#inUse = live.clone();
     this.cp = cp;
@@ -266,7 +325,7 @@ export class CpTransaction implements CpWriter {
       while (j < blocks.length && blocks[j] === blocks[j - 1] + 1 && j - i < 256) j++;
       const run = new Uint8Array((j - i) * BLOCK_SIZE);
       for (let k = i; k < j; k++) run.set(pending.get(blocks[k])!, (k - i) * BLOCK_SIZE);
-      pwrite(this.#fd, run, blocks[i] * BLOCK_SIZE);
+      this.#volume.writeAt(run, blocks[i] * BLOCK_SIZE);
       i = j;
     }
   }
@@ -280,10 +339,8 @@ export class CpTransaction implements CpWriter {
     if (sb.cp !== this.cp) throw new Error("invariant: superblock of another CP");
     const committed = { ...sb, blockCount: Math.max(sb.blockCount, this.#blockCount) };
     this.flush();
-    await fdatasync(this.#fd);
-    const bytes = encodeSuperblock(committed);
-    pwrite(this.#fd, bytes, superblockSlot(this.cp) * BLOCK_SIZE);
-    await fdatasync(this.#fd);
+    await this.#volume.sync();
+    await this.#volume.writeSuperblock(encodeSuperblock(committed), this.cp);
     this.#finish(committed);
     return committed;
   }
@@ -296,9 +353,8 @@ export class CpTransaction implements CpWriter {
     const sb = decodeSuperblock(bytes);
     if (sb === null || sb.cp !== this.cp) throw new Error(`invalid superblock for CP ${this.cp}`);
     this.flush();
-    await fdatasync(this.#fd);
-    pwrite(this.#fd, bytes, superblockSlot(this.cp) * BLOCK_SIZE);
-    await fdatasync(this.#fd);
+    await this.#volume.sync();
+    await this.#volume.writeSuperblock(bytes, this.cp);
     this.#finish(sb);
     return sb;
   }
@@ -330,8 +386,27 @@ export class CpTransaction implements CpWriter {
   }
 }
 
-function readAt(fd: number, block: number): Uint8Array {
+function readAt(ops: FileOps, fd: number, block: number): Uint8Array {
   const buf = new Uint8Array(BLOCK_SIZE);
-  fs.readSync(fd, buf, 0, BLOCK_SIZE, block * BLOCK_SIZE);
+  ops.readSync(fd, buf, 0, BLOCK_SIZE, block * BLOCK_SIZE);
   return buf;
+}
+
+/**
+ * Positioned write of all of `buf`; `grown` hears the file offset reached
+ * after each (possibly short) write. Synchronous on purpose: a write lands in
+ * the page cache in microseconds per block, far cheaper than an async op's
+ * round trip; only fdatasync, which waits for the disk, runs off the thread.
+ */
+function pwrite(
+  ops: FileOps,
+  fd: number,
+  buf: Uint8Array,
+  position: number,
+  grown?: (end: number) => void,
+): void {
+  for (let done = 0; done < buf.length;) {
+    done += ops.writeSync(fd, buf, done, buf.length - done, position + done);
+    grown?.(position + done);
+  }
 }
