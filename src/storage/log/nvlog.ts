@@ -35,6 +35,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { join } from "node:path";
+import { fsyncDir } from "../durable.ts";
 import { promisify } from "node:util";
 import {
   decodeFrame,
@@ -89,15 +90,6 @@ interface Outgoing {
   header: FrameHeader;
   bytes: Uint8Array;
   blockDigests: Uint8Array;
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

@@ -14,14 +14,17 @@
  * @module
  */
 import { blake3, Blake3Hasher, toHex } from "../../block-index/mod.ts";
-import { RefsyncError } from "../../errors/mod.ts";
+import { errorMessage, RefsyncError } from "../../errors/mod.ts";
+import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { Flag, Op } from "../../protocol/log-frame/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
+import { DataDir } from "../datadir/mod.ts";
 import { walkMap } from "../blockmap/blockmap.ts";
 import { type Appended, type AppendFields, groupTransactions, NvLog } from "../log/mod.ts";
 import { cpContentDigest, nextVolumeDigest } from "../volume/digest.ts";
 import { encodeSuperblock, type Superblock } from "../volume/superblock.ts";
 import { type CpTransaction, Volume } from "../volume/volume.ts";
+import { BLOCK_SIZE } from "../volume/types.ts";
 import { WrittenBlocks } from "../volume/written.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
 import { buildView, fillView, hashView, type View, type ViewSource } from "./view.ts";
@@ -62,6 +65,8 @@ export interface StoreOptions {
   mirror?: boolean;
   /** Resolves when the mirror is ready for CP syncs (its first handshake); CPs wait for it. */
   ready?: () => Promise<void>;
+  /** Where CP and promotion events go (default: the root logger). */
+  logger?: Logger;
 }
 
 /** Size, ETag and mtime of an object. */
@@ -97,7 +102,9 @@ export interface CheckpointResult {
 }
 
 /**
- * A store in a directory: `volume.dat` and `log/`.
+ * A store in a directory: `volume.dat` and `log/`, under the directory's lock
+ * and role ({@link DataDir}: a mirror store is a destination's, any other a
+ * source's).
  *
  * @example
  * ```ts
@@ -111,6 +118,8 @@ export class ObjectStore {
   readonly volume: Volume;
   readonly log: NvLog;
   readonly options: StoreOptions;
+  readonly #dataDir: DataDir;
+  readonly #log: Logger;
   #catalog: Catalog;
   #active = new Map<string, DirtyObject>();
   #frozen: Map<string, DirtyObject> | null = null;
@@ -138,18 +147,23 @@ export class ObjectStore {
   #etags = new Map<string, Uint8Array>();
   /** Local durability of the last appended record: a CP covers only durable records. */
   #lastDurable: Promise<void> = Promise.resolve();
+  /** The cause of the last CP failure, until a CP succeeds (repeats are logged at debug). */
+  #lastCpFailure: string | null = null;
   readonly stats = {
     cp: { committed: 0, lastDurationMs: 0, durationsMs: [] as number[] },
     lsn: { last: 0, acked: 0 },
   };
 
-  private constructor(volume: Volume, log: NvLog, options: StoreOptions) {
+  private constructor(dataDir: DataDir, volume: Volume, log: NvLog, options: StoreOptions) {
     this.volume = volume;
     this.log = log;
     this.options = options;
+    this.#dataDir = dataDir;
+    this.#log = options.logger ?? rootLogger();
     this.#io = { log, volume };
     this.#mirror = options.mirror === true;
-    this.#generation = volume.superblock.pairGeneration;
+    // A promotion records its generation before its CP: a crash between the two still raises it.
+    this.#generation = Math.max(volume.superblock.pairGeneration, dataDir.pairGeneration);
     this.#catalog = new Catalog(volume, volume.superblock.catalogRoot);
   }
 
@@ -182,22 +196,53 @@ export class ObjectStore {
     if (!this.#mirror) {
       throw new RefsyncError("conflict", "this appliance is already a source");
     }
+    const started = performance.now();
+    const generation = this.superblock.pairGeneration + 1;
+    // The role first: after a crash before the CP below, the directory starts only as a
+    // source, which replays the same log and commits the raised generation.
+    this.#dataDir.promote(generation);
     this.#mirror = false;
-    this.#generation = this.superblock.pairGeneration + 1;
+    this.#generation = generation;
     this.#replay();
     this.stats.lsn.last = this.log.lastLsn;
     this.stats.lsn.acked = this.log.lastLsn;
-    return await this.checkpoint(true);
+    const result = await this.checkpoint(true);
+    this.#log.info("promotion", {
+      data: this.#dataDir.path,
+      cp: this.superblock.cp,
+      pairGeneration: generation,
+      lsn: this.log.lastLsn,
+      durationMs: Math.round(performance.now() - started),
+    });
+    return result;
   }
 
-  /** Opens (or creates) the store in `dir` and recovers: best superblock + log replay. */
+  /**
+   * Opens (or creates) the store in `dir` and recovers: best superblock + log
+   * replay. Fails at once when another process holds `dir`, or when `dir`
+   * holds the other role's data.
+   */
   static async open(dir: string, options: StoreOptions): Promise<ObjectStore> {
-    await Deno.mkdir(`${dir}/log`, { recursive: true });
-    const volume = await Volume.open(`${dir}/volume.dat`);
-    const log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes });
-    const store = new ObjectStore(volume, log, options);
-    store.#markLive();
-    if (!options.mirror) store.#replay();
+    const dataDir = DataDir.open(dir, { role: options.mirror ? "destination" : "source" });
+    let volume: Volume | null = null;
+    let log: NvLog;
+    try {
+      await Deno.mkdir(`${dir}/log`, { recursive: true });
+      volume = await Volume.open(`${dir}/volume.dat`);
+      log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes });
+    } catch (e) {
+      volume?.close();
+      dataDir.close();
+      throw e;
+    }
+    const store = new ObjectStore(dataDir, volume, log, options);
+    try {
+      store.#markLive();
+      if (!options.mirror) store.#replay();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
     store.stats.cp.committed = volume.superblock.cp;
     store.stats.lsn.last = log.lastLsn;
     store.stats.lsn.acked = log.lastLsn;
@@ -695,7 +740,18 @@ export class ObjectStore {
       // Join: a write that waited must see its data in a CP, so run one more after this one.
       return this.#cpRunning.catch(() => {}).then(() => this.checkpoint(force));
     }
-    const run = this.#runCheckpoint(force).finally(() => {
+    const started = performance.now();
+    const run = this.#runCheckpoint(force).then(
+      (result) => {
+        if (result) this.#logCommitted(result, performance.now() - started);
+        this.#lastCpFailure = null;
+        return result;
+      },
+      (e) => {
+        this.#logFailed(e);
+        throw e;
+      },
+    ).finally(() => {
       this.#cpRunning = null;
     });
     this.#cpRunning = run;
@@ -801,6 +857,36 @@ export class ObjectStore {
     };
   }
 
+  /**
+   * `cp.committed` is a debug event: at the default of one CP a second, info
+   * would bury the state changes an operator acts on (the CP counters are in
+   * /v1/admin/stats).
+   */
+  #logCommitted(result: CheckpointResult, totalMs: number): void {
+    if (!this.#log.enabled("debug")) return;
+    const w = result.written;
+    let meta = 0;
+    for (let row = 0; row < w.count; row++) if (w.kind(row) === "meta") meta++;
+    this.#log.debug("cp.committed", {
+      cp: result.superblock.cp,
+      lsnCovered: result.superblock.lsnCovered,
+      durationMs: Math.round(result.durationMs),
+      // With a mirror: until the destination committed it too.
+      totalMs: Math.round(totalMs),
+      bytes: { data: (w.count - meta) * BLOCK_SIZE, meta: meta * BLOCK_SIZE },
+      zeroBlocks: result.zeroBlocks,
+      releasedBlocks: result.released.length,
+    });
+  }
+
+  /** The first failure of a kind is a warning; the same cause again (every tick) is debug. */
+  #logFailed(e: unknown): void {
+    const cause = errorMessage(e);
+    const level = cause === this.#lastCpFailure ? "debug" : "warn";
+    this.#lastCpFailure = cause;
+    this.#log[level]("cp.failed", { cp: this.superblock.cp + 1, cause });
+  }
+
   /** Records that the mirror still owes the commit of `result` (a resync after a restart). */
   markUnsynced(result: CheckpointResult): void {
     this.#unsynced = result;
@@ -856,8 +942,13 @@ export class ObjectStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#cpRunning?.catch(() => {});
-    await this.log.close();
-    this.volume.close();
+    try {
+      await this.log.close();
+      this.volume.close();
+    } finally {
+      // Released even when a file fails to close: the directory must not stay locked.
+      this.#dataDir.close();
+    }
   }
 
   #assertOpen(): void {

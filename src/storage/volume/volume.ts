@@ -23,6 +23,7 @@ import {
 } from "./superblock.ts";
 import { BLOCK_SIZE, type BlockKind, type CpWriter } from "./types.ts";
 import { WrittenBlocks } from "./written.ts";
+import { writeFileAtomic } from "../durable.ts";
 
 const fdatasync = promisify(fs.fdatasync);
 
@@ -71,17 +72,18 @@ export class Volume {
 
   /**
    * Opens the volume at `path`, creating it (CP 0, empty catalog) when the file
-   * does not exist. Picks the valid superblock with the highest CP number.
+   * does not exist (unless `create` is false). Picks the valid superblock with the highest CP number.
    * The caller must then mark every live block with {@link Volume.markLive}
    * (the engine walks the catalog) before the first CP.
    */
-  static async open(path: string): Promise<Volume> {
+  static open(path: string, options: { create?: boolean } = {}): Promise<Volume> {
     let fd: number;
     try {
       fd = fs.openSync(path, "r+");
     } catch (e) {
-      if (!(e instanceof Error && "code" in e && e.code === "ENOENT")) throw e;
-      fd = fs.openSync(path, "w+");
+      if (!(e instanceof Error && "code" in e && e.code === "ENOENT") || options.create === false) {
+        return Promise.reject(e);
+      }
       const sb: Superblock = {
         volumeId: crypto.getRandomValues(new Uint8Array(16)),
         pairGeneration: 1,
@@ -91,9 +93,10 @@ export class Volume {
         blockCount: SUPERBLOCK_SLOTS,
         volumeDigest: new Uint8Array(32),
       };
-      fs.writeSync(fd, encodeSuperblock(sb), 0, BLOCK_SIZE, 0);
-      await fdatasync(fd);
-      return new Volume(path, fd, sb);
+      // Created whole or not at all: a crash here must not leave an empty volume.dat that
+      // can never be opened.
+      writeFileAtomic(path, encodeSuperblock(sb));
+      return Promise.resolve(new Volume(path, fs.openSync(path, "r+"), sb));
     }
     const candidates: Superblock[] = [];
     for (let slot = 0; slot < SUPERBLOCK_SLOTS; slot++) {
@@ -102,14 +105,16 @@ export class Volume {
     }
     if (candidates.length === 0) {
       fs.closeSync(fd);
-      throw new Error(
-        `${path}: no valid superblock in either slot; the file is not a refsync volume or both slots are corrupt`,
+      return Promise.reject(
+        new Error(
+          `${path}: no valid superblock in either slot; the file is not a refsync volume or both slots are corrupt`,
+        ),
       );
     }
     candidates.sort((a, b) => b.cp - a.cp);
     const volume = new Volume(path, fd, candidates[0]);
     if (candidates[1]?.cp === candidates[0].cp - 1) volume.#previous = candidates[1];
-    return volume;
+    return Promise.resolve(volume);
   }
 
   /** The committed CP's superblock. */
