@@ -6,6 +6,8 @@
  * @module
  */
 import type { SourceConfig } from "../cli/args.ts";
+import { listen } from "../http/serve.ts";
+import { type Logger, rootLogger } from "../logging/mod.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
 import { createSourceApp } from "./app.ts";
 import { CpScheduler } from "./cp-scheduler.ts";
@@ -19,8 +21,16 @@ export interface SourceHandle {
   close(): Promise<void>;
 }
 
+/** What a source is started with besides its configuration. */
+export interface SourceOptions {
+  /** Where its events go (default: the root logger); lines get `role: "source"`. */
+  logger?: Logger;
+}
+
 /**
- * Starts a source appliance.
+ * Starts a source appliance. Fails at once when another process holds its
+ * data directory, the directory holds a destination's data, or the port is
+ * taken.
  *
  * @example
  * ```ts
@@ -29,7 +39,11 @@ export interface SourceHandle {
  * await source.close();
  * ```
  */
-export async function startSource(config: SourceConfig): Promise<SourceHandle> {
+export async function startSource(
+  config: SourceConfig,
+  options: SourceOptions = {},
+): Promise<SourceHandle> {
+  const log = (options.logger ?? rootLogger()).child({ role: "source" });
   const mirror = config.dest === null ? null : new Mirror({
     url: config.dest,
     token: config.token!,
@@ -39,6 +53,7 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
+    logger: log,
     ...mirror?.hooks,
   });
   mirror?.attach(store);
@@ -49,15 +64,21 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
     mirrorStats: () => mirror?.stats() ?? { mirror: null },
     refuseWrites: () => mirror?.refusal() ?? null,
   });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = listen(config.host, config.port, app.fetch);
+  } catch (e) {
+    await mirror?.close();
+    await store.close();
+    throw e;
+  }
   const scheduler = new CpScheduler(store, config.cpIntervalMs);
-  const server = Deno.serve(
-    { hostname: config.host, port: config.port, onListen: () => {} },
-    app.fetch,
-  );
   scheduler.start();
   const port = server.addr.port;
+  const url = `http://${config.host}:${port}`;
+  log.info("appliance.started", { data: config.data, url, dest: config.dest, pid: Deno.pid });
   return {
-    url: `http://${config.host}:${port}`,
+    url,
     port,
     store,
     async close() {
@@ -65,6 +86,7 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
       await server.shutdown();
       await mirror?.close();
       await store.close();
+      log.info("appliance.stopped", { data: config.data });
     },
   };
 }

@@ -32,8 +32,11 @@ export const MAIN_TS: string = new URL("../../src/main.ts", import.meta.url).pat
 
 /** How to start an appliance. */
 export interface SpawnOptions {
-  /** Default "source". */
-  role?: "source" | "dest";
+  /**
+   * Default "source". "pair" runs `pair --source-port 0 --dest-port 0` (the
+   * handle is the source's; the destination's listening line is in stdout).
+   */
+  role?: "source" | "dest" | "pair";
   /** The `--data` directory. */
   dataDir: string;
   /** Extra flags (after `--port 0 --data DIR`). */
@@ -186,16 +189,9 @@ export class ApplianceProcess {
  */
 export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProcess> {
   const role = opts.role ?? "source";
+  const ports = role === "pair" ? ["--source-port", "0", "--dest-port", "0"] : ["--port", "0"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...applianceArgs(MAIN_TS),
-      role,
-      "--port",
-      "0",
-      "--data",
-      opts.dataDir,
-      ...(opts.args ?? []),
-    ],
+    args: [...applianceArgs(MAIN_TS), role, ...ports, "--data", opts.dataDir, ...(opts.args ?? [])],
     cwd: REPO_ROOT,
     stdin: "null",
     stdout: "piped",
@@ -211,7 +207,10 @@ export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProce
       if (!line.startsWith("{")) return;
       try {
         const e = JSON.parse(line);
-        if (e && e.event === "listening") onListening(e as ListeningEvent);
+        // A pair is ready once its source listens (after its destination).
+        if (e?.event === "listening" && (role !== "pair" || e.role === "source")) {
+          onListening(e as ListeningEvent);
+        }
       } catch {
         // Not a JSON line.
       }
@@ -251,6 +250,46 @@ export function spawnSource(
   extra: Omit<SpawnOptions, "dataDir" | "args" | "role"> = {},
 ): Promise<ApplianceProcess> {
   return spawnAppliance({ role: "source", dataDir, args, ...extra });
+}
+
+/** What a finished CLI run printed, and how it ended. */
+export interface CliRun {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `refsync ARGS` (src/main.ts, as the appliances run) to its end; SIGKILL
+ * after `timeoutMs`, which shows as `signal`.
+ */
+export async function runCli(args: string[], timeoutMs = 20_000): Promise<CliRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...applianceArgs(MAIN_TS), ...args],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited meanwhile */ }
+  }, timeoutMs);
+  try {
+    const out = await child.output();
+    const text = new TextDecoder();
+    return {
+      code: out.code,
+      signal: out.signal,
+      stdout: text.decode(out.stdout),
+      stderr: text.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** An appliance that did not come up; carries what it printed. */

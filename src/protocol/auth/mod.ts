@@ -44,14 +44,18 @@ export function newToken(): string {
 /**
  * The pair token kept in `dir/pair-token`: read when present, else a new one
  * written there (owner-only), so a restarted destination keeps the token its
- * source was given.
+ * source was given. `onGenerated` is called (with the file's path) only when
+ * the token is new, so it is shown once, not on every start.
  *
  * @example
  * ```ts
- * const token = await storedToken("data/dest");
+ * const token = await storedToken("data/dest", (path) => console.error(`new token in ${path}`));
  * ```
  */
-export async function storedToken(dir: string): Promise<string> {
+export async function storedToken(
+  dir: string,
+  onGenerated?: (path: string) => void,
+): Promise<string> {
   const path = `${dir}/pair-token`;
   try {
     const token = (await Deno.readTextFile(path)).trim();
@@ -62,5 +66,6 @@ export async function storedToken(dir: string): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const token = newToken();
   await Deno.writeTextFile(path, `${token}\n`, { mode: 0o600 });
+  onGenerated?.(path);
   return token;
 }
