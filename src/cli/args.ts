@@ -4,8 +4,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { isLoopbackHost } from "../protocol/auth/mod.ts";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS } from "../http/body-timeout.ts";
+import { LOG_LEVELS, type LogLevel, parseLogLevel } from "../logging/mod.ts";
+import { isLoopbackHost } from "../protocol/auth/mod.ts";
 
 /** Configuration of a source appliance. */
 export interface SourceConfig {
@@ -19,10 +20,11 @@ export interface SourceConfig {
   cpIntervalMs: number;
   cpDirtyBytes: number;
   maxObjectBytes: number;
-  spaceReserve: number;
   syncTimeoutMs: number;
   cpSync: "refs" | "full";
   bodyIdleTimeoutMs: number;
+  spaceReserve: number;
+  logLevel: LogLevel;
 }
 
 /** Configuration of a destination appliance. */
@@ -38,12 +40,22 @@ export interface DestConfig {
   maxObjectBytes: number;
   bodyIdleTimeoutMs: number;
   spaceReserve: number;
+  logLevel: LogLevel;
 }
 
 /** What `refsync promote` needs. */
 export interface PromoteConfig {
   url: string;
   token: string;
+}
+
+/** Configuration of `refsync pair`: a destination in `DATA/dest`, a source in `DATA/source`. */
+export interface PairConfig {
+  /** The parent of both data directories. */
+  data: string;
+  /** The source's dest URL is the destination's, known once it listens. */
+  source: SourceConfig;
+  dest: DestConfig;
 }
 
 /** Defaults, shared by the README and `--help`. */
@@ -57,6 +69,7 @@ export const DEFAULTS = {
   spaceReserve: 8 * 2 ** 20,
   syncTimeoutMs: 5000,
   bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS,
+  logLevel: "info",
 } as const;
 
 /**
@@ -101,20 +114,37 @@ const COMMON = {
   "max-object-bytes": { type: "string" },
   "body-idle-timeout": { type: "string" },
   "space-reserve": { type: "string" },
+  "log-level": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
-type Options = Record<string, { type: "string" | "boolean" }>;
+/** Flags of a source that a destination does not have. */
+const SOURCE_ONLY = {
+  dest: { type: "string" },
+  "sync-timeout": { type: "string" },
+  "cp-sync": { type: "string" },
+} as const;
 
-function parse(args: string[], extra: Options = {}, common: Options = COMMON) {
+/** `pair` has a port for each appliance instead of `--port`, and no `--dest`. */
+const PAIR_ONLY = {
+  "source-port": { type: "string" },
+  "dest-port": { type: "string" },
+} as const;
+
+type Options = Record<string, { type: "string" | "boolean" }>;
+type Values = Record<string, string | boolean | undefined>;
+
+/** The appliance flags plus `extra`, less `without`. */
+function parse(args: string[], extra: Options = {}, without: string[] = []): Values {
+  const options: Options = { ...COMMON, ...extra };
+  for (const flag of without) delete options[flag];
+  return parseFlags(args, options);
+}
+
+/** Parses `args` strictly: an unknown flag or a stray argument is a {@link UsageError}. */
+function parseFlags(args: string[], options: Options): Values {
   try {
-    return parseArgs({
-      args,
-      options: { ...common, ...extra },
-      strict: true,
-      allowPositionals: false,
-    })
-      .values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Values;
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
@@ -135,7 +165,7 @@ function nonEmpty(flag: unknown, env: string, name: string): string | null {
  * The client token. Off loopback the object API would be open to the network:
  * refused without a client token, unless `--insecure-open` says so.
  */
-function clientToken(v: Record<string, string | boolean | undefined>, host: string) {
+function clientToken(v: Values, host: string) {
   const given = nonEmpty(v["client-token"], "REFSYNC_CLIENT_TOKEN", "--client-token");
   if (given === null && !isLoopbackHost(host) && v["insecure-open"] !== true) {
     throw new UsageError(
@@ -147,7 +177,7 @@ function clientToken(v: Record<string, string | boolean | undefined>, host: stri
   return given;
 }
 
-function storeFlags(v: Record<string, string | boolean | undefined>) {
+function storeFlags(v: Values) {
   return {
     cpIntervalMs: int(
       v["cp-interval"] as string | undefined,
@@ -172,13 +202,21 @@ function storeFlags(v: Record<string, string | boolean | undefined>) {
   };
 }
 
+function logLevel(v: Values): LogLevel {
+  const text = (v["log-level"] as string | undefined) ?? DEFAULTS.logLevel;
+  const level = parseLogLevel(text);
+  if (level === null) {
+    throw new UsageError(`--log-level: '${text}' is not one of ${LOG_LEVELS.join(", ")}`);
+  }
+  return level;
+}
+
 /** Parses the flags of `refsync source`. */
 export function parseSourceArgs(args: string[]): SourceConfig {
-  const v = parse(args, {
-    dest: { type: "string" },
-    "sync-timeout": { type: "string" },
-    "cp-sync": { type: "string" },
-  });
+  return sourceConfig(parse(args, SOURCE_ONLY));
+}
+
+function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
   const cpSync = (v["cp-sync"] as string | undefined) ?? "refs";
   if (cpSync !== "refs" && cpSync !== "full") {
     throw new UsageError(`--cp-sync: '${cpSync}' is not refs or full`);
@@ -190,7 +228,7 @@ export function parseSourceArgs(args: string[]): SourceConfig {
   const host = (v.host as string | undefined) ?? DEFAULTS.host;
   const config: SourceConfig = {
     host,
-    port: int(v.port as string | undefined, "--port", DEFAULTS.sourcePort),
+    port: int(v.port as string | undefined, portFlag, DEFAULTS.sourcePort),
     data: (v.data as string | undefined) ?? "./data/source",
     dest,
     token: token(v),
@@ -202,6 +240,7 @@ export function parseSourceArgs(args: string[]): SourceConfig {
       1,
     ),
     cpSync,
+    logLevel: logLevel(v),
     ...storeFlags(v),
   };
   if (config.dest !== null && config.token === null) {
@@ -214,21 +253,60 @@ export function parseSourceArgs(args: string[]): SourceConfig {
 
 /** Parses the flags of `refsync dest`. */
 export function parseDestArgs(args: string[]): DestConfig {
-  const v = parse(args);
+  return destConfig(parse(args));
+}
+
+function destConfig(v: Values, portFlag = "--port"): DestConfig {
   const host = (v.host as string | undefined) ?? DEFAULTS.host;
   return {
     host,
-    port: int(v.port as string | undefined, "--port", DEFAULTS.destPort),
+    port: int(v.port as string | undefined, portFlag, DEFAULTS.destPort),
     data: (v.data as string | undefined) ?? "./data/dest",
     token: token(v),
     clientToken: clientToken(v, host),
+    logLevel: logLevel(v),
     ...storeFlags(v),
   };
 }
 
+/**
+ * Parses the flags of `refsync pair`: every flag of both appliances but
+ * `--port` and `--dest`, plus `--source-port` and `--dest-port`; `--data` is
+ * the parent of `source/` and `dest/`.
+ *
+ * @example
+ * ```ts
+ * const pair = parsePairArgs(["--data", "/tmp/pair", "--source-port", "0", "--dest-port", "0"]);
+ * console.assert(pair.dest.data === "/tmp/pair/dest" && pair.source.dest === null);
+ * ```
+ */
+export function parsePairArgs(args: string[]): PairConfig {
+  const v = parse(args, { ...SOURCE_ONLY, ...PAIR_ONLY }, ["port", "dest"]);
+  const data = (v.data as string | undefined) ?? "./data";
+  return {
+    data,
+    dest: destConfig({ ...v, port: v["dest-port"], data: `${data}/dest` }, "--dest-port"),
+    source: sourceConfig({ ...v, port: v["source-port"], data: `${data}/source` }, "--source-port"),
+  };
+}
+
+/**
+ * Parses the flags of `refsync verify`.
+ *
+ * @example
+ * ```ts
+ * parseVerifyArgs(["--data", "data/source"]); // { data: "data/source" }
+ * ```
+ */
+export function parseVerifyArgs(args: string[]): { data: string } {
+  const v = parseFlags(args, { data: COMMON.data, help: COMMON.help });
+  if (v.data === undefined) throw new UsageError("verify needs --data DIR");
+  return { data: v.data as string };
+}
+
 /** Parses the flags of `refsync promote`: the destination's URL and the pair token. */
 export function parsePromoteArgs(args: string[]): PromoteConfig {
-  const v = parse(args, { url: { type: "string" } }, { token: COMMON.token });
+  const v = parseFlags(args, { url: { type: "string" }, token: COMMON.token, help: COMMON.help });
   const url = v.url as string | undefined;
   if (url === undefined || !/^https?:\/\//.test(url)) {
     throw new UsageError(

@@ -3,32 +3,55 @@
  *
  * @module
  */
+import { LOG_LEVELS } from "../logging/mod.ts";
 import { DEFAULTS } from "./args.ts";
 
-/** Usage of every command and flag. */
+const LEVELS = LOG_LEVELS.join(", ");
+
+/** Usage of every command and flag, with the defaults. */
 export const USAGE = `refsync: synchronous edge mirroring that ships references, not bytes
 
 usage:
-  refsync pair    [--data DIR] [--source-port P] [--dest-port P] [--token T] [store flags]
-  refsync source  [--port P] [--host H] [--data DIR] [--dest URL] [--token T] [--cp-sync refs|full]
-                  [--sync-timeout MS] [client flags] [store flags]
-  refsync dest    [--port P] [--host H] [--data DIR] [--token T] [client flags] [store flags]
+  refsync pair    [--data DIR] [--host H] [--source-port P] [--dest-port P] [--token T]
+                  [--cp-sync refs|full] [--sync-timeout MS] [client flags] [store flags]
+                  [--log-level L]
+                  both appliances in one process: a destination in DIR/dest and a source
+                  in DIR/source mirroring to it (default DIR ./data, ports ${DEFAULTS.sourcePort} and ${DEFAULTS.destPort})
+  refsync source  [--host H] [--port P] [--data DIR] [--dest URL] [--token T] [--cp-sync refs|full]
+                  [--sync-timeout MS] [client flags] [store flags] [--log-level L]
+  refsync dest    [--host H] [--port P] [--data DIR] [--token T] [client flags] [store flags]
+                  [--log-level L]
   refsync promote --url DEST_URL --token T
-  refsync verify  --data DIR
+  refsync verify  --data DIR       offline check of a stopped appliance's committed CP
+
+appliance flags:
+  --host H                 address to listen on (default ${DEFAULTS.host})
+  --port P                 port, 0 for any free one (default ${DEFAULTS.sourcePort} source, ${DEFAULTS.destPort} dest)
+  --source-port P          pair: the source's port (default ${DEFAULTS.sourcePort})
+  --dest-port P            pair: the destination's port (default ${DEFAULTS.destPort})
+  --data DIR               data directory (default ./data/source, ./data/dest; pair ./data)
+  --token T                pair token: replication and every admin POST (default REFSYNC_TOKEN;
+                           else generated once, printed once and kept in DIR/pair-token)
+  --dest URL               source: the destination; without it the source runs alone
+  --sync-timeout MS        source: how long a write waits for the destination before 503
+                           (default ${DEFAULTS.syncTimeoutMs})
+  --cp-sync refs|full      source: CP blocks as references where possible, or all as data
+                           (default refs)
+  --log-level L            ${LEVELS}: JSON log lines on stderr (default ${DEFAULTS.logLevel})
 
 client flags:
-  --client-token T         every object call must send Authorization: Bearer T (default: none;
-                           required when --host is not a loopback address)
+  --client-token T         every object call must send Authorization: Bearer T (default
+                           REFSYNC_CLIENT_TOKEN, else none; required when --host is not loopback)
   --insecure-open          allow a non-loopback --host without --client-token
 
 store flags:
-  --cp-interval MS         CP timer (default ${DEFAULTS.cpIntervalMs})
+  --cp-interval MS         CP timer, 0 for none (default ${DEFAULTS.cpIntervalMs})
   --cp-dirty-bytes SIZE    CP when this much is dirty; writers wait at twice it (default 64MiB)
   --max-object-bytes SIZE  largest object (default 5GiB)
   --body-idle-timeout MS   cut a request body (408) or a read that makes no progress this long
                            (default ${DEFAULTS.bodyIdleTimeoutMs})
   --space-reserve SIZE     free disk space client writes leave to CPs and deletes (default 8MiB)
 
-The pair token may also come from REFSYNC_TOKEN (without one, source and dest keep a generated one
-in DATA/pair-token; every admin POST needs it), the client token from REFSYNC_CLIENT_TOKEN.
-Sizes take KiB, MiB, GiB suffixes.`;
+Sizes take KiB, MiB, GiB suffixes. A data directory is used by one process at a time and
+keeps its role: a destination's is started with dest (a promoted one with source).
+Exit status: 0 done, 1 failed, 2 bad command line (with this text).`;

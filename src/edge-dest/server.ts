@@ -6,6 +6,9 @@
  * @module
  */
 import type { DestConfig } from "../cli/args.ts";
+import { listen } from "../http/serve.ts";
+import { type Logger, rootLogger } from "../logging/mod.ts";
+import { storedToken } from "../protocol/auth/mod.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
 import { createSourceApp } from "../edge-source/app.ts";
@@ -17,12 +20,24 @@ export interface DestHandle {
   url: string;
   port: number;
   token: string;
+  /** True when this start generated the token (it is shown once, then only kept in DATA/pair-token). */
+  tokenGenerated: boolean;
   store: ObjectStore;
   close(): Promise<void>;
 }
 
+/** What a destination is started with besides its configuration. */
+export interface DestOptions {
+  /** Where its events go (default: the root logger); lines get `role: "destination"`. */
+  logger?: Logger;
+}
+
 /**
- * Starts a destination appliance. `config.token` must be set (the pair token).
+ * Starts a destination appliance with the pair token `config.token`, or
+ * without one the token kept in `DATA/pair-token` (generated there on the
+ * first start, once the directory is known to be ours). Fails at once when
+ * another process holds its data directory, the directory holds a source's
+ * data (a promoted destination is a source), or the port is taken.
  *
  * @example
  * ```ts
@@ -30,14 +45,30 @@ export interface DestHandle {
  * await dest.close();
  * ```
  */
-export async function startDest(config: DestConfig & { token: string }): Promise<DestHandle> {
+export async function startDest(
+  config: DestConfig,
+  options: DestOptions = {},
+): Promise<DestHandle> {
+  const log = (options.logger ?? rootLogger()).child({ role: "destination" });
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
     readIdleMs: config.bodyIdleTimeoutMs,
     spaceReserve: config.spaceReserve,
     mirror: true,
+    logger: log,
   });
+  let tokenGenerated = false;
+  let token: string;
+  try {
+    token = config.token ?? await storedToken(config.data, (path) => {
+      tokenGenerated = true;
+      log.info("token.generated", { path });
+    });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const wire = newWireStats();
   let scheduler: CpScheduler | null = null;
   let promoting: Promise<{ cp: number; digest: string }> | null = null;
@@ -46,7 +77,7 @@ export async function startDest(config: DestConfig & { token: string }): Promise
       await store.promote();
       const source = createSourceApp({
         store,
-        token: config.token,
+        token,
         clientToken: config.clientToken,
         maxObjectBytes: config.maxObjectBytes,
         wire: () => null,
@@ -67,7 +98,7 @@ export async function startDest(config: DestConfig & { token: string }): Promise
   };
   const app = createDestApp({
     store,
-    token: config.token,
+    token,
     clientToken: config.clientToken,
     wire,
     promote,
@@ -75,21 +106,28 @@ export async function startDest(config: DestConfig & { token: string }): Promise
   });
   // `info` becomes the Hono env: the auth checks log the peer address from it.
   let handler: Deno.ServeHandler = app.fetch;
-  const server = Deno.serve(
-    { hostname: config.host, port: config.port, onListen: () => {} },
-    (req, info) => handler(req, info),
-  );
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = listen(config.host, config.port, (req, info) => handler(req, info));
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const port = server.addr.port;
+  const url = `http://${config.host}:${port}`;
+  log.info("appliance.started", { data: config.data, url, pid: Deno.pid });
   return {
-    url: `http://${config.host}:${port}`,
+    url,
     port,
-    token: config.token,
+    token,
+    tokenGenerated,
     store,
     async close() {
       await promoting?.catch(() => {});
       await (scheduler as CpScheduler | null)?.stop();
       await server.shutdown();
       await store.close();
+      log.info("appliance.stopped", { data: config.data });
     },
   };
 }

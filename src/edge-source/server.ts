@@ -6,6 +6,9 @@
  * @module
  */
 import type { SourceConfig } from "../cli/args.ts";
+import { listen } from "../http/serve.ts";
+import { type Logger, rootLogger } from "../logging/mod.ts";
+import { storedToken } from "../protocol/auth/mod.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
 import { createSourceApp } from "./app.ts";
 import { CpScheduler } from "./cp-scheduler.ts";
@@ -15,13 +18,27 @@ import { Mirror } from "./mirror/mirror.ts";
 export interface SourceHandle {
   url: string;
   port: number;
+  /** The pair token its admin calls need. */
+  token: string;
+  /** True when this start generated the token (it is shown once, then only kept in DATA/pair-token). */
+  tokenGenerated: boolean;
   store: ObjectStore;
   close(): Promise<void>;
 }
 
+/** What a source is started with besides its configuration. */
+export interface SourceOptions {
+  /** Where its events go (default: the root logger); lines get `role: "source"`. */
+  logger?: Logger;
+}
+
 /**
- * Starts a source appliance. `config.token` must be set: the pair token, which
- * its admin calls need (and its destination, when it has one).
+ * Starts a source appliance with the pair token `config.token` (which its
+ * admin calls need, and its destination when it has one), or without one the
+ * token kept in `DATA/pair-token` (generated there on the first start, once
+ * the directory is known to be ours). Fails at once when another process
+ * holds its data directory, the directory holds a destination's data, or the
+ * port is taken.
  *
  * @example
  * ```ts
@@ -31,11 +48,13 @@ export interface SourceHandle {
  * ```
  */
 export async function startSource(
-  config: SourceConfig & { token: string },
+  config: SourceConfig,
+  options: SourceOptions = {},
 ): Promise<SourceHandle> {
+  const log = (options.logger ?? rootLogger()).child({ role: "source" });
   const mirror = config.dest === null ? null : new Mirror({
     url: config.dest,
-    token: config.token,
+    token: config.token!, // --dest needs --token (args.ts)
     syncTimeoutMs: config.syncTimeoutMs,
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
@@ -45,12 +64,24 @@ export async function startSource(
     maxObjectBytes: config.maxObjectBytes,
     readIdleMs: config.bodyIdleTimeoutMs,
     spaceReserve: config.spaceReserve,
+    logger: log,
     ...mirror?.hooks,
   });
+  let tokenGenerated = false;
+  let token: string;
+  try {
+    token = config.token ?? await storedToken(config.data, (path) => {
+      tokenGenerated = true;
+      log.info("token.generated", { path });
+    });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   mirror?.attach(store);
   const app = createSourceApp({
     store,
-    token: config.token,
+    token,
     clientToken: config.clientToken,
     maxObjectBytes: config.maxObjectBytes,
     wire: () => mirror?.wire ?? null,
@@ -58,22 +89,31 @@ export async function startSource(
     admitWrite: mirror ? () => mirror.admitWrite() : undefined,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
   });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = listen(config.host, config.port, app.fetch);
+  } catch (e) {
+    await mirror?.close();
+    await store.close();
+    throw e;
+  }
   const scheduler = new CpScheduler(store, config.cpIntervalMs);
-  const server = Deno.serve(
-    { hostname: config.host, port: config.port, onListen: () => {} },
-    app.fetch,
-  );
   scheduler.start();
   const port = server.addr.port;
+  const url = `http://${config.host}:${port}`;
+  log.info("appliance.started", { data: config.data, url, dest: config.dest, pid: Deno.pid });
   return {
-    url: `http://${config.host}:${port}`,
+    url,
     port,
+    token,
+    tokenGenerated,
     store,
     async close() {
       await scheduler.stop();
       await server.shutdown();
       await mirror?.close();
       await store.close();
+      log.info("appliance.stopped", { data: config.data });
     },
   };
 }

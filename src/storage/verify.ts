@@ -6,8 +6,10 @@
  * @module
  */
 import { Blake3Hasher, toHex } from "../block-index/mod.ts";
+import { RefsyncError } from "../errors/mod.ts";
 import { lookupRange, walkMap } from "./blockmap/blockmap.ts";
 import { Catalog } from "./catalog/mod.ts";
+import { DataDir } from "./datadir/mod.ts";
 import { decodeRecord, isKnownEtag } from "./objects/record.ts";
 import { BLOCK_SIZE } from "./volume/types.ts";
 import { Volume } from "./volume/volume.ts";
@@ -24,7 +26,29 @@ export interface VerifyReport {
 }
 
 /**
+ * `refsync verify`: verifies the data directory of a stopped appliance. It
+ * holds the directory's lock meanwhile, so it refuses a directory a running
+ * appliance holds: that one commits CPs meanwhile and reuses the blocks of
+ * older ones, which would show as damage that is not there.
+ *
+ * @example
+ * ```ts
+ * const report = await verifyDataDir("data/source");
+ * if (!report.ok) console.error(report.errors);
+ * ```
+ */
+export async function verifyDataDir(dir: string): Promise<VerifyReport> {
+  const dataDir = DataDir.open(dir, { role: null, create: false });
+  try {
+    return await verifyVolume(dir);
+  } finally {
+    dataDir.close();
+  }
+}
+
+/**
  * Verifies the committed CP in `dir` (read only; the log is not replayed).
+ * The caller makes sure no CP commits meanwhile (see {@link verifyDataDir}).
  *
  * @example
  * ```ts
@@ -33,7 +57,13 @@ export interface VerifyReport {
  * ```
  */
 export async function verifyVolume(dir: string): Promise<VerifyReport> {
-  const volume = await Volume.open(`${dir}/volume.dat`);
+  let volume: Volume;
+  try {
+    volume = await Volume.open(`${dir}/volume.dat`, { create: false });
+  } catch (e) {
+    if (!(e instanceof Error && "code" in e && e.code === "ENOENT")) throw e;
+    throw new RefsyncError("not_found", `${dir} holds no volume.dat: not a refsync data directory`);
+  }
   const sb = volume.superblock;
   const report: VerifyReport = {
     ok: true,

@@ -40,10 +40,15 @@ Deno.test("cp-apply: a disk that fails mid-apply is an internal error, not the s
       { kind: "diff", block: 5, base: 1, check: new Uint8Array(16), ranges: [] },
     ];
     store.volume.close(); // every read of the file now fails (EBADF)
-    await assert.rejects(
-      () => applyCpSync(store, stream(records), newWireStats()),
-      (e: unknown) => !(e instanceof RefsyncError),
-    );
+    try {
+      await assert.rejects(
+        () => applyCpSync(store, stream(records), newWireStats()),
+        (e: unknown) => !(e instanceof RefsyncError),
+      );
+    } finally {
+      // The volume is closed already (that close fails); the rest is released.
+      await store.close().catch(() => {});
+    }
   });
 });
 

@@ -33,8 +33,11 @@ export const MAIN_TS: string = new URL("../../src/main.ts", import.meta.url).pat
 
 /** How to start an appliance. */
 export interface SpawnOptions {
-  /** Default "source". */
-  role?: "source" | "dest";
+  /**
+   * Default "source". "pair" runs `pair --source-port 0 --dest-port 0` (the
+   * handle is the source's; the destination's listening line is in stdout).
+   */
+  role?: "source" | "dest" | "pair";
   /** The `--data` directory. */
   dataDir: string;
   /** Extra flags (after `--port 0 --data DIR`). */
@@ -191,16 +194,9 @@ export class ApplianceProcess {
  */
 export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProcess> {
   const role = opts.role ?? "source";
+  const ports = role === "pair" ? ["--source-port", "0", "--dest-port", "0"] : ["--port", "0"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...applianceArgs(MAIN_TS),
-      role,
-      "--port",
-      "0",
-      "--data",
-      opts.dataDir,
-      ...(opts.args ?? []),
-    ],
+    args: [...applianceArgs(MAIN_TS), role, ...ports, "--data", opts.dataDir, ...(opts.args ?? [])],
     cwd: REPO_ROOT,
     stdin: "null",
     stdout: "piped",
@@ -216,7 +212,10 @@ export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProce
       if (!line.startsWith("{")) return;
       try {
         const e = JSON.parse(line);
-        if (e && e.event === "listening") onListening(e as ListeningEvent);
+        // A pair is ready once its source listens (after its destination).
+        if (e?.event === "listening" && (role !== "pair" || e.role === "source")) {
+          onListening(e as ListeningEvent);
+        }
       } catch {
         // Not a JSON line.
       }
@@ -278,22 +277,25 @@ export function spawnSource(
   return spawnAppliance({ role: "source", dataDir, args, ...extra });
 }
 
-/** What a finished CLI run printed. */
-export interface CliResult {
+/** What a finished CLI run printed, and how it ended. */
+export interface CliRun {
   code: number;
+  /** Set when the run was killed (e.g. SIGKILL at its time bound). */
+  signal: Deno.Signal | null;
   stdout: string;
   stderr: string;
 }
 
 /**
- * Runs `refsync ARGS` (e.g. `promote`, or an appliance expected to refuse to
- * start) to its end, SIGKILLed after `timeoutMs`. The child gets this
- * process's environment without its REFSYNC_* variables, plus `env`.
+ * Runs `refsync ARGS` (src/main.ts, as the appliances run; e.g. `promote`, or
+ * an appliance expected to refuse to start) to its end, SIGKILLed after
+ * `timeoutMs`, which shows as `signal`. The child gets this process's
+ * environment without its REFSYNC_* variables, plus `env`.
  */
 export async function runCli(
   args: string[],
   opts: { env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<CliResult> {
+): Promise<CliRun> {
   const env = Object.fromEntries(
     Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("REFSYNC_")),
   );
@@ -313,8 +315,13 @@ export async function runCli(
   }, opts.timeoutMs ?? 20_000);
   try {
     const out = await child.output();
-    const text = (b: Uint8Array) => new TextDecoder().decode(b);
-    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+    const text = new TextDecoder();
+    return {
+      code: out.code,
+      signal: out.signal,
+      stdout: text.decode(out.stdout),
+      stderr: text.decode(out.stderr),
+    };
   } finally {
     clearTimeout(timer);
   }

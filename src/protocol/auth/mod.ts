@@ -45,15 +45,19 @@ export function newToken(): string {
 /**
  * The pair token kept in `dir/pair-token`: read when present, else a new one
  * written there (owner-only), so a restarted appliance keeps the token its
- * peer and its admins were given. A standalone source keeps one too: it
- * guards its admin calls.
+ * peer and its admins were given (a standalone source keeps one too: it guards
+ * its admin calls). `onGenerated` is called (with the file's path) only when
+ * the token is new, so it is shown once, not on every start.
  *
  * @example
  * ```ts
- * const token = await storedToken("data/dest");
+ * const token = await storedToken("data/dest", (path) => console.error(`new token in ${path}`));
  * ```
  */
-export async function storedToken(dir: string): Promise<string> {
+export async function storedToken(
+  dir: string,
+  onGenerated?: (path: string) => void,
+): Promise<string> {
   const path = `${dir}/pair-token`;
   try {
     const token = (await Deno.readTextFile(path)).trim();
@@ -64,6 +68,7 @@ export async function storedToken(dir: string): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const token = newToken();
   await Deno.writeTextFile(path, `${token}\n`, { mode: 0o600 });
+  onGenerated?.(path);
   return token;
 }
 

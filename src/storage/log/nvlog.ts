@@ -32,6 +32,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { join } from "node:path";
+import { fsyncDir } from "../durable.ts";
 import {
   decodeFrame,
   encodeFrame,
@@ -86,15 +87,6 @@ interface Outgoing {
   header: FrameHeader;
   bytes: Uint8Array;
   blockDigests: Uint8Array;
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

@@ -14,10 +14,11 @@
  * @module
  */
 import { blake3, Blake3Hasher, toHex } from "../../block-index/mod.ts";
-import { isError, RefsyncError } from "../../errors/mod.ts";
+import { errorMessage, isError, RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { Flag, Op } from "../../protocol/log-frame/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
+import { DataDir } from "../datadir/mod.ts";
 import { type FileOps, nodeFileOps } from "../fs/file-ops.ts";
 import { walkMap } from "../blockmap/blockmap.ts";
 import { type Appended, type AppendFields, groupTransactions, NvLog } from "../log/mod.ts";
@@ -86,6 +87,7 @@ export interface StoreOptions {
   readIdleMs?: number;
   /** A reader that holds back reclamation for longer than this (ms) is logged. Default 5 min. */
   pinWarnMs?: number;
+  /** Where CP, promotion and reader events go (default: the root logger). */
   logger?: Logger;
   /**
    * Free bytes on the data directory's filesystem that client writes may not
@@ -149,7 +151,9 @@ export interface CheckpointResult {
 }
 
 /**
- * A store in a directory: `volume.dat` and `log/`.
+ * A store in a directory: `volume.dat` and `log/`, under the directory's lock
+ * and role ({@link DataDir}: a mirror store is a destination's, any other a
+ * source's).
  *
  * @example
  * ```ts
@@ -163,6 +167,8 @@ export class ObjectStore {
   readonly volume: Volume;
   readonly log: NvLog;
   readonly options: StoreOptions;
+  readonly #dataDir: DataDir;
+  readonly #log: Logger;
   #catalog: Catalog;
   #active = new Map<string, DirtyObject>();
   #frozen: Map<string, DirtyObject> | null = null;
@@ -179,7 +185,6 @@ export class ObjectStore {
   /** A CP committed here whose mirror commit is still owed. */
   #unsynced: CheckpointResult | null = null;
   #pins = new Set<Pin>();
-  #log: Logger;
   /**
    * What committed CPs replaced: freed once the mirror committed the CP too
    * (`synced`) and no reader of an older CP remains.
@@ -199,22 +204,26 @@ export class ObjectStore {
   #fenced: string | null = null;
   /** Local durability of the last appended record: a CP covers only durable records. */
   #lastDurable: Promise<void> = Promise.resolve();
+  /** The cause of the last CP failure, until a CP succeeds (repeats are logged at debug). */
+  #lastCpFailure: string | null = null;
   readonly stats = {
     cp: { committed: 0, lastDurationMs: 0, durationsMs: [] as number[] },
     lsn: { last: 0, acked: 0 },
   };
 
-  private constructor(dir: string, volume: Volume, log: NvLog, options: StoreOptions) {
-    this.#dir = dir;
+  private constructor(dataDir: DataDir, volume: Volume, log: NvLog, options: StoreOptions) {
+    this.#dir = dataDir.path;
     this.#ops = options.fileOps ?? nodeFileOps;
     this.volume = volume;
     this.log = log;
     this.options = options;
+    this.#dataDir = dataDir;
+    this.#log = options.logger ?? rootLogger();
     this.#io = { log, volume };
     this.#mirror = options.mirror === true;
-    this.#generation = volume.superblock.pairGeneration;
+    // A promotion records its generation before its CP: a crash between the two still raises it.
+    this.#generation = Math.max(volume.superblock.pairGeneration, dataDir.pairGeneration);
     this.#catalog = new Catalog(volume, volume.superblock.catalogRoot);
-    this.#log = options.logger ?? rootLogger();
   }
 
   /** True while this store mirrors a source (a destination not promoted). */
@@ -246,29 +255,54 @@ export class ObjectStore {
     if (!this.#mirror) {
       throw new RefsyncError("conflict", "this appliance is already a source");
     }
+    const started = performance.now();
+    const generation = this.superblock.pairGeneration + 1;
+    // The role first: after a crash before the CP below, the directory starts only as a
+    // source, which replays the same log and commits the raised generation.
+    this.#dataDir.promote(generation);
     this.#mirror = false;
-    this.#generation = this.superblock.pairGeneration + 1;
+    this.#generation = generation;
     this.#replay();
     this.stats.lsn.last = this.log.lastLsn;
     this.stats.lsn.acked = this.log.lastLsn;
-    return await this.checkpoint(true);
+    const result = await this.checkpoint(true);
+    this.#log.info("promotion", {
+      data: this.#dataDir.path,
+      cp: this.superblock.cp,
+      pairGeneration: generation,
+      lsn: this.log.lastLsn,
+      durationMs: Math.round(performance.now() - started),
+    });
+    return result;
   }
 
-  /** Opens (or creates) the store in `dir` and recovers: best superblock + log replay. */
+  /**
+   * Opens (or creates) the store in `dir` and recovers: best superblock + log
+   * replay. Fails at once when another process holds `dir`, or when `dir`
+   * holds the other role's data.
+   */
   static async open(dir: string, options: StoreOptions): Promise<ObjectStore> {
-    await Deno.mkdir(`${dir}/log`, { recursive: true });
+    const dataDir = DataDir.open(dir, { role: options.mirror ? "destination" : "source" });
     const fileOps = options.fileOps;
-    const volume = await Volume.open(`${dir}/volume.dat`, { fileOps });
+    let volume: Volume | null = null;
     let log: NvLog;
     try {
+      await Deno.mkdir(`${dir}/log`, { recursive: true });
+      volume = await Volume.open(`${dir}/volume.dat`, { fileOps });
       log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes, fileOps });
     } catch (e) {
-      volume.close();
+      volume?.close();
+      dataDir.close();
       throw e;
     }
-    const store = new ObjectStore(dir, volume, log, options);
-    store.#markLive();
-    if (!options.mirror) store.#replay();
+    const store = new ObjectStore(dataDir, volume, log, options);
+    try {
+      store.#markLive();
+      if (!options.mirror) store.#replay();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
     store.stats.cp.committed = volume.superblock.cp;
     store.stats.lsn.last = log.lastLsn;
     store.stats.lsn.acked = log.lastLsn;
@@ -948,7 +982,18 @@ export class ObjectStore {
       // Join: a write that waited must see its data in a CP, so run one more after this one.
       return this.#cpRunning.catch(() => {}).then(() => this.checkpoint(force));
     }
-    const run = this.#runCheckpoint(force).finally(() => {
+    const started = performance.now();
+    const run = this.#runCheckpoint(force).then(
+      (result) => {
+        if (result) this.#logCommitted(result, performance.now() - started);
+        this.#lastCpFailure = null;
+        return result;
+      },
+      (e) => {
+        this.#logFailed(e);
+        throw e;
+      },
+    ).finally(() => {
       this.#cpRunning = null;
     });
     this.#cpRunning = run;
@@ -1102,6 +1147,36 @@ export class ObjectStore {
     return { file, firstLsn: keep + 1, lastLsn };
   }
 
+  /**
+   * `cp.committed` is a debug event: at the default of one CP a second, info
+   * would bury the state changes an operator acts on (the CP counters are in
+   * /v1/admin/stats).
+   */
+  #logCommitted(result: CheckpointResult, totalMs: number): void {
+    if (!this.#log.enabled("debug")) return;
+    const w = result.written;
+    let meta = 0;
+    for (let row = 0; row < w.count; row++) if (w.kind(row) === "meta") meta++;
+    this.#log.debug("cp.committed", {
+      cp: result.superblock.cp,
+      lsnCovered: result.superblock.lsnCovered,
+      durationMs: Math.round(result.durationMs),
+      // With a mirror: until the destination committed it too.
+      totalMs: Math.round(totalMs),
+      bytes: { data: (w.count - meta) * BLOCK_SIZE, meta: meta * BLOCK_SIZE },
+      zeroBlocks: result.zeroBlocks,
+      releasedBlocks: result.released.length,
+    });
+  }
+
+  /** The first failure of a kind is a warning; the same cause again (every tick) is debug. */
+  #logFailed(e: unknown): void {
+    const cause = errorMessage(e);
+    const level = cause === this.#lastCpFailure ? "debug" : "warn";
+    this.#lastCpFailure = cause;
+    this.#log[level]("cp.failed", { cp: this.superblock.cp + 1, cause });
+  }
+
   /** Records that the mirror still owes the commit of `result` (a resync after a restart). */
   markUnsynced(result: CheckpointResult): void {
     this.#unsynced = result;
@@ -1163,8 +1238,13 @@ export class ObjectStore {
     }
     this.#pins.clear();
     await this.#cpRunning?.catch(() => {});
-    await this.log.close();
-    this.volume.close();
+    try {
+      await this.log.close();
+      this.volume.close();
+    } finally {
+      // Released even when a file fails to close: the directory must not stay locked.
+      this.#dataDir.close();
+    }
   }
 
   #assertOpen(): void {

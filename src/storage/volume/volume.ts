@@ -30,6 +30,7 @@ import {
 } from "./superblock.ts";
 import { BLOCK_SIZE, type BlockKind, type CpWriter } from "./types.ts";
 import { WrittenBlocks } from "./written.ts";
+import { writeFileAtomic } from "../durable.ts";
 
 /** Pending CP writes are flushed once they hold this many bytes. */
 const WRITE_BUFFER_BYTES = 1 << 20;
@@ -72,7 +73,7 @@ export class Volume {
 
   /**
    * Opens the volume at `path`, creating it (CP 0, empty catalog) when the file
-   * does not exist. Picks the valid superblock with the highest CP number.
+   * does not exist (unless `create` is false). Picks the valid superblock with the highest CP number.
    * The caller must then mark every live block with {@link Volume.markLive}
    * (the engine walks the catalog) before the first CP.
    *
@@ -81,14 +82,18 @@ export class Volume {
    * const vol = await Volume.open("data/volume.dat", { fileOps: nodeFileOps });
    * ```
    */
-  static async open(path: string, opts: { fileOps?: FileOps } = {}): Promise<Volume> {
+  static open(
+    path: string,
+    opts: { fileOps?: FileOps; create?: boolean } = {},
+  ): Promise<Volume> {
     const ops = opts.fileOps ?? nodeFileOps;
     let fd: number;
     try {
       fd = fs.openSync(path, "r+");
     } catch (e) {
-      if (!(e instanceof Error && "code" in e && e.code === "ENOENT")) throw e;
-      fd = fs.openSync(path, "w+");
+      if (!(e instanceof Error && "code" in e && e.code === "ENOENT") || opts.create === false) {
+        return Promise.reject(e);
+      }
       const sb: Superblock = {
         volumeId: crypto.getRandomValues(new Uint8Array(16)),
         pairGeneration: 1,
@@ -99,18 +104,18 @@ export class Volume {
         volumeDigest: new Uint8Array(32),
         promotedAtLsn: 0,
       };
-      // Slot 1 is written too (invalid, zeros) so that no superblock write grows the file.
+      // Created whole or not at all: a crash here must not leave an empty volume.dat that can
+      // never be opened. Slot 1 is written too (invalid, zeros) so that no superblock write
+      // grows the file.
       const slots = new Uint8Array(SUPERBLOCK_SLOTS * BLOCK_SIZE);
       slots.set(encodeSuperblock(sb), 0);
       try {
-        pwrite(ops, fd, slots, 0);
-        await ops.fdatasync(fd);
+        writeFileAtomic(path, slots);
       } catch (e) {
-        fs.closeSync(fd);
-        fs.rmSync(path, { force: true });
-        throw asNoSpace(e, `a new volume ${path}`);
+        fs.rmSync(`${path}.tmp`, { force: true });
+        return Promise.reject(asNoSpace(e, `a new volume ${path}`));
       }
-      return new Volume(path, fd, sb, ops);
+      return Promise.resolve(new Volume(path, fs.openSync(path, "r+"), sb, ops));
     }
     const candidates: Superblock[] = [];
     for (let slot = 0; slot < SUPERBLOCK_SLOTS; slot++) {
@@ -119,14 +124,16 @@ export class Volume {
     }
     if (candidates.length === 0) {
       fs.closeSync(fd);
-      throw new Error(
-        `${path}: no valid superblock in either slot; the file is not a refsync volume or both slots are corrupt`,
+      return Promise.reject(
+        new Error(
+          `${path}: no valid superblock in either slot; the file is not a refsync volume or both slots are corrupt`,
+        ),
       );
     }
     candidates.sort((a, b) => b.cp - a.cp);
     const volume = new Volume(path, fd, candidates[0], ops);
     if (candidates[1]?.cp === candidates[0].cp - 1) volume.#previous = candidates[1];
-    return volume;
+    return Promise.resolve(volume);
   }
 
   /** The committed CP's superblock. */

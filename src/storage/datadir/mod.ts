@@ -1,0 +1,216 @@
+/**
+ * The data directory itself: who may use it and what it is.
+ *
+ * - `DIR/lock`: an exclusive advisory lock (flock) held while a process uses
+ *   the directory, with the holder's pid in it. Two stores on one directory
+ *   overwrite each other's blocks and log, so a second process is refused at
+ *   once. The kernel drops the lock when its holder dies (even by SIGKILL), so
+ *   a leftover file is harmless and never deleted.
+ * - `DIR/role`: `source` or `destination`, written (atomically) when the
+ *   directory is first used, and turned into `source` by a promotion. The
+ *   role belongs to the data, not to the command that starts it: a directory
+ *   started in the other role is refused with the command to use.
+ *
+ * @example
+ * ```ts
+ * import { DataDir } from "./mod.ts";
+ * const dir = DataDir.open("data/dest", { role: "destination" });
+ * console.log(dir.role?.role); // "destination"
+ * dir.close();
+ * ```
+ *
+ * @module
+ */
+import { RefsyncError } from "../../errors/mod.ts";
+import { fsyncDir, writeFileAtomic } from "../durable.ts";
+import { dirname } from "node:path";
+
+/** What a data directory holds: the data of a source or of a destination. */
+export type DataDirRole = "source" | "destination";
+
+/** The content of `DIR/role` (one JSON line). */
+export interface RoleRecord {
+  role: DataDirRole;
+  /** When the directory got its first role (ISO 8601). */
+  created: string;
+  /** When a promotion turned this destination into a source. */
+  promotedAt?: string;
+  /**
+   * The pair generation that promotion raised to. Written before the
+   * promotion's CP, so a crash between the two still raises it: the store
+   * commits it with its next CP.
+   */
+  pairGeneration?: number;
+}
+
+/** How a data directory is opened. */
+export interface DataDirOptions {
+  /**
+   * The role the caller runs as; a directory of the other role is refused.
+   * null takes any role and writes none (an offline check).
+   */
+  role: DataDirRole | null;
+  /** Create the directory when it does not exist (default true). */
+  create?: boolean;
+}
+
+/** The command that starts each role, for the refusal message. */
+const COMMAND: Record<DataDirRole, string> = { source: "source", destination: "dest" };
+
+/**
+ * A data directory held by this process.
+ *
+ * @example
+ * ```ts
+ * import { DataDir } from "./mod.ts";
+ * const dir = DataDir.open("data/dest", { role: "destination" });
+ * dir.promote(2); // the role is now "source", with pair generation 2
+ * dir.close();
+ * ```
+ */
+export class DataDir {
+  readonly path: string;
+  #lock: Deno.FsFile;
+  #role: RoleRecord | null;
+
+  private constructor(path: string, lock: Deno.FsFile, role: RoleRecord | null) {
+    this.path = path;
+    this.#lock = lock;
+    this.#role = role;
+  }
+
+  /**
+   * Takes the directory's lock (failing at once when another process holds
+   * it), then checks its role, or records `options.role` when it has none yet.
+   * Throws a `conflict` RefsyncError naming the holder's pid, or the command
+   * that starts the directory's role.
+   */
+  static open(path: string, options: DataDirOptions): DataDir {
+    if (!exists(path)) {
+      if (options.create === false) {
+        throw new RefsyncError("not_found", `${path}: no such data directory`);
+      }
+      Deno.mkdirSync(path, { recursive: true });
+      // The new directory's own entry must survive a crash too.
+      fsyncDir(dirname(path));
+    }
+    const lock = acquireLock(path);
+    try {
+      let role = readRole(path);
+      if (role !== null && options.role !== null && role.role !== options.role) {
+        throw new RefsyncError("conflict", wrongRole(path, role), {
+          dir: path,
+          role: role.role,
+        });
+      }
+      if (role === null && options.role !== null) {
+        role = { role: options.role, created: new Date().toISOString() };
+        writeRole(path, role);
+      }
+      return new DataDir(path, lock, role);
+    } catch (e) {
+      lock.close();
+      throw e;
+    }
+  }
+
+  /** The recorded role (null only for a directory opened with `role: null` that has none). */
+  get role(): RoleRecord | null {
+    return this.#role;
+  }
+
+  /** The pair generation a promotion recorded (0 when none). */
+  get pairGeneration(): number {
+    return this.#role?.pairGeneration ?? 0;
+  }
+
+  /**
+   * Records that this destination became a source with `pairGeneration`.
+   * Durable when it returns.
+   */
+  promote(pairGeneration: number): void {
+    const role: RoleRecord = {
+      role: "source",
+      created: this.#role?.created ?? new Date().toISOString(),
+      promotedAt: new Date().toISOString(),
+      pairGeneration,
+    };
+    writeRole(this.path, role);
+    this.#role = role;
+  }
+
+  /** Releases the lock. */
+  close(): void {
+    this.#lock.close();
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function acquireLock(dir: string): Deno.FsFile {
+  const path = `${dir}/lock`;
+  const file = Deno.openSync(path, { read: true, write: true, create: true });
+  try {
+    if (!file.tryLockSync(true)) {
+      const pid = Deno.readTextFileSync(path).trim();
+      throw new RefsyncError(
+        "conflict",
+        `${dir} is in use by another process (pid ${
+          pid || "unknown"
+        }, holder of ${path}); stop it first or use another --data directory`,
+        { dir, pid: pid === "" ? null : Number(pid) },
+      );
+    }
+    file.truncateSync(0);
+    file.writeSync(new TextEncoder().encode(`${Deno.pid}\n`));
+    return file;
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+function readRole(dir: string): RoleRecord | null {
+  const path = `${dir}/role`;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch {
+    record = null;
+  }
+  const role = (record as Partial<RoleRecord> | null)?.role;
+  if (role !== "source" && role !== "destination") {
+    throw new RefsyncError(
+      "conflict",
+      `${path} is damaged (${JSON.stringify(text.slice(0, 100))}); ` +
+        `it holds {"role":"source"} or {"role":"destination"}`,
+    );
+  }
+  return record as RoleRecord;
+}
+
+function writeRole(dir: string, role: RoleRecord): void {
+  writeFileAtomic(`${dir}/role`, new TextEncoder().encode(JSON.stringify(role) + "\n"));
+}
+
+function wrongRole(dir: string, role: RoleRecord): string {
+  const what = role.promotedAt
+    ? `was promoted to a source on ${role.promotedAt}`
+    : `holds a ${role.role}'s data`;
+  return `${dir} ${what}; start it with \`refsync ${COMMAND[role.role]} --data ${dir}\``;
+}
