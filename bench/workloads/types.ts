@@ -29,8 +29,13 @@ export interface Workload {
   readonly concurrency: number;
   /** Ops run (and committed by a CP) before the measurement starts. */
   setup(): Op[];
-  /** The next measured op; the sequence is endless and a pure function of the seed. */
-  next(): Op;
+  /**
+   * The next measured op, a pure function of the seed (and, for `realfiles`, of the corpus);
+   * null once a finite workload is done (the run then ends early).
+   */
+  next(): Op | null;
+  /** Set when the workload cannot run here (e.g. no corpus): why; the bench skips it. */
+  readonly skip?: string;
 }
 
 /** How to build a workload. */
@@ -38,4 +43,16 @@ export interface WorkloadOptions {
   seed: number;
   /** Smaller setups for `--quick`. */
   quick: boolean;
+  /** `realfiles`: the directories to read (default {@link DEFAULT_CORPUS}). */
+  corpus?: readonly string[];
+  /** `realfiles`: at most this many bytes of them (default 256 MiB, 32 MiB with `quick`). */
+  corpusBytes?: number;
 }
+
+/** The directories `realfiles` reads unless told otherwise (those that exist). */
+export const DEFAULT_CORPUS: readonly string[] = [
+  "/usr/share/doc",
+  "/usr/include",
+  "/usr/share/man",
+  "/usr/lib/python3",
+];
