@@ -12,15 +12,19 @@
  */
 import { mixSeed, Rng } from "../lib/prng.ts";
 import { contentOf } from "./mixed.ts";
-import { DEFAULT_CORPUS, type Op, type Workload, type WorkloadOptions } from "./types.ts";
+import {
+  CORPUS_BYTES,
+  DEFAULT_CORPUS,
+  type Op,
+  type Workload,
+  type WorkloadOptions,
+} from "./types.ts";
 
 /** Files larger than this are left out (a body is read whole when it is sent). */
 export const MAX_FILE = 16 * 2 ** 20;
 /** Longer paths are left out (keys hold at most 1024 bytes). */
 const MAX_PATH = 1000;
 const encoder = new TextEncoder();
-/** Default byte bound of the corpus, and with `--quick`. */
-export const CORPUS_BYTES = { full: 256 * 2 ** 20, quick: 32 * 2 ** 20 } as const;
 /** One edit per this many files. */
 export const FILES_PER_EDIT = 8;
 /** Longest edit, in bytes (log-uniform from 1). */
@@ -121,6 +125,7 @@ export function realfiles(opts: WorkloadOptions): Workload {
       `${dirs.join(", ") || "no directory"}: uploaded, uploaded again under new keys, then ` +
       `${Math.ceil(files.length / FILES_PER_EDIT)} ranged edits of 1-${MAX_EDIT} B`,
     concurrency: 8,
+    finite: true,
     skip: files.length === 0
       ? `no file in the corpus (${(opts.corpus ?? DEFAULT_CORPUS).join(", ")})`
       : undefined,

@@ -34,6 +34,11 @@ export interface Workload {
    * null once a finite workload is done (the run then ends early).
    */
   next(): Op | null;
+  /**
+   * The ops end (next() returns null) and a run sends them all, up to `--bytes`, whatever
+   * `--seconds` says: a corpus uploaded twice means nothing when cut before the second time.
+   */
+  readonly finite?: boolean;
   /** Set when the workload cannot run here (e.g. no corpus): why; the bench skips it. */
   readonly skip?: string;
 }
@@ -45,7 +50,7 @@ export interface WorkloadOptions {
   quick: boolean;
   /** `realfiles`: the directories to read (default {@link DEFAULT_CORPUS}). */
   corpus?: readonly string[];
-  /** `realfiles`: at most this many bytes of them (default 256 MiB, 32 MiB with `quick`). */
+  /** `realfiles`: at most this many bytes of them (default {@link CORPUS_BYTES}). */
   corpusBytes?: number;
 }
 
@@ -56,3 +61,10 @@ export const DEFAULT_CORPUS: readonly string[] = [
   "/usr/share/man",
   "/usr/lib/python3",
 ];
+
+/**
+ * Default byte bound of the `realfiles` corpus, and with `--quick`. Small
+ * files make it slow (about 6 MiB/s mirrored here): 128 MiB, sent twice, is
+ * about 45 s per mode.
+ */
+export const CORPUS_BYTES = { full: 128 * 2 ** 20, quick: 16 * 2 ** 20 } as const;

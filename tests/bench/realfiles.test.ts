@@ -46,6 +46,7 @@ Deno.test("listCorpus: regular files in name order, directories in the order giv
 Deno.test("realfiles: every file uploaded, then again under new keys, then small edits; then done", () => {
   const w = realfiles({ seed: 1, quick: true, corpus: DIRS, corpusBytes: 2 ** 30 });
   assert.equal(w.skip, undefined);
+  assert.equal(w.finite, true, "sent whole, not cut at --seconds");
   const files = listCorpus(DIRS, 2 ** 30);
   const ops = drain(w);
   const edits = Math.ceil(files.length / FILES_PER_EDIT);
