@@ -337,20 +337,25 @@ const MAX_SLICE = 4096;
  * ```
  */
 export class ContentSource {
-  readonly #seed: number;
-  readonly #corpusBytes: number;
+  readonly #vocab: Vocabulary;
   readonly #corpora = new Map<ContentKind, Uint8Array>();
-  #vocab: Vocabulary | null = null;
 
+  /**
+   * Generates the corpora now (about half a second for the default size),
+   * so that a run's measured phase does not pay for them.
+   */
   constructor(seed: number, corpusBytes = CORPUS_BYTES) {
-    this.#seed = seed;
-    this.#corpusBytes = corpusBytes;
+    this.#vocab = vocabulary(seed);
+    for (const [i, kind] of CONTENT_KINDS.entries()) {
+      if (kind === "binary") continue;
+      this.#corpora.set(kind, generate(this.#vocab, kind, mixSeed(seed, i), corpusBytes));
+    }
   }
 
   /** `size` bytes of `kind`, a pure function of (the source's seed, `kind`, `seed`, `size`). */
   bytes(kind: ContentKind, seed: number, size: number): Uint8Array<ArrayBuffer> {
-    if (kind === "binary") return generate(this.#vocabulary(), kind, seed, size);
-    const corpus = this.#corpus(kind);
+    const corpus = this.#corpora.get(kind);
+    if (!corpus) return generate(this.#vocab, kind, seed, size);
     const out = new Uint8Array(size);
     const rng = new Rng(mixSeed(seed, 0x511ce));
     for (let at = 0; at < size;) {
@@ -366,20 +371,16 @@ export class ContentSource {
     }
     return out;
   }
+}
 
-  #vocabulary(): Vocabulary {
-    return this.#vocab ??= vocabulary(this.#seed);
-  }
+/** Content of every seed, shared by the runs of one bench process (its corpora cost ~0.5 s). */
+const sources = new Map<number, ContentSource>();
 
-  #corpus(kind: ContentKind): Uint8Array {
-    let corpus = this.#corpora.get(kind);
-    if (!corpus) {
-      const seed = mixSeed(this.#seed, CONTENT_KINDS.indexOf(kind));
-      corpus = generate(this.#vocabulary(), kind, seed, this.#corpusBytes);
-      this.#corpora.set(kind, corpus);
-    }
-    return corpus;
-  }
+/** The content source of a seed (built once per process). */
+export function contentOf(seed: number): ContentSource {
+  let source = sources.get(seed);
+  if (!source) sources.set(seed, source = new ContentSource(mixSeed(seed, 0xc0)));
+  return source;
 }
 
 /** The offset just after the first newline at or after `from` (the end when there is none). */

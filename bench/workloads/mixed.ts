@@ -13,7 +13,7 @@
  * @module
  */
 import { mixSeed, Rng } from "../lib/prng.ts";
-import { type ContentKind, ContentSource } from "./content.ts";
+import { type ContentKind, contentOf } from "./content.ts";
 import type { Op, Workload, WorkloadOptions } from "./types.ts";
 
 /** Object sizes of each kind (log-uniform between the two) and its share of the new bytes. */
@@ -141,16 +141,6 @@ export class MixedPlanner {
   }
 }
 
-/** Content of every seed, shared by the runs of one bench process (its corpora cost ~0.5 s). */
-const sources = new Map<number, ContentSource>();
-
-/** The content source of a seed (built once per process). */
-export function contentOf(seed: number): ContentSource {
-  let source = sources.get(seed);
-  if (!source) sources.set(seed, source = new ContentSource(mixSeed(seed, 0xc0)));
-  return source;
-}
-
 /** What `mixed` sends, for the report. */
 const SUMMARY = "new objects of code-like text, JSON logs, prose and random binary (35/20/30/15% " +
   `of new bytes), ${REUPLOAD * 100}% of them uploaded again ${REUPLOAD_DELAY.min}-` +
@@ -160,11 +150,12 @@ const SUMMARY = "new objects of code-like text, JSON logs, prose and random bina
 /** `mixed`. */
 export function mixed({ seed }: WorkloadOptions): Workload {
   const planner = new MixedPlanner(seed);
+  const content = contentOf(seed); // its corpora are made here, before any run measures
   const op = (plan: MixedPlan): Op => ({
     key: plan.key,
     bytes: plan.bytes,
     offset: plan.offset,
-    body: () => contentOf(seed).bytes(plan.kind, plan.seed, plan.bytes),
+    body: () => content.bytes(plan.kind, plan.seed, plan.bytes),
   });
   return {
     name: "mixed",

@@ -11,7 +11,7 @@
  * @module
  */
 import { mixSeed, Rng } from "../lib/prng.ts";
-import { contentOf } from "./mixed.ts";
+import { contentOf, type ContentSource } from "./content.ts";
 import {
   CORPUS_BYTES,
   DEFAULT_CORPUS,
@@ -117,7 +117,8 @@ export function realfiles(opts: WorkloadOptions): Workload {
   let files = listings.get(id);
   if (!files) listings.set(id, files = listCorpus(dirs, maxBytes));
   const total = files.reduce((a, f) => a + f.size, 0);
-  const ops = realfilesOps(files, opts.seed);
+  // The edits' content is made here, before any run measures.
+  const ops = files.length ? realfilesOps(files, opts.seed, contentOf(opts.seed)) : [];
   let next = 0;
   return {
     name: "realfiles",
@@ -140,7 +141,7 @@ function keyOf(upload: string, f: CorpusFile): string {
 }
 
 /** The ops of `realfiles` on `files`: upload all, upload all again, edit some. */
-export function realfilesOps(files: readonly CorpusFile[], seed: number): Op[] {
+function realfilesOps(files: readonly CorpusFile[], seed: number, content: ContentSource): Op[] {
   const upload = (prefix: string) =>
     files.map((f): Op => ({ key: keyOf(prefix, f), bytes: f.size, body: () => readSized(f) }));
   const rng = new Rng(mixSeed(seed, 0xf11e5));
@@ -154,7 +155,7 @@ export function realfilesOps(files: readonly CorpusFile[], seed: number): Op[] {
       key: keyOf(rng.chance(0.5) ? "a" : "b", f),
       bytes,
       offset: rng.int(0, f.size - bytes),
-      body: () => contentOf(seed).bytes("prose", contentSeed, bytes),
+      body: () => content.bytes("prose", contentSeed, bytes),
     });
   }
   return [...upload("a"), ...upload("b"), ...edits];

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { constants, zstdCompressSync } from "node:zlib";
-import { CONTENT_KINDS, ContentSource } from "../../bench/workloads/content.ts";
+import { CONTENT_KINDS, contentOf, ContentSource } from "../../bench/workloads/content.ts";
 import {
-  contentOf,
   EDIT,
   KINDS,
   MAX_EDIT,
