@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: the refsync benchmark report.
  *
- * For each workload (aligned, unaligned, duplicate, small) and mode (`refs`,
- * `full`, `local`) it starts fresh appliance processes on 127.0.0.1, drives
+ * For each workload (aligned, unaligned, duplicate, small, mixed, realfiles)
+ * and mode (`refs`, `full`, `local`, `naive`) it starts fresh appliance (or
+ * naive mirror) processes on 127.0.0.1, drives
  * them over HTTP, and measures client bytes, bytes on the wire, throughput,
  * latency, CPU per GiB, peak RSS and CP durations. Writes
  * bench/results/latest.json and bench/results/latest.md. `--help` lists the
@@ -70,6 +71,12 @@ async function main(args: string[]): Promise<number> {
     ...(opts.cpInterval ? ["--cp-interval", opts.cpInterval] : []),
     ...(opts.cpDirtyBytes ? ["--cp-dirty-bytes", opts.cpDirtyBytes] : []),
   ];
+  const workloadOptions = {
+    seed: opts.seed,
+    quick: opts.quick,
+    corpus: opts.corpus ?? undefined,
+    corpusBytes: opts.corpusBytes ?? undefined,
+  };
   log(`data under ${base} (${fileSystem.type} on ${fileSystem.mountPoint})`);
 
   // Ctrl-C or kill: end the appliances and remove the data before leaving.
@@ -94,17 +101,25 @@ async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGTERM", onTerm);
 
   const runs: RunResult[] = [];
+  const skipped: ReportContext["skipped"] = [];
   const failures: ReportContext["failures"] = [];
   const notes: ReportContext["notes"] = [];
   try {
     for (const name of opts.workloads) {
+      const reason = WORKLOADS[name](workloadOptions).skip;
+      if (reason) {
+        skipped.push({ workload: name, reason });
+        log(`${name}: skipped: ${reason}`);
+        continue;
+      }
       for (const mode of opts.modes) {
-        const workload = WORKLOADS[name]({ seed: opts.seed, quick: opts.quick });
+        const workload = WORKLOADS[name](workloadOptions);
         const concurrency = opts.concurrency ?? workload.concurrency;
         const dir = `${base}/${name}-${mode}`;
         await Deno.mkdir(dir);
         log(
-          `${name} / ${mode}: concurrency ${concurrency}, up to ${opts.seconds} s or ` +
+          `${name} / ${mode}: concurrency ${concurrency}, ` +
+            `${workload.finite ? "all its ops" : `up to ${opts.seconds} s`} or ` +
             `${(opts.bytes / 2 ** 20).toFixed(0)} MiB`,
         );
         try {
@@ -167,10 +182,11 @@ async function main(args: string[]): Promise<number> {
     applianceArgs,
     seed: opts.seed,
     totalSeconds: (performance.now() - started) / 1000,
-    workloads: opts.workloads.map((n) => {
-      const w = WORKLOADS[n]({ seed: opts.seed, quick: opts.quick });
-      return { name: n, summary: w.summary };
-    }),
+    workloads: opts.workloads.map((n) => ({
+      name: n,
+      summary: WORKLOADS[n](workloadOptions).summary,
+    })),
+    skipped,
     failures,
     notes,
   };
@@ -192,9 +208,12 @@ async function main(args: string[]): Promise<number> {
       modes: opts.modes,
       seed: opts.seed,
       applianceArgs,
+      corpus: opts.corpus,
+      corpusBytes: opts.corpusBytes,
     },
     totalSeconds: Math.round(ctx.totalSeconds * 10) / 10,
     goals,
+    skipped,
     failures,
     notes,
     runs: compared,

@@ -4,11 +4,15 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { CORPUS_BYTES, DEFAULT_CORPUS } from "../workloads/types.ts";
 
-/** How the source mirrors: `refs` (default), `full` (prior art), `local` (no destination). */
-export type Mode = "refs" | "full" | "local";
+/**
+ * What runs: refsync mirroring with `refs` (default) or `full` (prior art) CP sync, refsync
+ * alone (`local`), or the naive mirror of bench/naive (`naive`).
+ */
+export type Mode = "refs" | "full" | "local" | "naive";
 /** Modes in report order. */
-export const MODES: readonly Mode[] = ["refs", "full", "local"];
+export const MODES: readonly Mode[] = ["refs", "full", "local", "naive"];
 
 /** Parsed options. */
 export interface BenchOptions {
@@ -32,13 +36,18 @@ export interface BenchOptions {
   keepData: boolean;
   /** Checkout whose src/main.ts runs the appliances (A/B comparisons); null: this one. */
   repo: string | null;
+  /** `realfiles`: corpus directories; null: the workload's default list. */
+  corpus: string[] | null;
+  /** `realfiles`: byte bound of the corpus; null: the workload's default. */
+  corpusBytes: number | null;
   help: boolean;
 }
 
 /** Defaults of a full run and of `--quick`. */
 export const PRESETS = {
   full: { seconds: 30, bytes: 4 * 2 ** 30 },
-  quick: { seconds: 5, bytes: 512 * 2 ** 20 },
+  // 3 s: the default set (6 workloads x 4 modes) stays within 2 minutes.
+  quick: { seconds: 3, bytes: 512 * 2 ** 20 },
 } as const;
 
 /** The `--help` text. */
@@ -48,15 +57,20 @@ export const USAGE = `deno task bench [options]: the refsync benchmark report
   --seconds N             load seconds per run (default ${PRESETS.full.seconds}, quick ${PRESETS.quick.seconds})
   --bytes SIZE            client byte budget per run, e.g. 1GiB (default 4GiB, quick 512MiB)
   --concurrency N         concurrent client requests (default: 8, small 32)
-  --workloads a,b         among aligned,unaligned,duplicate,small (default all)
-  --modes a,b             among refs,full,local (default all)
+  --workloads a,b         among aligned,unaligned,duplicate,small,mixed,realfiles (default all)
+  --modes a,b             among refs,full,local,naive (default all)
   --data-dir DIR          where run data goes (default a temp dir; e.g. /dev/shm/refsync for tmpfs)
   --seed N                content seed (default 1)
   --cp-interval MS        passed to the appliances (default theirs)
   --cp-dirty-bytes SIZE   passed to the appliances (default theirs)
   --out DIR               where latest.json and latest.md go (default bench/results)
   --keep-data             leave the run data folders in place
-  --repo DIR              run the appliances from another checkout (A/B comparisons)`;
+  --repo DIR              run the appliances from another checkout (A/B comparisons)
+  --corpus DIR[,DIR]      realfiles: directories to read (default those of
+                          ${DEFAULT_CORPUS.join(",")} that exist)
+  --corpus-bytes SIZE     realfiles: at most this much of them (default ${
+  CORPUS_BYTES.full / 2 ** 20
+}MiB, quick ${CORPUS_BYTES.quick / 2 ** 20}MiB)`;
 
 /** A bad option. */
 export class BenchUsageError extends Error {}
@@ -82,16 +96,22 @@ function positive(text: string, flag: string, integer: boolean): number {
   return n;
 }
 
+/** The non-empty items of a comma-separated list (at least one). */
+function items(text: string, flag: string): string[] {
+  const out = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (out.length === 0) throw new BenchUsageError(`${flag}: empty list`);
+  return out;
+}
+
 function list<T extends string>(text: string, flag: string, allowed: readonly T[]): T[] {
-  const items = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  for (const item of items) {
+  const given = items(text, flag);
+  for (const item of given) {
     if (!allowed.includes(item as T)) {
       throw new BenchUsageError(`${flag}: '${item}' is not one of ${allowed.join(", ")}`);
     }
   }
-  if (items.length === 0) throw new BenchUsageError(`${flag}: empty list`);
   // Report order, no duplicates.
-  return allowed.filter((a) => items.includes(a));
+  return allowed.filter((a) => given.includes(a));
 }
 
 /**
@@ -123,6 +143,8 @@ export function parseBenchArgs(args: string[], workloadNames: readonly string[])
         out: { type: "string" },
         "keep-data": { type: "boolean" },
         repo: { type: "string" },
+        corpus: { type: "string" },
+        "corpus-bytes": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -161,6 +183,10 @@ export function parseBenchArgs(args: string[], workloadNames: readonly string[])
     outDir: str("out") ?? new URL("../results", import.meta.url).pathname,
     keepData: values["keep-data"] === true,
     repo: str("repo") ?? null,
+    corpus: str("corpus") === undefined ? null : items(str("corpus")!, "--corpus"),
+    corpusBytes: str("corpus-bytes") === undefined
+      ? null
+      : parseSize(str("corpus-bytes")!, "--corpus-bytes"),
     help: values.help === true,
   };
 }

@@ -47,7 +47,9 @@ export async function sendOp(baseUrl: string, op: Op): Promise<{ ok: boolean; de
   }
   const body = op.body();
   if (body instanceof Uint8Array) headers["Content-Length"] = String(body.length);
-  const res = await fetch(`${baseUrl}/v1/objects/${op.key}`, { method: "PUT", headers, body });
+  // Real file names may hold characters a URL path must escape; the appliance decodes them.
+  const path = op.key.split("/").map(encodeURIComponent).join("/");
+  const res = await fetch(`${baseUrl}/v1/objects/${path}`, { method: "PUT", headers, body });
   const text = await res.text();
   return { ok: res.ok, detail: res.ok ? "" : `${res.status} ${text.slice(0, 300)}` };
 }

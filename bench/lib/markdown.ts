@@ -1,11 +1,11 @@
 /**
  * latest.md: the goals with ✓/✗, then one table per workload: a row per
  * figure, a column per mode, and next to each value its ratio to the same
- * figure in `full` and `local` mode.
+ * figure in `full`, `local` and `naive` mode.
  *
  * @module
  */
-import type { Mode } from "./args.ts";
+import { type Mode, MODES } from "./args.ts";
 import { type GoalResult, ratio, type RunResult } from "./stats.ts";
 
 /** What the report says about where and how it ran. */
@@ -25,6 +25,8 @@ export interface ReportContext {
   totalSeconds: number;
   workloads: { name: string; summary: string }[];
   failures: { workload: string; mode: Mode; error: string }[];
+  /** Workloads that could not run here, and why. */
+  skipped: { workload: string; reason: string }[];
   notes: { workload: string; mode: Mode; note: string }[];
 }
 
@@ -33,7 +35,7 @@ export interface Figure {
   label: string;
   get: (r: RunResult) => number | null;
   format: (x: number) => string;
-  /** Show ratios against full / local next to it. */
+  /** Show ratios against full / local / naive next to it. */
   compare: boolean;
 }
 
@@ -84,6 +86,18 @@ export const FIGURES: Figure[] = [
   { label: "CP blocks: ZERO", get: (r) => r.wire.cpBlocks.zero, format: int, compare: false },
   { label: "CP blocks: DIFF", get: (r) => r.wire.cpBlocks.diff, format: int, compare: false },
   { label: "wire / client", get: (r) => r.ratios.wireToClient, format: num(4), compare: true },
+  {
+    label: "savings: compression share",
+    get: (r) => r.savings.compressionShare,
+    format: percent,
+    compare: false,
+  },
+  {
+    label: "savings: dedup share",
+    get: (r) => r.savings.dedupShare,
+    format: percent,
+    compare: false,
+  },
   {
     label: "CP sync / client",
     get: (r) => r.ratios.cpSyncToClient,
@@ -151,7 +165,7 @@ export const FIGURES: Figure[] = [
 
 /**
  * One cell: the value and, when the figure compares, its ratio to the same
- * figure of the `full` and `local` runs (not to itself).
+ * figure of the `full`, `local` and `naive` runs (not to itself).
  *
  * @example
  * ```ts
@@ -163,6 +177,7 @@ export function cell(
   run: RunResult | undefined,
   full: RunResult | undefined,
   local: RunResult | undefined,
+  naive?: RunResult,
 ): string {
   if (!run) return "";
   const v = f.get(run);
@@ -171,7 +186,7 @@ export function cell(
   if (f.label === "PUTs (errors)") text += ` (${run.errors})`;
   if (!f.compare) return text;
   const parts: string[] = [];
-  for (const [name, other] of [["full", full], ["local", local]] as const) {
+  for (const [name, other] of [["full", full], ["local", local], ["naive", naive]] as const) {
     if (!other || other === run) continue;
     const r = ratio(v, f.get(other));
     if (r !== null) parts.push(`${formatRatio(r)} ${name}`);
@@ -196,7 +211,7 @@ function goalMark(met: boolean | null): string {
 /** The whole report. */
 export function renderMarkdown(runs: RunResult[], goals: GoalResult[], ctx: ReportContext): string {
   const out: string[] = [];
-  const modes = (["refs", "full", "local"] as const).filter((m) => runs.some((r) => r.mode === m));
+  const modes = MODES.filter((m) => runs.some((r) => r.mode === m));
   out.push(`# refsync benchmark${ctx.quick ? " (quick)" : ""}`, "");
   out.push(
     `Generated ${ctx.generatedAt} in ${ctx.totalSeconds.toFixed(0)} s · commit ${ctx.commit} · ` +
@@ -212,10 +227,14 @@ export function renderMarkdown(runs: RunResult[], goals: GoalResult[], ctx: Repo
       (ctx.applianceArgs.length ? `\`${ctx.applianceArgs.join(" ")}\`` : "defaults") + ".",
     "",
     "Modes: `refs` (default CP sync), `full` (prior art: every CP block as DATA), `local` " +
-      "(source alone). Wire bytes are counted by the source where it sends them (request " +
+      "(source alone), `naive` (bench/naive/mirror.ts: each PUT body appended and fdatasync'ed " +
+      "on both sides, forwarded with one `fetch` per PUT, acknowledged when both are durable; " +
+      "no CPs, so no CP figures and no digest). Wire bytes are counted by the source where it sends them (request " +
       "bodies; HTTP headers and chunk framing not included). CPU (utime+stime) and peak RSS " +
       "(VmHWM) are read from /proc of each process; CPU covers the load and the final CP. " +
-      "Figures in parentheses: this value ÷ the same figure in `full` / `local` mode. " +
+      "Figures in parentheses: this value ÷ the same figure in `full` / `local` / `naive` " +
+      "mode. Savings shares: of client − wire bytes, the part compression and the part " +
+      "references to content the destination holds saved (— until the appliance counts them). " +
       "Source, destination and the bench client share the machine's cores.",
     "",
   );
@@ -236,6 +255,11 @@ export function renderMarkdown(runs: RunResult[], goals: GoalResult[], ctx: Repo
     goals.map((g) => [g.workload, g.goal, g.measured, goalMark(g.met)]),
   ));
   out.push("");
+  if (ctx.skipped.length) {
+    out.push("## Skipped workloads", "");
+    for (const s of ctx.skipped) out.push(`- ${s.workload}: ${escapeCell(s.reason)}`);
+    out.push("");
+  }
   if (ctx.failures.length) {
     out.push("## Failed runs", "");
     for (const f of ctx.failures) out.push(`- ${f.workload} / ${f.mode}: ${escapeCell(f.error)}`);
@@ -257,7 +281,7 @@ export function renderMarkdown(runs: RunResult[], goals: GoalResult[], ctx: Repo
     );
     const rows = FIGURES.map((
       f,
-    ) => [f.label, ...modes.map((m) => cell(f, of(m), of("full"), of("local")))]);
+    ) => [f.label, ...modes.map((m) => cell(f, of(m), of("full"), of("local"), of("naive")))]);
     rows.push([
       "mirror digest after final CP",
       ...modes.map((m) => {

@@ -1,6 +1,6 @@
 /**
- * Appliance processes for the benchmark: spawn `deno run -A src/main.ts
- * <role> --port 0 ...`, wait for its `{"event":"listening"}` line, read its
+ * Appliance processes for the benchmark (and the naive mirror's): spawn
+ * `deno run -A src/main.ts <role> --port 0 ...`, wait for its `{"event":"listening"}` line, read its
  * CPU time and peak RSS from /proc, stop it with SIGTERM (SIGKILL after a
  * grace period). Every spawned process is registered so that
  * {@link killAll} can end stragglers when the bench fails or is interrupted.
@@ -173,16 +173,54 @@ export function killAllNow(): void {
  * and resolves once it printed its listening line (its stderr is in the error
  * otherwise).
  */
-export async function spawnAppliance(
+export function spawnAppliance(
   role: "source" | "dest",
   dataDir: string,
   args: string[],
   { repo = REPO_ROOT, timeoutMs = 30_000 }: { repo?: string; timeoutMs?: number } = {},
 ): Promise<Appliance> {
   const root = repo.endsWith("/") ? repo : `${repo}/`;
+  return spawnListening(role, root, [
+    ...applianceArgs(`${root}src/main.ts`),
+    role,
+    "--port",
+    "0",
+    "--data",
+    dataDir,
+    ...args,
+  ], timeoutMs);
+}
+
+/**
+ * Starts one side of the naive mirror (bench/naive/mirror.ts, of this
+ * checkout, with the appliances' V8 flags) on 127.0.0.1 port 0.
+ */
+export function spawnNaive(
+  role: "source" | "dest",
+  dataDir: string,
+  dest: string | null,
+  timeoutMs = 30_000,
+): Promise<Appliance> {
+  return spawnListening(`naive ${role}`, REPO_ROOT, [
+    ...applianceArgs(`${REPO_ROOT}bench/naive/mirror.ts`),
+    "--role",
+    role,
+    "--data",
+    dataDir,
+    ...(dest ? ["--dest", dest] : []),
+  ], timeoutMs);
+}
+
+/** Runs `deno ...args` in `cwd` until it prints its `{"event":"listening"}` line. */
+async function spawnListening(
+  role: string,
+  cwd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<Appliance> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...applianceArgs(`${root}src/main.ts`), role, "--port", "0", "--data", dataDir, ...args],
-    cwd: root,
+    args,
+    cwd,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,7 +1,9 @@
 /**
  * One benchmark run: a workload in one mode, on fresh appliances.
  *
- * 1. start the destination (unless `local`), then the source pointing at it;
+ * 1. start the destination (unless `local`), then the source pointing at it
+ *    (the two sides of bench/naive in `naive` mode, which has no CPs: steps
+ *    2 and 5 skip them and there is no volume digest);
  * 2. run the workload's setup, take a CP, reset the peak RSS;
  * 3. snapshot the counters (source stats, /proc CPU of both sides and of the bench);
  * 4. drive the load until the byte budget or the deadline, sampling CP durations;
@@ -21,6 +23,7 @@ import {
   procPeakRss,
   resetPeakRss,
   spawnAppliance,
+  spawnNaive,
 } from "./process.ts";
 import {
   type RunMeasurement,
@@ -86,18 +89,26 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
   const notes: string[] = [];
   let dest: Appliance | null = null;
   let source: Appliance | null = null;
+  const naive = s.mode === "naive";
   try {
-    if (s.mode !== "local") {
-      dest = await spawnAppliance("dest", `${s.dir}/dest`, ["--token", TOKEN, ...s.applianceArgs], {
-        repo: s.repo,
-      });
+    if (naive) {
+      dest = await spawnNaive("dest", `${s.dir}/dest`, null);
+      source = await spawnNaive("source", `${s.dir}/source`, dest.url);
+    } else {
+      if (s.mode !== "local") {
+        dest = await spawnAppliance("dest", `${s.dir}/dest`, [
+          "--token",
+          TOKEN,
+          ...s.applianceArgs,
+        ], { repo: s.repo });
+      }
+      source = await spawnAppliance("source", `${s.dir}/source`, [
+        "--token",
+        TOKEN, // a standalone source's admin calls need a pair token too
+        ...(dest ? ["--dest", dest.url, "--cp-sync", s.mode] : []),
+        ...s.applianceArgs,
+      ], { repo: s.repo });
     }
-    source = await spawnAppliance("source", `${s.dir}/source`, [
-      "--token",
-      TOKEN, // a standalone source's admin calls need a pair token too
-      ...(dest ? ["--dest", dest.url, "--cp-sync", s.mode] : []),
-      ...s.applianceArgs,
-    ], { repo: s.repo });
 
     // Setup (unmeasured), committed by a CP.
     const setupOps = s.workload.setup();
@@ -114,7 +125,7 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
           }`,
         );
       }
-      await checkpoint(source.url, TOKEN);
+      if (!naive) await checkpoint(source.url, TOKEN);
       s.log(
         `${s.workload.name} / ${s.mode}: setup wrote ${(setupBytes / 2 ** 20).toFixed(0)} MiB in ` +
           `${((performance.now() - setupStart) / 1000).toFixed(1)} s (not measured)`,
@@ -132,12 +143,12 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
       concurrency: s.concurrency,
       next: () => s.workload.next(),
       budgetBytes: s.bytes,
-      deadline: before.at + s.seconds * 1000,
+      deadline: s.workload.finite ? Infinity : before.at + s.seconds * 1000,
     });
     const loadEnd = performance.now();
     for (const e of driven.errorSamples) notes.push(`error: ${e}`);
     const cpStart = performance.now();
-    await checkpoint(source.url, TOKEN);
+    if (!naive) await checkpoint(source.url, TOKEN);
     const finalCpMs = performance.now() - cpStart;
     await sampler.stop();
     const after = await snapshot(source, dest);
@@ -147,7 +158,7 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
     };
 
     let digestMatch: boolean | null = null;
-    if (dest) {
+    if (dest && !naive) {
       const a = await getJson<{ cp: number; digest: string }>(source.url, "/v1/admin/digest");
       const b = await getJson<{ cp: number; digest: string }>(dest.url, "/v1/admin/digest", TOKEN);
       digestMatch = a.cp === b.cp && a.digest === b.digest;
@@ -156,6 +167,8 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
           `MIRROR DIFFERS: source cp ${a.cp} ${a.digest} vs destination cp ${b.cp} ${b.digest}`,
         );
       }
+    }
+    if (dest) {
       const destAfter = await destWire(dest);
       const received = destAfter.logBytes - destWireBefore!.logBytes +
         destAfter.cpSyncBytes - destWireBefore!.cpSyncBytes;

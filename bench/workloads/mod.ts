@@ -4,11 +4,13 @@
  * @module
  */
 import { aligned, duplicate } from "./aligned.ts";
+import { mixed } from "./mixed.ts";
+import { realfiles } from "./realfiles.ts";
 import { small } from "./small.ts";
 import type { Workload, WorkloadOptions } from "./types.ts";
 import { unaligned } from "./unaligned.ts";
 
-export type { Op, Workload, WorkloadOptions } from "./types.ts";
+export { DEFAULT_CORPUS, type Op, type Workload, type WorkloadOptions } from "./types.ts";
 
 /** Workload factories in report order. */
 export const WORKLOADS: Record<string, (opts: WorkloadOptions) => Workload> = {
@@ -16,6 +18,8 @@ export const WORKLOADS: Record<string, (opts: WorkloadOptions) => Workload> = {
   unaligned,
   duplicate,
   small,
+  mixed,
+  realfiles,
 };
 
 /** Workload names in report order. */

@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { BenchUsageError, parseBenchArgs, parseSize, PRESETS } from "../../bench/lib/args.ts";
 
-const NAMES = ["aligned", "unaligned", "duplicate", "small"];
+const NAMES = ["aligned", "unaligned", "duplicate", "small", "mixed", "realfiles"];
 
 Deno.test("parseBenchArgs: defaults, quick preset, filters in report order", () => {
   const d = parseBenchArgs([], NAMES);
   assert.equal(d.seconds, PRESETS.full.seconds);
   assert.deepEqual(d.workloads, NAMES);
-  assert.deepEqual(d.modes, ["refs", "full", "local"]);
+  assert.deepEqual(d.modes, ["refs", "full", "local", "naive"]);
+  assert.equal(d.corpus, null);
+  assert.equal(d.corpusBytes, null);
   assert.equal(d.concurrency, null);
   assert.equal(d.dataDir, null);
   const q = parseBenchArgs(
@@ -28,6 +30,25 @@ Deno.test("parseBenchArgs: defaults, quick preset, filters in report order", () 
   assert.equal(o.dataDir, "/dev/shm/b");
 });
 
+Deno.test("parseBenchArgs: naive mode, mixed and realfiles workloads, the corpus flags", () => {
+  const o = parseBenchArgs([
+    "--quick",
+    "--workloads",
+    "mixed,duplicate,aligned",
+    "--modes",
+    "naive,refs",
+  ], NAMES);
+  assert.deepEqual(o.workloads, ["aligned", "duplicate", "mixed"]);
+  assert.deepEqual(o.modes, ["refs", "naive"]);
+  const r = parseBenchArgs(
+    ["--workloads", "realfiles", "--corpus", "/a, /b/c", "--corpus-bytes", "64MiB"],
+    NAMES,
+  );
+  assert.deepEqual(r.workloads, ["realfiles"]);
+  assert.deepEqual(r.corpus, ["/a", "/b/c"]);
+  assert.equal(r.corpusBytes, 64 * 2 ** 20);
+});
+
 Deno.test("parseBenchArgs: clear errors", () => {
   const bad = [
     ["--modes", "refs,fast"],
@@ -38,6 +59,10 @@ Deno.test("parseBenchArgs: clear errors", () => {
     ["--bytes", "lots"],
     ["--cp-interval", "1s"],
     ["--nope"],
+    ["--modes", ","],
+    ["--corpus", ","],
+    ["--corpus-bytes", "0"],
+    ["--corpus-bytes", "much"],
   ];
   for (const args of bad) {
     assert.throws(() => parseBenchArgs(args, NAMES), BenchUsageError, args.join(" "));

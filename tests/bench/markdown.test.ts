@@ -33,6 +33,7 @@ function run(
       cpBlocks: { data: 1, logRef: 2, patch: 3, copy: 4, zero: 5, diff: 6 },
     },
     ratios: { wireToClient: mode === "local" ? null : 1.01, cpSyncToClient: null },
+    savings: { compressionShare: null, dedupShare: null },
     throughputMiBs: throughput,
     committedThroughputMiBs: throughput,
     latencyMs: { p50: 1, p99, max: p99 },
@@ -46,8 +47,30 @@ function run(
     loadSeconds: 10,
     totalSeconds: 11,
     setup: { bytes: 0, seconds: 0 },
-    digestMatch: mode === "local" ? null : true,
-    vs: { full: null, local: null },
+    digestMatch: mode === "local" || mode === "naive" ? null : true,
+    vs: { full: null, local: null, naive: null },
+  };
+}
+
+function context(over: Partial<ReportContext>): ReportContext {
+  return {
+    generatedAt: "2025-01-01T00:00:00.000Z",
+    quick: true,
+    commit: "abc1234",
+    deno: "2.9.6",
+    cpus: "2 CPUs",
+    cores: 2,
+    kernel: "6.1",
+    fileSystem: { type: "tmpfs", device: "tmpfs", mountPoint: "/dev/shm", path: "/dev/shm/x" },
+    budget: { seconds: 5, bytes: 512 * 2 ** 20 },
+    applianceArgs: [],
+    seed: 1,
+    totalSeconds: 90,
+    workloads: [],
+    skipped: [],
+    failures: [],
+    notes: [],
+    ...over,
   };
 }
 
@@ -107,26 +130,15 @@ Deno.test("renderMarkdown: goals with marks, one table per workload, modes as co
     },
     { workload: "aligned", goal: "refs wire/client ≤ 1.03", measured: "n/a", met: null },
   ];
-  const ctx: ReportContext = {
-    generatedAt: "2025-01-01T00:00:00.000Z",
-    quick: true,
-    commit: "abc1234",
-    deno: "2.9.6",
-    cpus: "2 CPUs",
-    cores: 2,
-    kernel: "6.1",
-    fileSystem: { type: "tmpfs", device: "tmpfs", mountPoint: "/dev/shm", path: "/dev/shm/x" },
-    budget: { seconds: 5, bytes: 512 * 2 ** 20 },
-    applianceArgs: [],
-    seed: 1,
-    totalSeconds: 90,
+  const ctx = context({
     workloads: [{ name: "aligned", summary: "aligned PUTs" }, {
       name: "small",
       summary: "none run",
     }],
     failures: [{ workload: "small", mode: "refs", error: "boom" }],
     notes: [{ workload: "aligned", mode: "full", note: "a note" }],
-  };
+  });
+
   const md = renderMarkdown(runs, goals, ctx);
   assert.match(md, /^# refsync benchmark \(quick\)/);
   assert.match(md, /Data on \*\*tmpfs\*\*/);
@@ -154,4 +166,33 @@ Deno.test("renderMarkdown: goals with marks, one table per workload, modes as co
   for (const line of md.split("\n").filter((l) => l.startsWith("| figure"))) {
     assert.equal(line.split(" | ").length, 4);
   }
+});
+
+Deno.test("renderMarkdown: a naive column, ratios to it, savings as dashes, skipped workloads", () => {
+  const runs = [run("refs", 80, 40), run("naive", 160, 20)];
+  const ctx = context({
+    budget: { seconds: 3, bytes: 512 * 2 ** 20 },
+    totalSeconds: 30,
+    workloads: [{ name: "aligned", summary: "aligned PUTs" }, {
+      name: "realfiles",
+      summary: "0 files",
+    }],
+    skipped: [{ workload: "realfiles", reason: "no file in the corpus (/nowhere)" }],
+  });
+
+  const md = renderMarkdown(runs, [], ctx);
+  assert.match(md, /\| figure \| refs \| naive \|/);
+  assert.match(md, /\| throughput MiB\/s \(acked\) \| 80\.0 \(0\.50× naive\) \| 160\.0 \|/);
+  assert.match(md, /\| savings: compression share \| — \| — \|/);
+  assert.match(md, /\| savings: dedup share \| — \| — \|/);
+  assert.match(md, /\| mirror digest after final CP \| equal ✓ \| — \|/);
+  assert.match(md, /## Skipped workloads\n\n- realfiles: no file in the corpus \(\/nowhere\)/);
+  assert.ok(!md.includes("## realfiles"));
+  // A share, once the appliance counts it, is a percentage.
+  const counted = { ...runs[0], savings: { compressionShare: 0.4, dedupShare: 0.6 } };
+  assert.equal(cell(fig("savings: dedup share"), counted, undefined, undefined), "60.0%");
+  assert.equal(
+    cell(fig("throughput MiB/s (acked)"), runs[0], undefined, undefined, runs[1]),
+    "80.0 (0.50× naive)",
+  );
 });

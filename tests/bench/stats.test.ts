@@ -164,6 +164,13 @@ Deno.test("compareRuns: each run against the full and local run of its workload"
   assert.equal(full.vs.local!.throughput, 0.4);
   assert.equal(local.vs.local, null);
   assert.equal(local.vs.full!.throughput, 2.5);
+  assert.equal(refs.vs.naive, null, "no naive run: no comparison");
+  const [withNaive] = compareRuns([
+    withFigures("refs", 80, 3, 0.005, 1.005),
+    withFigures("naive", 160, 1.5, 0, 1),
+  ]);
+  assert.equal(withNaive.vs.naive!.throughput, 0.5);
+  assert.equal(withNaive.vs.naive!.cpuPerGiBSource, 2);
 });
 
 Deno.test("evaluateGoals: thresholds, inclusive, and n/a when a mode is missing", () => {
@@ -171,25 +178,67 @@ Deno.test("evaluateGoals: thresholds, inclusive, and n/a when a mode is missing"
     { ...withFigures("refs", refsTp, refsCpu, cpSync, wire), workload: w },
     { ...withFigures("local", 100, 2, 0, 0), workload: w },
   ];
-  const met = evaluateGoals(at(80, 3, 0.01, 1.03), ["aligned"]);
-  assert.deepEqual(met.map((g) => g.met), [true, true, true, true]);
-  assert.deepEqual(met.map((g) => g.measured), ["1.00%", "1.0300", "0.80×", "1.50×"]);
-  const missed = evaluateGoals(at(79, 3.1, 0.0101, 1.031), ["aligned"]);
-  assert.deepEqual(missed.map((g) => g.met), [false, false, false, false]);
-  // Unaligned allows 5% of CP sync.
-  const un = evaluateGoals(at(90, 2, 0.049, 1.01, "unaligned"), ["unaligned"]);
-  assert.equal(un[0].goal, "refs cpSync/client ≤ 5%");
-  assert.equal(un[0].met, true);
-  // Duplicate data: no cpSync or wire goal; small: wire goal but no cpSync goal.
+  const goals = [
+    "refs cpSync/client ≤ 1%",
+    "refs wire/client ≤ 1.01",
+    "refs throughput ≥ 0.8× local",
+    "refs source CPU/GiB ≤ 1.5× local",
+    "refs peak RSS < 300 MiB each side",
+    "refs CPU/GiB (both sides) ≤ 0.5× naive",
+    "refs throughput ≥ 1.3× naive",
+  ];
+  const met = evaluateGoals(at(80, 3, 0.01, 1.01), ["aligned"]);
+  assert.deepEqual(met.map((g) => g.goal), goals);
+  // The measurement's source peaks at exactly 300 MiB: not under 300. No naive run: n/a.
+  assert.deepEqual(met.map((g) => g.met), [true, true, true, true, false, null, null]);
   assert.deepEqual(
-    evaluateGoals(at(90, 2, 0.5, 1.5, "duplicate"), ["duplicate"]).map((g) => g.goal),
-    ["refs throughput ≥ 0.8× local", "refs source CPU/GiB ≤ 1.5× local"],
+    met.map((g) => g.measured),
+    ["1.00%", "1.0100", "0.80×", "1.50×", "300 MiB", "n/a", "n/a"],
   );
-  assert.equal(
-    evaluateGoals(at(90, 2, 0.5, 1.5, "small"), ["small"])[0].goal,
-    "refs wire/client ≤ 1.03",
-  );
+  const missed = evaluateGoals(at(79, 3.1, 0.0101, 1.0101), ["aligned"]);
+  assert.deepEqual(missed.map((g) => g.met).slice(0, 4), [false, false, false, false]);
+  // Unaligned allows 5% of CP sync and 1.03 on the wire.
+  const un = evaluateGoals(at(90, 2, 0.049, 1.03, "unaligned"), ["unaligned"]);
+  assert.deepEqual(un.slice(0, 2).map((g) => [g.goal, g.met]), [
+    ["refs cpSync/client ≤ 5%", true],
+    ["refs wire/client ≤ 1.03", true],
+  ]);
+  // Repeated and real content: wire/client at most 0.30, no cpSync goal.
+  for (const w of ["duplicate", "mixed", "realfiles"]) {
+    const g = evaluateGoals(at(90, 2, 0.5, 0.3, w), [w]);
+    assert.deepEqual(g.map((x) => x.goal), [
+      "refs wire/client ≤ 0.30",
+      "refs throughput ≥ 0.8× local",
+      "refs source CPU/GiB ≤ 1.5× local",
+      "refs peak RSS < 300 MiB each side",
+    ]);
+    assert.equal(g[0].met, true);
+    assert.equal(evaluateGoals(at(90, 2, 0.5, 0.3001, w), [w])[0].met, false);
+  }
   // Without the local run the comparison goals are not measured.
   const alone = evaluateGoals([withFigures("refs", 80, 3, 0.001, 1.001)], ["aligned"]);
-  assert.deepEqual(alone.map((g) => g.met), [true, true, null, null]);
+  assert.deepEqual(alone.map((g) => g.met).slice(0, 4), [true, true, null, null]);
+});
+
+Deno.test("evaluateGoals: refs against the naive mirror on aligned, both sides' CPU", () => {
+  const refs = withFigures("refs", 130, 3, 0.001, 1.001);
+  const naive = withFigures("naive", 100, 1, 0, 1);
+  const goal = (tp: number, total: number, naiveTotal: number) =>
+    evaluateGoals([
+      { ...refs, throughputMiBs: tp, cpuSecondsPerGiB: { ...refs.cpuSecondsPerGiB, total } },
+      { ...naive, cpuSecondsPerGiB: { ...naive.cpuSecondsPerGiB, total: naiveTotal } },
+    ], ["aligned"]).slice(-2).map((g) => [g.measured, g.met]);
+  assert.deepEqual(goal(130, 4, 8), [["0.50×", true], ["1.30×", true]]);
+  assert.deepEqual(goal(129, 4.1, 8), [["0.51×", false], ["1.29×", false]]);
+  // Only on aligned.
+  assert.ok(
+    !evaluateGoals([{ ...refs, workload: "mixed" }, { ...naive, workload: "mixed" }], ["mixed"])
+      .some((g) => g.goal.includes("naive")),
+  );
+});
+
+Deno.test("runResult: savings shares are null until the appliance counts them", () => {
+  const r = runResult(measurement("refs"));
+  assert.deepEqual(r.savings, { compressionShare: null, dedupShare: null });
+  assert.match(JSON.stringify(r), /"savings":\{"compressionShare":null,"dedupShare":null\}/);
 });

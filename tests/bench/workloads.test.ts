@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BLOCK, fillXorshift, mixSeed, Rng } from "../../bench/lib/prng.ts";
+import { BLOCK, fillXorshift, mixSeed, Rng, zipfTable } from "../../bench/lib/prng.ts";
 import { MAX_BLOCKS } from "../../bench/workloads/aligned.ts";
 import { MAX_WRITE, OBJECT_BYTES } from "../../bench/workloads/unaligned.ts";
 import { WORKLOADS } from "../../bench/workloads/mod.ts";
@@ -15,7 +15,7 @@ Deno.test("aligned: whole objects of 4 KiB..4 MiB, multiples of 4 KiB, distinct 
   const keys = new Set<string>();
   let big = 0;
   for (let i = 0; i < 60; i++) {
-    const op = w.next();
+    const op = w.next()!;
     assert.equal(op.offset, undefined);
     assert.equal(op.bytes % BLOCK, 0);
     assert.ok(op.bytes >= BLOCK && op.bytes <= MAX_BLOCKS * BLOCK);
@@ -34,11 +34,12 @@ Deno.test("aligned: whole objects of 4 KiB..4 MiB, multiples of 4 KiB, distinct 
 });
 
 Deno.test("workloads are deterministic for a seed and differ between seeds", () => {
-  for (const name of Object.keys(WORKLOADS)) {
+  // realfiles sends files, whatever the seed (tests/bench/realfiles.test.ts).
+  for (const name of Object.keys(WORKLOADS).filter((n) => n !== "realfiles")) {
     const a = WORKLOADS[name]({ seed: 3, quick: true });
     const b = WORKLOADS[name]({ seed: 3, quick: true });
     const c = WORKLOADS[name]({ seed: 4, quick: true });
-    const [x, y, z] = [a.next(), b.next(), c.next()];
+    const [x, y, z] = [a.next()!, b.next()!, c.next()!];
     assert.equal(x.key, y.key);
     assert.equal(x.bytes, y.bytes);
     assert.deepEqual(bodyBytes(x.body()), bodyBytes(y.body()));
@@ -52,7 +53,7 @@ Deno.test("duplicate: about 75% of blocks repeat an earlier block's bytes", () =
   let blocks = 0;
   let repeats = 0;
   while (blocks < 20_000) {
-    const body = bodyBytes(w.next().body());
+    const body = bodyBytes(w.next()!.body());
     for (let at = 0; at < body.length; at += BLOCK) {
       const sig = Array.from(body.subarray(at, at + 32)).join(",");
       if (seen.has(sig)) repeats++;
@@ -78,7 +79,7 @@ Deno.test("unaligned: ranged writes inside the 16 MiB objects that the setup cre
   let small = 0;
   let unalignedOffsets = 0;
   for (let i = 0; i < 2000; i++) {
-    const op = w.next();
+    const op = w.next()!;
     assert.ok(keys.has(op.key));
     assert.ok(op.offset !== undefined && op.offset >= 0);
     assert.ok(op.bytes >= 1 && op.bytes <= MAX_WRITE);
@@ -113,4 +114,28 @@ Deno.test("fillXorshift fills exactly its range, aligned or not; Rng stays in bo
     const u = r.int(3, 5);
     assert.ok(u >= 3 && u <= 5);
   }
+});
+
+Deno.test("Rng.below, odds and zipf: in bounds, with the intended frequencies", () => {
+  const r = new Rng(21);
+  const n = 200_000;
+  const counts = new Uint32Array(10);
+  let heads = 0;
+  const table = zipfTable(1000);
+  const ranks = new Uint32Array(1000);
+  for (let i = 0; i < n; i++) {
+    counts[r.below(10)]++;
+    if (r.odds(0.25)) heads++;
+    ranks[r.zipf(table)]++;
+  }
+  for (const c of counts) assert.ok(Math.abs(c / n - 0.1) < 0.005, `below: ${c}`);
+  assert.ok(Math.abs(heads / n - 0.25) < 0.005, `odds: ${heads}`);
+  // Log-uniform ranks: rank r gets ln((r+2)/(r+1)) / ln 1001 of the draws; every rank reachable.
+  const expect = (rank: number) => n * Math.log((rank + 2) / (rank + 1)) / Math.log(1001);
+  for (const rank of [0, 1, 9]) {
+    assert.ok(Math.abs(ranks[rank] / expect(rank) - 1) < 0.1, `rank ${rank}: ${ranks[rank]}`);
+  }
+  assert.ok(table.every((x) => x < 1000) && table.includes(999) && table[0] === 0);
+  assert.deepEqual(zipfTable(1), new Uint16Array(65536));
+  assert.throws(() => zipfTable(0), RangeError);
 });
