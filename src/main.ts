@@ -10,11 +10,25 @@ import { USAGE } from "./cli/usage.ts";
 import { authHeader, storedToken } from "./protocol/auth/mod.ts";
 import { startDest } from "./edge-dest/server.ts";
 import { startSource } from "./edge-source/server.ts";
+import { CREDENTIALS_FILE, s3Credentials } from "./s3/credentials.ts";
+import type { ApplianceS3 } from "./s3/server.ts";
 import { verifyVolume } from "./storage/verify.ts";
 
 /** Prints one machine-readable event line (tests and scripts read these). */
 function event(fields: Record<string, unknown>): void {
   console.log(JSON.stringify(fields));
+}
+
+/** The S3 fields of a listening event; generated credentials are printed once, on stderr. */
+function s3Fields(s3: ApplianceS3 | null, dataDir: string): Record<string, unknown> {
+  if (s3 === null) return {};
+  if (s3.generated) {
+    console.error(
+      `refsync: S3 credentials generated and kept in ${dataDir}/${CREDENTIALS_FILE}: ` +
+        `access key ${s3.credentials.accessKey} secret key ${s3.credentials.secretKey}`,
+    );
+  }
+  return { s3Url: s3.url, s3Port: s3.port };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -25,8 +39,15 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case "source": {
-      const source = await startSource(parseSourceArgs(args));
-      event({ event: "listening", role: "source", url: source.url, port: source.port });
+      const config = parseSourceArgs(args);
+      const source = await startSource(config);
+      event({
+        event: "listening",
+        role: "source",
+        url: source.url,
+        port: source.port,
+        ...s3Fields(source.s3, config.data),
+      });
       await untilSignal();
       await source.close();
       return 0;
@@ -35,7 +56,14 @@ async function main(argv: string[]): Promise<number> {
       const config = parseDestArgs(args);
       const token = config.token ?? await storedToken(config.data);
       const dest = await startDest({ ...config, token });
-      event({ event: "listening", role: "destination", url: dest.url, port: dest.port, token });
+      event({
+        event: "listening",
+        role: "destination",
+        url: dest.url,
+        port: dest.port,
+        token,
+        ...s3Fields(dest.s3, config.data),
+      });
       await untilSignal();
       await dest.close();
       return 0;
@@ -81,13 +109,25 @@ async function pair(args: string[]): Promise<number> {
       "cp-dirty-bytes": { type: "string" },
       "max-object-bytes": { type: "string" },
       "cp-sync": { type: "string" },
+      "source-s3-port": { type: "string" },
+      "dest-s3-port": { type: "string" },
+      "s3-access-key": { type: "string" },
+      "s3-secret-key": { type: "string" },
     },
   });
   const data = values.data ?? "./data";
   const token = values.token ?? Deno.env.get("REFSYNC_TOKEN") ?? await storedToken(`${data}/dest`);
   const shared = (["cp-interval", "cp-dirty-bytes", "max-object-bytes"] as const)
     .flatMap((k) => values[k] === undefined ? [] : [`--${k}`, values[k]!]);
+  // One pair, one set of S3 credentials: given, or kept with the source.
+  const { credentials: s3, generated } = await s3Credentials(`${data}/source`, {
+    accessKey: values["s3-access-key"] ?? Deno.env.get("REFSYNC_S3_ACCESS_KEY") ?? null,
+    secretKey: values["s3-secret-key"] ?? Deno.env.get("REFSYNC_S3_SECRET_KEY") ?? null,
+  });
+  shared.push("--s3-access-key", s3.accessKey, "--s3-secret-key", s3.secretKey);
   const destConfig = parseDestArgs([
+    "--s3-port",
+    values["dest-s3-port"] ?? String(DEFAULTS.destS3Port),
     "--port",
     values["dest-port"] ?? String(DEFAULTS.destPort),
     "--data",
@@ -98,6 +138,8 @@ async function pair(args: string[]): Promise<number> {
   const source = await startSource(parseSourceArgs([
     "--port",
     values["source-port"] ?? String(DEFAULTS.sourcePort),
+    "--s3-port",
+    values["source-s3-port"] ?? String(DEFAULTS.sourceS3Port),
     "--data",
     `${data}/source`,
     "--dest",
@@ -107,11 +149,30 @@ async function pair(args: string[]): Promise<number> {
     ...(values["cp-sync"] ? ["--cp-sync", values["cp-sync"]] : []),
     ...shared,
   ]));
-  event({ event: "listening", role: "destination", url: dest.url, port: dest.port });
-  event({ event: "listening", role: "source", url: source.url, port: source.port, token });
+  event({
+    event: "listening",
+    role: "destination",
+    url: dest.url,
+    port: dest.port,
+    ...s3Fields(dest.s3, `${data}/dest`),
+  });
+  event({
+    event: "listening",
+    role: "source",
+    url: source.url,
+    port: source.port,
+    token,
+    ...s3Fields(source.s3, `${data}/source`),
+  });
   console.error(
     `refsync pair: source ${source.url} (writes), destination ${dest.url} (reads), data under ${data}\n` +
       `pair token: ${token}\n` +
+      `S3: source ${source.s3?.url} (reads, writes), destination ${dest.s3?.url} (reads); ` +
+      `access key ${s3.accessKey}` +
+      (generated
+        ? ` secret key ${s3.secretKey} (generated, kept in ${data}/source/${CREDENTIALS_FILE})`
+        : "") +
+      "\n" +
       `try: curl -T FILE ${source.url}/v1/objects/a && curl ${source.url}/v1/objects/a`,
   );
   await untilSignal();

@@ -17,6 +17,17 @@ export interface SourceConfig {
   maxObjectBytes: number;
   syncTimeoutMs: number;
   cpSync: "refs" | "full";
+  s3: S3Flags;
+}
+
+/** The S3 face's flags (both roles). */
+export interface S3Flags {
+  /** Port of the S3 face, or null for none. */
+  port: number | null;
+  /** `--s3-access-key` / `REFSYNC_S3_ACCESS_KEY`, else null (kept in the data directory). */
+  accessKey: string | null;
+  /** `--s3-secret-key` / `REFSYNC_S3_SECRET_KEY`, else null. */
+  secretKey: string | null;
 }
 
 /** Configuration of a destination appliance. */
@@ -28,6 +39,7 @@ export interface DestConfig {
   cpIntervalMs: number;
   cpDirtyBytes: number;
   maxObjectBytes: number;
+  s3: S3Flags;
 }
 
 /** Defaults, shared by the README and `--help`. */
@@ -39,6 +51,9 @@ export const DEFAULTS = {
   cpDirtyBytes: 64 * 2 ** 20,
   maxObjectBytes: 5 * 2 ** 30,
   syncTimeoutMs: 5000,
+  /** S3 ports of `pair` (`deno task start`). */
+  sourceS3Port: 9000,
+  destS3Port: 9001,
 } as const;
 
 /**
@@ -79,6 +94,9 @@ const COMMON = {
   "cp-interval": { type: "string" },
   "cp-dirty-bytes": { type: "string" },
   "max-object-bytes": { type: "string" },
+  "s3-port": { type: "string" },
+  "s3-access-key": { type: "string" },
+  "s3-secret-key": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -116,6 +134,18 @@ function storeFlags(v: Record<string, string | boolean | undefined>) {
   };
 }
 
+function s3Flags(v: Record<string, string | boolean | undefined>): S3Flags {
+  const port = v["s3-port"] as string | undefined;
+  const accessKey = (v["s3-access-key"] as string | undefined) ??
+    Deno.env.get("REFSYNC_S3_ACCESS_KEY") ?? null;
+  const secretKey = (v["s3-secret-key"] as string | undefined) ??
+    Deno.env.get("REFSYNC_S3_SECRET_KEY") ?? null;
+  if ((accessKey === null) !== (secretKey === null)) {
+    throw new UsageError("--s3-access-key and --s3-secret-key go together (or neither: generated)");
+  }
+  return { port: port === undefined ? null : int(port, "--s3-port", 0), accessKey, secretKey };
+}
+
 /** Parses the flags of `refsync source`. */
 export function parseSourceArgs(args: string[]): SourceConfig {
   const v = parse(args, {
@@ -144,6 +174,7 @@ export function parseSourceArgs(args: string[]): SourceConfig {
       1,
     ),
     cpSync,
+    s3: s3Flags(v),
     ...storeFlags(v),
   };
   if (config.dest !== null && config.token === null) {
@@ -162,6 +193,7 @@ export function parseDestArgs(args: string[]): DestConfig {
     port: int(v.port as string | undefined, "--port", DEFAULTS.destPort),
     data: (v.data as string | undefined) ?? "./data/dest",
     token: token(v),
+    s3: s3Flags(v),
     ...storeFlags(v),
   };
 }

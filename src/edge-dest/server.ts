@@ -7,6 +7,7 @@
  */
 import type { DestConfig } from "../cli/args.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
+import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
 import { createSourceApp } from "../edge-source/app.ts";
 import { CpScheduler } from "../edge-source/cp-scheduler.ts";
@@ -18,6 +19,8 @@ export interface DestHandle {
   port: number;
   token: string;
   store: ObjectStore;
+  /** The S3 face (`--s3-port`), or null. */
+  s3: ApplianceS3 | null;
   close(): Promise<void>;
 }
 
@@ -64,15 +67,28 @@ export async function startDest(config: DestConfig & { token: string }): Promise
     { hostname: config.host, port: config.port, onListen: () => {} },
     (req) => handler(req),
   );
+  // Like the read API: the last committed CP until a promotion makes this a source.
+  const s3 = await startApplianceS3(config.s3, {
+    host: config.host,
+    dataDir: config.data,
+    store,
+    maxObjectBytes: config.maxObjectBytes,
+    refuseWrites: () =>
+      store.isMirror
+        ? "This is a destination: it serves reads of its last committed CP; write to the source"
+        : null,
+  });
   const port = server.addr.port;
   return {
     url: `http://${config.host}:${port}`,
     port,
     token: config.token,
     store,
+    s3,
     async close() {
       await promoting?.catch(() => {});
       await (scheduler as CpScheduler | null)?.stop();
+      await s3?.close();
       await server.shutdown();
       await store.close();
     },

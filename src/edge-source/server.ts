@@ -6,6 +6,7 @@
  * @module
  */
 import type { SourceConfig } from "../cli/args.ts";
+import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
 import { createSourceApp } from "./app.ts";
 import { CpScheduler } from "./cp-scheduler.ts";
@@ -16,6 +17,8 @@ export interface SourceHandle {
   url: string;
   port: number;
   store: ObjectStore;
+  /** The S3 face (`--s3-port`), or null. */
+  s3: ApplianceS3 | null;
   close(): Promise<void>;
 }
 
@@ -55,13 +58,22 @@ export async function startSource(config: SourceConfig): Promise<SourceHandle> {
     app.fetch,
   );
   scheduler.start();
+  const s3 = await startApplianceS3(config.s3, {
+    host: config.host,
+    dataDir: config.data,
+    store,
+    maxObjectBytes: config.maxObjectBytes,
+    refuseWrites: () => mirror?.refusal() ?? null,
+  });
   const port = server.addr.port;
   return {
     url: `http://${config.host}:${port}`,
     port,
     store,
+    s3,
     async close() {
       await scheduler.stop();
+      await s3?.close();
       await server.shutdown();
       await mirror?.close();
       await store.close();

@@ -332,8 +332,15 @@ function parseAmzDate(s: string): number | null {
   return Number.isNaN(t) ? null : t;
 }
 
-/** Raw query pairs, percent-decoded (`+` is a plus sign, as S3 clients encode a space `%20`). */
-function parseQuery(raw: string): Array<[string, string]> {
+/**
+ * Raw query pairs, percent-decoded (`+` is a plus sign: S3 clients encode a space `%20`).
+ *
+ * @example
+ * ```ts
+ * parseQuery("prefix=a%2Fb&delimiter=%2F&uploads"); // [["prefix","a/b"],["delimiter","/"],["uploads",""]]
+ * ```
+ */
+export function parseQuery(raw: string): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (const part of raw.split("&")) {
     if (part === "") continue;
@@ -345,7 +352,15 @@ function parseQuery(raw: string): Array<[string, string]> {
   return out;
 }
 
-function decode(s: string): string {
+/**
+ * Percent-decodes `s`. @throws S3Error `InvalidArgument` when it is not valid UTF-8.
+ *
+ * @example
+ * ```ts
+ * decode("a%20b"); // "a b"
+ * ```
+ */
+export function decode(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
