@@ -108,10 +108,11 @@ export function verifyRequest(
   } else if (query.some(([k]) => k === "X-Amz-Algorithm")) {
     parts = parsePresigned(query, now);
     presigned = true;
-  } else if (auth !== null) {
+  } else if (auth !== null || query.some(([k]) => k === "AWSAccessKeyId")) {
     throw new S3Error(
       "InvalidRequest",
-      "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is supported",
+      "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is supported; configure the client for " +
+        "s3v4 (boto3: Config(signature_version='s3v4'))",
     );
   } else {
     throw new S3Error("AccessDenied", "Anonymous access is not allowed; sign the request (SigV4)");

@@ -50,6 +50,8 @@ export interface ListeningEvent {
   role: string;
   url: string;
   port: number;
+  /** The S3 face's URL, when it was started with `--s3-port`. */
+  s3Url?: string;
 }
 
 /** Memory of a process, from /proc/<pid>/status (bytes). */
@@ -72,6 +74,8 @@ const MAX_CAPTURE = 256 * 1024;
 export class ApplianceProcess {
   readonly url: string;
   readonly port: number;
+  /** The S3 face's URL, or null without `--s3-port`. */
+  readonly s3Url: string | null;
   readonly pid: number;
   readonly dataDir: string;
   readonly #child: Deno.ChildProcess;
@@ -96,6 +100,7 @@ export class ApplianceProcess {
     this.#err = err;
     this.url = listening.url;
     this.port = listening.port;
+    this.s3Url = listening.s3Url ?? null;
     this.pid = child.pid;
     this.dataDir = dataDir;
     this.#status = child.status.then((s) => (this.#exited = s));
