@@ -28,6 +28,8 @@ export interface S3Flags {
   accessKey: string | null;
   /** `--s3-secret-key` / `REFSYNC_S3_SECRET_KEY`, else null. */
   secretKey: string | null;
+  /** `--s3-upload-expiry`: unfinished multipart uploads older than this (ms) are dropped. */
+  uploadExpiryMs: number;
 }
 
 /** Configuration of a destination appliance. */
@@ -54,6 +56,8 @@ export const DEFAULTS = {
   /** S3 ports of `pair` (`deno task start`). */
   sourceS3Port: 9000,
   destS3Port: 9001,
+  /** Unfinished multipart uploads are dropped after a day. */
+  s3UploadExpiryMs: 24 * 3600_000,
 } as const;
 
 /**
@@ -97,6 +101,7 @@ const COMMON = {
   "s3-port": { type: "string" },
   "s3-access-key": { type: "string" },
   "s3-secret-key": { type: "string" },
+  "s3-upload-expiry": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -143,7 +148,17 @@ function s3Flags(v: Record<string, string | boolean | undefined>): S3Flags {
   if ((accessKey === null) !== (secretKey === null)) {
     throw new UsageError("--s3-access-key and --s3-secret-key go together (or neither: generated)");
   }
-  return { port: port === undefined ? null : int(port, "--s3-port", 0), accessKey, secretKey };
+  return {
+    port: port === undefined ? null : int(port, "--s3-port", 0),
+    accessKey,
+    secretKey,
+    uploadExpiryMs: int(
+      v["s3-upload-expiry"] as string | undefined,
+      "--s3-upload-expiry",
+      DEFAULTS.s3UploadExpiryMs,
+      1000,
+    ),
+  };
 }
 
 /** Parses the flags of `refsync source`. */

@@ -26,5 +26,6 @@ S3 face (source and dest; pair opens it on ${DEFAULTS.sourceS3Port} and ${DEFAUL
   --s3-port P              serve S3 on this port (0: any free port)
   --s3-access-key K        with --s3-secret-key S: the credentials (also REFSYNC_S3_ACCESS_KEY,
   --s3-secret-key S          REFSYNC_S3_SECRET_KEY); else generated, kept in DIR/s3-credentials
+  --s3-upload-expiry MS    drop unfinished multipart uploads older than this (default 1 day)
 
 The token may also come from REFSYNC_TOKEN. Sizes take KiB, MiB, GiB suffixes.`;

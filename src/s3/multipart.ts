@@ -343,35 +343,46 @@ export async function dropBucketUploads(store: ObjectStore, bucket: string): Pro
 }
 
 /**
- * Deletes uploads initiated more than `maxAgeMs` ago, and parts whose upload
- * is gone, at most `budget` deletes per call. Resolves with the number of
- * deletes.
+ * Drops uploads initiated more than `maxAgeMs` ago, and parts whose upload is
+ * gone (a crash between a completion's marker and part deletes). Each
+ * {@link sweep} looks at a bounded number of entries and goes on where the
+ * previous one stopped, so every entry is visited in turn however many there
+ * are.
  *
  * @example
  * ```ts
- * await sweepExpiredUploads(store, 24 * 3600_000, 1000);
+ * const sweeper = new UploadSweeper(store, 24 * 3600_000);
+ * await sweeper.sweep(1000);
  * ```
  */
-export async function sweepExpiredUploads(
-  store: ObjectStore,
-  maxAgeMs: number,
-  budget: number,
-  now: number = Date.now(),
-): Promise<number> {
-  let deleted = 0;
-  const uploads = store.list({ prefix: UPLOADS, limit: Math.min(1000, budget) });
-  for (const o of uploads.objects) {
-    if (deleted >= budget) return deleted;
-    if (now - o.mtime < maxAgeMs) continue;
-    const [bucket, id] = o.key.slice(UPLOADS.length).split("/");
-    deleted += await dropUpload(store, bucket, id);
+export class UploadSweeper {
+  readonly #store: ObjectStore;
+  readonly #maxAgeMs: number;
+  #uploadsAfter: string | undefined;
+  #partsAfter: string | undefined;
+
+  constructor(store: ObjectStore, maxAgeMs: number) {
+    this.#store = store;
+    this.#maxAgeMs = maxAgeMs;
   }
-  // Parts left by a crash between a completion's marker and part deletes.
-  const parts = store.list({ prefix: PARTS, limit: Math.min(1000, Math.max(1, budget - deleted)) });
-  for (const o of parts.objects) {
-    if (deleted >= budget) break;
-    const [bucket, id] = o.key.slice(PARTS.length).split("/");
-    if (store.stat(`${UPLOADS}${bucket}/${id}`) === null && await store.delete(o.key)) deleted++;
+
+  /** Looks at up to `budget` uploads and `budget` parts; resolves with the objects deleted. */
+  async sweep(budget: number, now: number = Date.now()): Promise<number> {
+    const store = this.#store;
+    let deleted = 0;
+    const uploads = store.list({ prefix: UPLOADS, startAfter: this.#uploadsAfter, limit: budget });
+    for (const o of uploads.objects) {
+      if (now - o.mtime < this.#maxAgeMs) continue;
+      const [bucket, id] = o.key.slice(UPLOADS.length).split("/");
+      deleted += await dropUpload(store, bucket, id);
+    }
+    this.#uploadsAfter = uploads.next ?? undefined;
+    const parts = store.list({ prefix: PARTS, startAfter: this.#partsAfter, limit: budget });
+    for (const o of parts.objects) {
+      const [bucket, id] = o.key.slice(PARTS.length).split("/");
+      if (store.stat(`${UPLOADS}${bucket}/${id}`) === null && await store.delete(o.key)) deleted++;
+    }
+    this.#partsAfter = parts.next ?? undefined;
+    return deleted;
   }
-  return deleted;
 }

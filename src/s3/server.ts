@@ -4,17 +4,15 @@
  *
  * @module
  */
-import type { S3Flags } from "../cli/args.ts";
+import { DEFAULTS, type S3Flags } from "../cli/args.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { createS3Handler } from "./app.ts";
 import { s3Credentials } from "./credentials.ts";
-import { sweepExpiredUploads } from "./multipart.ts";
+import { UploadSweeper } from "./multipart.ts";
 import type { Credentials } from "./sigv4.ts";
 
-/** Default age after which an unfinished multipart upload is dropped: 1 day. */
-export const DEFAULT_UPLOAD_EXPIRY_MS = 24 * 3600_000;
-/** Deletes one sweep may do. */
+/** Uploads and parts one sweep looks at. */
 const SWEEP_BUDGET = 1000;
 
 /** How to serve S3. */
@@ -57,11 +55,12 @@ export function startS3Server(opts: S3ServerOptions): S3Server {
     logger,
   }, opts.credentials);
   const server = Deno.serve({ hostname: opts.host, port: opts.port, onListen: () => {} }, handler);
-  const expiry = opts.uploadExpiryMs ?? DEFAULT_UPLOAD_EXPIRY_MS;
+  const expiry = opts.uploadExpiryMs ?? DEFAULTS.s3UploadExpiryMs;
+  const sweeper = new UploadSweeper(opts.store, expiry);
   let sweeping: Promise<void> | null = null;
   const timer = setInterval(() => {
     if (sweeping || opts.refuseWrites() !== null) return;
-    sweeping = sweepExpiredUploads(opts.store, expiry, SWEEP_BUDGET)
+    sweeping = sweeper.sweep(SWEEP_BUDGET)
       .then((n) => {
         if (n > 0) logger.info("s3.uploads_expired", { deleted: n });
       })
@@ -103,6 +102,11 @@ export async function startApplianceS3(
 ): Promise<ApplianceS3 | null> {
   if (flags.port === null) return null;
   const { credentials, generated } = await s3Credentials(opts.dataDir, flags);
-  const server = startS3Server({ ...opts, port: flags.port, credentials });
+  const server = startS3Server({
+    ...opts,
+    port: flags.port,
+    credentials,
+    uploadExpiryMs: flags.uploadExpiryMs,
+  });
   return { ...server, credentials, generated };
 }
