@@ -121,8 +121,8 @@ async function pair(args: string[]): Promise<number> {
     .flatMap((k) => values[k] === undefined ? [] : [`--${k}`, values[k]!]);
   // One pair, one set of S3 credentials: given, or kept with the source.
   const { credentials: s3, generated } = await s3Credentials(`${data}/source`, {
-    accessKey: values["s3-access-key"] ?? Deno.env.get("REFSYNC_S3_ACCESS_KEY") ?? null,
-    secretKey: values["s3-secret-key"] ?? Deno.env.get("REFSYNC_S3_SECRET_KEY") ?? null,
+    accessKey: values["s3-access-key"] || Deno.env.get("REFSYNC_S3_ACCESS_KEY") || null,
+    secretKey: values["s3-secret-key"] || Deno.env.get("REFSYNC_S3_SECRET_KEY") || null,
   });
   shared.push("--s3-access-key", s3.accessKey, "--s3-secret-key", s3.secretKey);
   const destConfig = parseDestArgs([

@@ -141,10 +141,11 @@ function storeFlags(v: Record<string, string | boolean | undefined>) {
 
 function s3Flags(v: Record<string, string | boolean | undefined>): S3Flags {
   const port = v["s3-port"] as string | undefined;
-  const accessKey = (v["s3-access-key"] as string | undefined) ??
-    Deno.env.get("REFSYNC_S3_ACCESS_KEY") ?? null;
-  const secretKey = (v["s3-secret-key"] as string | undefined) ??
-    Deno.env.get("REFSYNC_S3_SECRET_KEY") ?? null;
+  // An empty value (an unset variable exported empty) counts as none.
+  const accessKey = (v["s3-access-key"] as string | undefined) ||
+    Deno.env.get("REFSYNC_S3_ACCESS_KEY") || null;
+  const secretKey = (v["s3-secret-key"] as string | undefined) ||
+    Deno.env.get("REFSYNC_S3_SECRET_KEY") || null;
   if ((accessKey === null) !== (secretKey === null)) {
     throw new UsageError("--s3-access-key and --s3-secret-key go together (or neither: generated)");
   }

@@ -9,7 +9,6 @@ import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   ListPartsCommand,
-  S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { silentLogger } from "../../src/logging/mod.ts";
@@ -18,7 +17,7 @@ import { startS3Server } from "../../src/s3/server.ts";
 import { RESERVED_PREFIX } from "../../src/storage/objects/key.ts";
 import { ObjectStore } from "../../src/storage/objects/store.ts";
 import { withTempDir } from "../support/appliance.ts";
-import { CREDS } from "./helpers.ts";
+import { CREDS, sdkClient } from "./helpers.ts";
 
 Deno.test("s3 multipart: abandoned uploads expire, bounded per sweep", async () => {
   await withTempDir("refsync-s3-expiry-", async (dir) => {
@@ -32,13 +31,7 @@ Deno.test("s3 multipart: abandoned uploads expire, bounded per sweep", async () 
       refuseWrites: () => null,
       logger: silentLogger,
     });
-    const s3 = new S3Client({
-      endpoint: server.url,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: CREDS.accessKey, secretAccessKey: CREDS.secretKey },
-      maxAttempts: 1,
-    });
+    const s3 = sdkClient(server.url);
     try {
       const Bucket = "exp";
       await s3.send(new CreateBucketCommand({ Bucket }));

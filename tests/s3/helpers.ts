@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { S3Client } from "@aws-sdk/client-s3";
 import { type Pair, spawnPair } from "../mirror/pair.ts";
 
 /** The credentials every S3 test pair takes. */
@@ -13,6 +14,20 @@ export const CREDS = {
   accessKey: "RSTESTACCESSKEY00001",
   secretKey: "test-secret-key/0123456789abcdefghijkl",
 };
+
+/** An SDK client of `endpoint` (path-style, no retries) with `creds`. */
+export function sdkClient(
+  endpoint: string,
+  creds: { accessKey: string; secretKey: string } = CREDS,
+): S3Client {
+  return new S3Client({
+    endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: creds.accessKey, secretAccessKey: creds.secretKey },
+    maxAttempts: 1,
+  });
+}
 
 /** The S3 flags of a test appliance. */
 export const S3_ARGS = [

@@ -33,7 +33,7 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import { chunkSignature, sha256Hex } from "../../src/s3/sigv4.ts";
 import { adminCp, call } from "../mirror/pair.ts";
 import { withTempDir } from "../support/appliance.ts";
-import { CREDS, spawnS3Pair } from "./helpers.ts";
+import { CREDS, sdkClient, spawnS3Pair } from "./helpers.ts";
 import { signingKey } from "./signing-key.ts";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
@@ -41,13 +41,7 @@ import { Readable } from "node:stream";
 const MiB = 1 << 20;
 
 function client(endpoint: string, secretKey = CREDS.secretKey): S3Client {
-  return new S3Client({
-    endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: CREDS.accessKey, secretAccessKey: secretKey },
-    maxAttempts: 1,
-  });
+  return sdkClient(endpoint, { ...CREDS, secretKey });
 }
 
 function bytesOf(n: number, seed: number): Uint8Array {
