@@ -25,6 +25,19 @@ export interface SourceConfig {
   bodyIdleTimeoutMs: number;
   spaceReserve: number;
   logLevel: LogLevel;
+  s3: S3Flags;
+}
+
+/** The S3 face's flags (both roles). */
+export interface S3Flags {
+  /** Port of the S3 face, or null for none. */
+  port: number | null;
+  /** `--s3-access-key` / `REFSYNC_S3_ACCESS_KEY`, else null (kept in the data directory). */
+  accessKey: string | null;
+  /** `--s3-secret-key` / `REFSYNC_S3_SECRET_KEY`, else null. */
+  secretKey: string | null;
+  /** `--s3-upload-expiry`: unfinished multipart uploads older than this (ms) are dropped. */
+  uploadExpiryMs: number;
 }
 
 /** Configuration of a destination appliance. */
@@ -41,6 +54,7 @@ export interface DestConfig {
   bodyIdleTimeoutMs: number;
   spaceReserve: number;
   logLevel: LogLevel;
+  s3: S3Flags;
 }
 
 /** What `refsync promote` needs. */
@@ -70,6 +84,11 @@ export const DEFAULTS = {
   syncTimeoutMs: 5000,
   bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS,
   logLevel: "info",
+  /** S3 ports of `pair` (`deno task start`). */
+  sourceS3Port: 9000,
+  destS3Port: 9001,
+  /** Unfinished multipart uploads are dropped after a day. */
+  s3UploadExpiryMs: 24 * 3600_000,
 } as const;
 
 /**
@@ -115,6 +134,10 @@ const COMMON = {
   "body-idle-timeout": { type: "string" },
   "space-reserve": { type: "string" },
   "log-level": { type: "string" },
+  "s3-port": { type: "string" },
+  "s3-access-key": { type: "string" },
+  "s3-secret-key": { type: "string" },
+  "s3-upload-expiry": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -129,6 +152,8 @@ const SOURCE_ONLY = {
 const PAIR_ONLY = {
   "source-port": { type: "string" },
   "dest-port": { type: "string" },
+  "source-s3-port": { type: "string" },
+  "dest-s3-port": { type: "string" },
 } as const;
 
 type Options = Record<string, { type: "string" | "boolean" }>;
@@ -211,6 +236,29 @@ function logLevel(v: Values): LogLevel {
   return level;
 }
 
+function s3Flags(v: Values): S3Flags {
+  const port = v["s3-port"] as string | undefined;
+  // An empty value (an unset variable exported empty) counts as none.
+  const accessKey = (v["s3-access-key"] as string | undefined) ||
+    Deno.env.get("REFSYNC_S3_ACCESS_KEY") || null;
+  const secretKey = (v["s3-secret-key"] as string | undefined) ||
+    Deno.env.get("REFSYNC_S3_SECRET_KEY") || null;
+  if ((accessKey === null) !== (secretKey === null)) {
+    throw new UsageError("--s3-access-key and --s3-secret-key go together (or neither: generated)");
+  }
+  return {
+    port: port === undefined ? null : int(port, "--s3-port", 0),
+    accessKey,
+    secretKey,
+    uploadExpiryMs: int(
+      v["s3-upload-expiry"] as string | undefined,
+      "--s3-upload-expiry",
+      DEFAULTS.s3UploadExpiryMs,
+      1000,
+    ),
+  };
+}
+
 /** Parses the flags of `refsync source`. */
 export function parseSourceArgs(args: string[]): SourceConfig {
   return sourceConfig(parse(args, SOURCE_ONLY));
@@ -241,6 +289,7 @@ function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
     ),
     cpSync,
     logLevel: logLevel(v),
+    s3: s3Flags(v),
     ...storeFlags(v),
   };
   if (config.dest !== null && config.token === null) {
@@ -265,6 +314,7 @@ function destConfig(v: Values, portFlag = "--port"): DestConfig {
     token: token(v),
     clientToken: clientToken(v, host),
     logLevel: logLevel(v),
+    s3: s3Flags(v),
     ...storeFlags(v),
   };
 }
@@ -281,12 +331,24 @@ function destConfig(v: Values, portFlag = "--port"): DestConfig {
  * ```
  */
 export function parsePairArgs(args: string[]): PairConfig {
-  const v = parse(args, { ...SOURCE_ONLY, ...PAIR_ONLY }, ["port", "dest"]);
+  const v = parse(args, { ...SOURCE_ONLY, ...PAIR_ONLY }, ["port", "dest", "s3-port"]);
   const data = (v.data as string | undefined) ?? "./data";
+  // `pair` (deno task start) opens both S3 faces by default.
+  const s3Port = (flag: string, port: number) => (v[flag] as string | undefined) ?? String(port);
   return {
     data,
-    dest: destConfig({ ...v, port: v["dest-port"], data: `${data}/dest` }, "--dest-port"),
-    source: sourceConfig({ ...v, port: v["source-port"], data: `${data}/source` }, "--source-port"),
+    dest: destConfig({
+      ...v,
+      port: v["dest-port"],
+      "s3-port": s3Port("dest-s3-port", DEFAULTS.destS3Port),
+      data: `${data}/dest`,
+    }, "--dest-port"),
+    source: sourceConfig({
+      ...v,
+      port: v["source-port"],
+      "s3-port": s3Port("source-s3-port", DEFAULTS.sourceS3Port),
+      data: `${data}/source`,
+    }, "--source-port"),
   };
 }
 

@@ -13,14 +13,14 @@ export const USAGE = `refsync: synchronous edge mirroring that ships references,
 
 usage:
   refsync pair    [--data DIR] [--host H] [--source-port P] [--dest-port P] [--token T]
-                  [--cp-sync refs|full] [--sync-timeout MS] [client flags] [store flags]
-                  [--log-level L]
+                  [--cp-sync refs|full] [--sync-timeout MS] [--source-s3-port P]
+                  [--dest-s3-port P] [S3 flags] [client flags] [store flags] [--log-level L]
                   both appliances in one process: a destination in DIR/dest and a source
                   in DIR/source mirroring to it (default DIR ./data, ports ${DEFAULTS.sourcePort} and ${DEFAULTS.destPort})
   refsync source  [--host H] [--port P] [--data DIR] [--dest URL] [--token T] [--cp-sync refs|full]
-                  [--sync-timeout MS] [client flags] [store flags] [--log-level L]
-  refsync dest    [--host H] [--port P] [--data DIR] [--token T] [client flags] [store flags]
-                  [--log-level L]
+                  [--sync-timeout MS] [S3 flags] [client flags] [store flags] [--log-level L]
+  refsync dest    [--host H] [--port P] [--data DIR] [--token T] [S3 flags] [client flags]
+                  [store flags] [--log-level L]
   refsync promote --url DEST_URL --token T
   refsync verify  --data DIR       offline check of a stopped appliance's committed CP
 
@@ -29,6 +29,8 @@ appliance flags:
   --port P                 port, 0 for any free one (default ${DEFAULTS.sourcePort} source, ${DEFAULTS.destPort} dest)
   --source-port P          pair: the source's port (default ${DEFAULTS.sourcePort})
   --dest-port P            pair: the destination's port (default ${DEFAULTS.destPort})
+  --source-s3-port P       pair: the source's S3 port (default ${DEFAULTS.sourceS3Port})
+  --dest-s3-port P         pair: the destination's S3 port (default ${DEFAULTS.destS3Port})
   --data DIR               data directory (default ./data/source, ./data/dest; pair ./data)
   --token T                pair token: replication and every admin POST (default REFSYNC_TOKEN;
                            else generated once, printed once and kept in DIR/pair-token)
@@ -51,6 +53,12 @@ store flags:
   --body-idle-timeout MS   cut a request body (408) or a read that makes no progress this long
                            (default ${DEFAULTS.bodyIdleTimeoutMs})
   --space-reserve SIZE     free disk space client writes leave to CPs and deletes (default 8MiB)
+
+S3 flags (source and dest; pair opens both faces, on the ports above):
+  --s3-port P              serve S3 on this port (0: any free port)
+  --s3-access-key K        with --s3-secret-key S: the credentials (also REFSYNC_S3_ACCESS_KEY,
+  --s3-secret-key S          REFSYNC_S3_SECRET_KEY); else generated, kept in DIR/s3-credentials
+  --s3-upload-expiry MS    drop unfinished multipart uploads older than this (default 1 day)
 
 Sizes take KiB, MiB, GiB suffixes. A data directory is used by one process at a time and
 keeps its role: a destination's is started with dest (a promoted one with source).

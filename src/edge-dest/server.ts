@@ -6,10 +6,12 @@
  * @module
  */
 import type { DestConfig } from "../cli/args.ts";
+import { RefsyncError } from "../errors/mod.ts";
 import { listen } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { storedToken } from "../protocol/auth/mod.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
+import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
 import { createSourceApp } from "../edge-source/app.ts";
 import { CpScheduler } from "../edge-source/cp-scheduler.ts";
@@ -23,6 +25,8 @@ export interface DestHandle {
   /** True when this start generated the token (it is shown once, then only kept in DATA/pair-token). */
   tokenGenerated: boolean;
   store: ObjectStore;
+  /** The S3 face (`--s3-port`), or null. */
+  s3: ApplianceS3 | null;
   close(): Promise<void>;
 }
 
@@ -106,10 +110,29 @@ export async function startDest(
   });
   // `info` becomes the Hono env: the auth checks log the peer address from it.
   let handler: Deno.ServeHandler = app.fetch;
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  let s3: ApplianceS3 | null;
   try {
     server = listen(config.host, config.port, (req, info) => handler(req, info));
+    // Like the read API: the last committed CP until a promotion makes this a source.
+    s3 = await startApplianceS3(config.s3, {
+      host: config.host,
+      dataDir: config.data,
+      store,
+      maxObjectBytes: config.maxObjectBytes,
+      admitWrite: () =>
+        store.isMirror
+          ? Promise.reject(
+            new RefsyncError(
+              "forbidden",
+              "This is a destination: it serves reads of its last committed CP; write to the source",
+            ),
+          )
+          : Promise.resolve(),
+      logger: log,
+    });
   } catch (e) {
+    await server?.shutdown();
     await store.close();
     throw e;
   }
@@ -122,9 +145,11 @@ export async function startDest(
     token,
     tokenGenerated,
     store,
+    s3,
     async close() {
       await promoting?.catch(() => {});
       await (scheduler as CpScheduler | null)?.stop();
+      await s3?.close();
       await server.shutdown();
       await store.close();
       log.info("appliance.stopped", { data: config.data });

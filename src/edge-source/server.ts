@@ -9,6 +9,7 @@ import type { SourceConfig } from "../cli/args.ts";
 import { listen } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { storedToken } from "../protocol/auth/mod.ts";
+import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
 import { createSourceApp } from "./app.ts";
 import { CpScheduler } from "./cp-scheduler.ts";
@@ -23,6 +24,8 @@ export interface SourceHandle {
   /** True when this start generated the token (it is shown once, then only kept in DATA/pair-token). */
   tokenGenerated: boolean;
   store: ObjectStore;
+  /** The S3 face (`--s3-port`), or null. */
+  s3: ApplianceS3 | null;
   close(): Promise<void>;
 }
 
@@ -89,10 +92,20 @@ export async function startSource(
     admitWrite: mirror ? () => mirror.admitWrite() : undefined,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
   });
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  let s3: ApplianceS3 | null;
   try {
     server = listen(config.host, config.port, app.fetch);
+    s3 = await startApplianceS3(config.s3, {
+      host: config.host,
+      dataDir: config.data,
+      store,
+      maxObjectBytes: config.maxObjectBytes,
+      admitWrite: mirror ? () => mirror.admitWrite() : () => Promise.resolve(),
+      logger: log,
+    });
   } catch (e) {
+    await server?.shutdown();
     await mirror?.close();
     await store.close();
     throw e;
@@ -108,8 +121,10 @@ export async function startSource(
     token,
     tokenGenerated,
     store,
+    s3,
     async close() {
       await scheduler.stop();
+      await s3?.close();
       await server.shutdown();
       await mirror?.close();
       await store.close();

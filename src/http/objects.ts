@@ -7,6 +7,7 @@
  */
 import type { Context, Hono } from "hono";
 import { isError, RefsyncError } from "../errors/mod.ts";
+import { isReservedKey } from "../storage/objects/key.ts";
 import type { ObjectInfo, ObjectStore } from "../storage/objects/store.ts";
 import { checkConditions, etagHeader, parseConditions, rangeAllowed } from "./conditional.ts";
 import { parseRange } from "./range.ts";
@@ -35,11 +36,19 @@ export function objectKey(url: string): string {
       `an object path starts with ${OBJECTS_PREFIX} as is; got '${path.slice(0, 100)}'`,
     );
   }
+  let key: string;
   try {
-    return decodeURIComponent(path.slice(OBJECTS_PREFIX.length));
+    key = decodeURIComponent(path.slice(OBJECTS_PREFIX.length));
   } catch {
     throw new RefsyncError("bad_key", "the key is not valid percent-encoded UTF-8");
   }
+  if (isReservedKey(key)) {
+    throw new RefsyncError(
+      "bad_key",
+      "keys beginning with U+10FFFF are reserved for the appliance",
+    );
+  }
+  return key;
 }
 
 /** Headers describing an object. */
@@ -128,11 +137,15 @@ function list(c: Context, store: ObjectStore): Response {
   if (!Number.isInteger(limit) || limit < 1 || limit > 10000) {
     throw new RefsyncError("bad_request", "limit must be an integer from 1 to 10000");
   }
-  const { objects, next } = store.list({
+  const page = store.list({
     prefix: queryParam(url, "prefix") || undefined,
     startAfter: queryParam(url, "start-after") || undefined,
     limit,
   });
+  // Reserved keys sort last: the listing ends where they begin.
+  const cut = page.objects.findIndex((o) => isReservedKey(o.key));
+  const objects = cut === -1 ? page.objects : page.objects.slice(0, cut);
+  const next = cut === -1 ? page.next : null;
   return c.json({
     objects: objects.map((o) => ({ key: o.key, size: o.size, etag: o.etag, mtime: o.mtime })),
     next,

@@ -54,6 +54,8 @@ export interface ListeningEvent {
   role: string;
   url: string;
   port: number;
+  /** The S3 face's URL, when it was started with `--s3-port`. */
+  s3Url?: string;
 }
 
 /** Memory of a process, from /proc/<pid>/status (bytes). */
@@ -76,6 +78,8 @@ const MAX_CAPTURE = 256 * 1024;
 export class ApplianceProcess {
   readonly url: string;
   readonly port: number;
+  /** The S3 face's URL, or null without `--s3-port`. */
+  readonly s3Url: string | null;
   readonly pid: number;
   readonly dataDir: string;
   /** The pair token its admin calls need (`--token`, REFSYNC_TOKEN, or DATA/pair-token). */
@@ -103,6 +107,7 @@ export class ApplianceProcess {
     this.#err = err;
     this.url = listening.url;
     this.port = listening.port;
+    this.s3Url = listening.s3Url ?? null;
     this.pid = child.pid;
     this.dataDir = dataDir;
     this.token = token;

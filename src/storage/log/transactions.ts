@@ -46,6 +46,8 @@ export interface CommittedOp {
    * object), or the COMMIT's 32-byte payload. Undefined otherwise.
    */
   etag?: Uint8Array;
+  /** When `replace`: the metadata blob the COMMIT carried after the ETag, if any. */
+  meta?: Uint8Array;
   /** LSN of the record that committed it (its COMMIT, or itself). */
   commitLsn: number;
   /** mtime of the committing record. */
@@ -135,7 +137,12 @@ export class TransactionGrouper {
         const op = this.#op(h, "write", replace, p.writes);
         if (replace) {
           op.size = h.offset;
-          if (record.inline?.length === DIGEST_LENGTH) op.etag = record.inline;
+          // COMMIT payload: the ETag, then the object's metadata blob when it has one.
+          const inline = record.inline;
+          if (inline && inline.length >= DIGEST_LENGTH) {
+            op.etag = inline.subarray(0, DIGEST_LENGTH);
+            if (inline.length > DIGEST_LENGTH) op.meta = inline.slice(DIGEST_LENGTH);
+          }
         }
         return op;
       }

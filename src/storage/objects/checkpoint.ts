@@ -191,7 +191,7 @@ async function writeObject(
   }
   // A replaced object's blocks that no write touched are holes.
   const map = updateMap(tx, baseMap, changes, nBlocks);
-  return { size: d.size, mtime: d.mtime, etag: d.etag ?? UNKNOWN_ETAG, map };
+  return { size: d.size, mtime: d.mtime, etag: d.etag ?? UNKNOWN_ETAG, map, meta: d.meta };
 }
 
 /** The digest of a whole block taken from one log record, if it was computed at log time. */

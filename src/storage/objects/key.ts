@@ -8,6 +8,26 @@ import { RefsyncError } from "../../errors/mod.ts";
 /** Largest key in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
 
+/**
+ * Keys that begin with U+10FFFF (the largest code point, so they sort after
+ * every other key) belong to the appliance itself: the S3 face keeps its
+ * buckets and multipart parts there. The client APIs refuse them and their
+ * listings stop before them.
+ */
+export const RESERVED_PREFIX = "\u{10FFFF}";
+
+/**
+ * True for a key in the appliance's own namespace ({@link RESERVED_PREFIX}).
+ *
+ * @example
+ * ```ts
+ * isReservedKey("\u{10FFFF}s3/bucket/b"); // true
+ * ```
+ */
+export function isReservedKey(key: string): boolean {
+  return key.startsWith(RESERVED_PREFIX);
+}
+
 const encoder = new TextEncoder();
 
 /**

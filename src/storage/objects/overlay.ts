@@ -47,6 +47,8 @@ export interface DirtyObject {
   mtime: number;
   /** BLAKE3 of the object's bytes, or null until computed (after ranged writes). */
   etag: Uint8Array | null;
+  /** The metadata blob of a whole PUT that carried one, else null (a ranged write drops it). */
+  meta: Uint8Array | null;
   /** Sorted, non-overlapping. */
   extents: Extent[];
   lastLsn: number;

@@ -31,7 +31,7 @@ import { writeCheckpoint } from "./checkpoint.ts";
 import { buildView, fillView, hashView, type View, type ViewSource } from "./view.ts";
 import { encodeKey } from "./key.ts";
 import { addExtent, type DirtyObject, type Extent, extentBytes } from "./overlay.ts";
-import { decodeRecord } from "./record.ts";
+import { decodeRecord, MAX_META_BYTES } from "./record.ts";
 
 /** Largest payload of one log record: a bigger write is a multi-record transaction. */
 export const RECORD_PAYLOAD_BYTES = 1 << 20;
@@ -124,6 +124,8 @@ export interface ObjectInfo {
   size: number;
   mtime: number;
   etag: string;
+  /** The metadata blob written with the object ({@link ObjectStore.write}'s `meta`), or null. */
+  meta: Uint8Array | null;
 }
 
 /** The outcome of an acknowledged write. */
@@ -224,6 +226,11 @@ export class ObjectStore {
     // A promotion records its generation before its CP: a crash between the two still raises it.
     this.#generation = Math.max(volume.superblock.pairGeneration, dataDir.pairGeneration);
     this.#catalog = new Catalog(volume, volume.superblock.catalogRoot);
+  }
+
+  /** Why this store was fenced (its destination was promoted), or null. */
+  get fenced(): string | null {
+    return this.#fenced;
   }
 
   /** True while this store mirrors a source (a destination not promoted). */
@@ -405,6 +412,7 @@ export class ObjectStore {
         end,
         extents,
         op.etag ?? null,
+        op.meta ?? null,
         op.mtime,
         op.commitLsn,
       );
@@ -424,14 +432,26 @@ export class ObjectStore {
    * before the write's last record is appended, in the same turn that applies
    * it: of two racing create-only writes exactly one passes, and a refused
    * write leaves at most an uncommitted transaction in the log (never applied).
+   *
+   * `meta` (whole PUTs only) is called once the body has ended; the blob it
+   * returns (at most {@link MAX_META_BYTES}) is committed with the object in
+   * its COMMIT record and served by {@link stat} and {@link list}. The API
+   * that writes it owns its content. Throwing from it aborts the write.
    */
   async write(
     key: string,
     body: ReadableStream<Uint8Array> | null,
-    opts: { replace: boolean; offset: number; length?: number; precondition?: Precondition },
+    opts: {
+      replace: boolean;
+      offset: number;
+      length?: number;
+      precondition?: Precondition;
+      meta?: () => Uint8Array;
+    },
   ): Promise<WriteResult> {
     this.#assertOpen();
     const keyBytes = encodeKey(key);
+    if (opts.meta && !opts.replace) throw new Error("invariant: metadata needs a whole PUT");
     const limit = this.options.maxObjectBytes;
     if (opts.offset + (opts.length ?? 0) > limit) {
       throw new RefsyncError("too_large", `the object would exceed --max-object-bytes (${limit})`);
@@ -476,7 +496,8 @@ export class ObjectStore {
             } bytes but Content-Range announced ${opts.length}`,
           );
         }
-        const single = txn === 0 && last;
+        // A blob travels in the COMMIT record: a write with one is always a transaction.
+        const single = txn === 0 && last && !opts.meta;
         // A one-record PUT's ETag is its frame's payload digest: hash only longer bodies here.
         if (!single) hasher?.update(data);
         await this.#makeRoom(data.length, key);
@@ -511,7 +532,17 @@ export class ObjectStore {
         lastLsn = appended.lsn;
         if (single) {
           const etag = opts.replace ? appended.frame.slice(48, 80) : null;
-          this.#applyWrite(key, keyBytes, opts.replace, offset, [extent], etag, mtime, lastLsn);
+          this.#applyWrite(
+            key,
+            keyBytes,
+            opts.replace,
+            offset,
+            [extent],
+            etag,
+            null,
+            mtime,
+            lastLsn,
+          );
         } else {
           staged.push(extent);
           stagedBytes += data.length;
@@ -525,6 +556,12 @@ export class ObjectStore {
       let etag: Uint8Array | null = null;
       if (txn !== 0) {
         etag = hasher ? hasher.digest() : null;
+        const meta = opts.meta?.() ?? null;
+        if (meta && meta.length > MAX_META_BYTES) {
+          throw new Error(
+            `invariant: metadata of ${meta.length} bytes (at most ${MAX_META_BYTES})`,
+          );
+        }
         settle();
         const mtime = Date.now();
         const { appended, done } = this.#append({
@@ -534,14 +571,14 @@ export class ObjectStore {
           txn,
           offset: opts.replace ? size : 0,
           mtime,
-        }, etag ?? new Uint8Array(0));
+        }, etag ? (meta ? concatBytes(etag, meta) : etag) : new Uint8Array(0));
         this.#inflight.delete(txn);
         txn = 0;
         pending.push(done);
         lastLsn = appended.lsn;
         this.#stagedBytes -= stagedBytes;
         stagedBytes = 0;
-        this.#applyWrite(key, keyBytes, opts.replace, size, staged, etag, mtime, lastLsn);
+        this.#applyWrite(key, keyBytes, opts.replace, size, staged, etag, meta, mtime, lastLsn);
       } else if (hasher) {
         etag = this.#active.get(key)?.etag ?? null;
       }
@@ -615,6 +652,7 @@ export class ObjectStore {
     end: number,
     extents: Extent[],
     etag: Uint8Array | null,
+    meta: Uint8Array | null,
     mtime: number,
     lsn: number,
   ): void {
@@ -630,6 +668,7 @@ export class ObjectStore {
         size: replace ? end : (below?.size ?? 0),
         mtime,
         etag: null,
+        meta: null,
         extents: [],
         lastLsn: lsn,
       };
@@ -647,6 +686,7 @@ export class ObjectStore {
     if (!replace) d.size = Math.max(d.size, end);
     this.#activeBytes += extents.reduce((n, e) => n + e.end - e.start, 0);
     d.etag = etag;
+    d.meta = meta;
     d.mtime = mtime;
     d.lastLsn = lsn;
   }
@@ -662,6 +702,7 @@ export class ObjectStore {
       size: 0,
       mtime,
       etag: null,
+      meta: null,
       extents: [],
       lastLsn: lsn,
     });
@@ -748,7 +789,13 @@ export class ObjectStore {
   stat(key: string): ObjectInfo | null {
     const view = this.#view(key);
     if (view === null) return null;
-    return { key, size: view.size, mtime: view.mtime, etag: this.#etagOf(key, view) };
+    return {
+      key,
+      size: view.size,
+      mtime: view.mtime,
+      etag: this.#etagOf(key, view),
+      meta: view.meta,
+    };
   }
 
   /** {@link stat} with the ETag computed only when read (a precondition may not need it). */
@@ -761,6 +808,7 @@ export class ObjectStore {
       key,
       size: view.size,
       mtime: view.mtime,
+      meta: view.meta,
       get etag() {
         return etag ??= etagOf();
       },
@@ -1036,6 +1084,7 @@ export class ObjectStore {
           for (const e of newer.extents) addExtent(d.extents, e);
           d.size = Math.max(d.size, newer.size);
           d.etag = newer.etag;
+          d.meta = null;
           d.mtime = newer.mtime;
           d.lastLsn = newer.lastLsn;
           this.#active.set(k, d);
@@ -1336,6 +1385,13 @@ function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {
   if (a.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (a[i] !== prefix[i]) return false;
   return true;
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 function errorText(e: unknown): string {

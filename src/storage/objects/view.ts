@@ -25,6 +25,8 @@ export interface View {
   mtime: number;
   /** BLAKE3 of the bytes, or null until computed (after ranged writes). */
   etag: Uint8Array | null;
+  /** The metadata blob written with the object, or null. */
+  meta: Uint8Array | null;
 }
 
 /** Where view bytes are read from. */
@@ -67,6 +69,7 @@ export function buildView(
     size: top ? top.size : record!.size,
     mtime: top ? top.mtime : record!.mtime,
     etag: top ? top.etag : isKnownEtag(record!.etag) ? record!.etag : null,
+    meta: top ? top.meta : record!.meta,
   };
 }
 

@@ -1,0 +1,36 @@
+/**
+ * What every S3 operation gets: the appliance side of it (store, limits,
+ * whether writes are allowed) and the parsed request.
+ *
+ * @module
+ */
+import type { Logger } from "../logging/mod.ts";
+import type { ObjectStore } from "../storage/objects/store.ts";
+import type { Verified } from "./sigv4.ts";
+
+/** The appliance side of the S3 face. */
+export interface S3Context {
+  store: ObjectStore;
+  /** Largest object (`EntityTooLarge` beyond), as the native API's --max-object-bytes. */
+  maxObjectBytes: number;
+  /**
+   * Resolves when a write may be logged now; rejects with the reason when not
+   * (a destination serving its last CP: `forbidden`; a fenced source: `fenced`;
+   * no link to the destination: `unavailable`), exactly as the native API.
+   */
+  admitWrite: () => Promise<void>;
+  logger: Logger;
+}
+
+/** A signed S3 request, parsed. */
+export interface S3Request {
+  req: Request;
+  method: string;
+  /** The bucket of the path, or "" for the service (ListBuckets). */
+  bucket: string;
+  /** The object key of the path, or "" for a bucket request. */
+  key: string;
+  /** Query parameters, percent-decoded (`+` is a plus sign). */
+  query: Map<string, string>;
+  verified: Verified;
+}
