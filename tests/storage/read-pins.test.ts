@@ -28,7 +28,8 @@ function capture(): {
   const lines: Array<Record<string, unknown>> = [];
   return {
     lines,
-    logger: createLogger({ level: "debug", sink: (l) => lines.push(JSON.parse(l)) }),
+    // Warnings only: the store's debug lines (cp.committed) are not what these tests watch.
+    logger: createLogger({ level: "warn", sink: (l) => lines.push(JSON.parse(l)) }),
   };
 }
 
