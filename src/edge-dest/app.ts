@@ -10,14 +10,16 @@ import { registerAccessChecks, requireToken } from "../http/auth.ts";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-timeout.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
+import { registerMetrics } from "../http/metrics.ts";
 import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
+import type { ApplianceMetrics } from "../metrics/appliance.ts";
+import { processStats } from "../metrics/process.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { DestState } from "../protocol/handshake/mod.ts";
 import { toHex } from "../block-index/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { applyCpSync, type ApplyResult } from "./cp-apply.ts";
 import { receiveLog } from "./log-receiver.ts";
-import { processStats } from "../edge-source/app.ts";
 
 /** Largest CP sync part (the source sends 4 MiB). */
 const MAX_PART_BYTES = 64 << 20;
@@ -34,6 +36,8 @@ export interface DestAppContext {
   promote: () => Promise<{ cp: number; digest: string }>;
   /** A request body that sends nothing for this long (ms) is cut with 408 (default 30 s). */
   bodyIdleTimeoutMs?: number;
+  /** The appliance's metrics: served as /metrics, bumped by client requests and applied CPs. */
+  metrics: ApplianceMetrics;
 }
 
 /**
@@ -41,7 +45,7 @@ export interface DestAppContext {
  *
  * @example
  * ```ts
- * const app = createDestApp({ store, token, wire: newWireStats(), promote });
+ * const app = createDestApp({ store, token, wire: newWireStats(), promote, metrics });
  * Deno.serve({ hostname: "127.0.0.1", port: 8081 }, app.fetch);
  * ```
  */
@@ -54,6 +58,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);
+  registerMetrics(app, ctx.metrics);
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
   /** The CP sync being applied: a promotion stops it first (its CP never commits). */
   let applying: {
@@ -110,6 +115,14 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }
     return c.json(destState(store));
   });
+  /** Applies a CP sync read from `stream`; a committed one counts as this appliance's CP. */
+  const apply = (stream: ReadableStream<Uint8Array>, signal: AbortSignal) => {
+    const started = performance.now();
+    return applyCpSync(store, stream, wire, signal).then((result) => {
+      if (result.committed) ctx.metrics.cpCommitted(performance.now() - started);
+      return result;
+    });
+  };
   const answer = (c: Context, result: ApplyResult) =>
     result.committed
       ? c.json({ cp: result.cp, digest: toHex(result.digest) })
@@ -132,7 +145,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
       if (!stream) throw new RefsyncError("bad_request", "CP sync needs a body");
       if (applying) throw new RefsyncError("conflict", "a CP sync is already being applied");
       const stop = new AbortController();
-      const run = applyCpSync(store, stream, wire, stop.signal);
+      const run = apply(stream, stop.signal);
       applying = { stop, done: run.catch(() => {}) };
       try {
         return answer(c, await run);
@@ -158,7 +171,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
       await endSession();
       const pipe = new TransformStream<Uint8Array, Uint8Array>();
       const stop = new AbortController();
-      const run = applyCpSync(store, pipe.readable, wire, stop.signal);
+      const run = apply(pipe.readable, stop.signal);
       applying = {
         stop,
         done: run.catch(() => {}),
@@ -203,7 +216,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
   };
   app.put("/v1/objects/*", forbidden);
   app.delete("/v1/objects/*", forbidden);
-  registerObjectReads(app, () => store, reads);
+  registerObjectReads(app, () => store, reads, ctx.metrics);
   app.all("/v1/objects/*", (c) => methodNotAllowed(c, ["GET", "HEAD"]));
 
   app.get("/v1/admin/digest", (c) => c.json(store.digest()));

@@ -9,6 +9,7 @@ import type { DestConfig } from "../cli/args.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import { listen } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
+import { ApplianceMetrics } from "../metrics/appliance.ts";
 import { storedToken } from "../protocol/auth/mod.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
 import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
@@ -54,6 +55,13 @@ export async function startDest(
   options: DestOptions = {},
 ): Promise<DestHandle> {
   const log = (options.logger ?? rootLogger()).child({ role: "destination" });
+  const wire = newWireStats();
+  const metrics = new ApplianceMetrics({
+    // Scraped only once the server runs, so `store` is set by then.
+    mirrorState: () => (store.isMirror ? "destination" : "local"),
+    lagBytes: () => 0, // it forwards no log of its own
+    wire: () => wire,
+  });
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
@@ -61,6 +69,7 @@ export async function startDest(
     spaceReserve: config.spaceReserve,
     mirror: true,
     logger: log,
+    ...metrics.storeHooks(),
   });
   let tokenGenerated = false;
   let token: string;
@@ -73,7 +82,6 @@ export async function startDest(
     await store.close();
     throw e;
   }
-  const wire = newWireStats();
   let scheduler: CpScheduler | null = null;
   let promoting: Promise<{ cp: number; digest: string }> | null = null;
   const promote = () => {
@@ -87,6 +95,7 @@ export async function startDest(
         wire: () => null,
         role: "source (promoted)",
         bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+        metrics,
       });
       // Replication calls still reach the destination app: its /v1/repl/state tells a
       // returning old source it was replaced (no split brain); the rest answer 409.
@@ -107,6 +116,7 @@ export async function startDest(
     wire,
     promote,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    metrics,
   });
   // `info` becomes the Hono env: the auth checks log the peer address from it.
   let handler: Deno.ServeHandler = app.fetch;
@@ -129,6 +139,7 @@ export async function startDest(
             ),
           )
           : Promise.resolve(),
+      metrics,
       logger: log,
     });
   } catch (e) {

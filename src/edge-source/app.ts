@@ -10,7 +10,10 @@ import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-timeout.ts";
 import { checkConditions, etagHeader, parseConditions } from "../http/conditional.ts";
 import { objectKey, registerObjectReads } from "../http/objects.ts";
+import { registerMetrics } from "../http/metrics.ts";
 import { parseContentRange } from "../http/range.ts";
+import type { ApplianceMetrics } from "../metrics/appliance.ts";
+import { processStats } from "../metrics/process.ts";
 import { encodeKey } from "../storage/objects/key.ts";
 import type { ObjectStore, Precondition } from "../storage/objects/store.ts";
 import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
@@ -37,6 +40,8 @@ export interface SourceAppContext {
   role?: string;
   /** A request body that sends nothing for this long (ms) is cut with 408 (default 30 s). */
   bodyIdleTimeoutMs?: number;
+  /** The appliance's metrics: served as /metrics, bumped by client requests. */
+  metrics: ApplianceMetrics;
 }
 
 /** Client counters of the source. */
@@ -55,7 +60,7 @@ export interface ClientStats {
  *
  * @example
  * ```ts
- * const app = createSourceApp({ store, token, maxObjectBytes: 5 << 30, wire: () => null });
+ * const app = createSourceApp({ store, token, maxObjectBytes: 5 << 30, wire: () => null, metrics });
  * Deno.serve({ hostname: "127.0.0.1", port: 8080 }, app.fetch);
  * ```
  */
@@ -73,6 +78,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);
+  registerMetrics(app, ctx.metrics);
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
   const assertWritable = async () => {
     await ctx.admitWrite?.();
@@ -129,7 +135,9 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     });
     if (range) client.rangedPuts++;
     else client.puts++;
-    client.bytesWritten += range ? range.end - range.start : result.size;
+    const written = range ? range.end - range.start : result.size;
+    client.bytesWritten += written;
+    ctx.metrics.clientBytes("in", written);
     const headers: Record<string, string> = {};
     if (result.etag) headers["ETag"] = etagHeader(result.etag);
     return c.json(
@@ -151,7 +159,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     return c.body(null, 204);
   });
 
-  registerObjectReads(app, () => store, client);
+  registerObjectReads(app, () => store, client, ctx.metrics);
   app.all("/v1/objects/*", (c) => methodNotAllowed(c, ["GET", "HEAD", "PUT", "DELETE"]));
   app.all("/v1/objects", (c) => methodNotAllowed(c, ["GET"]));
 
@@ -194,21 +202,4 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
 
 function round(n: number): number {
   return Math.round(n * 100) / 100;
-}
-
-/** Memory and CPU of this process, read from the OS. */
-export function processStats(): { rssBytes: number; cpuUserMs: number; cpuSystemMs: number } {
-  const usage = Deno.memoryUsage();
-  let cpuUserMs = 0;
-  let cpuSystemMs = 0;
-  try {
-    // /proc/self/stat fields 14 and 15: utime and stime in clock ticks (100 per second).
-    const stat = Deno.readTextFileSync("/proc/self/stat");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    cpuUserMs = Number(fields[11]) * 10;
-    cpuSystemMs = Number(fields[12]) * 10;
-  } catch {
-    // Not Linux: CPU time unknown.
-  }
-  return { rssBytes: usage.rss, cpuUserMs, cpuSystemMs };
 }

@@ -8,6 +8,8 @@
 import type { SourceConfig } from "../cli/args.ts";
 import { listen } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
+import { ApplianceMetrics } from "../metrics/appliance.ts";
+import { newWireStats } from "../protocol/cp-sync/stats.ts";
 import { storedToken } from "../protocol/auth/mod.ts";
 import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
@@ -62,12 +64,19 @@ export async function startSource(
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
   });
+  const noWire = newWireStats();
+  const metrics = new ApplianceMetrics({
+    mirrorState: () => mirror?.state ?? "local",
+    lagBytes: () => mirror?.lagBytes ?? 0,
+    wire: () => mirror?.wire ?? noWire,
+  });
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
     maxObjectBytes: config.maxObjectBytes,
     readIdleMs: config.bodyIdleTimeoutMs,
     spaceReserve: config.spaceReserve,
     logger: log,
+    ...metrics.storeHooks(),
     ...mirror?.hooks,
   });
   let tokenGenerated = false;
@@ -91,6 +100,7 @@ export async function startSource(
     mirrorStats: () => mirror?.stats() ?? { mirror: null },
     admitWrite: mirror ? () => mirror.admitWrite() : undefined,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    metrics,
   });
   let server: Deno.HttpServer<Deno.NetAddr> | null = null;
   let s3: ApplianceS3 | null;
@@ -102,6 +112,7 @@ export async function startSource(
       store,
       maxObjectBytes: config.maxObjectBytes,
       admitWrite: mirror ? () => mirror.admitWrite() : () => Promise.resolve(),
+      metrics,
       logger: log,
     });
   } catch (e) {

@@ -7,6 +7,7 @@
  */
 import type { Context, Hono } from "hono";
 import { isError, RefsyncError } from "../errors/mod.ts";
+import type { ClientMetrics } from "../metrics/appliance.ts";
 import { isReservedKey } from "../storage/objects/key.ts";
 import type { ObjectInfo, ObjectStore } from "../storage/objects/store.ts";
 import { checkConditions, etagHeader, parseConditions, rangeAllowed } from "./conditional.ts";
@@ -76,13 +77,14 @@ export interface ReadCounters {
  * @example
  * ```ts
  * const app = new Hono();
- * registerObjectReads(app, () => store, { gets: 0, heads: 0, bytesRead: 0 });
+ * registerObjectReads(app, () => store, { gets: 0, heads: 0, bytesRead: 0 }, metrics);
  * ```
  */
 export function registerObjectReads(
   app: Hono,
   store: () => ObjectStore,
   counters: ReadCounters,
+  metrics: ClientMetrics,
 ): void {
   app.get("/v1/objects", (c) => list(c, store()));
   app.get("/v1/objects/*", (c) => {
@@ -120,6 +122,7 @@ export function registerObjectReads(
     const end = range?.end ?? info.size;
     counters.gets++;
     counters.bytesRead += end - start;
+    metrics.clientBytes("out", end - start);
     const headers: Record<string, string> = {
       ...described,
       "Content-Length": String(end - start),

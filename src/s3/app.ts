@@ -51,6 +51,35 @@ const UNSUPPORTED = new Set([
   "website",
 ]);
 
+/** An operation's handler. */
+type Handler = (ctx: S3Context, r: S3Request) => Response | Promise<Response>;
+
+/** Every operation the face serves, by S3's name for it (the `op` label of its metrics). */
+const OPERATIONS = {
+  ListBuckets: (ctx) => listBuckets(ctx),
+  CreateBucket: createBucket,
+  HeadBucket: headBucket,
+  DeleteBucket: (ctx, r) => deleteBucket(ctx, r, (b) => dropBucketUploads(ctx.store, b)),
+  GetBucketLocation: bucketLocation,
+  ListMultipartUploads: listUploads,
+  ListObjects: listObjects,
+  ListObjectsV2: listObjects,
+  DeleteObjects: deleteObjects,
+  PutObject: putObject,
+  CopyObject: putObject, // putObject copies when x-amz-copy-source is set
+  UploadPart: uploadPart,
+  ListParts: listParts,
+  GetObject: getObject,
+  HeadObject: getObject,
+  DeleteObject: deleteObject,
+  AbortMultipartUpload: abortUpload,
+  CreateMultipartUpload: createUpload,
+  CompleteMultipartUpload: completeUpload,
+} satisfies Record<string, Handler>;
+
+/** S3's name of an operation this face serves. */
+export type S3Operation = keyof typeof OPERATIONS;
+
 /**
  * The S3 handler of `ctx`, for requests signed with `credentials`.
  *
@@ -65,70 +94,82 @@ export function createS3Handler(
   credentials: Credentials,
 ): (req: Request) => Promise<Response> {
   return async (req) => {
+    const started = performance.now();
     const url = new URL(req.url);
+    // The `op` label; "unknown" for a request that names no operation served here.
+    let op: S3Operation | "unknown" = "unknown";
+    let res: Response;
     try {
-      const verified = verifyRequest(req, credentials);
       const path = url.pathname.slice(1);
       const slash = path.indexOf("/");
-      const r: S3Request = {
+      const target: Target = {
         req,
         method: req.method,
         bucket: decode(slash < 0 ? path : path.slice(0, slash)),
         key: slash < 0 ? "" : decode(path.slice(slash + 1)),
         query: new Map(parseQuery(url.search.slice(1))),
-        verified,
       };
-      for (const name of r.query.keys()) {
-        if (UNSUPPORTED.has(name)) {
-          throw new S3Error("NotImplemented", `the ?${name} subresource is not implemented`);
-        }
+      const named = operationOf(target);
+      const unsupported = [...target.query.keys()].find((name) => UNSUPPORTED.has(name));
+      if (typeof named === "string" && unsupported === undefined) op = named;
+      const r: S3Request = { ...target, verified: verifyRequest(req, credentials) };
+      if (unsupported !== undefined) {
+        throw new S3Error("NotImplemented", `the ?${unsupported} subresource is not implemented`);
       }
-      return await route(ctx, r);
+      if (named instanceof S3Error) throw named;
+      res = await OPERATIONS[named](ctx, r);
     } catch (e) {
       await req.body?.cancel().catch(() => {});
-      return errorResponse(e, req.method, url.pathname, ctx.logger);
+      res = errorResponse(e, req.method, url.pathname, ctx.logger);
     }
+    ctx.metrics?.request("s3", op, res.status, (performance.now() - started) / 1000);
+    return res;
   };
 }
 
-function route(ctx: S3Context, r: S3Request): Response | Promise<Response> {
+/** A request before its signature is checked. */
+type Target = Omit<S3Request, "verified">;
+
+/** The operation a request names, or the MethodNotAllowed error saying what its resource allows. */
+function operationOf(r: Target): S3Operation | S3Error {
   const q = r.query;
   const m = r.method;
   if (r.bucket === "") {
-    if (m === "GET") return listBuckets(ctx);
-    throw notAllowed(m, "GET");
+    if (m === "GET") return "ListBuckets";
+    return notAllowed(m, "GET");
   }
   if (r.key === "") {
     switch (m) {
       case "PUT":
-        return createBucket(ctx, r);
+        return "CreateBucket";
       case "HEAD":
-        return headBucket(ctx, r);
+        return "HeadBucket";
       case "DELETE":
-        return deleteBucket(ctx, r, (b) => dropBucketUploads(ctx.store, b));
+        return "DeleteBucket";
       case "GET":
-        if (q.has("location")) return bucketLocation(ctx, r);
-        if (q.has("uploads")) return listUploads(ctx, r);
-        return listObjects(ctx, r);
+        if (q.has("location")) return "GetBucketLocation";
+        if (q.has("uploads")) return "ListMultipartUploads";
+        return q.get("list-type") === "2" ? "ListObjectsV2" : "ListObjects";
       case "POST":
-        if (q.has("delete")) return deleteObjects(ctx, r);
+        if (q.has("delete")) return "DeleteObjects";
     }
-    throw notAllowed(m, "GET, HEAD, PUT, DELETE, POST ?delete");
+    return notAllowed(m, "GET, HEAD, PUT, DELETE, POST ?delete");
   }
   switch (m) {
     case "PUT":
-      return q.has("uploadId") ? uploadPart(ctx, r) : putObject(ctx, r);
+      if (q.has("uploadId")) return "UploadPart";
+      return r.req.headers.has("x-amz-copy-source") ? "CopyObject" : "PutObject";
     case "GET":
-      return q.has("uploadId") ? listParts(ctx, r) : getObject(ctx, r);
+      return q.has("uploadId") ? "ListParts" : "GetObject";
     case "HEAD":
-      return getObject(ctx, r);
+      return "HeadObject";
     case "DELETE":
-      return q.has("uploadId") ? abortUpload(ctx, r) : deleteObject(ctx, r);
+      return q.has("uploadId") ? "AbortMultipartUpload" : "DeleteObject";
     case "POST":
-      if (q.has("uploads")) return createUpload(ctx, r);
-      if (q.has("uploadId")) return completeUpload(ctx, r);
+      if (q.has("uploads")) return "CreateMultipartUpload";
+      if (q.has("uploadId")) return "CompleteMultipartUpload";
   }
-  throw notAllowed(m, "GET, HEAD, PUT, DELETE, POST ?uploads|?uploadId");
+  return notAllowed(m, "GET, HEAD, PUT, DELETE, POST ?uploads|?uploadId");
 }
 
 function notAllowed(method: string, allowed: string): S3Error {

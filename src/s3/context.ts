@@ -5,6 +5,7 @@
  * @module
  */
 import type { Logger } from "../logging/mod.ts";
+import type { ClientMetrics } from "../metrics/appliance.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import type { Verified } from "./sigv4.ts";
 
@@ -19,6 +20,8 @@ export interface S3Context {
    * no link to the destination: `unavailable`), exactly as the native API.
    */
   admitWrite: () => Promise<void>;
+  /** Where requests and object bytes are counted, if anywhere. */
+  metrics?: ClientMetrics;
   logger: Logger;
 }
 

@@ -125,6 +125,7 @@ export async function uploadPart(ctx: S3Context, r: S3Request): Promise<Response
     payload,
     (res) => encodeMeta({ md5: res.md5, parts: 0, contentType: "", user: [] }),
   );
+  ctx.metrics?.clientBytes("in", result.size);
   const headers: Record<string, string> = { ETag: `"${hex(result.md5)}"` };
   if (result.checksum) headers[result.checksum.header] = result.checksum.value;
   return new Response(null, { status: 200, headers });

@@ -89,6 +89,7 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<Response>
     payload,
     (res) => encodeMeta({ md5: res.md5, parts: 0, ...described }),
   );
+  ctx.metrics?.clientBytes("in", result.size);
   const headers: Record<string, string> = { ETag: `"${hex(result.md5)}"` };
   if (result.checksum) headers[result.checksum.header] = result.checksum.value;
   return new Response(null, { status: 200, headers });
@@ -171,6 +172,7 @@ export function getObject(ctx: S3Context, r: S3Request): Response {
   headers["Content-Length"] = String(end - start);
   if (range) headers["Content-Range"] = `bytes ${start}-${end - 1}/${info.size}`;
   const body = r.method === "HEAD" ? null : ctx.store.read(nativeKey(r.bucket, r.key), start, end);
+  if (body !== null) ctx.metrics?.clientBytes("out", end - start);
   return new Response(body, { status: range ? 206 : 200, headers });
 }
 

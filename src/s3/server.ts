@@ -7,6 +7,7 @@
 import { DEFAULTS, type S3Flags } from "../cli/args.ts";
 import { listen } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
+import type { ClientMetrics } from "../metrics/appliance.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { createS3Handler } from "./app.ts";
 import { s3Credentials } from "./credentials.ts";
@@ -27,6 +28,8 @@ export interface S3ServerOptions {
   admitWrite: () => Promise<void>;
   /** Unfinished uploads older than this are dropped (default 1 day). */
   uploadExpiryMs?: number;
+  /** Where requests and object bytes are counted (`/metrics` of the appliance). */
+  metrics?: ClientMetrics;
   logger?: Logger;
 }
 
@@ -53,6 +56,7 @@ export function startS3Server(opts: S3ServerOptions): S3Server {
     store: opts.store,
     maxObjectBytes: opts.maxObjectBytes,
     admitWrite: opts.admitWrite,
+    metrics: opts.metrics,
     logger,
   }, opts.credentials);
   const server = listen(opts.host, opts.port, handler);

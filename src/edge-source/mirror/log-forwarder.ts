@@ -16,6 +16,7 @@
  */
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
+import type { MirrorState } from "../../protocol/mirror-state/mod.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
 
 /** Retry delays after a transport failure (unreachable, 5xx) and after a refusal. */
@@ -25,7 +26,7 @@ const RETRY = {
 } as const;
 
 /** Where the link to the destination stands. */
-export type LinkState = "connecting" | "connected" | "down" | "refused" | "fenced";
+export type LinkState = Exclude<MirrorState, "local" | "destination">;
 
 /** A change of the link, for logs; `cause` says why it is not connected. */
 export interface LinkChange {

@@ -29,7 +29,7 @@ import type { CheckpointResult, ObjectStore } from "../../storage/objects/store.
 import { blockCheck, type CpRecord, runCheck } from "../../protocol/cp-sync/records.ts";
 import { BlockLocator, contentMatches } from "./block-locator.ts";
 import { type CpSyncMode, cpSyncParts } from "./cp-sync-sender.ts";
-import { type LinkChange, LogForwarder } from "./log-forwarder.ts";
+import { type LinkChange, type LinkState, LogForwarder } from "./log-forwarder.ts";
 
 /** Configuration of the mirror. */
 export interface MirrorOptions {
@@ -137,6 +137,17 @@ export class Mirror {
     this.#forwarder.start();
   }
 
+  /** Where the link to the destination stands. */
+  get state(): LinkState {
+    return this.#forwarder?.link ?? "connecting";
+  }
+
+  /** Log bytes written here and not yet acknowledged by the destination. */
+  get lagBytes(): number {
+    // The HTTP server, the only caller, stops before the store closes.
+    return this.#store?.log.bytesAfter(this.#forwarder?.ackedLsn ?? 0) ?? 0;
+  }
+
   /** Mirror state for `/v1/admin/stats`. */
   stats(): Record<string, unknown> {
     const f = this.#forwarder;
@@ -144,7 +155,7 @@ export class Mirror {
       mirror: {
         destination: this.options.url,
         mode: this.options.mode,
-        state: f?.link ?? "connecting",
+        state: this.state,
         connected: f?.connected ?? false,
         ackedLsn: f?.ackedLsn ?? 0,
         destinationCp: this.#destCp,

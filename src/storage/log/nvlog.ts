@@ -415,6 +415,26 @@ export class NvLog {
   }
 
   /**
+   * Bytes of the frames with LSN > `lsn` that the log holds (all of it when
+   * `lsn` is below its first record): what a destination that acknowledged
+   * `lsn` still lacks.
+   *
+   * @example
+   * ```ts
+   * const lag = log.bytesAfter(ackedLsn);
+   * ```
+   */
+  bytesAfter(lsn: number): number {
+    this.#checkOpen();
+    if (lsn >= this.#lastLsn) return 0;
+    const from = Math.max(lsn + 1, this.firstLsn);
+    let si = this.#segmentIndex(from);
+    let total = this.#segments[si].size - this.#segments[si].frameOffset(from);
+    for (si++; si < this.#segments.length; si++) total += this.#segments[si].size;
+    return total;
+  }
+
+  /**
    * Headers and positions of the records with LSN ≥ `fromLsn`, in LSN order
    * (for replay; feed to {@link groupTransactions}). Headers are re-read from
    * disk and their checksums re-verified; COMMIT payloads come `inline`.

@@ -97,6 +97,8 @@ export interface StoreOptions {
   spaceReserve?: number;
   /** The file operations of the log and the volume (tests inject faults). Default node:fs. */
   fileOps?: FileOps;
+  /** Called when a CP of this store committed locally, with its duration (metrics). */
+  cpCommitted?: (durationMs: number) => void;
 }
 
 /**
@@ -1146,6 +1148,7 @@ export class ObjectStore {
     this.stats.cp.lastDurationMs = durationMs;
     this.stats.cp.durationsMs.push(durationMs);
     if (this.stats.cp.durationsMs.length > 1024) this.stats.cp.durationsMs.shift();
+    this.options.cpCommitted?.(durationMs);
     this.#garbage.push({ cp: sb.cp, blocks: tx.released, lsn: lsnCovered, synced: false });
     return {
       superblock: sb,
