@@ -32,6 +32,7 @@ export type ErrorCode =
   | "range_not_satisfiable"
   | "unavailable"
   | "no_space"
+  | "corrupt"
   | "internal";
 
 /**

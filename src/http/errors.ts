@@ -28,6 +28,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
   too_large: 413,
   range_not_satisfiable: 416,
   internal: 500,
+  corrupt: 500,
   unavailable: 503,
   no_space: 507,
 };

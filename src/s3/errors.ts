@@ -72,6 +72,7 @@ const FROM_DOMAIN: Readonly<Record<ErrorCode, S3Code>> = {
   unavailable: "ServiceUnavailable",
   no_space: "InsufficientStorage",
   internal: "InternalError",
+  corrupt: "InternalError",
 };
 
 /**

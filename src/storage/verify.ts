@@ -1,7 +1,9 @@
 /**
  * Offline check of a data directory's committed CP (`refsync verify`): every
- * catalog node and block map decodes and passes its checksum, every object's
- * bytes hash to its ETag, and no block is referenced twice.
+ * catalog node decodes and passes its checksum, every map and data block
+ * matches the checksum in its map entry (the damaged ones are listed with the
+ * key they belong to), every object's bytes hash to its ETag, and no block is
+ * referenced twice.
  *
  * @module
  */
@@ -11,6 +13,7 @@ import { lookupRange, walkMap } from "./blockmap/blockmap.ts";
 import { Catalog } from "./catalog/mod.ts";
 import { DataDir } from "./datadir/mod.ts";
 import { decodeRecord, isKnownEtag } from "./objects/record.ts";
+import { blockCheck, CorruptBlockError, type CorruptKind } from "./volume/check.ts";
 import { BLOCK_SIZE } from "./volume/types.ts";
 import { Volume } from "./volume/volume.ts";
 
@@ -22,6 +25,8 @@ export interface VerifyReport {
   objects: number;
   bytes: number;
   blocks: number;
+  /** Blocks that do not match the checksum in their map entry, with their object. */
+  damaged: Array<{ block: number; key: string; kind: CorruptKind }>;
   errors: string[];
 }
 
@@ -72,7 +77,12 @@ export async function verifyVolume(dir: string): Promise<VerifyReport> {
     objects: 0,
     bytes: 0,
     blocks: 0,
+    damaged: [],
     errors: [],
+  };
+  const damage = (block: number, key: string, kind: CorruptKind) => {
+    report.damaged.push({ block, key, kind });
+    report.errors.push(new CorruptBlockError(block, kind, key).message);
   };
   const seen = new Set<number>();
   const claim = (block: number, what: string) => {
@@ -98,20 +108,29 @@ export async function verifyVolume(dir: string): Promise<VerifyReport> {
           const hasher = new Blake3Hasher({ blockDigests: false });
           const nBlocks = Math.ceil(record.size / BLOCK_SIZE);
           const zero = new Uint8Array(BLOCK_SIZE);
+          let intact = true;
           for (let fb = 0; fb < nBlocks; fb += 256) {
             lookupRange(volume, record.map, fb, Math.min(256, nBlocks - fb)).forEach((p, k) => {
               const bytes = p.block === 0 ? zero : volume.readBlock(p.block);
+              if (p.block !== 0 && blockCheck(bytes) !== p.check) {
+                intact = false;
+                damage(p.block, name, "data");
+              }
               hasher.update(
                 bytes.subarray(0, Math.min(BLOCK_SIZE, record.size - (fb + k) * BLOCK_SIZE)),
               );
             });
           }
           // An ETag left unknown after ranged writes is computed by readers; nothing to compare.
-          if (isKnownEtag(record.etag) && toHex(hasher.digest()) !== toHex(record.etag)) {
+          // A damaged block is reported already: its ETag cannot match.
+          if (
+            intact && isKnownEtag(record.etag) && toHex(hasher.digest()) !== toHex(record.etag)
+          ) {
             report.errors.push(`'${name}': bytes do not hash to the stored ETag`);
           }
         } catch (e) {
-          report.errors.push(`'${name}': ${e instanceof Error ? e.message : e}`);
+          if (e instanceof CorruptBlockError) damage(e.block, name, e.kind);
+          else report.errors.push(`'${name}': ${e instanceof Error ? e.message : e}`);
         }
       },
     );

@@ -4,6 +4,7 @@ import {
   type CatalogChange,
   CatalogNodeError,
   compareBytes,
+  MAX_VALUE_BYTES,
 } from "../../src/storage/catalog/mod.ts";
 import { decodeNode } from "../../src/storage/catalog/node.ts";
 import type { BlockPtr } from "../../src/storage/volume/types.ts";
@@ -314,7 +315,7 @@ Deno.test("commit rejects a bad batch before writing anything", () => {
     ["duplicate", [{ key: enc.encode("a"), value: null }, { key: enc.encode("a"), value: null }]],
     ["empty key", [{ key: new Uint8Array(0), value: null }]],
     ["long key", [{ key: new Uint8Array(1025).fill(97), value: null }]],
-    ["long value", [{ key: enc.encode("a"), value: new Uint8Array(513) }]],
+    ["long value", [{ key: enc.encode("a"), value: new Uint8Array(MAX_VALUE_BYTES + 1) }]],
     ["byte order", [{ key: enc.encode("\u{1F600}"), value: null }, {
       key: enc.encode("\uFFFF"),
       value: null,
@@ -328,7 +329,7 @@ Deno.test("commit rejects a bad batch before writing anything", () => {
   // Keys and values at the limits are fine.
   const w = h.volume.begin();
   const root = h.catalog.commit([
-    { key: new Uint8Array(1024).fill(0xff), value: new Uint8Array(512) },
+    { key: new Uint8Array(1024).fill(0xff), value: new Uint8Array(MAX_VALUE_BYTES) },
   ], w);
   h.volume.commit(w, root);
   // A CP number not above the root's birth would break changedNodes.

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { RefsyncError } from "../../src/errors/mod.ts";
 import { onError, STATUS_OF } from "../../src/http/errors.ts";
+import { asS3Error } from "../../src/s3/errors.ts";
 import { createLogger, rootLogger, setRootLogger } from "../../src/logging/mod.ts";
 
 function app(fail: () => never): Hono {
@@ -18,7 +19,13 @@ function app(fail: () => never): Hono {
 }
 
 Deno.test("http errors: each domain code is answered with its status and JSON", async () => {
-  const expected = { no_space: 507, precondition_failed: 412, fenced: 403, not_found: 404 };
+  const expected = {
+    no_space: 507,
+    precondition_failed: 412,
+    fenced: 403,
+    not_found: 404,
+    corrupt: 500,
+  };
   for (const [code, status] of Object.entries(expected)) {
     const res = await app(() => {
       throw new RefsyncError(code as keyof typeof STATUS_OF, `because ${code}`, { extra: 1 });
@@ -51,4 +58,11 @@ Deno.test("http errors: an internal failure is a logged 500, never a 4xx", async
   } finally {
     setRootLogger(saved);
   }
+});
+
+Deno.test("http errors: a damaged block is a 500 on both faces (corrupt; S3 InternalError)", () => {
+  const e = new RefsyncError("corrupt", "data block 9 of 'a' does not match");
+  assert.equal(STATUS_OF[e.code], 500);
+  const s3 = asS3Error(e);
+  assert.deepEqual([s3?.code, s3?.status, s3?.message], ["InternalError", 500, e.message]);
 });

@@ -26,10 +26,11 @@ import {
 import {
   BLOCK_SIZE,
   type BlockKind,
-  type BlockPtr,
+  type CheckedPtr,
   type CpWriter,
   NO_BLOCK,
 } from "../../src/storage/volume/types.ts";
+import { CorruptBlockError } from "../../src/storage/volume/check.ts";
 import { Volume } from "../../src/storage/volume/volume.ts";
 import { Prng, testSeed, withSeed, withTempDir } from "./helpers.ts";
 
@@ -112,13 +113,18 @@ class MapWriter implements CpWriter {
 
 const span = (level: number) => FANOUT ** level;
 
+/** A data pointer; its check is made up (data blocks are never read here), distinct per block. */
+function dataPtr(block: number, birth: number): CheckedPtr {
+  return { block, birth, check: BigInt(block) * 0x9e3779b97f4a7c15n & 0xffffffffffffffffn };
+}
+
 /** deepEqual for long pointer arrays, without its cost. */
-function assertPtrs(actual: BlockPtr[], expected: BlockPtr[], ctx: string): void {
+function assertPtrs(actual: CheckedPtr[], expected: CheckedPtr[], ctx: string): void {
   assert.equal(actual.length, expected.length, `${ctx}: pointer count`);
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i];
     const e = expected[i];
-    if (a.block !== e.block || a.birth !== e.birth) {
+    if (a.block !== e.block || a.birth !== e.birth || a.check !== e.check) {
       assert.fail(`${ctx}: file block ${i} is ${JSON.stringify(a)}, want ${JSON.stringify(e)}`);
     }
   }
@@ -128,9 +134,9 @@ function assertPtrs(actual: BlockPtr[], expected: BlockPtr[], ctx: string): void
 function walk(
   reader: CpWriter | Volume,
   map: BlockMap,
-): { mapBlocks: number[]; data: Map<number, BlockPtr> } {
+): { mapBlocks: number[]; data: Map<number, CheckedPtr> } {
   const mapBlocks: number[] = [];
-  const data = new Map<number, BlockPtr>();
+  const data = new Map<number, CheckedPtr>();
   walkMap(reader, map, (ptr, isMap, fileBlock) => {
     if (isMap) {
       mapBlocks.push(ptr.block);
@@ -148,7 +154,7 @@ function walk(
  * map was rebuilt).
  */
 function expectedNodes(
-  model: BlockPtr[],
+  model: CheckedPtr[],
   depth: number,
   touched: Iterable<number> | null,
 ): { all: number; onPaths: number } {
@@ -192,13 +198,13 @@ Deno.test("blockmap: random sparse updates across depth changes match an array m
     const rng = new Prng(seed);
     const w = new MapWriter(rng.fork());
     let map: BlockMap = EMPTY_MAP;
-    let model: BlockPtr[] = [];
+    let model: CheckedPtr[] = [];
     let nextData = 10_000_000; // data pointers: never allocated, never read
     let depthsSeen = new Set<number>();
     for (let step = 0; step < 46; step++) {
       const n = nextSize(rng, step, model.length);
       w.begin();
-      const changes = new Map<number, BlockPtr>();
+      const changes = new Map<number, CheckedPtr>();
       const count = rng.range(1, step >= 40 ? 60 : 25);
       for (let k = 0; k < count && n > 0; k++) {
         let fb: number;
@@ -207,7 +213,7 @@ Deno.test("blockmap: random sparse updates across depth changes match an array m
         else if (r < 0.6) fb = Math.max(0, n - 1 - rng.int(Math.min(n, 40))); // near the end
         else if (r < 0.8) fb = Math.min(n - 1, rng.int(Math.min(n, 64))); // near the start
         else fb = Math.min(n - 1, (rng.int(Math.ceil(n / FANOUT)) * FANOUT) + rng.int(3));
-        changes.set(fb, rng.chance(0.2) ? NO_BLOCK : { block: nextData++, birth: w.cp });
+        changes.set(fb, rng.chance(0.2) ? NO_BLOCK : dataPtr(nextData++, w.cp));
       }
       if (step % 7 === 6) {
         // Empty a whole leaf's worth of live pointers: its map block must go.
@@ -220,7 +226,7 @@ Deno.test("blockmap: random sparse updates across depth changes match an array m
         }
       }
       // Changes beyond the object's end are ignored.
-      if (rng.chance(0.2)) changes.set(n + rng.int(5), { block: nextData++, birth: w.cp });
+      if (rng.chance(0.2)) changes.set(n + rng.int(5), dataPtr(nextData++, w.cp));
 
       const oldDepth = map.depth;
       const oldMapBlocks = new Set(walk(w, map).mapBlocks);
@@ -242,7 +248,7 @@ Deno.test("blockmap: random sparse updates across depth changes match an array m
       }
       // walkMap: exactly the live data pointers, each map block once.
       const { mapBlocks, data } = walk(w, map);
-      const want = new Map<number, BlockPtr>();
+      const want = new Map<number, CheckedPtr>();
       model.forEach((p, i) => p.block !== 0 && want.set(i, p));
       assert.deepEqual(data, want, ctx);
       assert.equal(new Set(mapBlocks).size, mapBlocks.length, `${ctx}: map block visited twice`);
@@ -290,8 +296,8 @@ Deno.test("blockmap: shrinking across a depth change keeps the first nBlocks poi
   const w = new MapWriter(rng);
   w.begin();
   const n = 2 * FANOUT + 5;
-  const all = new Map<number, BlockPtr>();
-  for (let i = 0; i < n; i++) all.set(i, { block: 1000 + i, birth: 1 });
+  const all = new Map<number, CheckedPtr>();
+  for (let i = 0; i < n; i++) all.set(i, dataPtr(1000 + i, 1));
   let map: BlockMap = updateMap(w, EMPTY_MAP, all, n);
   assert.equal(map.depth, 2);
   w.commit();
@@ -300,7 +306,7 @@ Deno.test("blockmap: shrinking across a depth change keeps the first nBlocks poi
     const before: Set<number> = new Set(walk(w, map).mapBlocks);
     map = updateMap(w, map, new Map(), target);
     assert.equal(map.depth, depthFor(target));
-    const expected = Array.from({ length: target }, (_, i) => ({ block: 1000 + i, birth: 1 }));
+    const expected = Array.from({ length: target }, (_, i) => (dataPtr(1000 + i, 1)));
     assert.deepEqual(lookupRange(w, map, 0, target), expected);
     assert.deepEqual(w.released, before, "a rebuild releases every old map block");
     assert.equal(walk(w, map).data.size, target);
@@ -312,10 +318,7 @@ Deno.test("blockmap: lookups beyond the map's span read as holes, at every depth
   const w = new MapWriter(new Prng(2));
   for (const n of [3, 20, FANOUT + 20]) {
     w.begin();
-    const changes = new Map<number, BlockPtr>([[0, { block: 900, birth: 1 }], [n - 1, {
-      block: 901,
-      birth: 1,
-    }]]);
+    const changes = new Map<number, CheckedPtr>([[0, dataPtr(900, 1)], [n - 1, dataPtr(901, 1)]]);
     const map = updateMap(w, EMPTY_MAP, changes, n);
     w.commit();
     // An object grown past its map (a ranged write the CP is about to apply) asks for
@@ -323,30 +326,37 @@ Deno.test("blockmap: lookups beyond the map's span read as holes, at every depth
     const far = span(map.depth === 0 ? 1 : map.depth) + 5;
     const got = lookupRange(w, map, n - 1, far);
     assert.equal(got.length, far, `depth ${map.depth}: one pointer per block asked`);
-    assert.deepEqual(got[0], { block: 901, birth: 1 });
+    assert.deepEqual(got[0], dataPtr(901, 1));
     assert.ok(got.slice(1).every((p) => p.block === 0 && p.birth === 0));
     assert.deepEqual(lookupRange(w, map, far * 2, 3), [NO_BLOCK, NO_BLOCK, NO_BLOCK]);
   }
 });
 
-Deno.test("blockmap: a corrupt or misplaced map block is refused with a clear error", () => {
+Deno.test("blockmap: a damaged, stale or misplaced map block is refused with a clear error", () => {
   const w = new MapWriter(new Prng(1));
   w.begin();
-  const changes = new Map<number, BlockPtr>();
-  for (let i = 0; i < 20; i++) changes.set(i, { block: 500 + i, birth: 1 });
+  const changes = new Map<number, CheckedPtr>();
+  const other = new Map<number, CheckedPtr>();
+  for (let i = 0; i < 20; i++) changes.set(i, dataPtr(500 + i, 1));
+  for (let i = 0; i < 20; i++) other.set(i, dataPtr(700 + i, 1));
   const map = updateMap(w, EMPTY_MAP, changes, 20);
+  const otherMap = updateMap(w, EMPTY_MAP, other, 20);
   w.commit();
-  assert.ok("root" in map && map.root.block !== 0);
-  const root = (map as { root: BlockPtr }).root.block;
-  const bytes = w.blocks.get(root)!;
+  assert.ok("root" in map && map.root.block !== 0 && "root" in otherMap);
+  const root = map.root;
+  const bytes = w.blocks.get(root.block)!;
+  const corrupt = (block: number) => (e: unknown) =>
+    e instanceof CorruptBlockError && e.code === "corrupt" && e.block === block &&
+    e.kind === "map" && /map block \d+ does not match the checksum/.test(e.message);
   bytes[100] ^= 1;
-  assert.throws(() => lookupRange(w, map, 0, 1), /checksum mismatch/);
+  assert.throws(() => lookupRange(w, map, 0, 1), corrupt(root.block));
   bytes[100] ^= 1;
-  assert.throws(
-    () => lookupRange(w, { depth: 2, root: { block: root, birth: 1 } }, 0, 1),
-    /level-2/,
-  );
-  assert.deepEqual(lookupRange(w, map, 19, 1), [{ block: 519, birth: 1 }]);
+  // A valid map block where another belongs (a misdirected or lost write): its own bytes are
+  // intact, only the pointer's checksum tells.
+  const misdirected = { depth: 1, root: { ...root, block: otherMap.root.block } };
+  assert.throws(() => lookupRange(w, misdirected, 0, 1), corrupt(otherMap.root.block));
+  assert.throws(() => lookupRange(w, { depth: 2, root }, 0, 1), /level-2/);
+  assert.deepEqual(lookupRange(w, map, 19, 1), [dataPtr(519, 1)]);
 });
 
 Deno.test("blockmap: on a real Volume, committed CP by CP, and after reopen", async () => {
@@ -357,16 +367,16 @@ Deno.test("blockmap: on a real Volume, committed CP by CP, and after reopen", as
       const path = `${dir}/volume.dat`;
       let vol = await Volume.open(path);
       let map: BlockMap = EMPTY_MAP;
-      let model: BlockPtr[] = [];
+      let model: CheckedPtr[] = [];
       let nextData = 5_000_000;
       for (let step = 0; step < 30; step++) {
         const n = nextSize(rng, step, model.length);
         const tx = vol.beginCp();
-        const changes = new Map<number, BlockPtr>();
+        const changes = new Map<number, CheckedPtr>();
         for (let k = rng.range(1, 30); k > 0 && n > 0; k--) {
           changes.set(
             rng.int(n),
-            rng.chance(0.15) ? NO_BLOCK : { block: nextData++, birth: tx.cp },
+            rng.chance(0.15) ? NO_BLOCK : dataPtr(nextData++, tx.cp),
           );
         }
         model = model.slice(0, n);

@@ -155,3 +155,28 @@ export function slotCp(dataDir: string, slot: number): number {
     f.close();
   }
 }
+
+/** The blocks of `DIR/volume.dat` whose 4096 bytes equal `block`, found by content (no map parsing). */
+export function blocksHolding(dataDir: string, block: Uint8Array): number[] {
+  const file = Deno.readFileSync(`${dataDir}/volume.dat`);
+  const found: number[] = [];
+  for (let b = 2; (b + 1) * BLOCK_SIZE <= file.length; b++) {
+    let same = true;
+    for (let i = 0; i < BLOCK_SIZE && same; i++) same = file[b * BLOCK_SIZE + i] === block[i];
+    if (same) found.push(b);
+  }
+  return found;
+}
+
+/**
+ * Flips one bit of the volume block holding file block `fb` of an object whose
+ * bytes are `content` (it must be there exactly once); returns the block's number.
+ */
+export function damageFileBlock(dataDir: string, content: Uint8Array, fb: number): number {
+  const found = blocksHolding(dataDir, content.subarray(fb * BLOCK_SIZE, (fb + 1) * BLOCK_SIZE));
+  if (found.length !== 1) {
+    throw new Error(`file block ${fb} is in ${dataDir}/volume.dat ${found.length} times, not once`);
+  }
+  flipBit(`${dataDir}/volume.dat`, found[0] * BLOCK_SIZE + 777, 5);
+  return found[0];
+}

@@ -1,5 +1,5 @@
 /**
- * The block map of one object: file block index -> volume {@link BlockPtr}.
+ * The block map of one object: file block index -> volume {@link CheckedPtr}.
  *
  * Small objects keep up to {@link INLINE_POINTERS} pointers inline in their
  * catalog record (no metadata block of their own, so a 4 KiB PUT costs one
@@ -7,32 +7,39 @@
  * {@link FANOUT} pointers. Holes (block 0) read as zeros. Copy-on-write: an
  * update rewrites only the map blocks on the paths of changed file blocks.
  *
- * Map block layout: `u16 magic, u8 level, u8 0, u32 FNV-1a checksum of bytes
- * 8..4095`, then FANOUT pointers of 8 bytes.
+ * Every entry carries the check of the block it points to (data and map
+ * blocks alike, `../volume/check.ts`): a map block is verified against its
+ * parent's entry when it is read, a data block by the reader of its bytes.
+ *
+ * Map block layout: `u16 magic, u8 level, u8 0, u32 0`, then FANOUT entries of
+ * 16 bytes (the last 8 bytes of the block unused). Its checksum is the one in
+ * its parent's entry (the record's, for the root).
  *
  * @module
  */
+import { blake3 } from "../../block-index/mod.ts";
+import { assertBlock, checkOf } from "../volume/check.ts";
 import {
-  BLOCK_PTR_BYTES,
   BLOCK_SIZE,
-  type BlockPtr,
   type BlockReader,
+  CHECKED_PTR_BYTES,
+  type CheckedPtr,
   type CpWriter,
   NO_BLOCK,
-  readBlockPtr,
-  writeBlockPtr,
+  readCheckedPtr,
+  writeCheckedPtr,
 } from "../volume/types.ts";
 
 /** Pointers kept in the catalog record itself. */
 export const INLINE_POINTERS = 8;
-/** Pointers per map block. */
-export const FANOUT = (BLOCK_SIZE - 8) / BLOCK_PTR_BYTES;
+/** Pointers per map block: 255, 1020 KiB of data per leaf map block. */
+export const FANOUT = Math.floor((BLOCK_SIZE - 8) / CHECKED_PTR_BYTES);
 const MAGIC = 0x4d42; // "BM"
 
 /** A block map as stored in a catalog record. */
 export type BlockMap =
-  | { depth: 0; ptrs: BlockPtr[] }
-  | { depth: number; root: BlockPtr };
+  | { depth: 0; ptrs: CheckedPtr[] }
+  | { depth: number; root: CheckedPtr };
 
 /** The empty map. */
 export const EMPTY_MAP: BlockMap = { depth: 0, ptrs: [] };
@@ -53,38 +60,31 @@ function span(level: number): number {
   return FANOUT ** level;
 }
 
-function fnv1a(bytes: Uint8Array, from: number): number {
-  let h = 0x811c9dc5;
-  for (let i = from; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-  return h >>> 0;
-}
-
-function decodeMapBlock(bytes: Uint8Array, block: number, level: number): DataView {
+/** The map block `ptr` points to, checked against the pointer (a `corrupt` error if damaged). */
+function decodeMapBlock(reader: BlockReader, ptr: CheckedPtr, level: number): DataView {
+  const bytes = reader.readBlock(ptr.block);
+  assertBlock(bytes, ptr, "map", null);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint16(0, true) !== MAGIC || view.getUint8(2) !== level) {
-    throw new Error(`map block ${block}: not a level-${level} block map node (corrupt volume?)`);
-  }
-  if (view.getUint32(4, true) !== fnv1a(bytes, 8)) {
-    throw new Error(`map block ${block}: checksum mismatch (corrupt volume?)`);
+    throw new Error(`map block ${ptr.block}: not a level-${level} block map node`);
   }
   return view;
 }
 
-function encodeMapBlock(level: number, ptrs: BlockPtr[]): Uint8Array {
+function encodeMapBlock(level: number, ptrs: CheckedPtr[]): Uint8Array {
   const bytes = new Uint8Array(BLOCK_SIZE);
   const view = new DataView(bytes.buffer);
   view.setUint16(0, MAGIC, true);
   view.setUint8(2, level);
-  for (let i = 0; i < ptrs.length; i++) writeBlockPtr(view, 8 + i * BLOCK_PTR_BYTES, ptrs[i]);
-  view.setUint32(4, fnv1a(bytes, 8), true);
+  for (let i = 0; i < ptrs.length; i++) writeCheckedPtr(view, 8 + i * CHECKED_PTR_BYTES, ptrs[i]);
   return bytes;
 }
 
-function readChildren(reader: BlockReader, ptr: BlockPtr, level: number): BlockPtr[] {
-  const out: BlockPtr[] = new Array(FANOUT);
+function readChildren(reader: BlockReader, ptr: CheckedPtr, level: number): CheckedPtr[] {
+  const out: CheckedPtr[] = new Array(FANOUT);
   if (ptr.block === 0) return out.fill(NO_BLOCK);
-  const view = decodeMapBlock(reader.readBlock(ptr.block), ptr.block, level);
-  for (let i = 0; i < FANOUT; i++) out[i] = readBlockPtr(view, 8 + i * BLOCK_PTR_BYTES);
+  const view = decodeMapBlock(reader, ptr, level);
+  for (let i = 0; i < FANOUT; i++) out[i] = readCheckedPtr(view, 8 + i * CHECKED_PTR_BYTES);
   return out;
 }
 
@@ -101,8 +101,8 @@ export function lookupRange(
   map: BlockMap,
   first: number,
   count: number,
-): BlockPtr[] {
-  const out: BlockPtr[] = [];
+): CheckedPtr[] {
+  const out: CheckedPtr[] = [];
   if ("ptrs" in map) {
     for (let i = first; i < first + count; i++) out.push(map.ptrs[i] ?? NO_BLOCK);
     return out;
@@ -115,12 +115,12 @@ export function lookupRange(
 
 function collect(
   reader: BlockReader,
-  ptr: BlockPtr,
+  ptr: CheckedPtr,
   level: number,
   base: number,
   from: number,
   to: number,
-  out: BlockPtr[],
+  out: CheckedPtr[],
 ): void {
   const childSpan = span(level - 1);
   const lo = Math.max(0, Math.floor((from - base) / childSpan));
@@ -146,13 +146,13 @@ function collect(
  *
  * @example
  * ```ts
- * const next = updateMap(tx, EMPTY_MAP, new Map([[0, { block: 9, birth: tx.cp }]]), 1);
+ * const next = updateMap(tx, EMPTY_MAP, new Map([[0, { block: 9, birth: tx.cp, check }]]), 1);
  * ```
  */
 export function updateMap(
   w: CpWriter,
   map: BlockMap,
-  changes: Map<number, BlockPtr>,
+  changes: Map<number, CheckedPtr>,
   nBlocks: number,
 ): BlockMap {
   const depth = depthFor(nBlocks);
@@ -178,11 +178,11 @@ export function updateMap(
 
 function rewrite(
   w: CpWriter,
-  ptr: BlockPtr,
+  ptr: CheckedPtr,
   level: number,
   base: number,
-  changes: Array<[number, BlockPtr]>,
-): BlockPtr {
+  changes: Array<[number, CheckedPtr]>,
+): CheckedPtr {
   const children = readChildren(w, ptr, level);
   const childSpan = span(level - 1);
   for (let i = 0; i < changes.length;) {
@@ -199,18 +199,20 @@ function rewrite(
   return writeNode(w, level, children, ptr.block);
 }
 
-function writeNode(w: CpWriter, level: number, children: BlockPtr[], base: number): BlockPtr {
+function writeNode(w: CpWriter, level: number, children: CheckedPtr[], base: number): CheckedPtr {
   if (children.every((c) => c.block === 0)) return NO_BLOCK;
   const block = w.allocate();
-  w.write(block, encodeMapBlock(level, children), "meta", base);
-  return { block, birth: w.cp };
+  const bytes = encodeMapBlock(level, children);
+  const digest = blake3(bytes);
+  w.write(block, bytes, "meta", base, digest);
+  return { block, birth: w.cp, check: checkOf(digest) };
 }
 
-function build(w: CpWriter, ptrs: BlockPtr[], depth: number): BlockMap {
+function build(w: CpWriter, ptrs: CheckedPtr[], depth: number): BlockMap {
   if (depth === 0) return { depth: 0, ptrs };
   let level = ptrs;
   for (let l = 1; l <= depth; l++) {
-    const next: BlockPtr[] = [];
+    const next: CheckedPtr[] = [];
     for (let i = 0; i < level.length; i += FANOUT) {
       const children = level.slice(i, i + FANOUT);
       while (children.length < FANOUT) children.push(NO_BLOCK);
@@ -239,7 +241,7 @@ export function releaseMapBlocks(w: CpWriter, map: BlockMap): void {
 export function walkMap(
   reader: BlockReader,
   map: BlockMap,
-  visit: (ptr: BlockPtr, isMap: boolean, fileBlock: number) => void,
+  visit: (ptr: CheckedPtr, isMap: boolean, fileBlock: number) => void,
 ): void {
   if ("ptrs" in map) {
     map.ptrs.forEach((p, i) => {
@@ -247,7 +249,7 @@ export function walkMap(
     });
     return;
   }
-  const go = (ptr: BlockPtr, level: number, base: number) => {
+  const go = (ptr: CheckedPtr, level: number, base: number) => {
     if (ptr.block === 0) return;
     visit(ptr, true, base);
     const children = readChildren(reader, ptr, level);
@@ -263,7 +265,7 @@ export function walkMap(
 
 /** Encoded size of `map` in a catalog record. */
 export function mapEncodedSize(map: BlockMap): number {
-  return 2 + ("ptrs" in map ? map.ptrs.length : 1) * BLOCK_PTR_BYTES;
+  return 2 + ("ptrs" in map ? map.ptrs.length : 1) * CHECKED_PTR_BYTES;
 }
 
 /** Writes `map` at `offset`; returns the offset after it. */
@@ -271,20 +273,22 @@ export function encodeMap(view: DataView, offset: number, map: BlockMap): number
   view.setUint8(offset, map.depth);
   if ("ptrs" in map) {
     view.setUint8(offset + 1, map.ptrs.length);
-    map.ptrs.forEach((p, i) => writeBlockPtr(view, offset + 2 + i * BLOCK_PTR_BYTES, p));
-    return offset + 2 + map.ptrs.length * BLOCK_PTR_BYTES;
+    map.ptrs.forEach((p, i) => writeCheckedPtr(view, offset + 2 + i * CHECKED_PTR_BYTES, p));
+    return offset + 2 + map.ptrs.length * CHECKED_PTR_BYTES;
   }
   view.setUint8(offset + 1, 1);
-  writeBlockPtr(view, offset + 2, map.root);
-  return offset + 2 + BLOCK_PTR_BYTES;
+  writeCheckedPtr(view, offset + 2, map.root);
+  return offset + 2 + CHECKED_PTR_BYTES;
 }
 
 /** Reads a map written by {@link encodeMap}. */
 export function decodeMap(view: DataView, offset: number): BlockMap {
   const depth = view.getUint8(offset);
   const count = view.getUint8(offset + 1);
-  const ptrs: BlockPtr[] = [];
-  for (let i = 0; i < count; i++) ptrs.push(readBlockPtr(view, offset + 2 + i * BLOCK_PTR_BYTES));
+  const ptrs: CheckedPtr[] = [];
+  for (let i = 0; i < count; i++) {
+    ptrs.push(readCheckedPtr(view, offset + 2 + i * CHECKED_PTR_BYTES));
+  }
   if (depth === 0) return { depth: 0, ptrs };
   return { depth, root: ptrs[0] };
 }

@@ -64,7 +64,7 @@ const DEFAULT_CACHE_NODES = 1024;
 
 /**
  * An ordered map from byte keys (1..1024 bytes, memcmp order) to byte values
- * (0..512 bytes), stored as a copy-on-write B+tree. Reads see the tree at
+ * (0..576 bytes), stored as a copy-on-write B+tree. Reads see the tree at
  * {@link Catalog.root}; {@link Catalog.commit} writes a batch as new blocks and
  * moves the root. To read another version (an older snapshot, or the tree a
  * destination just applied), construct another Catalog on its root.

@@ -46,7 +46,7 @@ import { planSplit } from "./split.ts";
 export interface CatalogChange {
   /** 1..1024 bytes. */
   key: Uint8Array;
-  /** 0..512 bytes to store, or null to delete the key. */
+  /** 0..576 bytes to store, or null to delete the key. */
   value: Uint8Array | null;
 }
 

@@ -50,8 +50,8 @@ export const HEADER_BYTES = 16;
 export const SLOT_BYTES = 2;
 /** Largest key, in bytes. */
 export const MAX_KEY_BYTES = 1024;
-/** Largest value, in bytes. */
-export const MAX_VALUE_BYTES = 512;
+/** Largest value, in bytes: an object record with 8 inline 16-byte map entries and its metadata. */
+export const MAX_VALUE_BYTES = 576;
 /** Deepest level a node may claim: a guard against corrupt or looping trees. */
 export const MAX_LEVEL = 32;
 /** Bytes for slots and cells in one node. */

@@ -3,16 +3,19 @@
  * into new volume blocks (copy-on-write), the block maps and the catalog are
  * updated along the changed paths, and each written block gets a recipe that
  * tells the CP sync how the destination can rebuild it from what it holds.
+ * Each data block is hashed once, as it is written: its BLAKE3 is both the
+ * check in its map entry and its part of the CP digest.
  *
  * @module
  */
 import { blake3, isZeroBlock } from "../../block-index/mod.ts";
 import type { Catalog } from "../catalog/mod.ts";
 import { type BlockMap, EMPTY_MAP, lookupRange, updateMap, walkMap } from "../blockmap/blockmap.ts";
+import { assertBlock, checkOf, CorruptBlockError } from "../volume/check.ts";
 import type { CpTransaction } from "../volume/volume.ts";
 import type { LogSlice } from "../volume/written.ts";
 import { endOfSlice } from "../time-slice.ts";
-import { BLOCK_SIZE, type BlockPtr, NO_BLOCK } from "../volume/types.ts";
+import { BLOCK_SIZE, type BlockPtr, type CheckedPtr, NO_BLOCK } from "../volume/types.ts";
 import type { DirtyObject, Extent, LogPosition } from "./overlay.ts";
 import { decodeRecord, encodeRecord, type ObjectRecord, UNKNOWN_ETAG } from "./record.ts";
 import { compareBytes } from "../catalog/mod.ts";
@@ -61,13 +64,19 @@ export async function writeCheckpoint(
       if (record) changes.push({ key: d.keyBytes, value: null });
       continue;
     }
-    const next = await writeObject(tx, log, d, d.replace ? null : record, counts);
+    let next: ObjectRecord;
+    try {
+      next = await writeObject(tx, log, d, d.replace ? null : record, counts);
+    } catch (e) {
+      throw e instanceof CorruptBlockError ? e.of(d.key) : e;
+    }
     if (d.replace && record) releaseObject(tx, record.map);
     changes.push({ key: d.keyBytes, value: encodeRecord(next) });
     await pause(tx);
   }
   const catalogRoot = catalog.commit(changes, tx);
-  // Every written block has a digest: the CP digest covers them all.
+  // Every written block has a digest: the CP digest covers them all. Data and map
+  // blocks got theirs when written (their map entries carry it); catalog nodes get it here.
   const written = tx.written;
   for (let r = 0; r < written.count; r++) {
     if (!written.hasDigest(r)) written.setDigest(r, blake3(tx.readBlock(written.block(r))));
@@ -107,7 +116,7 @@ async function writeObject(
 ): Promise<ObjectRecord> {
   const nBlocks = Math.ceil(d.size / BLOCK_SIZE);
   const baseMap = base?.map ?? EMPTY_MAP;
-  const changes = new Map<number, BlockPtr>();
+  const changes = new Map<number, CheckedPtr>();
   const touched = touchedBlocks(d.extents, nBlocks);
   let e = 0; // first extent that may overlap the current block
   let cached = null as { extent: Extent; bytes: Uint8Array } | null;
@@ -154,6 +163,8 @@ async function writeObject(
       content = cached.bytes.subarray(at, at + BLOCK_SIZE);
     } else {
       content = oldPtr.block !== 0 ? tx.readBlock(oldPtr.block) : new Uint8Array(BLOCK_SIZE);
+      // A damaged block patched into a new one would get a fresh, valid check: refuse it.
+      if (oldPtr.block !== 0) assertBlock(content, oldPtr, "data", d.key);
       for (const s of slices) {
         log.readPayload(
           s.position,
@@ -176,9 +187,9 @@ async function writeObject(
       continue;
     }
     const block = tx.allocate();
-    const digest = whole ? knownDigest(d.extents[e], whole) : null;
-    const row = tx.write(block, content, "data", oldPtr.block);
-    if (digest) tx.written.setDigest(row, digest);
+    const digest = (whole && tail >= BLOCK_SIZE ? knownDigest(d.extents[e], whole) : null) ??
+      blake3(content);
+    const row = tx.write(block, content, "data", oldPtr.block, digest);
     if (whole) tx.written.setLog(row, whole.lsn, whole.payloadOffset);
     else {
       tx.written.setPatch(
@@ -186,7 +197,7 @@ async function writeObject(
         slices.map(({ at, length, lsn, payloadOffset }) => ({ at, length, lsn, payloadOffset })),
       );
     }
-    changes.set(fb, { block, birth: tx.cp });
+    changes.set(fb, { block, birth: tx.cp, check: checkOf(digest) });
     if ((i & 63) === 63) await pause(tx);
   }
   // A replaced object's blocks that no write touched are holes.

@@ -9,7 +9,15 @@
  *
  * @module
  */
-import { type BlockMap, decodeMap, encodeMap, mapEncodedSize } from "../blockmap/blockmap.ts";
+import {
+  type BlockMap,
+  decodeMap,
+  encodeMap,
+  INLINE_POINTERS,
+  mapEncodedSize,
+} from "../blockmap/blockmap.ts";
+import { MAX_VALUE_BYTES } from "../catalog/mod.ts";
+import { CHECKED_PTR_BYTES } from "../volume/types.ts";
 
 /**
  * The ETag stored for an object whose bytes were not hashed at commit (after
@@ -28,6 +36,10 @@ export function isKnownEtag(etag: Uint8Array): boolean {
  * inline map) must stay within a catalog value.
  */
 export const MAX_META_BYTES = 384;
+
+if (48 + 2 + INLINE_POINTERS * CHECKED_PTR_BYTES + 2 + MAX_META_BYTES > MAX_VALUE_BYTES) {
+  throw new Error("invariant: the largest object record must fit in a catalog value");
+}
 
 /** A committed object as the catalog stores it. */
 export interface ObjectRecord {

@@ -28,7 +28,7 @@ import { BLOCK_SIZE } from "../volume/types.ts";
 import { type CpTransaction, Volume } from "../volume/volume.ts";
 import { WrittenBlocks } from "../volume/written.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
-import { buildView, fillView, hashView, type View, type ViewSource } from "./view.ts";
+import { buildView, hashView, readChunk, type View, type ViewSource } from "./view.ts";
 import { encodeKey } from "./key.ts";
 import { addExtent, type DirtyObject, type Extent, extentBytes } from "./overlay.ts";
 import { decodeRecord, MAX_META_BYTES } from "./record.ts";
@@ -223,7 +223,7 @@ export class ObjectStore {
     this.options = options;
     this.#dataDir = dataDir;
     this.#log = options.logger ?? rootLogger();
-    this.#io = { log, volume };
+    this.#io = { log, volume, logger: this.#log };
     this.#mirror = options.mirror === true;
     // A promotion records its generation before its CP: a crash between the two still raises it.
     this.#generation = Math.max(volume.superblock.pairGeneration, dataDir.pairGeneration);
@@ -839,6 +839,10 @@ export class ObjectStore {
    * (a reader that never starts, stalls or vanished): it is then logged and
    * errors with `request_timeout` if pulled again, since what it read from
    * may be reused.
+   *
+   * The first piece is read (and its blocks checked) before the stream is
+   * returned, so a damaged block there throws `corrupt` before any header is
+   * sent; a damaged block further on errors the stream, which cuts the body.
    */
   read(key: string, start: number, end: number): ReadableStream<Uint8Array> {
     const view = this.#view(key);
@@ -849,6 +853,13 @@ export class ObjectStore {
     const idleMs = this.options.readIdleMs ?? READ_IDLE_MS;
     const pin = this.#pin(key);
     let pos = start;
+    let first: Uint8Array | null = null;
+    try {
+      if (start < end) first = readChunk(view, start, end, RECORD_PAYLOAD_BYTES, this.#io);
+    } catch (e) {
+      this.#unpin(pin);
+      throw e;
+    }
     const awaitPull = () => {
       clearTimeout(pin.timer);
       pin.timer = setTimeout(() => {
@@ -877,10 +888,9 @@ export class ObjectStore {
         }
         try {
           if (pos < end) {
-            const n = Math.min(RECORD_PAYLOAD_BYTES, end - pos);
-            const out = new Uint8Array(n);
-            fillView(view, pos, pos + n, out, this.#io);
-            pos += n;
+            const out = first ?? readChunk(view, pos, end, RECORD_PAYLOAD_BYTES, this.#io);
+            first = null;
+            pos += out.length;
             controller.enqueue(out);
           }
           // Ended with the last chunk: a consumer that stops at Content-Length pulls no more.
@@ -1221,10 +1231,17 @@ export class ObjectStore {
     });
   }
 
-  /** The first failure of a kind is a warning; the same cause again (every tick) is debug. */
+  /**
+   * The first failure of a kind is a warning (an error when a block it read is damaged);
+   * the same cause again (every tick) is debug.
+   */
   #logFailed(e: unknown): void {
     const cause = errorMessage(e);
-    const level = cause === this.#lastCpFailure ? "debug" : "warn";
+    const level = cause === this.#lastCpFailure
+      ? "debug"
+      : isError(e, "corrupt")
+      ? "error"
+      : "warn";
     this.#lastCpFailure = cause;
     this.#log[level]("cp.failed", { cp: this.superblock.cp + 1, cause });
   }

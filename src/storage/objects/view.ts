@@ -4,11 +4,18 @@
  * copies the layers' extent lists, so writes after it was taken do not change
  * what it reads (the store pins the blocks and log it points into).
  *
+ * Every committed block read is checked against the checksum in its map
+ * entry before its bytes are used: a damaged block is the error `corrupt`
+ * (logged at error with the block and the key), never bytes. Reads in
+ * {@link readChunk}'s pieces touch each block once, so none is hashed twice.
+ *
  * @module
  */
 import { Blake3Hasher } from "../../block-index/mod.ts";
+import type { Logger } from "../../logging/mod.ts";
 import { lookupRange } from "../blockmap/blockmap.ts";
 import type { Catalog } from "../catalog/mod.ts";
+import { assertBlock, CorruptBlockError } from "../volume/check.ts";
 import { BLOCK_SIZE, type BlockReader } from "../volume/types.ts";
 import type { PayloadReader } from "./checkpoint.ts";
 import { encodeKey } from "./key.ts";
@@ -17,6 +24,7 @@ import { decodeRecord, isKnownEtag, type ObjectRecord } from "./record.ts";
 
 /** An object as a reader sees it now. */
 export interface View {
+  key: string;
   /** Extent lists from the newest layer down; reading stops below a `replace` layer. */
   layers: Array<{ extents: Extent[]; replace: boolean }>;
   /** The committed record under the layers, or null (none, or hidden by a replace). */
@@ -33,6 +41,8 @@ export interface View {
 export interface ViewSource {
   log: PayloadReader;
   volume: BlockReader;
+  /** Hears of damaged blocks (`store.corrupt_block`, level error). */
+  logger: Logger;
 }
 
 /**
@@ -64,6 +74,7 @@ export function buildView(
   const record = value ? decodeRecord(value) : null;
   if (!top && !record) return null;
   return {
+    key,
     layers: out,
     record,
     size: top ? top.size : record!.size,
@@ -103,7 +114,18 @@ function fillLayer(
 ): void {
   if (start >= end) return;
   if (i === view.layers.length) {
-    fillFromRecord(view.record, start, end, out, at, src.volume);
+    try {
+      fillFromRecord(view, start, end, out, at, src.volume);
+    } catch (e) {
+      if (!(e instanceof CorruptBlockError)) throw e;
+      const named = e.of(view.key);
+      src.logger.error("store.corrupt_block", {
+        key: view.key,
+        block: named.block,
+        kind: named.kind,
+      });
+      throw named;
+    }
     return;
   }
   const { extents, replace } = view.layers[i];
@@ -136,13 +158,14 @@ function fillLayer(
 }
 
 function fillFromRecord(
-  record: ObjectRecord | null,
+  view: View,
   start: number,
   end: number,
   out: Uint8Array,
   at: number,
   volume: BlockReader,
 ): void {
+  const record = view.record;
   const limit = record ? Math.min(end, record.size) : start;
   if (limit < end) out.fill(0, at + Math.max(limit, start) - start, at + end - start);
   if (!record || start >= limit) return;
@@ -159,8 +182,35 @@ function fillFromRecord(
       continue;
     }
     const block = volume.readBlock(ptrs[k].block);
+    assertBlock(block, ptrs[k], "data", view.key);
     dst.set(block.subarray(from - fb * BLOCK_SIZE, to - fb * BLOCK_SIZE));
   }
+}
+
+/**
+ * The next piece of a read of the view from `pos` to `end`: at most
+ * `maxBytes`, ending on a block boundary (or at `end`), so consecutive pieces
+ * never read the same block (each block is read and checked once per read).
+ *
+ * @example
+ * ```ts
+ * for (let pos = 0; pos < view.size;) {
+ *   const piece = readChunk(view, pos, view.size, 1 << 20, src);
+ *   pos += piece.length;
+ * }
+ * ```
+ */
+export function readChunk(
+  view: View,
+  pos: number,
+  end: number,
+  maxBytes: number,
+  src: ViewSource,
+): Uint8Array {
+  const n = Math.min(end - pos, maxBytes - (pos % BLOCK_SIZE));
+  const out = new Uint8Array(n);
+  fillView(view, pos, pos + n, out, src);
+  return out;
 }
 
 /**

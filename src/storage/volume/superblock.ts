@@ -16,13 +16,23 @@
  * 4064 32 checksum
  * ```
  *
+ * Version 2: block map entries carry the checksum of their block (16 bytes,
+ * `types.ts`). Version 1 volumes (8-byte entries, no checksums) are refused,
+ * not read: see {@link SUPERBLOCK_VERSION}.
+ *
  * @module
  */
 import { blake3 } from "../../block-index/mod.ts";
 import { BLOCK_SIZE, type BlockPtr, readBlockPtr, writeBlockPtr } from "./types.ts";
 
 const MAGIC = new TextEncoder().encode("REFSYNC1");
-const VERSION = 1;
+/**
+ * The on-disk format this build reads and writes. A volume of another version
+ * is refused with its version named ({@link superblockVersion}): reading
+ * version 1 would keep a second map decoder for good and serve its blocks
+ * unchecked, a promise quietly not kept.
+ */
+export const SUPERBLOCK_VERSION = 2;
 const CHECKSUM_OFFSET = BLOCK_SIZE - 32;
 
 /** The fields of a committed CP. */
@@ -61,7 +71,7 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
   const out = new Uint8Array(BLOCK_SIZE);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
-  view.setUint32(8, VERSION, true);
+  view.setUint32(8, SUPERBLOCK_VERSION, true);
   out.set(sb.volumeId, 16);
   view.setBigUint64(32, BigInt(sb.pairGeneration), true);
   view.setBigUint64(40, BigInt(sb.cp), true);
@@ -85,12 +95,8 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
  * ```
  */
 export function decodeSuperblock(block: Uint8Array): Superblock | null {
-  if (block.length !== BLOCK_SIZE) return null;
-  for (let i = 0; i < MAGIC.length; i++) if (block[i] !== MAGIC[i]) return null;
-  const sum = blake3(block.subarray(0, CHECKSUM_OFFSET));
-  for (let i = 0; i < 32; i++) if (sum[i] !== block[CHECKSUM_OFFSET + i]) return null;
+  if (superblockVersion(block) !== SUPERBLOCK_VERSION) return null;
   const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
-  if (view.getUint32(8, true) !== VERSION) return null;
   const root = readBlockPtr(view, 56);
   return {
     volumeId: block.slice(16, 32),
@@ -102,6 +108,23 @@ export function decodeSuperblock(block: Uint8Array): Superblock | null {
     volumeDigest: block.slice(72, 104),
     promotedAtLsn: Number(view.getBigUint64(104, true)),
   };
+}
+
+/**
+ * The format version of a valid superblock slot of any version (magic and
+ * checksum intact), else null.
+ *
+ * @example
+ * ```ts
+ * superblockVersion(encodeSuperblock(sb)); // SUPERBLOCK_VERSION
+ * ```
+ */
+export function superblockVersion(block: Uint8Array): number | null {
+  if (block.length !== BLOCK_SIZE) return null;
+  for (let i = 0; i < MAGIC.length; i++) if (block[i] !== MAGIC[i]) return null;
+  const sum = blake3(block.subarray(0, CHECKSUM_OFFSET));
+  for (let i = 0; i < 32; i++) if (sum[i] !== block[CHECKSUM_OFFSET + i]) return null;
+  return new DataView(block.buffer, block.byteOffset, block.byteLength).getUint32(8, true);
 }
 
 /** The slot that CP `cp` is written to. */

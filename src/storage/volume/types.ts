@@ -22,8 +22,22 @@ export interface BlockPtr {
 /** Encoded size of a {@link BlockPtr}: u32 block number, u32 birth CP. */
 export const BLOCK_PTR_BYTES = 8;
 
+/**
+ * A block map entry: a {@link BlockPtr} that also carries the checksum of the
+ * block it points to, as ZFS's block pointers do, so a read of a damaged (or
+ * stale, or misdirected) block is caught by its parent and never served.
+ * `check` is the first 8 bytes of the block's BLAKE3 as a little-endian u64
+ * (`src/storage/volume/check.ts`); a hole has check 0.
+ */
+export interface CheckedPtr extends BlockPtr {
+  check: bigint;
+}
+
+/** Encoded size of a {@link CheckedPtr}: u32 block number, u32 birth CP, u64 check. */
+export const CHECKED_PTR_BYTES = 16;
+
 /** The hole pointer: no block. */
-export const NO_BLOCK: BlockPtr = Object.freeze({ block: 0, birth: 0 });
+export const NO_BLOCK: CheckedPtr = Object.freeze({ block: 0, birth: 0, check: 0n });
 
 /**
  * Writes `ptr` at `offset` of `view`.
@@ -51,6 +65,36 @@ export function readBlockPtr(view: DataView, offset: number): BlockPtr {
   return { block: view.getUint32(offset, true), birth: view.getUint32(offset + 4, true) };
 }
 
+/**
+ * Writes the block map entry `ptr` at `offset` of `view`.
+ *
+ * @example
+ * ```ts
+ * const buf = new Uint8Array(CHECKED_PTR_BYTES);
+ * writeCheckedPtr(new DataView(buf.buffer), 0, { block: 7, birth: 3, check: 0x1234n });
+ * ```
+ */
+export function writeCheckedPtr(view: DataView, offset: number, ptr: CheckedPtr): void {
+  writeBlockPtr(view, offset, ptr);
+  view.setBigUint64(offset + 8, ptr.check, true);
+}
+
+/**
+ * Reads the block map entry at `offset` of `view`.
+ *
+ * @example
+ * ```ts
+ * const ptr = readCheckedPtr(new DataView(new ArrayBuffer(CHECKED_PTR_BYTES)), 0); // the hole
+ * ```
+ */
+export function readCheckedPtr(view: DataView, offset: number): CheckedPtr {
+  return {
+    block: view.getUint32(offset, true),
+    birth: view.getUint32(offset + 4, true),
+    check: view.getBigUint64(offset + 8, true),
+  };
+}
+
 /** What a block holds; the CP sync picks its record kinds by it. */
 export type BlockKind = "data" | "meta";
 
@@ -76,8 +120,10 @@ export interface CpWriter extends BlockReader {
    * Writes a full block (exactly {@link BLOCK_SIZE} bytes) of this CP. `base` is the
    * block this one replaces (its previous version), or 0; the CP sync uses it to
    * send metadata as a DIFF against a block the destination already holds.
+   * `digest`, the block's BLAKE3 when the caller has it (it put the checksum in
+   * the pointer), is kept for the CP digest so the block is not hashed again.
    */
-  write(block: number, data: Uint8Array, kind: BlockKind, base: number): void;
+  write(block: number, data: Uint8Array, kind: BlockKind, base: number, digest?: Uint8Array): void;
   /** `block` is live in the last committed CP but not in this one: free after commit. */
   release(block: number): void;
 }

@@ -26,7 +26,9 @@ import {
   encodeSuperblock,
   type Superblock,
   SUPERBLOCK_SLOTS,
+  SUPERBLOCK_VERSION,
   superblockSlot,
+  superblockVersion,
 } from "./superblock.ts";
 import { BLOCK_SIZE, type BlockKind, type CpWriter } from "./types.ts";
 import { WrittenBlocks } from "./written.ts";
@@ -123,7 +125,19 @@ export class Volume {
       if (sb !== null && superblockSlot(sb.cp) === slot) candidates.push(sb);
     }
     if (candidates.length === 0) {
+      const versions = Array.from(
+        { length: SUPERBLOCK_SLOTS },
+        (_, slot) => superblockVersion(readAt(ops, fd, slot)),
+      );
       fs.closeSync(fd);
+      const other = versions.find((v) => v !== null);
+      if (other !== undefined) {
+        return Promise.reject(
+          new Error(
+            `${path}: a volume of format version ${other}; this refsync reads version ${SUPERBLOCK_VERSION} only (block pointers carry checksums since version 2). Copy its objects out with the refsync that wrote it, then into a new data directory`,
+          ),
+        );
+      }
       return Promise.reject(
         new Error(
           `${path}: no valid superblock in either slot; the file is not a refsync volume or both slots are corrupt`,
@@ -296,8 +310,17 @@ export class CpTransaction implements CpWriter {
     if (!this.#inUse.has(block)) this.#claim(block);
   }
 
-  /** Buffers a block of this CP; returns its row in {@link CpTransaction.written}. */
-  write(block: number, data: Uint8Array, kind: BlockKind, base: number): number {
+  /**
+   * Buffers a block of this CP; returns its row in {@link CpTransaction.written}
+   * (with `digest`, the block's BLAKE3, when the caller computed it).
+   */
+  write(
+    block: number,
+    data: Uint8Array,
+    kind: BlockKind,
+    base: number,
+    digest?: Uint8Array,
+  ): number {
     this.#assertOpen();
     if (data.length !== BLOCK_SIZE) throw new Error(`invariant: a block is ${BLOCK_SIZE} bytes`);
     if (this.#live.has(block) || !this.#inUse.has(block)) {
@@ -305,7 +328,9 @@ export class CpTransaction implements CpWriter {
     }
     if (this.#pending.has(block)) throw new Error(`invariant: block ${block} written twice`);
     this.#pending.set(block, data);
-    return this.written.add(block, kind, base);
+    const row = this.written.add(block, kind, base);
+    if (digest) this.written.setDigest(row, digest);
+    return row;
   }
 
   release(block: number): void {
