@@ -15,6 +15,7 @@ import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { DestState } from "../protocol/handshake/mod.ts";
 import { toHex } from "../block-index/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
+import type { Clock } from "../runtime/clock.ts";
 import { applyCpSync, type ApplyResult } from "./cp-apply.ts";
 import { receiveLog } from "./log-receiver.ts";
 import { processStats } from "../edge-source/app.ts";
@@ -34,6 +35,8 @@ export interface DestAppContext {
   promote: () => Promise<{ cp: number; digest: string }>;
   /** A request body that sends nothing for this long (ms) is cut with 408 (default 30 s). */
   bodyIdleTimeoutMs?: number;
+  /** The clock of the body idle timer (the simulator's). Default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -50,7 +53,11 @@ export function createDestApp(ctx: DestAppContext): Hono {
   const reads: ReadCounters = { gets: 0, heads: 0, bytesRead: 0 };
   /** The body of a replication request: a source that stalls is cut off, never waited on. */
   const body = (c: Context) =>
-    withIdleTimeout(c.req.raw.body, ctx.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS);
+    withIdleTimeout(
+      c.req.raw.body,
+      ctx.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
+      ctx.clock,
+    );
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);

@@ -6,7 +6,10 @@
  * @module
  */
 import type { DestConfig } from "../cli/args.ts";
-import { listen } from "../http/serve.ts";
+import { listen, type Serve, type Server } from "../http/serve.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Random } from "../runtime/random.ts";
+import type { FileSystem } from "../storage/fs/file-ops.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { storedToken } from "../protocol/auth/mod.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
@@ -30,6 +33,12 @@ export interface DestHandle {
 export interface DestOptions {
   /** Where its events go (default: the root logger); lines get `role: "destination"`. */
   logger?: Logger;
+  /** The simulator's disk, clock, randomness, network; real ones by default. */
+  fileOps?: FileSystem;
+  clock?: Clock;
+  random?: Random;
+  /** How the app is served (default: {@link listen}). */
+  serve?: Serve;
 }
 
 /**
@@ -57,6 +66,9 @@ export async function startDest(
     spaceReserve: config.spaceReserve,
     mirror: true,
     logger: log,
+    fileOps: options.fileOps,
+    clock: options.clock,
+    random: options.random,
   });
   let tokenGenerated = false;
   let token: string;
@@ -83,6 +95,7 @@ export async function startDest(
         wire: () => null,
         role: "source (promoted)",
         bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+        clock: options.clock,
       });
       // Replication calls still reach the destination app: its /v1/repl/state tells a
       // returning old source it was replaced (no split brain); the rest answer 409.
@@ -90,7 +103,7 @@ export async function startDest(
         new URL(req.url).pathname.startsWith("/v1/repl/")
           ? app.fetch(req, info)
           : source.fetch(req, info);
-      scheduler = new CpScheduler(store, config.cpIntervalMs);
+      scheduler = new CpScheduler(store, config.cpIntervalMs, options.clock);
       scheduler.start();
       return store.digest();
     })();
@@ -103,12 +116,13 @@ export async function startDest(
     wire,
     promote,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    clock: options.clock,
   });
   // `info` becomes the Hono env: the auth checks log the peer address from it.
   let handler: Deno.ServeHandler = app.fetch;
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: Server;
   try {
-    server = listen(config.host, config.port, (req, info) => handler(req, info));
+    server = (options.serve ?? listen)(config.host, config.port, (req, info) => handler(req, info));
   } catch (e) {
     await store.close();
     throw e;

@@ -14,6 +14,7 @@ import { parseContentRange } from "../http/range.ts";
 import { encodeKey } from "../storage/objects/key.ts";
 import type { ObjectStore, Precondition } from "../storage/objects/store.ts";
 import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
+import type { Clock } from "../runtime/clock.ts";
 
 /** What the source app needs. */
 export interface SourceAppContext {
@@ -37,6 +38,8 @@ export interface SourceAppContext {
   role?: string;
   /** A request body that sends nothing for this long (ms) is cut with 408 (default 30 s). */
   bodyIdleTimeoutMs?: number;
+  /** The clock of the body idle timer (the simulator's). Default the system clock. */
+  clock?: Clock;
 }
 
 /** Client counters of the source. */
@@ -120,6 +123,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     const body = withIdleTimeout(
       c.req.raw.body,
       ctx.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
+      ctx.clock,
     );
     const result = await store.write(key, body, {
       replace: range === null,

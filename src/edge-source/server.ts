@@ -6,7 +6,11 @@
  * @module
  */
 import type { SourceConfig } from "../cli/args.ts";
-import { listen } from "../http/serve.ts";
+import { listen, type Serve, type Server } from "../http/serve.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Random } from "../runtime/random.ts";
+import type { FileSystem } from "../storage/fs/file-ops.ts";
+import type { ReplicaClient } from "./mirror/replica-client.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { storedToken } from "../protocol/auth/mod.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
@@ -30,6 +34,14 @@ export interface SourceHandle {
 export interface SourceOptions {
   /** Where its events go (default: the root logger); lines get `role: "source"`. */
   logger?: Logger;
+  /** The simulator's disk, clock, randomness, network; real ones by default. */
+  fileOps?: FileSystem;
+  clock?: Clock;
+  random?: Random;
+  /** How the app is served (default: {@link listen}). */
+  serve?: Serve;
+  /** How the mirror reaches `config.dest` (default: HTTP). */
+  replicaClient?: (url: string, token: string) => ReplicaClient;
 }
 
 /**
@@ -58,6 +70,8 @@ export async function startSource(
     syncTimeoutMs: config.syncTimeoutMs,
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
+    client: options.replicaClient?.(config.dest, config.token!),
+    clock: options.clock,
   });
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
@@ -65,6 +79,9 @@ export async function startSource(
     readIdleMs: config.bodyIdleTimeoutMs,
     spaceReserve: config.spaceReserve,
     logger: log,
+    fileOps: options.fileOps,
+    clock: options.clock,
+    random: options.random,
     ...mirror?.hooks,
   });
   let tokenGenerated = false;
@@ -88,16 +105,17 @@ export async function startSource(
     mirrorStats: () => mirror?.stats() ?? { mirror: null },
     admitWrite: mirror ? () => mirror.admitWrite() : undefined,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    clock: options.clock,
   });
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: Server;
   try {
-    server = listen(config.host, config.port, app.fetch);
+    server = (options.serve ?? listen)(config.host, config.port, app.fetch);
   } catch (e) {
     await mirror?.close();
     await store.close();
     throw e;
   }
-  const scheduler = new CpScheduler(store, config.cpIntervalMs);
+  const scheduler = new CpScheduler(store, config.cpIntervalMs, options.clock);
   scheduler.start();
   const port = server.addr.port;
   const url = `http://${config.host}:${port}`;
