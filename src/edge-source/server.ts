@@ -72,6 +72,7 @@ export async function startSource(
     quarantineDir: `${config.data}/quarantine`,
     client: options.replicaClient?.(config.dest, config.token!),
     clock: options.clock,
+    logger: options.logger,
   });
   const store = await ObjectStore.open(config.data, {
     cpDirtyBytes: config.cpDirtyBytes,
