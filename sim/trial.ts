@@ -113,6 +113,10 @@ class Trial implements Simulation {
   /** Volume digests seen per (pair generation, CP), on both sides. */
   digests = new Map<string, string>();
   booting = new Set<Machine>();
+  /** Crashes to come, each after a number of events. */
+  scheduled = new Set<{ machine: Machine; events: number; restart: boolean }>();
+  /** A disaster happened: promote the destination as soon as it is back. */
+  failover = false;
   writes: Record<Outcome, number> = { applied: 0, maybe: 0, not: 0 };
   reads = 0;
   crashes = 0;
@@ -187,8 +191,29 @@ class Trial implements Simulation {
   async runFor(ms: number): Promise<void> {
     const end = this.clock.elapsed + ms;
     await drain();
-    while (!this.failure && this.clock.fireNext(end)) await drain();
+    while (!this.failure && this.clock.fireNext(end)) {
+      await drain();
+      this.#crashDue();
+    }
     if (this.failure) throw new Failed();
+  }
+
+  /**
+   * Crashes waiting for their moment: each comes after a random number of
+   * events (a timer, an fdatasync, a delivery), so crashes land at any await
+   * point — inside a write's sync window, a CP's commit, a handshake.
+   */
+  #crashDue(): void {
+    for (const c of [...this.scheduled]) {
+      if (--c.events > 0) continue;
+      this.scheduled.delete(c);
+      this.crash(c.machine, c.restart);
+    }
+  }
+
+  /** Crashes `m` after 1 to 60 events; `restart` false keeps it down (it is lost). */
+  scheduleCrash(m: Machine, restart = true, events = this.work.range(1, 60)): void {
+    this.scheduled.add({ machine: m, events, restart });
   }
 
   /** Runs until `done()` or `ms` of simulated time passed; false on the deadline. */
@@ -227,7 +252,7 @@ class Trial implements Simulation {
     }
   }
 
-  crash(m: Machine): void {
+  crash(m: Machine, restart = true): void {
     if (!m.up) return;
     this.crashes++;
     m.crash(this.crashFaults());
@@ -238,8 +263,21 @@ class Trial implements Simulation {
         p.settle(null);
       }
     }
+    if (!restart) return;
     const delay = this.work.range(50, 3000);
     this.clock.shared.setTimeout(() => void this.boot(m), delay);
+  }
+
+  /**
+   * A disaster: both machines lose power at the same moment, the source for
+   * good. The destination comes back and is promoted (a failover): every
+   * write the source acknowledged must be on it.
+   */
+  disaster(): void {
+    const events = this.work.range(1, 60);
+    this.scheduleCrash(this.source, false, events);
+    this.scheduleCrash(this.dest, true, events);
+    this.failover = true;
   }
 
   /** Sends a request to `m` as a client; `settle` hears the answer (null: the machine crashed). */
@@ -284,14 +322,16 @@ class Trial implements Simulation {
     if (x < 0.52 && key) return this.del(key);
     if (x < 0.68 && key) return this.get(key);
     if (x < 0.75) return this.cp();
-    if (x < 0.79) return this.crash(this.source);
-    if (x < 0.83) return this.crash(this.dest);
+    if (this.failover && this.dest.up && !this.promoted) return this.promote();
+    if (x < 0.79) return this.scheduleCrash(this.source);
+    if (x < 0.83) return this.scheduleCrash(this.dest);
     if (x < 0.88) {
       const link = this.source.link;
       if (link) link.partitioned = !link.partitioned;
       return;
     }
-    if (x < 0.885 && !this.promoted) return this.promote();
+    if (x < 0.883 && !this.promoted) return this.promote();
+    if (x < 0.89 && !this.promoted && !this.failover) return this.disaster();
     // Otherwise: time passes.
   }
 
@@ -435,6 +475,8 @@ class Trial implements Simulation {
       if (res === null) return; // crashed mid-promotion: the role file decides at restart
       if (res.status !== 200) return this.fail(`promote: status ${res.status}`);
       this.promoteAcked = true;
+      // The old source comes back later, and must find itself fenced.
+      this.clock.shared.setTimeout(() => void this.boot(this.source), this.work.range(500, 3000));
     });
     this.promoted = true;
   }
@@ -468,11 +510,17 @@ class Trial implements Simulation {
 
   async heal(): Promise<void> {
     this.calm = true;
+    this.scheduled.clear();
+    if (this.failover && !this.promoted) {
+      await this.until(() => this.dest.up, 10_000);
+      this.promote();
+    }
     if (this.source.link) this.source.link.partitioned = false;
     for (const m of [this.source, this.dest]) {
       await this.boot(m);
     }
     await this.until(() => this.booting.size === 0 && this.source.up && this.dest.up, 10_000);
+    if (!this.source.up || !this.dest.up) return this.fail("a machine did not come back up");
     if (!(await this.until(() => this.pending.size === 0, 60_000))) {
       this.fail(`${this.pending.size} client requests never answered`);
       return;
