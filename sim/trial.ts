@@ -121,12 +121,16 @@ class Trial implements Simulation {
   reads = 0;
   crashes = 0;
 
+  /** Blocks the workload reuses (see {@link Trial.fromPool}). */
+  readonly pool: Uint8Array[];
+
   constructor(seed: number, index: number, options: TrialOptions) {
     const root = new Prng(seed);
     for (let i = 0; i < index; i++) root.u32();
     const trialSeed = root.u32();
     this.rng = new Prng(trialSeed);
     this.work = this.rng.fork();
+    this.pool = Array.from({ length: 6 }, () => this.work.bytes(4096));
     this.steps = options.steps ?? 60;
     this.source = new Machine(this, "source");
     this.dest = new Machine(this, "dest");
@@ -369,7 +373,7 @@ class Trial implements Simulation {
       : r < 0.95
       ? w.range(9000, 80_000)
       : w.range(1 << 20, (1 << 20) + 300_000);
-    const data = objectBytes(w, size);
+    const data = w.chance(0.3) ? this.fromPool(size) : objectBytes(w, size);
     const req = new Request(this.objectUrl(key), {
       method: "PUT",
       body: data as Uint8Array<ArrayBuffer>,
@@ -389,6 +393,21 @@ class Trial implements Simulation {
         true,
       );
     });
+  }
+
+  /**
+   * Bytes made of 4 KiB blocks from a small pool: the same block under many
+   * keys and offsets, which the CP sync sends as references (COPY, LOG_REF)
+   * to where the destination already holds it — also after that block was
+   * freed and reused, where only the content checks keep a stale hint out.
+   */
+  fromPool(size: number): Uint8Array {
+    const out = new Uint8Array(size);
+    for (let at = 0; at < size; at += 4096) {
+      const block = this.pool[this.work.int(this.pool.length)];
+      out.set(block.subarray(0, Math.min(4096, size - at)), at);
+    }
+    return out;
   }
 
   rangedWrite(key: string): void {
