@@ -18,6 +18,7 @@ import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { DestState } from "../protocol/handshake/mod.ts";
 import { toHex } from "../block-index/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
+import type { Clock } from "../runtime/clock.ts";
 import { applyCpSync, type ApplyResult } from "./cp-apply.ts";
 import { receiveLog } from "./log-receiver.ts";
 
@@ -38,6 +39,8 @@ export interface DestAppContext {
   bodyIdleTimeoutMs?: number;
   /** The appliance's metrics: served as /metrics, bumped by client requests and applied CPs. */
   metrics: ApplianceMetrics;
+  /** The clock of the body idle timer (the simulator's). Default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -54,7 +57,11 @@ export function createDestApp(ctx: DestAppContext): Hono {
   const reads: ReadCounters = { gets: 0, heads: 0, bytesRead: 0 };
   /** The body of a replication request: a source that stalls is cut off, never waited on. */
   const body = (c: Context) =>
-    withIdleTimeout(c.req.raw.body, ctx.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS);
+    withIdleTimeout(
+      c.req.raw.body,
+      ctx.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
+      ctx.clock,
+    );
   const app = new Hono();
   app.onError(onError);
   app.notFound(notFound);

@@ -84,7 +84,7 @@ export async function applyCpSync(
 
   try {
     for await (const r of decodeRecords(body, wire, signal)) {
-      await endOfSlice(); // log forwarding keeps flowing while a big CP is applied
+      await endOfSlice(store.options.clock); // log forwarding keeps flowing while a big CP is applied
       if (r.kind === "begin") {
         if (tx) throw new RefsyncError("bad_request", "CP sync: BEGIN twice");
         if (r.cp !== committed.cp + 1) {

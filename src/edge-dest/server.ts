@@ -7,7 +7,10 @@
  */
 import type { DestConfig } from "../cli/args.ts";
 import { RefsyncError } from "../errors/mod.ts";
-import { listen } from "../http/serve.ts";
+import { listen, type Serve, type Server } from "../http/serve.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Random } from "../runtime/random.ts";
+import type { FileSystem } from "../storage/fs/file-ops.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { ApplianceMetrics } from "../metrics/appliance.ts";
 import { storedToken } from "../protocol/auth/mod.ts";
@@ -35,6 +38,12 @@ export interface DestHandle {
 export interface DestOptions {
   /** Where its events go (default: the root logger); lines get `role: "destination"`. */
   logger?: Logger;
+  /** The simulator's disk, clock, randomness, network; real ones by default. */
+  fileOps?: FileSystem;
+  clock?: Clock;
+  random?: Random;
+  /** How the app is served (default: {@link listen}). */
+  serve?: Serve;
 }
 
 /**
@@ -69,7 +78,9 @@ export async function startDest(
     spaceReserve: config.spaceReserve,
     mirror: true,
     logger: log,
-    ...metrics.storeHooks(),
+    ...metrics.storeHooks(options.fileOps),
+    clock: options.clock,
+    random: options.random,
   });
   let tokenGenerated = false;
   let token: string;
@@ -96,6 +107,7 @@ export async function startDest(
         role: "source (promoted)",
         bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
         metrics,
+        clock: options.clock,
       });
       // Replication calls still reach the destination app: its /v1/repl/state tells a
       // returning old source it was replaced (no split brain); the rest answer 409.
@@ -103,7 +115,7 @@ export async function startDest(
         new URL(req.url).pathname.startsWith("/v1/repl/")
           ? app.fetch(req, info)
           : source.fetch(req, info);
-      scheduler = new CpScheduler(store, config.cpIntervalMs);
+      scheduler = new CpScheduler(store, config.cpIntervalMs, options.clock);
       scheduler.start();
       return store.digest();
     })();
@@ -117,13 +129,14 @@ export async function startDest(
     promote,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     metrics,
+    clock: options.clock,
   });
   // `info` becomes the Hono env: the auth checks log the peer address from it.
   let handler: Deno.ServeHandler = app.fetch;
-  let server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  let server: Server | null = null;
   let s3: ApplianceS3 | null;
   try {
-    server = listen(config.host, config.port, (req, info) => handler(req, info));
+    server = (options.serve ?? listen)(config.host, config.port, (req, info) => handler(req, info));
     // Like the read API: the last committed CP until a promotion makes this a source.
     s3 = await startApplianceS3(config.s3, {
       host: config.host,

@@ -17,6 +17,7 @@ import { processStats } from "../metrics/process.ts";
 import { encodeKey } from "../storage/objects/key.ts";
 import type { ObjectStore, Precondition } from "../storage/objects/store.ts";
 import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
+import type { Clock } from "../runtime/clock.ts";
 
 /** What the source app needs. */
 export interface SourceAppContext {
@@ -42,6 +43,8 @@ export interface SourceAppContext {
   bodyIdleTimeoutMs?: number;
   /** The appliance's metrics: served as /metrics, bumped by client requests. */
   metrics: ApplianceMetrics;
+  /** The clock of the body idle timer (the simulator's). Default the system clock. */
+  clock?: Clock;
 }
 
 /** Client counters of the source. */
@@ -126,6 +129,7 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
     const body = withIdleTimeout(
       c.req.raw.body,
       ctx.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
+      ctx.clock,
     );
     const result = await store.write(key, body, {
       replace: range === null,

@@ -5,6 +5,7 @@
  * @module
  */
 import type { ObjectStore } from "../storage/objects/store.ts";
+import { type Clock, systemClock, type TimerId } from "../runtime/clock.ts";
 
 /**
  * Runs periodic CPs until stopped.
@@ -19,19 +20,21 @@ import type { ObjectStore } from "../storage/objects/store.ts";
 export class CpScheduler {
   #store: ObjectStore;
   #intervalMs: number;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #clock: Clock;
+  #timer: TimerId | undefined;
   #running: Promise<unknown> | null = null;
   /** The last CP failure, for stats. */
   lastError: string | null = null;
 
-  constructor(store: ObjectStore, intervalMs: number) {
+  constructor(store: ObjectStore, intervalMs: number, clock: Clock = systemClock) {
     this.#store = store;
     this.#intervalMs = intervalMs;
+    this.#clock = clock;
   }
 
   start(): void {
     if (this.#intervalMs <= 0 || this.#timer !== undefined) return;
-    this.#timer = setInterval(() => this.#tick(), this.#intervalMs);
+    this.#timer = this.#clock.setInterval(() => this.#tick(), this.#intervalMs);
   }
 
   #tick(): void {
@@ -50,7 +53,7 @@ export class CpScheduler {
 
   /** Stops the timer and waits for a CP it started. */
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
+    this.#clock.clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#running;
   }

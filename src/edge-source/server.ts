@@ -6,7 +6,11 @@
  * @module
  */
 import type { SourceConfig } from "../cli/args.ts";
-import { listen } from "../http/serve.ts";
+import { listen, type Serve, type Server } from "../http/serve.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Random } from "../runtime/random.ts";
+import type { FileSystem } from "../storage/fs/file-ops.ts";
+import type { ReplicaClient } from "./mirror/replica-client.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { ApplianceMetrics } from "../metrics/appliance.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
@@ -35,6 +39,14 @@ export interface SourceHandle {
 export interface SourceOptions {
   /** Where its events go (default: the root logger); lines get `role: "source"`. */
   logger?: Logger;
+  /** The simulator's disk, clock, randomness, network; real ones by default. */
+  fileOps?: FileSystem;
+  clock?: Clock;
+  random?: Random;
+  /** How the app is served (default: {@link listen}). */
+  serve?: Serve;
+  /** How the mirror reaches `config.dest` (default: HTTP). */
+  replicaClient?: (url: string, token: string) => ReplicaClient;
 }
 
 /**
@@ -63,6 +75,9 @@ export async function startSource(
     syncTimeoutMs: config.syncTimeoutMs,
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
+    client: options.replicaClient?.(config.dest, config.token!),
+    clock: options.clock,
+    logger: options.logger,
   });
   const noWire = newWireStats();
   const metrics = new ApplianceMetrics({
@@ -76,7 +91,9 @@ export async function startSource(
     readIdleMs: config.bodyIdleTimeoutMs,
     spaceReserve: config.spaceReserve,
     logger: log,
-    ...metrics.storeHooks(),
+    ...metrics.storeHooks(options.fileOps),
+    clock: options.clock,
+    random: options.random,
     ...mirror?.hooks,
   });
   let tokenGenerated = false;
@@ -101,11 +118,12 @@ export async function startSource(
     admitWrite: mirror ? () => mirror.admitWrite() : undefined,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     metrics,
+    clock: options.clock,
   });
-  let server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  let server: Server | null = null;
   let s3: ApplianceS3 | null;
   try {
-    server = listen(config.host, config.port, app.fetch);
+    server = (options.serve ?? listen)(config.host, config.port, app.fetch);
     s3 = await startApplianceS3(config.s3, {
       host: config.host,
       dataDir: config.data,
@@ -121,7 +139,7 @@ export async function startSource(
     await store.close();
     throw e;
   }
-  const scheduler = new CpScheduler(store, config.cpIntervalMs);
+  const scheduler = new CpScheduler(store, config.cpIntervalMs, options.clock);
   scheduler.start();
   const port = server.addr.port;
   const url = `http://${config.host}:${port}`;

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { RefsyncError } from "../errors/mod.ts";
+import { errorMessage, RefsyncError } from "../errors/mod.ts";
+import { type Clock, systemClock, type TimerId } from "../runtime/clock.ts";
 
 /** Default of `--body-idle-timeout` (ms). */
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
@@ -14,7 +15,8 @@ export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
 /**
  * `body`, erroring with `request_timeout` when no chunk arrives for `idleMs`
  * while it is being read (the time the reader spends elsewhere does not
- * count). Cancelling the result cancels `body`.
+ * count), and with `bad_request` when it breaks off (a connection lost
+ * mid-body). Cancelling the result cancels `body`.
  *
  * @example
  * ```ts
@@ -26,14 +28,15 @@ export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
 export function withIdleTimeout(
   body: ReadableStream<Uint8Array> | null,
   idleMs: number,
+  clock: Clock = systemClock,
 ): ReadableStream<Uint8Array> | null {
   if (body === null) return null;
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: TimerId | undefined;
       const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(
+        timer = clock.setTimeout(
           () =>
             reject(
               new RefsyncError(
@@ -49,11 +52,15 @@ export function withIdleTimeout(
         if (next.done) controller.close();
         else controller.enqueue(next.value);
       } catch (e) {
+        // A body that breaks off (the peer went away) is the sender's failure, not ours.
+        const error = e instanceof RefsyncError
+          ? e
+          : new RefsyncError("bad_request", `the request body broke off: ${errorMessage(e)}`);
         // Stop the transfer: the pending read ends, and the connection with it.
-        reader.cancel(e).catch(() => {});
-        controller.error(e);
+        reader.cancel(error).catch(() => {});
+        controller.error(error);
       } finally {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
       }
     },
     cancel: (reason) => reader.cancel(reason),

@@ -6,6 +6,19 @@
  * @module
  */
 
+/** A running server: its port, and how to stop it. */
+export interface Server {
+  readonly addr: { readonly port: number };
+  shutdown(): Promise<void>;
+}
+
+/** How an appliance serves its app: {@link listen}, or the simulator's in-memory network. */
+export type Serve = (
+  host: string,
+  port: number,
+  handler: Deno.ServeHandler<Deno.NetAddr>,
+) => Server;
+
 /**
  * Serves `handler` on `host:port` (port 0: any free port).
  *

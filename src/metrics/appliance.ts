@@ -9,7 +9,7 @@
  * @module
  */
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
-import { type FileOps, nodeFileOps } from "../storage/fs/file-ops.ts";
+import { type FileSystem, nodeFileOps } from "../storage/fs/file-ops.ts";
 import { timedFileOps } from "../storage/fs/timed-file-ops.ts";
 import { MIRROR_STATES, type MirrorState } from "../protocol/mirror-state/mod.ts";
 import { renderText } from "./exposition.ts";
@@ -178,7 +178,9 @@ export class ApplianceMetrics implements ClientMetrics {
    * its fdatasyncs timed, and the CPs committed. Spread them into
    * `ObjectStore.open`'s options.
    */
-  storeHooks(ops: FileOps = nodeFileOps): { fileOps: FileOps; cpCommitted: (ms: number) => void } {
+  storeHooks(
+    ops: FileSystem = nodeFileOps,
+  ): { fileOps: FileSystem; cpCommitted: (ms: number) => void } {
     return {
       fileOps: timedFileOps(ops, (seconds) => this.fsynced(seconds)),
       cpCommitted: (ms) => this.cpCommitted(ms),

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { type FileSystem, nodeFileOps } from "./fs/file-ops.ts";
 
 /**
  * Fsyncs the directory `dir`, making the files created, renamed or removed in
@@ -18,13 +18,8 @@ import { dirname } from "node:path";
  * fsyncDir("data/source/log");
  * ```
  */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+export function fsyncDir(dir: string, fs: FileSystem = nodeFileOps): void {
+  fs.fsyncDirSync(dir);
 }
 
 /**
@@ -38,17 +33,22 @@ export function fsyncDir(dir: string): void {
  * writeFileAtomic("data/source/role", new TextEncoder().encode('{"role":"source"}\n'));
  * ```
  */
-export function writeFileAtomic(path: string, bytes: Uint8Array, mode = 0o644): void {
+export function writeFileAtomic(
+  path: string,
+  bytes: Uint8Array,
+  mode = 0o644,
+  fs: FileSystem = nodeFileOps,
+): void {
   const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", mode);
+  const fd = fs.openSync(tmp, "w", mode);
   try {
     for (let done = 0; done < bytes.length;) {
-      done += writeSync(fd, bytes, done, bytes.length - done);
+      done += fs.writeSync(fd, bytes, done, bytes.length - done, done);
     }
-    fdatasyncSync(fd);
+    fs.fdatasyncSync(fd);
   } finally {
-    closeSync(fd);
+    fs.closeSync(fd);
   }
-  renameSync(tmp, path);
-  fsyncDir(dirname(path));
+  fs.renameSync(tmp, path);
+  fsyncDir(dirname(path), fs);
 }

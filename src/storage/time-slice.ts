@@ -5,10 +5,12 @@
  *
  * @module
  */
+import { type Clock, systemClock } from "../runtime/clock.ts";
 
 /** How long work may hold the event loop before it lets requests run. */
 export const SLICE_MS = 10;
-let sliceStart = performance.now();
+/** When the current slice began, per clock (the simulator's clock has slices of its own). */
+const sliceStart = new WeakMap<Clock, number>();
 
 /**
  * Yields to the event loop when the current slice is used up. Yields by time,
@@ -23,8 +25,13 @@ let sliceStart = performance.now();
  * }
  * ```
  */
-export async function endOfSlice(): Promise<void> {
-  if (performance.now() - sliceStart < SLICE_MS) return;
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  sliceStart = performance.now();
+export async function endOfSlice(clock: Clock = systemClock): Promise<void> {
+  const start = sliceStart.get(clock);
+  if (start === undefined) {
+    sliceStart.set(clock, clock.monotonic());
+    return;
+  }
+  if (clock.monotonic() - start < SLICE_MS) return;
+  await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 0));
+  sliceStart.set(clock, clock.monotonic());
 }

@@ -35,3 +35,19 @@ Deno.test("body idle timeout: a moving body passes, a stalled one errors and is 
   assert.ok(performance.now() - started >= 45, "cut only after the idle bound");
   assert.ok(isError(cancelled, "request_timeout"), "the stalled body is cancelled");
 });
+
+Deno.test("body idle timeout: a body that breaks off is the sender's bad_request, not a 500", async () => {
+  let sent = 0;
+  const breaks = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent++ === 0) controller.enqueue(new Uint8Array([1]));
+      else controller.error(new TypeError("connection closed before message completed"));
+    },
+  });
+  const reader = withIdleTimeout(breaks, 1000)!.getReader();
+  assert.deepEqual((await reader.read()).value, new Uint8Array([1]));
+  await assert.rejects(
+    reader.read(),
+    (e) => isError(e, "bad_request") && /broke off: connection closed/.test((e as Error).message),
+  );
+});

@@ -12,6 +12,9 @@ import { RefsyncError } from "../../src/errors/mod.ts";
 import { ObjectStore, type StoreOptions } from "../../src/storage/objects/store.ts";
 import type { CpTransaction } from "../../src/storage/volume/volume.ts";
 import { assertBytes, blake3Hex, bytesStream, compareUtf8, drain, type Prng } from "./helpers.ts";
+import { objectBytes, writeRange } from "../../sim/model.ts";
+
+export { objectBytes };
 
 /** Store options of the tests: no automatic CP (the tests take them), small log segments. */
 export const STORE_OPTS: StoreOptions = {
@@ -99,15 +102,13 @@ export class StoreModel {
     data: Uint8Array,
     opts: { chunk?: number; announce?: boolean } = {},
   ): Promise<void> {
-    const old = this.objects.get(key)?.bytes ?? new Uint8Array(0);
+    const old = this.objects.get(key)?.bytes;
     const r = await this.store.write(key, bytesStream(data, opts.chunk ?? 256 << 10), {
       replace: false,
       offset,
       length: opts.announce === false ? undefined : data.length,
     });
-    const next = new Uint8Array(Math.max(old.length, offset + data.length));
-    next.set(old);
-    next.set(data, offset);
+    const next = writeRange(old, offset, data);
     const existed = this.objects.has(key);
     this.#set(key, next);
     assert.equal(r.size, next.length, `write ${key}@${offset}+${data.length}: size`);
@@ -200,20 +201,6 @@ export class StoreModel {
       assert.deepEqual(got, want, what);
     }
   }
-}
-
-/** Random object bytes: random data with, sometimes, all-zero 4 KiB blocks. */
-export function objectBytes(rng: Prng, size: number): Uint8Array {
-  if (size > 0 && rng.chance(0.05)) return new Uint8Array(size); // all zeros
-  const out = rng.bytes(size);
-  if (size >= 8192 && rng.chance(0.4)) {
-    const blocks = Math.floor(size / 4096);
-    for (let k = rng.range(1, 3); k > 0; k--) {
-      const b = rng.int(blocks);
-      out.fill(0, b * 4096, (b + 1) * 4096);
-    }
-  }
-  return out;
 }
 
 /** A size for a whole PUT: empty, tiny, block-aligned, around 1 MiB, up to 3 MiB. */

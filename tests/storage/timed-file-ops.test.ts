@@ -1,23 +1,38 @@
 /** `timedFileOps`: every fdatasync, async or sync, failed or not, is timed; the rest passes through. */
 import assert from "node:assert/strict";
-import type { FileOps } from "../../src/storage/fs/file-ops.ts";
+import { NodeFileSystem } from "../../src/storage/fs/file-ops.ts";
 import { timedFileOps } from "../../src/storage/fs/timed-file-ops.ts";
 
 Deno.test("timedFileOps reports the seconds of each fdatasync and forwards every call", async () => {
   const calls: string[] = [];
   let fail = false;
-  const inner: FileOps = {
-    writeSync: (_fd, _buf, _offset, length) => (calls.push("write"), length),
-    readSync: () => (calls.push("read"), 0),
-    ftruncateSync: () => void calls.push("ftruncate"),
-    fdatasync: async () => {
+  // A disk whose operations are recorded (and whose fdatasync can fail).
+  class Spy extends NodeFileSystem {
+    override writeSync(_fd: number, _buf: Uint8Array, _offset: number, length: number): number {
+      calls.push("write");
+      return length;
+    }
+    override readSync(): number {
+      calls.push("read");
+      return 0;
+    }
+    override ftruncateSync(): void {
+      calls.push("ftruncate");
+    }
+    override async fdatasync(): Promise<void> {
       calls.push("fdatasync");
       await new Promise((r) => setTimeout(r, 30));
       if (fail) throw new Error("EIO");
-    },
-    fdatasyncSync: () => void calls.push("fdatasyncSync"),
-    availableBytes: () => (calls.push("available"), 42),
-  };
+    }
+    override fdatasyncSync(): void {
+      calls.push("fdatasyncSync");
+    }
+    override availableBytes(): number {
+      calls.push("available");
+      return 42;
+    }
+  }
+  const inner = new Spy();
   const seen: number[] = [];
   const ops = timedFileOps(inner, (s) => seen.push(s));
   assert.equal(ops.writeSync(3, new Uint8Array(8), 0, 8, 0), 8);

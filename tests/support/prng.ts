@@ -9,86 +9,10 @@
  * @module
  */
 
-/** mulberry32: small, fast, seeded, deterministic. */
-export class Prng {
-  #s: number;
+import { Prng } from "../../src/runtime/random.ts";
 
-  /** @param seed any integer (only the low 32 bits are used) */
-  constructor(seed: number) {
-    this.#s = seed >>> 0;
-  }
-
-  /** Uniform 32-bit unsigned integer. */
-  u32(): number {
-    this.#s = (this.#s + 0x6d2b79f5) >>> 0;
-    let t = this.#s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-
-  /** Uniform float in [0, 1). */
-  float(): number {
-    return this.u32() / 2 ** 32;
-  }
-
-  /** Uniform integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.float() * n);
-  }
-
-  /** Uniform integer in [lo, hi] (both included). */
-  range(lo: number, hi: number): number {
-    return lo + this.int(hi - lo + 1);
-  }
-
-  /** True with probability `p`. */
-  chance(p: number): boolean {
-    return this.float() < p;
-  }
-
-  /** One element of `items`. */
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-
-  /** A new generator seeded from this one (independent sub-streams). */
-  fork(): Prng {
-    return new Prng(this.u32());
-  }
-
-  /** Fills `out` with random bytes and returns it. */
-  fill<T extends Uint8Array>(out: T): T {
-    let i = 0;
-    if (out.byteOffset % 4 === 0) {
-      const words = new Uint32Array(out.buffer, out.byteOffset, out.length >>> 2);
-      let s = this.#s;
-      for (let w = 0; w < words.length; w++) {
-        s = (s + 0x6d2b79f5) >>> 0;
-        let t = s;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        words[w] = t ^ (t >>> 14);
-      }
-      this.#s = s;
-      i = words.length * 4;
-    }
-    for (; i + 4 <= out.length; i += 4) {
-      const r = this.u32();
-      out[i] = r;
-      out[i + 1] = r >>> 8;
-      out[i + 2] = r >>> 16;
-      out[i + 3] = r >>> 24;
-    }
-    for (; i < out.length; i++) out[i] = this.u32();
-    return out;
-  }
-
-  /** `n` fresh random bytes. */
-  bytes(n: number): Uint8Array<ArrayBuffer> {
-    return this.fill(new Uint8Array(n));
-  }
-}
+/** The seeded generator of the tests is the one the simulator uses. */
+export { Prng };
 
 /**
  * The seed of a test: `REFSYNC_SEED` when set (to replay a failure), else

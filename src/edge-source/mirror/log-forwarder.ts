@@ -18,6 +18,7 @@ import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { MirrorState } from "../../protocol/mirror-state/mod.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
+import { type Clock, systemClock, type TimerId } from "../../runtime/clock.ts";
 
 /** Retry delays after a transport failure (unreachable, 5xx) and after a refusal. */
 const RETRY = {
@@ -47,7 +48,7 @@ interface Waiter {
   lsn: number;
   resolve: () => void;
   reject: (e: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerId;
 }
 
 /** How the forwarder talks to the destination. */
@@ -77,6 +78,7 @@ export class LogForwarder {
   #transport: ForwarderTransport;
   #timeoutMs: number;
   #wire: WireStats;
+  #clock: Clock;
   #queue: Appended[] = [];
   #queueBytes = 0;
   #acked = 0;
@@ -95,8 +97,15 @@ export class LogForwarder {
   constructor(
     log: NvLog,
     transport: ForwarderTransport,
-    opts: { syncTimeoutMs: number; wire: WireStats; onLink?: (change: LinkChange) => void },
+    opts: {
+      syncTimeoutMs: number;
+      wire: WireStats;
+      onLink?: (change: LinkChange) => void;
+      /** Timeouts and retry delays (the simulator's). Default the system clock. */
+      clock?: Clock;
+    },
   ) {
+    this.#clock = opts.clock ?? systemClock;
     this.#log = log;
     this.#transport = transport;
     this.#timeoutMs = opts.syncTimeoutMs;
@@ -153,7 +162,7 @@ export class LogForwarder {
         lsn,
         resolve,
         reject,
-        timer: setTimeout(() => {
+        timer: this.#clock.setTimeout(() => {
           if (which === "link") this.#linkWaiters = this.#linkWaiters.filter((w) => w !== waiter);
           else this.#waiters = this.#waiters.filter((w) => w !== waiter);
           reject(
@@ -213,7 +222,7 @@ export class LogForwarder {
 
   #rejectAll(error: RefsyncError): void {
     for (const w of [...this.#waiters, ...this.#linkWaiters]) {
-      clearTimeout(w.timer);
+      this.#clock.clearTimeout(w.timer);
       w.reject(error);
     }
     this.#waiters = [];
@@ -237,7 +246,7 @@ export class LogForwarder {
     if (to !== "connected" && to !== "refused") return;
     const refusal = to === "refused" ? this.#refusal() : null;
     for (const w of this.#linkWaiters) {
-      clearTimeout(w.timer);
+      this.#clock.clearTimeout(w.timer);
       if (refusal) w.reject(refusal);
       else w.resolve();
     }
@@ -258,7 +267,7 @@ export class LogForwarder {
     const still: Waiter[] = [];
     for (const w of this.#waiters) {
       if (w.lsn <= this.#acked) {
-        clearTimeout(w.timer);
+        this.#clock.clearTimeout(w.timer);
         w.resolve();
       } else still.push(w);
     }
@@ -337,7 +346,7 @@ export class LogForwarder {
   /** Sleeps up to `ms`, or until poked (unless `firm`: stop() still ends it). */
   #sleep(ms: number, firm = false): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         this.#wake = null;
         resolve();
       }, ms);
@@ -346,7 +355,7 @@ export class LogForwarder {
           this.#wake = wake;
           return;
         }
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         resolve();
       };
       this.#wake = wake;

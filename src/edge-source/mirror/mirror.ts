@@ -19,7 +19,6 @@
  * @module
  */
 import { toHex } from "../../block-index/mod.ts";
-import { authHeader } from "../../protocol/auth/mod.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
@@ -30,6 +29,9 @@ import { blockCheck, type CpRecord, runCheck } from "../../protocol/cp-sync/reco
 import { BlockLocator, contentMatches } from "./block-locator.ts";
 import { type CpSyncMode, cpSyncParts } from "./cp-sync-sender.ts";
 import { type LinkChange, type LinkState, LogForwarder } from "./log-forwarder.ts";
+import { HttpReplicaClient } from "./http-client.ts";
+import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
+import { type Clock, systemClock } from "../../runtime/clock.ts";
 
 /** Configuration of the mirror. */
 export interface MirrorOptions {
@@ -41,6 +43,10 @@ export interface MirrorOptions {
   /** Where a fenced source sets its unacknowledged log tail aside (`DATA/quarantine`). */
   quarantineDir: string;
   logger?: Logger;
+  /** How requests reach the destination. Default HTTP to `url` with `token`. */
+  client?: ReplicaClient;
+  /** Timeouts, retries and outage durations (the simulator's). Default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -57,6 +63,8 @@ export interface MirrorOptions {
 export class Mirror {
   readonly options: MirrorOptions;
   readonly wire: WireStats = newWireStats();
+  readonly #client: ReplicaClient;
+  readonly #clock: Clock;
   #store: ObjectStore | null = null;
   #forwarder: LogForwarder | null = null;
   #log: Logger;
@@ -72,6 +80,9 @@ export class Mirror {
 
   constructor(options: MirrorOptions) {
     this.options = options;
+    this.#client = options.client ??
+      new HttpReplicaClient({ url: options.url, token: options.token });
+    this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? rootLogger()).child({ destination: options.url });
     let reject!: (e: RefsyncError) => void;
     const promise = new Promise<never>((_, r) => (reject = r));
@@ -128,9 +139,10 @@ export class Mirror {
     this.#store = store;
     this.#forwarder = new LogForwarder(store.log, {
       connect: () => this.#handshake(),
-      send: (frames) => this.#sendFrames(frames),
+      send: (frames) => this.#client.sendFrames(frames),
     }, {
       syncTimeoutMs: this.options.syncTimeoutMs,
+      clock: this.#clock,
       wire: this.wire,
       onLink: (change) => this.#logLink(change),
     });
@@ -173,7 +185,7 @@ export class Mirror {
   #logLink(change: LinkChange): void {
     const { from, to, cause, retryInMs } = change;
     if (from === "connected") {
-      this.#downSince = Date.now();
+      this.#downSince = this.#clock.monotonic();
       this.#log.warn("mirror.lost", { cause, retryInMs });
     }
     if (to === "refused") {
@@ -183,48 +195,8 @@ export class Mirror {
     }
   }
 
-  async #request(path: string, init: RequestInit = {}): Promise<Response> {
-    const headers = { ...authHeader(this.options.token), ...(init.headers ?? {}) };
-    let res: Response;
-    try {
-      res = await fetch(new URL(path, this.options.url), { ...init, headers });
-    } catch (e) {
-      throw new RefsyncError(
-        "unavailable",
-        `destination ${this.options.url} unreachable: ${errorMessage(e)}`,
-      );
-    }
-    return res;
-  }
-
-  async #json<T>(res: Response): Promise<T> {
-    const text = await res.text();
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = { message: text.slice(0, 200) };
-    }
-    if (res.status === 401) {
-      throw new RefsyncError(
-        "unauthorized",
-        "the destination refused the pair token (401): start this source with the destination's " +
-          "--token (kept in the destination's DATA/pair-token)",
-      );
-    }
-    if (!res.ok) {
-      const message = (body as { message?: string }).message ?? res.statusText;
-      // A 4xx is the destination refusing us (retried with backoff); a 5xx is transient.
-      throw new RefsyncError(
-        res.status < 500 ? "conflict" : "unavailable",
-        `destination answered ${res.status}: ${message}`,
-      );
-    }
-    return body as T;
-  }
-
   async #state(): Promise<DestState> {
-    return await this.#json<DestState>(await this.#request("/v1/repl/state"));
+    return await this.#client.state();
   }
 
   async #handshake(): Promise<number> {
@@ -247,15 +219,18 @@ export class Mirror {
     }
     const log = store.log;
     if (state.lastLsn > log.lastLsn) {
-      state = await this.#reset({ truncateAfter: log.lastLsn });
+      state = await this.#client.resetLog({ truncateAfter: log.lastLsn });
     }
     if (state.lastLsn + 1 < log.firstLsn) {
-      state = await this.#reset({ lastLsn: log.firstLsn - 1 });
+      state = await this.#client.resetLog({ lastLsn: log.firstLsn - 1 });
     }
     this.#destCp = state.cp;
     const fields = { cp: state.cp, lastLsn: state.lastLsn };
     if (this.#handshakes++ === 0) this.#log.info("mirror.connected", fields);
-    else this.#log.info("mirror.reconnected", { ...fields, downMs: Date.now() - this.#downSince });
+    else {this.#log.info("mirror.reconnected", {
+        ...fields,
+        downMs: Math.round(this.#clock.monotonic() - this.#downSince),
+      });}
     return state.lastLsn;
   }
 
@@ -286,25 +261,6 @@ export class Mirror {
     return error;
   }
 
-  async #reset(body: Record<string, number>): Promise<DestState> {
-    return await this.#json<DestState>(
-      await this.#request("/v1/repl/log/reset", {
-        method: "POST",
-        body: JSON.stringify(body),
-        headers: { "Content-Type": "application/json" },
-      }),
-    );
-  }
-
-  async #sendFrames(frames: Uint8Array): Promise<number> {
-    const res = await this.#request("/v1/repl/log", {
-      method: "POST",
-      body: frames as Uint8Array<ArrayBuffer>,
-      headers: { "Content-Type": "application/octet-stream" },
-    });
-    return (await this.#json<{ lastLsn: number }>(res)).lastLsn;
-  }
-
   async #syncCheckpoint(cp: CheckpointResult): Promise<void> {
     if (this.#fencing) throw this.#fencing;
     // The references resolve against the destination's log: mirrorHolds saw it hold them.
@@ -322,15 +278,14 @@ export class Mirror {
         lastMessage = res.message;
         break;
       }
-      const body = await res.json().catch(() => ({})) as { need?: number[]; message?: string };
-      if (res.ok) {
+      if (res.status === 200) {
         this.#destCp = cp.superblock.cp;
         this.#indexWritten(cp);
         return;
       }
-      lastMessage = body.message ?? res.statusText;
-      if (res.status === 409 && Array.isArray(body.need)) {
-        for (const b of body.need) forceData.add(b);
+      lastMessage = res.message ?? `status ${res.status}`;
+      if (res.status === 409 && res.need) {
+        for (const b of res.need) forceData.add(b);
         continue;
       }
       break;
@@ -400,18 +355,14 @@ export class Mirror {
   async #sendParts(
     cp: number,
     parts: Generator<Uint8Array<ArrayBuffer>>,
-  ): Promise<Response | Error> {
+  ): Promise<CpPartAnswer | Error> {
     let part = parts.next();
     for (let index = 0; !part.done; index++) {
       const next = parts.next();
       const last = next.done === true;
-      const res = await this.#request(`/v1/repl/cp?cp=${cp}&part=${index}&last=${last ? 1 : 0}`, {
-        method: "POST",
-        body: part.value,
-        headers: { "Content-Type": "application/octet-stream" },
-      }).catch((e) => e as Error);
+      const res = await this.#client.sendCpPart(cp, index, last, part.value)
+        .catch((e) => e as Error);
       if (res instanceof Error || last || res.status !== 202) return res;
-      await res.body?.cancel();
       part = next;
     }
     return new Error("invariant: a CP sync has at least one part");

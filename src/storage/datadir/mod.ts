@@ -23,6 +23,8 @@
  */
 import { RefsyncError } from "../../errors/mod.ts";
 import { fsyncDir, writeFileAtomic } from "../durable.ts";
+import { type FileLock, type FileSystem, hasCode, nodeFileOps } from "../fs/file-ops.ts";
+import { type Clock, systemClock } from "../../runtime/clock.ts";
 import { dirname } from "node:path";
 
 /** What a data directory holds: the data of a source or of a destination. */
@@ -52,6 +54,12 @@ export interface DataDirOptions {
   role: DataDirRole | null;
   /** Create the directory when it does not exist (default true). */
   create?: boolean;
+  /** The file system (the simulator's in-memory disk). Default node:fs. */
+  fs?: FileSystem;
+  /** The clock of the role's timestamps. Default the system clock. */
+  clock?: Clock;
+  /** The pid written into the lock file. Default this process's. */
+  pid?: number;
 }
 
 /** The command that starts each role, for the refusal message. */
@@ -70,13 +78,23 @@ const COMMAND: Record<DataDirRole, string> = { source: "source", destination: "d
  */
 export class DataDir {
   readonly path: string;
-  #lock: Deno.FsFile;
+  #lock: FileLock;
   #role: RoleRecord | null;
+  readonly #fs: FileSystem;
+  readonly #clock: Clock;
 
-  private constructor(path: string, lock: Deno.FsFile, role: RoleRecord | null) {
+  private constructor(
+    path: string,
+    lock: FileLock,
+    role: RoleRecord | null,
+    fs: FileSystem,
+    clock: Clock,
+  ) {
     this.path = path;
     this.#lock = lock;
     this.#role = role;
+    this.#fs = fs;
+    this.#clock = clock;
   }
 
   /**
@@ -86,17 +104,19 @@ export class DataDir {
    * that starts the directory's role.
    */
   static open(path: string, options: DataDirOptions): DataDir {
-    if (!exists(path)) {
+    const fs = options.fs ?? nodeFileOps;
+    const clock = options.clock ?? systemClock;
+    if (!fs.existsSync(path)) {
       if (options.create === false) {
         throw new RefsyncError("not_found", `${path}: no such data directory`);
       }
-      Deno.mkdirSync(path, { recursive: true });
+      fs.mkdirSync(path, { recursive: true });
       // The new directory's own entry must survive a crash too.
-      fsyncDir(dirname(path));
+      fsyncDir(dirname(path), fs);
     }
-    const lock = acquireLock(path);
+    const lock = acquireLock(fs, path, options.pid ?? Deno.pid);
     try {
-      let role = readRole(path);
+      let role = readRole(fs, path);
       if (role !== null && options.role !== null && role.role !== options.role) {
         throw new RefsyncError("conflict", wrongRole(path, role), {
           dir: path,
@@ -104,12 +124,12 @@ export class DataDir {
         });
       }
       if (role === null && options.role !== null) {
-        role = { role: options.role, created: new Date().toISOString() };
-        writeRole(path, role);
+        role = { role: options.role, created: new Date(clock.now()).toISOString() };
+        writeRole(fs, path, role);
       }
-      return new DataDir(path, lock, role);
+      return new DataDir(path, lock, role, fs, clock);
     } catch (e) {
-      lock.close();
+      lock.release();
       throw e;
     }
   }
@@ -131,60 +151,49 @@ export class DataDir {
   promote(pairGeneration: number): void {
     const role: RoleRecord = {
       role: "source",
-      created: this.#role?.created ?? new Date().toISOString(),
-      promotedAt: new Date().toISOString(),
+      created: this.#role?.created ?? new Date(this.#clock.now()).toISOString(),
+      promotedAt: new Date(this.#clock.now()).toISOString(),
       pairGeneration,
     };
-    writeRole(this.path, role);
+    writeRole(this.#fs, this.path, role);
     this.#role = role;
   }
 
   /** Releases the lock. */
   close(): void {
-    this.#lock.close();
+    this.#lock.release();
   }
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-function acquireLock(dir: string): Deno.FsFile {
+function acquireLock(fs: FileSystem, dir: string, holder: number): FileLock {
   const path = `${dir}/lock`;
-  const file = Deno.openSync(path, { read: true, write: true, create: true });
+  const lock = fs.tryLockSync(path);
+  if (lock === null) {
+    const pid = new TextDecoder().decode(fs.readFileSync(path)).trim();
+    throw new RefsyncError(
+      "conflict",
+      `${dir} is in use by another process (pid ${
+        pid || "unknown"
+      }, holder of ${path}); stop it first or use another --data directory`,
+      { dir, pid: pid === "" ? null : Number(pid) },
+    );
+  }
   try {
-    if (!file.tryLockSync(true)) {
-      const pid = Deno.readTextFileSync(path).trim();
-      throw new RefsyncError(
-        "conflict",
-        `${dir} is in use by another process (pid ${
-          pid || "unknown"
-        }, holder of ${path}); stop it first or use another --data directory`,
-        { dir, pid: pid === "" ? null : Number(pid) },
-      );
-    }
-    file.truncateSync(0);
-    file.writeSync(new TextEncoder().encode(`${Deno.pid}\n`));
-    return file;
+    lock.write(new TextEncoder().encode(`${holder}\n`));
+    return lock;
   } catch (e) {
-    file.close();
+    lock.release();
     throw e;
   }
 }
 
-function readRole(dir: string): RoleRecord | null {
+function readRole(fs: FileSystem, dir: string): RoleRecord | null {
   const path = `${dir}/role`;
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
+    text = new TextDecoder().decode(fs.readFileSync(path));
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
+    if (hasCode(e, "ENOENT")) return null;
     throw e;
   }
   let record: unknown;
@@ -204,8 +213,9 @@ function readRole(dir: string): RoleRecord | null {
   return record as RoleRecord;
 }
 
-function writeRole(dir: string, role: RoleRecord): void {
-  writeFileAtomic(`${dir}/role`, new TextEncoder().encode(JSON.stringify(role) + "\n"));
+function writeRole(fs: FileSystem, dir: string, role: RoleRecord): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(role) + "\n");
+  writeFileAtomic(`${dir}/role`, bytes, 0o644, fs);
 }
 
 function wrongRole(dir: string, role: RoleRecord): string {

@@ -21,17 +21,7 @@
  *
  * @module
  */
-import {
-  closeSync,
-  fstatSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  unlinkSync,
-} from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fsyncDir } from "../durable.ts";
 import {
   decodeFrame,
@@ -44,7 +34,8 @@ import {
   Op,
   parseFrames,
 } from "../../protocol/log-frame/mod.ts";
-import { asNoSpace, type FileOps, nodeFileOps } from "../fs/file-ops.ts";
+import { asNoSpace, type FileSystem, nodeFileOps } from "../fs/file-ops.ts";
+import { type Clock, systemClock } from "../../runtime/clock.ts";
 import { LogCorruptionError, LogStateError } from "./errors.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { readHeaderAt, ScanBuffers, scanSegment } from "./scan.ts";
@@ -78,8 +69,10 @@ export interface NvLogOptions {
   sync?: boolean;
   /** Create the directory when missing. Default true. */
   create?: boolean;
-  /** The file operations on segment files (tests inject faults here). Default node:fs. */
-  fileOps?: FileOps;
+  /** The file system of the log directory (tests inject faults here). Default node:fs. */
+  fileOps?: FileSystem;
+  /** The clock of a record's default mtime. Default the system clock. */
+  clock?: Clock;
 }
 
 /** Frame bytes plus what the log records about each frame before writing it. */
@@ -112,7 +105,8 @@ export class NvLog {
   /** Rotation threshold in bytes. */
   readonly segmentSize: number;
   readonly #sync: boolean;
-  readonly #ops: FileOps;
+  readonly #ops: FileSystem;
+  readonly #clock: Clock;
   /** Ascending by first LSN; the last is the active segment. Never empty while open. */
   #segments: Segment[];
   #byFirst = new Map<number, Segment>();
@@ -147,6 +141,7 @@ export class NvLog {
     this.segmentSize = opts.segmentSize;
     this.#sync = opts.sync;
     this.#ops = opts.fileOps;
+    this.#clock = opts.clock;
     this.#segments = segments;
     for (const s of segments) this.#byFirst.set(s.firstLsn, s);
     this.#lastLsn = segments[segments.length - 1].lastLsn;
@@ -175,11 +170,16 @@ export class NvLog {
       sync: options.sync ?? true,
       create: options.create ?? true,
       fileOps: options.fileOps ?? nodeFileOps,
+      clock: options.clock ?? systemClock,
     };
     if (!Number.isSafeInteger(opts.segmentSize) || opts.segmentSize < 1) {
       throw new RangeError(`segmentSize must be a positive integer, got ${opts.segmentSize}`);
     }
-    if (opts.create) mkdirSync(dir, { recursive: true });
+    if (opts.create && !opts.fileOps.existsSync(dir)) {
+      opts.fileOps.mkdirSync(dir, { recursive: true });
+      // The directory's own entry must survive a crash, or so would not the log in it.
+      if (opts.sync) fsyncDir(dirname(dir), opts.fileOps);
+    }
     const segments: Segment[] = [];
     try {
       const recovery = recover(dir, segments, opts.sync, opts.fileOps);
@@ -252,7 +252,7 @@ export class NvLog {
           key: f.key,
           txn: resolveTxn(f.txn, lsn, first),
           offset: f.offset ?? 0,
-          mtime: f.mtime ?? Date.now(),
+          mtime: f.mtime ?? this.#clock.now(),
         },
         r.payload ?? new Uint8Array(0),
       );
@@ -526,7 +526,7 @@ export class NvLog {
         try {
           this.#roll();
           // The successor's name carries the next LSN: durable before its predecessor goes.
-          if (this.#sync) fsyncDir(this.dir);
+          if (this.#sync) fsyncDir(this.dir, this.#ops);
         } catch {
           // No new segment now (e.g. no inode left): the next write rolls, the next drop deletes.
         }
@@ -537,10 +537,10 @@ export class NvLog {
       if (this.#dirty.has(seg)) throw new Error("invariant: a dropped segment is synced");
       this.#byFirst.delete(seg.firstLsn);
       seg.close();
-      unlinkSync(seg.path);
+      this.#ops.unlinkSync(seg.path);
       removed.push(seg.name);
     }
-    if (removed.length > 0 && this.#sync) fsyncDir(this.dir);
+    if (removed.length > 0 && this.#sync) fsyncDir(this.dir, this.#ops);
     return { segments: removed, firstLsn: this.firstLsn };
   }
 
@@ -563,9 +563,12 @@ export class NvLog {
     this.#checkOpen();
     if (lsn >= this.#lastLsn) throw new LogStateError(`NVLOG: no record after LSN ${lsn}`);
     this.#checkHeld(lsn + 1);
-    mkdirSync(dir, { recursive: true });
+    if (!this.#ops.existsSync(dir)) {
+      this.#ops.mkdirSync(dir, { recursive: true });
+      if (this.#sync) fsyncDir(dirname(dir), this.#ops);
+    }
     // A quarantine file is a segment of its own: NvLog.open(dir) reads it back.
-    closeSync(openSync(join(dir, segmentName(lsn + 1)), "w"));
+    this.#ops.closeSync(this.#ops.openSync(join(dir, segmentName(lsn + 1)), "w"));
     const copy = Segment.openExisting(dir, lsn + 1, this.#ops);
     const path = copy.path;
     try {
@@ -586,7 +589,7 @@ export class NvLog {
     } finally {
       copy.close();
     }
-    if (this.#sync) fsyncDir(dir);
+    if (this.#sync) fsyncDir(dir, this.#ops);
     return path;
   }
 
@@ -623,10 +626,10 @@ export class NvLog {
         const seg = this.#segments.pop()!;
         this.#byFirst.delete(seg.firstLsn);
         seg.close();
-        unlinkSync(seg.path);
+        this.#ops.unlinkSync(seg.path);
         removed = true;
       }
-      if (removed && this.#sync) fsyncDir(this.dir);
+      if (removed && this.#sync) fsyncDir(this.dir, this.#ops);
       const active = this.#segments[this.#segments.length - 1];
       active.truncateFrom(lsn + 1);
       if (this.#sync) this.#fsyncSync(active);
@@ -660,17 +663,17 @@ export class NvLog {
       if (this.#failed) throw this.#failed;
       const first = lastLsn + 1;
       const intent = join(this.dir, resetName(first));
-      closeSync(openSync(intent, "w"));
-      if (this.#sync) fsyncDir(this.dir);
+      this.#ops.closeSync(this.#ops.openSync(intent, "w"));
+      if (this.#sync) fsyncDir(this.dir, this.#ops);
       for (const seg of this.#segments) {
         seg.close();
-        unlinkSync(seg.path);
+        this.#ops.unlinkSync(seg.path);
       }
       this.#segments = [];
       this.#byFirst.clear();
-      if (this.#sync) fsyncDir(this.dir);
-      renameSync(intent, join(this.dir, segmentName(first)));
-      if (this.#sync) fsyncDir(this.dir);
+      if (this.#sync) fsyncDir(this.dir, this.#ops);
+      this.#ops.renameSync(intent, join(this.dir, segmentName(first)));
+      if (this.#sync) fsyncDir(this.dir, this.#ops);
       const seg = Segment.openExisting(this.dir, first, this.#ops);
       this.#segments = [seg];
       this.#byFirst.set(first, seg);
@@ -860,7 +863,7 @@ export class NvLog {
           await this.#ops.fdatasync(seg.fd);
           this.#stats.fdatasyncs++;
         }
-        if (dir) fsyncDir(this.dir);
+        if (dir) fsyncDir(this.dir, this.#ops);
       }
     } catch (e) {
       // After a failed fdatasync the kernel may have dropped the dirty pages:
@@ -874,7 +877,7 @@ export class NvLog {
   }
 
   #fsyncSync(seg: Segment): void {
-    fsyncSync(seg.fd);
+    this.#ops.fsyncSync(seg.fd);
     this.#stats.fdatasyncs++;
   }
 }
@@ -901,9 +904,9 @@ function recover(
   dir: string,
   segments: Segment[],
   sync: boolean,
-  ops: FileOps,
+  ops: FileSystem,
 ): RecoveryReport {
-  const names = readdirSync(dir);
+  const names = ops.readdirSync(dir);
   const report: RecoveryReport = { segments: 0, records: 0, firstLsn: 1, lastLsn: 0 };
 
   const resets = names.map((n) => RESET_NAME.exec(n)).filter((m) => m !== null);
@@ -912,20 +915,20 @@ function recover(
   }
   if (resets.length === 1) {
     const first = parseInt(resets[0]![1], 16);
-    for (const n of names) if (parseSegmentName(n) !== undefined) unlinkSync(join(dir, n));
-    if (sync) fsyncDir(dir);
-    renameSync(join(dir, resets[0]![0]), join(dir, segmentName(first)));
-    if (sync) fsyncDir(dir);
+    for (const n of names) if (parseSegmentName(n) !== undefined) ops.unlinkSync(join(dir, n));
+    if (sync) fsyncDir(dir, ops);
+    ops.renameSync(join(dir, resets[0]![0]), join(dir, segmentName(first)));
+    if (sync) fsyncDir(dir, ops);
     report.completedReset = first - 1;
   }
 
-  const firsts = readdirSync(dir)
+  const firsts = ops.readdirSync(dir)
     .map((n) => parseSegmentName(n))
     .filter((v): v is number => v !== undefined)
     .sort((a, b) => a - b);
   if (firsts.length === 0) {
     segments.push(Segment.create(dir, 1, ops));
-    if (sync) fsyncDir(dir);
+    if (sync) fsyncDir(dir, ops);
   }
   const buffers = new ScanBuffers();
   for (let i = 0; i < firsts.length; i++) {
@@ -939,7 +942,7 @@ function recover(
         `first LSN ${seg.firstLsn} does not follow ${prev.name} (last LSN ${prev.lastLsn})`,
       );
     }
-    const fileSize = fstatSync(seg.fd).size;
+    const fileSize = ops.sizeSync(seg.fd);
     const scan = scanSegment(seg, fileSize, buffers);
     report.records += scan.records;
     const isLast = i === firsts.length - 1;
@@ -965,7 +968,7 @@ function recover(
   const last = segments[segments.length - 1];
   // The tail may have come from the page cache of a crashed process, not from
   // disk: make it durable before anyone relies on it.
-  if (sync) fsyncSync(last.fd);
+  if (sync) ops.fsyncSync(last.fd);
   report.segments = segments.length;
   report.firstLsn = segments[0].firstLsn;
   report.lastLsn = last.lastLsn;

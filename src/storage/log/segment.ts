@@ -4,9 +4,8 @@
  *
  * @module
  */
-import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import type { FileOps } from "../fs/file-ops.ts";
+import type { FileSystem } from "../fs/file-ops.ts";
 
 /** File name suffix of segments. */
 export const SEGMENT_SUFFIX = ".seg";
@@ -33,16 +32,16 @@ export class Segment {
   readonly firstLsn: number;
   readonly name: string;
   readonly path: string;
-  /** Open file descriptor (node:fs), or -1 once closed. */
+  /** Open file descriptor (of {@link Segment.ops}), or -1 once closed. */
   fd: number;
   /** End of the last whole frame = where the next frame goes. */
   size = 0;
   /** Frame start offsets; `offsets[lsn - firstLsn]`. Small integers, so a packed array. */
   readonly offsets: number[] = [];
-  /** The file operations behind reads, writes and truncation. */
-  readonly ops: FileOps;
+  /** The file system behind opens, reads, writes and truncation. */
+  readonly ops: FileSystem;
 
-  private constructor(dir: string, firstLsn: number, fd: number, ops: FileOps) {
+  private constructor(dir: string, firstLsn: number, fd: number, ops: FileSystem) {
     this.firstLsn = firstLsn;
     this.name = segmentName(firstLsn);
     this.path = join(dir, this.name);
@@ -51,13 +50,13 @@ export class Segment {
   }
 
   /** Opens an existing segment for reading and writing. */
-  static openExisting(dir: string, firstLsn: number, ops: FileOps): Segment {
-    return new Segment(dir, firstLsn, openSync(join(dir, segmentName(firstLsn)), "r+"), ops);
+  static openExisting(dir: string, firstLsn: number, ops: FileSystem): Segment {
+    return new Segment(dir, firstLsn, ops.openSync(join(dir, segmentName(firstLsn)), "r+"), ops);
   }
 
   /** Creates a new, empty segment; fails if the file exists. */
-  static create(dir: string, firstLsn: number, ops: FileOps): Segment {
-    return new Segment(dir, firstLsn, openSync(join(dir, segmentName(firstLsn)), "wx+"), ops);
+  static create(dir: string, firstLsn: number, ops: FileSystem): Segment {
+    return new Segment(dir, firstLsn, ops.openSync(join(dir, segmentName(firstLsn)), "wx+"), ops);
   }
 
   /** Reads exactly `length` bytes at `position` unless the file ends first; returns bytes read. */
@@ -121,7 +120,7 @@ export class Segment {
     if (this.fd >= 0) {
       const fd = this.fd;
       this.fd = -1;
-      closeSync(fd);
+      this.ops.closeSync(fd);
     }
   }
 }

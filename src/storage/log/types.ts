@@ -47,7 +47,7 @@ export interface AppendFields {
   txn?: TxnRef;
   /** Default 0. */
   offset?: number;
-  /** Default Date.now(). */
+  /** Default the log's clock (`NvLogOptions.clock`). */
   mtime?: number;
 }
 

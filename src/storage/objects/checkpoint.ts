@@ -15,6 +15,7 @@ import { assertBlock, checkOf, CorruptBlockError } from "../volume/check.ts";
 import type { CpTransaction } from "../volume/volume.ts";
 import type { LogSlice } from "../volume/written.ts";
 import { endOfSlice } from "../time-slice.ts";
+import { type Clock, systemClock } from "../../runtime/clock.ts";
 import { BLOCK_SIZE, type BlockPtr, type CheckedPtr, NO_BLOCK } from "../volume/types.ts";
 import type { DirtyObject, Extent, LogPosition } from "./overlay.ts";
 import { decodeRecord, encodeRecord, type ObjectRecord, UNKNOWN_ETAG } from "./record.ts";
@@ -52,8 +53,9 @@ export async function writeCheckpoint(
   catalog: Catalog,
   log: PayloadReader,
   frozen: Map<string, DirtyObject>,
+  clock: Clock = systemClock,
 ): Promise<CheckpointWrite> {
-  const counts = { zeroBlocks: 0 };
+  const counts = { zeroBlocks: 0, clock };
   const objects = [...frozen.values()].sort((a, b) => compareBytes(a.keyBytes, b.keyBytes));
   const changes: Array<{ key: Uint8Array; value: Uint8Array | null }> = [];
   for (const d of objects) {
@@ -72,7 +74,7 @@ export async function writeCheckpoint(
     }
     if (d.replace && record) releaseObject(tx, record.map);
     changes.push({ key: d.keyBytes, value: encodeRecord(next) });
-    await pause(tx);
+    await pause(tx, clock);
   }
   const catalogRoot = catalog.commit(changes, tx);
   // Every written block has a digest: the CP digest covers them all. Data and map
@@ -85,9 +87,9 @@ export async function writeCheckpoint(
 }
 
 /** Flushes buffered blocks when due and lets requests run between slices of CP work. */
-async function pause(tx: CpTransaction): Promise<void> {
+async function pause(tx: CpTransaction, clock: Clock): Promise<void> {
   if (tx.shouldFlush) tx.flush();
-  await endOfSlice();
+  await endOfSlice(clock);
 }
 
 function releaseObject(tx: CpTransaction, map: BlockMap): void {
@@ -112,7 +114,7 @@ async function writeObject(
   log: PayloadReader,
   d: DirtyObject,
   base: ObjectRecord | null,
-  counts: { zeroBlocks: number },
+  counts: { zeroBlocks: number; clock: Clock },
 ): Promise<ObjectRecord> {
   const nBlocks = Math.ceil(d.size / BLOCK_SIZE);
   const baseMap = base?.map ?? EMPTY_MAP;
@@ -198,7 +200,7 @@ async function writeObject(
       );
     }
     changes.set(fb, { block, birth: tx.cp, check: checkOf(digest) });
-    if ((i & 63) === 63) await pause(tx);
+    if ((i & 63) === 63) await pause(tx, counts.clock);
   }
   // A replaced object's blocks that no write touched are holes.
   const map = updateMap(tx, baseMap, changes, nBlocks);

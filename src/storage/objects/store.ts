@@ -19,7 +19,9 @@ import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { Flag, Op } from "../../protocol/log-frame/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
 import { DataDir } from "../datadir/mod.ts";
-import { type FileOps, nodeFileOps } from "../fs/file-ops.ts";
+import { type FileSystem, nodeFileOps } from "../fs/file-ops.ts";
+import { type Clock, systemClock, type TimerId } from "../../runtime/clock.ts";
+import type { Random } from "../../runtime/random.ts";
 import { walkMap } from "../blockmap/blockmap.ts";
 import { type Appended, type AppendFields, groupTransactions, NvLog } from "../log/mod.ts";
 import { cpContentDigest, nextVolumeDigest } from "../volume/digest.ts";
@@ -95,8 +97,12 @@ export interface StoreOptions {
    * when the disk is otherwise full. Default {@link DEFAULT_SPACE_RESERVE}.
    */
   spaceReserve?: number;
-  /** The file operations of the log and the volume (tests inject faults). Default node:fs. */
-  fileOps?: FileOps;
+  /** The file system of the data directory (tests inject faults; the simulator its own disk). Default node:fs. */
+  fileOps?: FileSystem;
+  /** Time: mtimes, durations, read-idle timers (the simulator's own). Default the system clock. */
+  clock?: Clock;
+  /** Randomness: a new volume's id (the simulator's, seeded). Default the OS CSPRNG. */
+  random?: Random;
   /** Called when a CP of this store committed locally, with its duration (metrics). */
   cpCommitted?: (durationMs: number) => void;
 }
@@ -117,7 +123,7 @@ interface Pin {
   warned: boolean;
   released: boolean;
   /** The idle bound of its stream. */
-  timer?: ReturnType<typeof setTimeout>;
+  timer?: TimerId;
 }
 
 /** Size, ETag and mtime of an object. */
@@ -184,7 +190,8 @@ export class ObjectStore {
   /** Dirty bytes of the frozen layer while a CP writes it. */
   #frozenBytes = 0;
   readonly #dir: string;
-  readonly #ops: FileOps;
+  readonly #ops: FileSystem;
+  readonly #clock: Clock;
   #cpRunning: Promise<CheckpointResult | null> | null = null;
   /** A CP committed here whose mirror commit is still owed. */
   #unsynced: CheckpointResult | null = null;
@@ -218,6 +225,7 @@ export class ObjectStore {
   private constructor(dataDir: DataDir, volume: Volume, log: NvLog, options: StoreOptions) {
     this.#dir = dataDir.path;
     this.#ops = options.fileOps ?? nodeFileOps;
+    this.#clock = options.clock ?? systemClock;
     this.volume = volume;
     this.log = log;
     this.options = options;
@@ -264,7 +272,7 @@ export class ObjectStore {
     if (!this.#mirror) {
       throw new RefsyncError("conflict", "this appliance is already a source");
     }
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     const generation = this.superblock.pairGeneration + 1;
     // The role first: after a crash before the CP below, the directory starts only as a
     // source, which replays the same log and commits the raised generation.
@@ -280,7 +288,7 @@ export class ObjectStore {
       cp: this.superblock.cp,
       pairGeneration: generation,
       lsn: this.log.lastLsn,
-      durationMs: Math.round(performance.now() - started),
+      durationMs: Math.round(this.#clock.monotonic() - started),
     });
     return result;
   }
@@ -291,13 +299,17 @@ export class ObjectStore {
    * holds the other role's data.
    */
   static async open(dir: string, options: StoreOptions): Promise<ObjectStore> {
-    const dataDir = DataDir.open(dir, { role: options.mirror ? "destination" : "source" });
-    const fileOps = options.fileOps;
+    const { fileOps, clock, random } = options;
+    const dataDir = DataDir.open(dir, {
+      role: options.mirror ? "destination" : "source",
+      fs: fileOps,
+      clock,
+    });
     let volume: Volume | null = null;
     let log: NvLog;
     try {
-      await Deno.mkdir(`${dir}/log`, { recursive: true });
-      volume = await Volume.open(`${dir}/volume.dat`, { fileOps });
+      (fileOps ?? nodeFileOps).mkdirSync(`${dir}/log`, { recursive: true });
+      volume = await Volume.open(`${dir}/volume.dat`, { fileOps, random });
       log = await NvLog.open(`${dir}/log`, { segmentSize: options.logSegmentBytes, fileOps });
     } catch (e) {
       volume?.close();
@@ -505,7 +517,7 @@ export class ObjectStore {
         await this.#makeRoom(data.length, key);
         if (single) settle();
         const flags = single ? Flag.COMMIT_NOW | (opts.replace ? Flag.REPLACE : 0) : 0;
-        const mtime = Date.now();
+        const mtime = this.#clock.now();
         // Checked right before the append (no await between): concurrent writers cannot both
         // take the same room.
         this.#claimSpace(data.length, key);
@@ -565,7 +577,7 @@ export class ObjectStore {
           );
         }
         settle();
-        const mtime = Date.now();
+        const mtime = this.#clock.now();
         const { appended, done } = this.#append({
           op: Op.COMMIT,
           flags: opts.replace ? Flag.REPLACE : 0,
@@ -621,7 +633,7 @@ export class ObjectStore {
     opts.precondition?.(current);
     // No waiting for room, no space claim: a DELETE adds no dirty bytes, its record is small
     // (the reserve holds it), and it is how a full disk is emptied.
-    const mtime = Date.now();
+    const mtime = this.#clock.now();
     const { appended, done } = this.#append(
       { op: Op.DELETE, key, mtime },
       new Uint8Array(0),
@@ -861,8 +873,8 @@ export class ObjectStore {
       throw e;
     }
     const awaitPull = () => {
-      clearTimeout(pin.timer);
-      pin.timer = setTimeout(() => {
+      this.#clock.clearTimeout(pin.timer);
+      pin.timer = this.#clock.setTimeout(() => {
         this.#log.warn("store.read_abandoned", {
           key,
           cp: pin.cp,
@@ -876,7 +888,7 @@ export class ObjectStore {
     awaitPull();
     return new ReadableStream<Uint8Array>({
       pull: (controller) => {
-        clearTimeout(pin.timer);
+        this.#clock.clearTimeout(pin.timer);
         if (pin.released) {
           controller.error(
             new RefsyncError(
@@ -969,7 +981,7 @@ export class ObjectStore {
     const pin: Pin = {
       cp: this.superblock.cp,
       key,
-      since: performance.now(),
+      since: this.#clock.monotonic(),
       warned: false,
       released: false,
     };
@@ -978,7 +990,7 @@ export class ObjectStore {
   }
 
   #unpin(pin: Pin): void {
-    clearTimeout(pin.timer);
+    this.#clock.clearTimeout(pin.timer);
     if (pin.released) return;
     pin.released = true;
     this.#pins.delete(pin);
@@ -1006,7 +1018,7 @@ export class ObjectStore {
   /** Logs, once each, the readers that have held back reclamation past the bound. */
   #warnOldPins(holders: Pin[]): void {
     const bound = this.options.pinWarnMs ?? PIN_WARN_MS;
-    const now = performance.now();
+    const now = this.#clock.monotonic();
     for (const p of holders) {
       if (p.warned || now - p.since < bound) continue;
       p.warned = true;
@@ -1042,10 +1054,10 @@ export class ObjectStore {
       // Join: a write that waited must see its data in a CP, so run one more after this one.
       return this.#cpRunning.catch(() => {}).then(() => this.checkpoint(force));
     }
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     const run = this.#runCheckpoint(force).then(
       (result) => {
-        if (result) this.#logCommitted(result, performance.now() - started);
+        if (result) this.#logCommitted(result, this.#clock.monotonic() - started);
         this.#lastCpFailure = null;
         return result;
       },
@@ -1067,7 +1079,7 @@ export class ObjectStore {
       this.#afterSync(this.#unsynced);
     }
     if (this.#active.size === 0 && !force) return null;
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     const frozen = this.#active;
     const lsnCovered = Math.min(this.stats.lsn.last, Math.min(...this.#inflight) - 1);
     this.#frozen = frozen;
@@ -1130,6 +1142,7 @@ export class ObjectStore {
       catalog,
       this.log,
       frozen,
+      this.#clock,
     );
     const fields = {
       cp: tx.cp,
@@ -1153,7 +1166,7 @@ export class ObjectStore {
     this.#frozen = null;
     this.#frozenBytes = 0;
     for (const key of frozen.keys()) this.#etags.delete(key);
-    const durationMs = performance.now() - started;
+    const durationMs = this.#clock.monotonic() - started;
     this.stats.cp.committed = sb.cp;
     this.stats.cp.lastDurationMs = durationMs;
     this.stats.cp.durationsMs.push(durationMs);
@@ -1302,7 +1315,7 @@ export class ObjectStore {
     this.#closed = true;
     // Open read streams end here: they error if pulled, and their timers stop.
     for (const p of this.#pins) {
-      clearTimeout(p.timer);
+      this.#clock.clearTimeout(p.timer);
       p.released = true;
     }
     this.#pins.clear();

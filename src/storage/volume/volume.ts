@@ -18,8 +18,8 @@
  *
  * @module
  */
-import fs from "node:fs";
-import { asNoSpace, type FileOps, nodeFileOps } from "../fs/file-ops.ts";
+import { asNoSpace, type FileSystem, hasCode, nodeFileOps } from "../fs/file-ops.ts";
+import { type Random, systemRandom } from "../../runtime/random.ts";
 import { Bitmap } from "./bitmap.ts";
 import {
   decodeSuperblock,
@@ -52,7 +52,7 @@ const WRITE_BUFFER_BYTES = 1 << 20;
  */
 export class Volume {
   readonly path: string;
-  readonly #ops: FileOps;
+  readonly #ops: FileSystem;
   #fd: number;
   /** Blocks the file holds (its size in blocks): what the allocator can reuse without growing it. */
   #fileBlocks: number;
@@ -64,18 +64,19 @@ export class Volume {
   #live = new Bitmap();
   #cp: CpTransaction | null = null;
 
-  private constructor(path: string, fd: number, sb: Superblock, ops: FileOps) {
+  private constructor(path: string, fd: number, sb: Superblock, ops: FileSystem) {
     this.path = path;
     this.#ops = ops;
     this.#fd = fd;
-    this.#fileBlocks = Math.ceil(fs.fstatSync(fd).size / BLOCK_SIZE);
+    this.#fileBlocks = Math.ceil(ops.sizeSync(fd) / BLOCK_SIZE);
     this.#superblock = sb;
     for (let i = 0; i < SUPERBLOCK_SLOTS; i++) this.#live.set(i);
   }
 
   /**
    * Opens the volume at `path`, creating it (CP 0, empty catalog) when the file
-   * does not exist (unless `create` is false). Picks the valid superblock with the highest CP number.
+   * does not exist (unless `create` is false), with a volume id from `random`. Picks the valid
+   * superblock with the highest CP number.
    * The caller must then mark every live block with {@link Volume.markLive}
    * (the engine walks the catalog) before the first CP.
    *
@@ -86,18 +87,16 @@ export class Volume {
    */
   static open(
     path: string,
-    opts: { fileOps?: FileOps; create?: boolean } = {},
+    opts: { fileOps?: FileSystem; create?: boolean; random?: Random } = {},
   ): Promise<Volume> {
     const ops = opts.fileOps ?? nodeFileOps;
     let fd: number;
     try {
-      fd = fs.openSync(path, "r+");
+      fd = ops.openSync(path, "r+");
     } catch (e) {
-      if (!(e instanceof Error && "code" in e && e.code === "ENOENT") || opts.create === false) {
-        return Promise.reject(e);
-      }
+      if (!hasCode(e, "ENOENT") || opts.create === false) return Promise.reject(e);
       const sb: Superblock = {
-        volumeId: crypto.getRandomValues(new Uint8Array(16)),
+        volumeId: (opts.random ?? systemRandom).fill(new Uint8Array(16)),
         pairGeneration: 1,
         cp: 0,
         lsnCovered: 0,
@@ -112,12 +111,12 @@ export class Volume {
       const slots = new Uint8Array(SUPERBLOCK_SLOTS * BLOCK_SIZE);
       slots.set(encodeSuperblock(sb), 0);
       try {
-        writeFileAtomic(path, slots);
+        writeFileAtomic(path, slots, 0o644, ops);
       } catch (e) {
-        fs.rmSync(`${path}.tmp`, { force: true });
+        if (ops.existsSync(`${path}.tmp`)) ops.unlinkSync(`${path}.tmp`);
         return Promise.reject(asNoSpace(e, `a new volume ${path}`));
       }
-      return Promise.resolve(new Volume(path, fs.openSync(path, "r+"), sb, ops));
+      return Promise.resolve(new Volume(path, ops.openSync(path, "r+"), sb, ops));
     }
     const candidates: Superblock[] = [];
     for (let slot = 0; slot < SUPERBLOCK_SLOTS; slot++) {
@@ -129,7 +128,7 @@ export class Volume {
         { length: SUPERBLOCK_SLOTS },
         (_, slot) => superblockVersion(readAt(ops, fd, slot)),
       );
-      fs.closeSync(fd);
+      ops.closeSync(fd);
       const other = versions.find((v) => v !== null);
       if (other !== undefined) {
         return Promise.reject(
@@ -250,7 +249,7 @@ export class Volume {
   }
 
   close(): void {
-    fs.closeSync(this.#fd);
+    this.#ops.closeSync(this.#fd);
   }
 }
 
@@ -418,7 +417,7 @@ export class CpTransaction implements CpWriter {
   }
 }
 
-function readAt(ops: FileOps, fd: number, block: number): Uint8Array {
+function readAt(ops: FileSystem, fd: number, block: number): Uint8Array {
   const buf = new Uint8Array(BLOCK_SIZE);
   ops.readSync(fd, buf, 0, BLOCK_SIZE, block * BLOCK_SIZE);
   return buf;
@@ -431,7 +430,7 @@ function readAt(ops: FileOps, fd: number, block: number): Uint8Array {
  * round trip; only fdatasync, which waits for the disk, runs off the thread.
  */
 function pwrite(
-  ops: FileOps,
+  ops: FileSystem,
   fd: number,
   buf: Uint8Array,
   position: number,

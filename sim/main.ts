@@ -1,0 +1,67 @@
+/**
+ * `deno task sim --seed S --trials N [--trial K] [--steps M]`: runs N seeded
+ * trials of a simulated pair in this process (or only trial K of seed S, to
+ * replay it). Prints one line per failing trial — its seed, step, what broke
+ * and the command that replays it — and a last line
+ * `N trials, F failures, seed S`. Exits 1 when a trial failed.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { runTrial } from "./trial.ts";
+
+const USAGE = "usage: deno task sim --seed S --trials N [--trial K] [--steps M] [--verbose]";
+
+function int(text: unknown, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    console.error(`sim: --${name} must be a non-negative integer\n${USAGE}`);
+    Deno.exit(2);
+  }
+  return n;
+}
+
+let args: Record<string, string | boolean | undefined>;
+try {
+  const flag = { type: "string" } as const;
+  args = parseArgs({
+    args: Deno.args,
+    options: { seed: flag, trials: flag, trial: flag, steps: flag, verbose: { type: "boolean" } },
+    strict: true,
+    allowPositionals: false,
+  }).values;
+} catch (e) {
+  console.error(`sim: ${e instanceof Error ? e.message : e}\n${USAGE}`);
+  Deno.exit(2);
+}
+const seed = int(args.seed, "seed", 1);
+const trials = int(args.trials, "trials", 100);
+const only = args.trial === undefined ? null : int(args.trial, "trial", 0);
+const steps = int(args.steps, "steps", 60);
+
+let failures = 0;
+let count = 0;
+for (let t = only ?? 0; t < (only === null ? trials : only + 1); t++) {
+  count++;
+  const summary = await runTrial(seed, t, { steps });
+  if (args.verbose) {
+    const { writes: w, reads, crashes, promoted, cp, digest, simulatedMs } = summary;
+    console.log(
+      `trial ${t}: writes ${w.applied} acknowledged, ${w.maybe} in doubt, ${w.not} refused; ` +
+        `${reads} reads; ${crashes} crashes${promoted ? "; promoted" : ""}; ` +
+        `CP ${cp} ${digest.slice(0, 16)}; ${simulatedMs} ms simulated`,
+    );
+  }
+  const failure = summary.failure;
+  if (failure === null) continue;
+  failures++;
+  const replay = `deno task sim --seed ${seed} --trial ${t}${
+    steps === 60 ? "" : ` --steps ${steps}`
+  }`;
+  console.log(
+    `trial ${t} (seed ${seed}): step ${failure.step}: ${failure.what}; replay: ${replay}`,
+  );
+}
+console.log(`${count} trials, ${failures} failures, seed ${seed}`);
+Deno.exit(failures === 0 ? 0 : 1);

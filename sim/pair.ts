@@ -1,0 +1,179 @@
+/**
+ * A simulated pair: two machines, each with its own in-memory disk, running
+ * the real appliances (`startSource`, `startDest`) with the simulator's clock,
+ * seeded randomness, in-memory network and disk. A machine can crash at any
+ * moment (its process state is dropped, its disk keeps only what was synced)
+ * and boot again from what its disk holds.
+ *
+ * @module
+ */
+import { type DestHandle, startDest } from "../src/edge-dest/server.ts";
+import { type SourceHandle, startSource } from "../src/edge-source/server.ts";
+import {
+  type LinkFaults,
+  MemoryLink,
+  memoryReplicaClient,
+} from "../src/edge-source/mirror/memory-client.ts";
+import type { Serve } from "../src/http/serve.ts";
+import { createLogger } from "../src/logging/mod.ts";
+import type { Prng } from "../src/runtime/random.ts";
+import { type CrashFaults, MemoryFileSystem } from "../src/storage/fs/memory.ts";
+import type { ProcessClock, SimClock } from "./clock.ts";
+
+/** The pair token of every simulated pair. */
+export const TOKEN = "sim-pair-token";
+
+/** A request handler of a running appliance. */
+export type Handler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo,
+) => Response | Promise<Response>;
+
+/** What the simulator learns from the appliances' logs. */
+export interface LogWatch {
+  /** A warning or error line (JSON) of machine `name`. */
+  line(name: string, line: string): void;
+}
+
+/** The tuning of a simulated pair: small, so that a short trial crosses every boundary. */
+export const SIM_CONFIG = {
+  cpIntervalMs: 500,
+  cpDirtyBytes: 256 << 10,
+  maxObjectBytes: 8 << 20,
+  syncTimeoutMs: 1000,
+  bodyIdleTimeoutMs: 5000,
+  spaceReserve: 0,
+  // No S3 face: the simulator drives the native API.
+  s3: { port: null, accessKey: null, secretKey: null, uploadExpiryMs: 86_400_000 },
+};
+
+/** One box: a disk that outlives its processes, and the process running on it (if any). */
+export class Machine {
+  readonly name: string;
+  readonly fs: MemoryFileSystem;
+  readonly dir: string;
+  /** The running process, or null while it is down. */
+  process:
+    | { clock: ProcessClock; handler: Handler | null; handle: SourceHandle | DestHandle }
+    | null = null;
+  /** The link of this machine's source to its destination (a source with a mirror). */
+  link: MemoryLink | null = null;
+  /** Bumped at every boot and crash: work of an earlier process is ignored. */
+  incarnation = 0;
+  readonly #sim: Simulation;
+
+  constructor(sim: Simulation, name: string) {
+    this.#sim = sim;
+    this.name = name;
+    this.dir = `/${name}`;
+    this.fs = new MemoryFileSystem({
+      // An fdatasync takes 0 to 2 ms of simulated time: the window a crash can fall into.
+      schedule: (done) => sim.clock.shared.setTimeout(done, sim.rng.int(3)),
+    });
+  }
+
+  get up(): boolean {
+    return this.process !== null;
+  }
+
+  /** The machine loses power. */
+  crash(faults: CrashFaults | undefined): void {
+    this.incarnation++;
+    const p = this.process;
+    this.process = null;
+    p?.clock.kill();
+    this.link?.close();
+    this.link = null;
+    this.fs.crash(faults);
+  }
+
+  /** Boots a source (mirroring to `dest` when given) on this machine's disk. */
+  async bootSource(dest: Machine | null): Promise<SourceHandle> {
+    const sim = this.#sim;
+    const clock = sim.clock.process();
+    const incarnation = ++this.incarnation;
+    let handler: Handler | null = null;
+    const link = dest === null ? null : new MemoryLink({
+      clock,
+      target: () => dest.process?.handler ?? null,
+      faults: sim.linkFaults,
+    });
+    const handle = await startSource({
+      host: "127.0.0.1",
+      port: 0,
+      data: this.dir,
+      dest: dest === null ? null : `http://${dest.name}.sim`,
+      token: TOKEN,
+      clientToken: null,
+      cpSync: "refs",
+      logLevel: "warn",
+      ...SIM_CONFIG,
+    }, {
+      logger: this.#logger(clock),
+      fileOps: this.fs,
+      clock,
+      random: sim.rng.fork(),
+      serve: this.#serve((h) => handler = h),
+      replicaClient: link ? (url, token) => memoryReplicaClient(link, url, token) : undefined,
+    });
+    if (incarnation !== this.incarnation) throw new Error("crashed while booting");
+    this.link = link;
+    this.process = { clock, handler, handle };
+    return handle;
+  }
+
+  /** Boots a destination on this machine's disk. */
+  async bootDest(): Promise<DestHandle> {
+    const sim = this.#sim;
+    const clock = sim.clock.process();
+    const incarnation = ++this.incarnation;
+    let handler: Handler | null = null;
+    const handle = await startDest({
+      host: "127.0.0.1",
+      port: 0,
+      data: this.dir,
+      token: TOKEN,
+      clientToken: null,
+      logLevel: "warn",
+      cpIntervalMs: SIM_CONFIG.cpIntervalMs,
+      cpDirtyBytes: SIM_CONFIG.cpDirtyBytes,
+      maxObjectBytes: SIM_CONFIG.maxObjectBytes,
+      bodyIdleTimeoutMs: SIM_CONFIG.bodyIdleTimeoutMs,
+      spaceReserve: SIM_CONFIG.spaceReserve,
+      s3: SIM_CONFIG.s3,
+    }, {
+      logger: this.#logger(clock),
+      fileOps: this.fs,
+      clock,
+      random: sim.rng.fork(),
+      serve: this.#serve((h) => handler = h),
+    });
+    if (incarnation !== this.incarnation) throw new Error("crashed while booting");
+    this.process = { clock, handler, handle };
+    return handle;
+  }
+
+  #serve(capture: (handler: Handler) => void): Serve {
+    return (_host, _port, handler) => {
+      capture(handler as Handler);
+      return { addr: { port: 1 }, shutdown: () => Promise.resolve() };
+    };
+  }
+
+  #logger(clock: ProcessClock) {
+    const watch = this.#sim.watch;
+    return createLogger({
+      level: "warn",
+      now: () => clock.now(),
+      sink: (line) => watch.line(this.name, line),
+    });
+  }
+}
+
+/** The world of one trial: one clock, one seeded generator, the network's faults. */
+export interface Simulation {
+  clock: SimClock;
+  rng: Prng;
+  linkFaults: LinkFaults;
+  watch: LogWatch;
+}

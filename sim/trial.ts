@@ -1,0 +1,590 @@
+/**
+ * One seeded trial of a simulated pair: a client workload (PUTs, ranged
+ * writes, DELETEs, reads, CPs), faults (crashes of either side at any
+ * moment, partitions, a lossy network, a promotion), and the checks after
+ * every step and at the end.
+ *
+ * The trial runs on microtasks and simulated time only: after each event the
+ * microtask queue is drained (one `setImmediate`), then the clock moves to
+ * the next timer. Nothing real (timers, I/O, randomness) is on the path, so a
+ * seed replays the same interleaving, byte for byte.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import { blake3, toHex } from "../src/block-index/mod.ts";
+import type { LinkPlan } from "../src/edge-source/mirror/memory-client.ts";
+import { Prng } from "../src/runtime/random.ts";
+import type { CrashFaults } from "../src/storage/fs/memory.ts";
+import { SimClock } from "./clock.ts";
+import { objectBytes, type ObjectState, type Outcome, PairModel, writeRange } from "./model.ts";
+import { type Handler, Machine, type Simulation, TOKEN } from "./pair.ts";
+
+/** How a trial ended: null when every check held. */
+export interface TrialFailure {
+  step: number;
+  what: string;
+}
+
+/** What a trial did (printed with --verbose; equal for equal seeds). */
+export interface TrialSummary {
+  failure: TrialFailure | null;
+  /** Client writes acknowledged, refused, and left in doubt. */
+  writes: Record<Outcome, number>;
+  reads: number;
+  crashes: number;
+  promoted: boolean;
+  /** The writer's committed CP and volume digest at the end. */
+  cp: number;
+  digest: string;
+  /** Simulated milliseconds the trial took. */
+  simulatedMs: number;
+}
+
+/** Knobs of a trial. */
+export interface TrialOptions {
+  /** Client steps (default 60). */
+  steps?: number;
+}
+
+/** Keys of the workload: few, so that writes overwrite and race with CPs. */
+const KEYS = ["a", "b", "c/d", "é", "k1", "k2"];
+
+class Failed extends Error {}
+
+const PEER: Deno.ServeHandlerInfo = {
+  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 2 },
+  completed: Promise.resolve(),
+};
+
+/** Drains the microtask queue: everything runnable runs before the next macrotask. */
+function drain(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A client request in flight. */
+interface Pending {
+  key: string | null;
+  machine: Machine;
+  incarnation: number;
+  /** Called once with the answer, or with null when its machine crashed first. */
+  settle: (res: { status: number; body: Uint8Array; headers: Headers } | null) => void;
+}
+
+/** Runs trial `index` of `seed`. */
+export async function runTrial(
+  seed: number,
+  index: number,
+  options: TrialOptions = {},
+): Promise<TrialSummary> {
+  const trial = new Trial(seed, index, options);
+  const failure = await trial.run();
+  const store = trial.writer.process?.handle.store;
+  return {
+    failure,
+    writes: trial.writes,
+    reads: trial.reads,
+    crashes: trial.crashes,
+    promoted: trial.promoted,
+    cp: store?.superblock.cp ?? -1,
+    digest: store?.digest().digest ?? "",
+    simulatedMs: trial.clock.elapsed,
+  };
+}
+
+class Trial implements Simulation {
+  readonly clock = new SimClock();
+  readonly rng: Prng;
+  /** The workload's choices, apart from the faults' (so both stay replayable). */
+  readonly work: Prng;
+  readonly model = new PairModel();
+  readonly steps: number;
+  step = 0;
+  failure: TrialFailure | null = null;
+  /** Network faults on (off while the trial heals at the end). */
+  calm = false;
+  readonly source: Machine;
+  readonly dest: Machine;
+  /** Set by a promotion: the destination machine is the writer from then on. */
+  promoted = false;
+  /** The promotion was answered 200. */
+  promoteAcked = false;
+  pending = new Set<Pending>();
+  /** Volume digests seen per (pair generation, CP), on both sides. */
+  digests = new Map<string, string>();
+  booting = new Set<Machine>();
+  /** Crashes to come, each after a number of events. */
+  scheduled = new Set<{ machine: Machine; events: number; restart: boolean }>();
+  /** A disaster happened: promote the destination as soon as it is back. */
+  failover = false;
+  writes: Record<Outcome, number> = { applied: 0, maybe: 0, not: 0 };
+  reads = 0;
+  crashes = 0;
+
+  /** Blocks the workload reuses (see {@link Trial.fromPool}). */
+  readonly pool: Uint8Array[];
+
+  constructor(seed: number, index: number, options: TrialOptions) {
+    const root = new Prng(seed);
+    for (let i = 0; i < index; i++) root.u32();
+    const trialSeed = root.u32();
+    this.rng = new Prng(trialSeed);
+    this.work = this.rng.fork();
+    this.pool = Array.from({ length: 6 }, () => this.work.bytes(4096));
+    this.steps = options.steps ?? 60;
+    this.source = new Machine(this, "source");
+    this.dest = new Machine(this, "dest");
+  }
+
+  readonly watch = {
+    line: (name: string, line: string) => {
+      if (this.failure) return;
+      const event = JSON.parse(line) as { level: string; event: string; cause?: string };
+      if (event.event === "http.internal_error" || /invariant/.test(line)) {
+        this.fail(`${name} logged ${event.event}: ${event.cause ?? line}`);
+      }
+    },
+  };
+
+  readonly linkFaults = (_req: Request): LinkPlan => {
+    const r = this.rng;
+    if (this.calm) return { delayMs: r.int(3), responseDelayMs: r.int(3) };
+    const plan: LinkPlan = { delayMs: r.int(4), responseDelayMs: r.int(4) };
+    const x = r.float();
+    if (x < 0.02) plan.dropRequest = true;
+    else if (x < 0.04) plan.dropResponse = true;
+    else if (x < 0.06) plan.duplicateAfterMs = r.int(50);
+    else if (x < 0.07) plan.cutBodyAt = r.int(200);
+    else if (x < 0.09) plan.delayMs += r.int(400);
+    return plan;
+  };
+
+  crashFaults(): CrashFaults {
+    return { float: () => this.rng.float(), keepWrite: 0.5, tear: 0.5, flipBit: 0.2 };
+  }
+
+  fail(what: string): void {
+    this.failure ??= { step: this.step, what };
+  }
+
+  get writer(): Machine {
+    return this.promoted ? this.dest : this.source;
+  }
+
+  async run(): Promise<TrialFailure | null> {
+    try {
+      await this.boot(this.dest);
+      await this.boot(this.source);
+      for (this.step = 1; this.step <= this.steps && !this.failure; this.step++) {
+        this.act();
+        await this.runFor(this.work.int(300));
+        this.checkDigests();
+      }
+      if (!this.failure) await this.heal();
+    } catch (e) {
+      if (!(e instanceof Failed)) {
+        this.fail(`the simulator broke: ${e instanceof Error ? e.stack : e}`);
+      }
+    }
+    return this.failure;
+  }
+
+  // ---- driving
+
+  /** Runs events until `ms` of simulated time passed (or a check failed). */
+  async runFor(ms: number): Promise<void> {
+    const end = this.clock.elapsed + ms;
+    await drain();
+    while (!this.failure && this.clock.fireNext(end)) {
+      await drain();
+      this.#crashDue();
+    }
+    if (this.failure) throw new Failed();
+  }
+
+  /**
+   * Crashes waiting for their moment: each comes after a random number of
+   * events (a timer, an fdatasync, a delivery), so crashes land at any await
+   * point — inside a write's sync window, a CP's commit, a handshake.
+   */
+  #crashDue(): void {
+    for (const c of [...this.scheduled]) {
+      if (--c.events > 0) continue;
+      this.scheduled.delete(c);
+      this.crash(c.machine, c.restart);
+    }
+  }
+
+  /** Crashes `m` after 1 to 60 events; `restart` false keeps it down (it is lost). */
+  scheduleCrash(m: Machine, restart = true, events = this.work.range(1, 60)): void {
+    this.scheduled.add({ machine: m, events, restart });
+  }
+
+  /** Runs until `done()` or `ms` of simulated time passed; false on the deadline. */
+  async until(done: () => boolean, ms: number): Promise<boolean> {
+    const end = this.clock.elapsed + ms;
+    await drain();
+    while (!done()) {
+      if (this.failure) throw new Failed();
+      if (!this.clock.fireNext(end)) return done();
+      await drain();
+    }
+    return true;
+  }
+
+  async boot(m: Machine): Promise<void> {
+    if (m.up || this.booting.has(m)) return;
+    if (m === this.dest && this.promoted && !this.promotedDurably()) {
+      // The promotion never reached the disk (a crash came first): it did not happen.
+      if (this.promoteAcked) return this.fail("an acknowledged promotion was lost in a crash");
+      this.promoted = false;
+    }
+    // The old source always comes back paired: it must find out it was replaced (fencing).
+    const run = m === this.source
+      ? m.bootSource(this.dest)
+      : this.promoted
+      ? m.bootSource(null)
+      : m.bootDest();
+    this.booting.add(m);
+    try {
+      await run;
+    } catch (e) {
+      if (!m.up && /crashed while booting/.test(String(e))) return;
+      this.fail(`${m.name} failed to start: ${e instanceof Error ? e.message : e}`);
+    } finally {
+      this.booting.delete(m);
+    }
+  }
+
+  crash(m: Machine, restart = true): void {
+    if (!m.up) return;
+    this.crashes++;
+    m.crash(this.crashFaults());
+    if (m === this.dest) this.source.link?.reset();
+    for (const p of [...this.pending]) {
+      if (p.machine === m) {
+        this.pending.delete(p);
+        p.settle(null);
+      }
+    }
+    if (!restart) return;
+    const delay = this.work.range(50, 3000);
+    this.clock.shared.setTimeout(() => void this.boot(m), delay);
+  }
+
+  /**
+   * A disaster: both machines lose power at the same moment, the source for
+   * good. The destination comes back and is promoted (a failover): every
+   * write the source acknowledged must be on it.
+   */
+  disaster(): void {
+    const events = this.work.range(1, 60);
+    this.scheduleCrash(this.source, false, events);
+    this.scheduleCrash(this.dest, true, events);
+    this.failover = true;
+  }
+
+  /** Sends a request to `m` as a client; `settle` hears the answer (null: the machine crashed). */
+  send(m: Machine, key: string | null, req: Request, settle: Pending["settle"]): void {
+    const handler: Handler | null | undefined = m.process?.handler;
+    if (!handler) {
+      settle(null);
+      return;
+    }
+    const p: Pending = { key, machine: m, incarnation: m.incarnation, settle };
+    this.pending.add(p);
+    (async () => {
+      const res = await handler(req, PEER);
+      const body = new Uint8Array(await res.arrayBuffer());
+      return { status: res.status, body, headers: res.headers };
+    })().then(
+      (res) => {
+        if (!this.pending.delete(p) || p.incarnation !== m.incarnation) return;
+        settle(res);
+      },
+      (e) => {
+        if (!this.pending.delete(p) || p.incarnation !== m.incarnation) return;
+        this.fail(`${m.name}: ${req.method} ${new URL(req.url).pathname} threw ${e}`);
+      },
+    );
+  }
+
+  busy(key: string): boolean {
+    for (const p of this.pending) if (p.key === key) return true;
+    return false;
+  }
+
+  // ---- the workload
+
+  act(): void {
+    const w = this.work;
+    const x = w.float();
+    const free = KEYS.filter((k) => !this.busy(k));
+    const key = free.length > 0 ? w.pick(free) : null;
+    if (x < 0.3 && key) return this.put(key);
+    if (x < 0.45 && key) return this.rangedWrite(key);
+    if (x < 0.52 && key) return this.del(key);
+    if (x < 0.68 && key) return this.get(key);
+    if (x < 0.75) return this.cp();
+    if (this.failover && this.dest.up && !this.promoted) return this.promote();
+    if (x < 0.79) return this.scheduleCrash(this.source);
+    if (x < 0.83) return this.scheduleCrash(this.dest);
+    if (x < 0.88) {
+      const link = this.source.link;
+      if (link) link.partitioned = !link.partitioned;
+      return;
+    }
+    if (x < 0.883 && !this.promoted) return this.promote();
+    if (x < 0.89 && !this.promoted && !this.failover) return this.disaster();
+    // Otherwise: time passes.
+  }
+
+  url(path: string): string {
+    return `http://sim${path}`;
+  }
+
+  objectUrl(key: string): string {
+    return this.url(`/v1/objects/${encodeURIComponent(key)}`);
+  }
+
+  /** Folds the answer to a write into the model. */
+  outcome(what: string, status: number | null, ok: number[], not: number[]): Outcome {
+    const o = this.#outcome(what, status, ok, not);
+    this.writes[o]++;
+    return o;
+  }
+
+  #outcome(what: string, status: number | null, ok: number[], not: number[]): Outcome {
+    if (status === null) return "maybe";
+    if (ok.includes(status)) return "applied";
+    if (not.includes(status)) return "not";
+    if (status === 503) return "maybe";
+    this.fail(`${what}: unexpected status ${status}`);
+    return "maybe";
+  }
+
+  put(key: string): void {
+    const w = this.work;
+    const r = w.float();
+    const size = r < 0.05
+      ? 0
+      : r < 0.6
+      ? w.range(1, 9000)
+      : r < 0.95
+      ? w.range(9000, 80_000)
+      : w.range(1 << 20, (1 << 20) + 300_000);
+    const data = w.chance(0.3) ? this.fromPool(size) : objectBytes(w, size);
+    const req = new Request(this.objectUrl(key), {
+      method: "PUT",
+      body: data as Uint8Array<ArrayBuffer>,
+      headers: { "Content-Length": String(size) },
+    });
+    const target = this.writer;
+    this.send(target, key, req, (res) => {
+      const status = res?.status ?? null;
+      if (res && (status === 200 || status === 201)) {
+        const etag = res.headers.get("ETag");
+        if (etag !== `"${toHex(blake3(data))}"`) this.fail(`PUT ${key}: ETag ${etag}`);
+      }
+      this.model.apply(
+        key,
+        () => data,
+        this.outcome(`PUT ${key}`, status, [200, 201], [403, 507]),
+        true,
+      );
+    });
+  }
+
+  /**
+   * Bytes made of 4 KiB blocks from a small pool: the same block under many
+   * keys and offsets, which the CP sync sends as references (COPY, LOG_REF)
+   * to where the destination already holds it — also after that block was
+   * freed and reused, where only the content checks keep a stale hint out.
+   */
+  fromPool(size: number): Uint8Array {
+    const out = new Uint8Array(size);
+    for (let at = 0; at < size; at += 4096) {
+      const block = this.pool[this.work.int(this.pool.length)];
+      out.set(block.subarray(0, Math.min(4096, size - at)), at);
+    }
+    return out;
+  }
+
+  rangedWrite(key: string): void {
+    const w = this.work;
+    const size = this.model.states(key)?.[0]?.length ?? 0;
+    const offset = w.int(size + 9000);
+    const data = objectBytes(w, w.range(1, 12_000));
+    const req = new Request(this.objectUrl(key), {
+      method: "PUT",
+      body: data as Uint8Array<ArrayBuffer>,
+      headers: {
+        "Content-Length": String(data.length),
+        "Content-Range": `bytes ${offset}-${offset + data.length - 1}/*`,
+      },
+    });
+    this.send(this.writer, key, req, (res) => {
+      const outcome = this.outcome(`PUT ${key} range`, res?.status ?? null, [200, 201], [403, 507]);
+      this.model.apply(key, (s) => writeRange(s ?? undefined, offset, data), outcome);
+    });
+  }
+
+  del(key: string): void {
+    const req = new Request(this.objectUrl(key), { method: "DELETE" });
+    this.send(this.writer, key, req, (res) => {
+      const status = res?.status ?? null;
+      if (status === 404) {
+        const err = this.model.check(key, null);
+        if (err) this.fail(`DELETE said 404: ${err}`);
+        return;
+      }
+      this.model.apply(key, () => null, this.outcome(`DELETE ${key}`, status, [204], [403]), true);
+    });
+  }
+
+  get(key: string): void {
+    const w = this.work;
+    const ranged = w.chance(0.3);
+    const start = w.int(20_000);
+    const end = start + w.range(1, 20_000);
+    const headers: Record<string, string> = ranged ? { Range: `bytes=${start}-${end - 1}` } : {};
+    // Reads go to the writer, and sometimes to the destination (its last CP).
+    const from = !this.promoted && w.chance(0.2) ? this.dest : this.writer;
+    const req = new Request(this.objectUrl(key), { headers });
+    this.send(from, key, req, (res) => {
+      if (res === null || res.status === 503) return;
+      this.reads++;
+      if (from === this.dest && !this.promoted) return; // a CP behind: checked at the end
+      let err: string | null = null;
+      if (res.status === 404) err = this.model.check(key, null);
+      else if (res.status === 200) err = this.model.check(key, res.body);
+      else if (res.status === 206) err = this.model.check(key, res.body, { start, end });
+      else if (res.status === 416) err = null; // a range past the end of some state
+      else err = `status ${res.status}`;
+      if (err) this.fail(`GET ${key}${ranged ? ` bytes=${start}-${end - 1}` : ""}: ${err}`);
+    });
+  }
+
+  cp(): void {
+    const req = new Request(this.url("/v1/admin/cp"), {
+      method: "POST",
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    this.send(this.writer, null, req, (res) => {
+      if (res === null || res.status === 503 || res.status === 403) return;
+      if (res.status !== 200) return this.fail(`CP: status ${res.status}`);
+      const { cp, digest } = JSON.parse(new TextDecoder().decode(res.body));
+      // Committed on both sides: the destination's image is the same.
+      const d = this.dest.process?.handle.store;
+      if (!this.promoted && d && d.superblock.cp === cp && d.digest().digest !== digest) {
+        this.fail(`CP ${cp}: destination digest ${d.digest().digest} != ${digest}`);
+      }
+    });
+  }
+
+  promote(): void {
+    if (!this.dest.up) return;
+    const req = new Request(this.url("/v1/admin/promote"), {
+      method: "POST",
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    // Failover: the old source is cut off first (as an operator would when it is gone).
+    if (this.source.link) this.source.link.partitioned = true;
+    this.send(this.dest, null, req, (res) => {
+      if (res === null) return; // crashed mid-promotion: the role file decides at restart
+      if (res.status !== 200) return this.fail(`promote: status ${res.status}`);
+      this.promoteAcked = true;
+      // The old source comes back later, and must find itself fenced.
+      this.clock.shared.setTimeout(() => void this.boot(this.source), this.work.range(500, 3000));
+    });
+    this.promoted = true;
+  }
+
+  /** The destination's role file says it is a source now. */
+  promotedDurably(): boolean {
+    const path = `${this.dest.dir}/role`;
+    if (!this.dest.fs.existsSync(path)) return false;
+    return JSON.parse(new TextDecoder().decode(this.dest.fs.readFileSync(path))).role === "source";
+  }
+
+  /** No (generation, CP) ever has two images, on either side. */
+  checkDigests(): void {
+    for (const m of [this.source, this.dest]) {
+      const store = m.process?.handle.store;
+      if (!store) continue;
+      const sb = store.superblock;
+      const id = `${sb.pairGeneration}:${sb.cp}`;
+      const digest = store.digest().digest;
+      const seen = this.digests.get(id);
+      if (seen === undefined) this.digests.set(id, digest);
+      else if (seen !== digest) {
+        this.fail(
+          `${m.name} committed CP ${sb.cp} (generation ${sb.pairGeneration}) with another image`,
+        );
+      }
+    }
+  }
+
+  // ---- the end: heal, then check everything
+
+  async heal(): Promise<void> {
+    this.calm = true;
+    this.scheduled.clear();
+    if (this.failover && !this.promoted) {
+      await this.until(() => this.dest.up, 10_000);
+      this.promote();
+    }
+    if (this.source.link) this.source.link.partitioned = false;
+    for (const m of [this.source, this.dest]) {
+      await this.boot(m);
+    }
+    await this.until(() => this.booting.size === 0 && this.source.up && this.dest.up, 10_000);
+    if (!this.source.up || !this.dest.up) return this.fail("a machine did not come back up");
+    if (!(await this.until(() => this.pending.size === 0, 60_000))) {
+      this.fail(`${this.pending.size} client requests never answered`);
+      return;
+    }
+    // A CP now must commit (on both sides when paired), and show the same image there.
+    let answer: { cp: number; digest: string } | null = null;
+    for (let attempt = 0; attempt < 10 && answer === null; attempt++) {
+      await this.runFor(500);
+      const req = new Request(this.url("/v1/admin/cp"), {
+        method: "POST",
+        headers: { Authorization: `Bearer ${TOKEN}` },
+      });
+      let res: { status: number; body: Uint8Array } | null = null;
+      this.send(this.writer, null, req, (r) => res = r);
+      await this.until(() => res !== null || !this.writer.up, 30_000);
+      const r = res as { status: number; body: Uint8Array } | null;
+      if (r?.status === 200) answer = JSON.parse(new TextDecoder().decode(r.body));
+    }
+    if (answer === null) return this.fail("no CP committed within 10 attempts after healing");
+    this.checkDigests();
+    if (!this.promoted) {
+      const d = this.dest.process!.handle.store.digest();
+      if (d.cp !== answer.cp || d.digest !== answer.digest) {
+        return this.fail(
+          `after the final CP ${answer.cp}: destination at CP ${d.cp} with digest ${d.digest}, source ${answer.digest}`,
+        );
+      }
+    }
+    // Every key reads as the model allows, on the writer and (paired) on the destination.
+    const readers = this.promoted ? [this.dest] : [this.source, this.dest];
+    for (const m of readers) {
+      for (const key of KEYS) {
+        let got: ObjectState | undefined;
+        let status = 0;
+        this.send(m, key, new Request(this.objectUrl(key)), (res) => {
+          status = res?.status ?? -1;
+          got = res?.status === 200 ? res.body : null;
+        });
+        await this.until(() => status !== 0, 10_000);
+        if (status !== 200 && status !== 404) {
+          return this.fail(`final GET ${key} on ${m.name}: status ${status}`);
+        }
+        const err = this.model.check(key, got ?? null);
+        if (err) return this.fail(`final read on ${m.name}: ${err}`);
+      }
+    }
+  }
+}

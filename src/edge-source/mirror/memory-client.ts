@@ -1,0 +1,181 @@
+/**
+ * The replication client in memory: requests go to the destination's app
+ * (`app.fetch`) directly, over a {@link MemoryLink} that can delay, drop,
+ * duplicate, reorder (independent delays), cut mid-body and partition them,
+ * on an injected clock. The simulator's network; the HTTP client encodes the
+ * requests, so both implementations send the same bytes.
+ *
+ * @example
+ * ```ts
+ * import { MemoryLink, memoryReplicaClient } from "./memory-client.ts";
+ * const link = new MemoryLink({ clock, target: () => destApp.fetch });
+ * const client = memoryReplicaClient(link, "http://dest.sim", token);
+ * link.partitioned = true; // every request now fails after its delay
+ * ```
+ *
+ * @module
+ */
+import type { Clock } from "../../runtime/clock.ts";
+import { HttpReplicaClient } from "./http-client.ts";
+import type { ReplicaClient } from "./replica-client.ts";
+
+/** What happens to one request on the link. */
+export interface LinkPlan {
+  /** ms before the request reaches the destination. */
+  delayMs: number;
+  /** ms before its answer reaches the caller. */
+  responseDelayMs: number;
+  /** Lost on the way: the caller sees a transport error. */
+  dropRequest?: boolean;
+  /** Delivered, but the answer is lost: the caller sees a transport error. */
+  dropResponse?: boolean;
+  /** Delivered a second time this many ms later (that answer goes nowhere). */
+  duplicateAfterMs?: number;
+  /** Only the first this-many bytes of the body arrive, then it breaks off. */
+  cutBodyAt?: number;
+}
+
+/** Decides the fate of each request (the simulator's seeded fault injector). */
+export type LinkFaults = (request: Request) => LinkPlan;
+
+/** The handler of the destination, or null while it is down (connection refused). */
+export type LinkTarget = () =>
+  | ((request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>)
+  | null;
+
+/** The peer address the destination sees (its auth log lines name it). */
+const PEER: Deno.ServeHandlerInfo = {
+  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+  completed: Promise.resolve(),
+};
+
+/** One source's connection to its destination, in memory. */
+export class MemoryLink {
+  readonly #clock: Clock;
+  readonly #target: LinkTarget;
+  readonly #faults: LinkFaults;
+  /** Requests waiting for the destination's answer: a crash of it resets them. */
+  #inflight = new Set<(e: Error) => void>();
+  #closed = false;
+  /** While true every request fails after its delay, as when the network is cut. */
+  partitioned = false;
+
+  constructor(opts: { clock: Clock; target: LinkTarget; faults?: LinkFaults }) {
+    this.#clock = opts.clock;
+    this.#target = opts.target;
+    this.#faults = opts.faults ?? (() => ({ delayMs: 0, responseDelayMs: 0 }));
+  }
+
+  /** Sends `request` over the link. */
+  readonly fetch = async (request: Request): Promise<Response> => {
+    const plan = this.#faults(request);
+    const body = new Uint8Array(await request.arrayBuffer());
+    await this.#after(plan.delayMs);
+    if (this.partitioned || plan.dropRequest) throw new Error("connection timed out (simulated)");
+    const answer = this.#deliver(request, body, plan.cutBodyAt);
+    if (plan.duplicateAfterMs !== undefined) {
+      this.#clock.setTimeout(() => {
+        if (!this.partitioned) this.#deliver(request, body).catch(() => {});
+      }, plan.duplicateAfterMs);
+    }
+    const response = await answer;
+    await this.#after(plan.responseDelayMs);
+    if (this.partitioned || plan.dropResponse) throw new Error("connection reset (simulated)");
+    return response;
+  };
+
+  /** The destination died: requests it was answering fail with a reset. */
+  reset(): void {
+    const inflight = [...this.#inflight];
+    this.#inflight.clear();
+    for (const reject of inflight) reject(new Error("connection reset by peer (simulated)"));
+  }
+
+  /** The source died: nothing more reaches it (its pending requests never settle). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  /** Resolves after `ms` on the clock; never while the caller is dead. */
+  #after(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#clock.setTimeout(() => {
+        if (!this.#closed) resolve();
+      }, ms);
+    });
+  }
+
+  /** Runs the request through the destination's app; the answer is read whole. */
+  #deliver(request: Request, body: Uint8Array<ArrayBuffer>, cutAt?: number): Promise<Response> {
+    const handler = this.#target();
+    if (handler === null) return Promise.reject(new Error("connection refused (simulated)"));
+    const headers = new Headers(request.headers);
+    // What the wire carries: the announced length, also of a body that breaks off.
+    if (body.length > 0) headers.set("Content-Length", String(body.length));
+    const copy = new Request(request.url, {
+      method: request.method,
+      headers,
+      body: request.method === "GET" || request.method === "HEAD"
+        ? undefined
+        : cutAt === undefined
+        ? body
+        : brokenBody(body.subarray(0, Math.min(cutAt, body.length))),
+    });
+    return new Promise<Response>((resolve, reject) => {
+      let done = false;
+      const fail = (e: Error) => {
+        if (done) return;
+        done = true;
+        reject(e);
+      };
+      this.#inflight.add(fail);
+      (async () => {
+        const res = await handler(copy, PEER);
+        const bytes = await res.arrayBuffer();
+        return new Response(bytes, { status: res.status, headers: res.headers });
+      })().then(
+        (res) => {
+          this.#inflight.delete(fail);
+          if (done) return;
+          done = true;
+          if (this.#closed) return; // the caller died: never settles
+          resolve(res);
+        },
+        (e) => {
+          this.#inflight.delete(fail);
+          fail(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+  }
+}
+
+/** A body of `bytes` that breaks off after them, as when a connection drops mid-request. */
+function brokenBody(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  let sent = false;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (!sent) {
+        sent = true;
+        if (bytes.length > 0) {
+          controller.enqueue(bytes.slice());
+          return;
+        }
+      }
+      controller.error(new Error("connection closed mid-body (simulated)"));
+    },
+  });
+}
+
+/**
+ * A {@link ReplicaClient} over `link` (the HTTP client's requests, delivered in memory).
+ *
+ * @example
+ * ```ts
+ * const client = memoryReplicaClient(link, "http://dest.sim", "token");
+ * await client.state();
+ * ```
+ */
+export function memoryReplicaClient(link: MemoryLink, url: string, token: string): ReplicaClient {
+  return new HttpReplicaClient({ url, token, fetch: link.fetch });
+}

@@ -1,0 +1,43 @@
+/**
+ * How a source talks to its destination, behind one small interface (as
+ * Litestream's `ReplicaClient` has one implementation per backend): the
+ * handshake state, log resets, log frames and CP sync parts. One file per
+ * implementation: HTTP ({@link HttpReplicaClient} in `./http-client.ts`, what
+ * the appliance uses) and in-memory (`./memory-client.ts`, the simulator's
+ * network, which delivers requests to the destination's app directly and can
+ * delay, drop, duplicate, cut and partition them).
+ *
+ * Every method rejects with a RefsyncError: `unavailable` when the
+ * destination could not be reached or answered 5xx (transient),
+ * `unauthorized` for a refused token, `conflict` for any other refusal.
+ *
+ * @module
+ */
+import type { DestState } from "../../protocol/handshake/mod.ts";
+
+/** What the destination answered to one CP sync part. */
+export interface CpPartAnswer {
+  /** The HTTP status: 202 (more parts), 200 (committed), 409 (`need` DATA), ... */
+  status: number;
+  /** Blocks the destination needs as DATA (with 409). */
+  need?: number[];
+  /** Why it was refused. */
+  message?: string;
+}
+
+/** The source's connection to its destination. */
+export interface ReplicaClient {
+  /** Where the destination is (for logs and stats). */
+  readonly url: string;
+  /** The destination's replication state (the handshake). */
+  state(): Promise<DestState>;
+  /** Truncates (`truncateAfter`) or skips (`lastLsn`) the destination's log; its new state. */
+  resetLog(body: { truncateAfter: number } | { lastLsn: number }): Promise<DestState>;
+  /** Appends frames to the destination's log; resolves with its highest durable LSN. */
+  sendFrames(frames: Uint8Array): Promise<number>;
+  /**
+   * Sends part `part` of the CP sync of CP `cp`. Resolves with the answer
+   * whatever its status (the caller decides); rejects only when no answer came.
+   */
+  sendCpPart(cp: number, part: number, last: boolean, bytes: Uint8Array): Promise<CpPartAnswer>;
+}

@@ -1,0 +1,138 @@
+/**
+ * The replication client seam: one contract run against both
+ * implementations — HTTP to a destination listening on 127.0.0.1, and the
+ * in-memory link into the same destination app — then the faults only the
+ * in-memory link has (partition, dropped answers, bodies cut mid-way).
+ */
+import assert from "node:assert/strict";
+import { isError, RefsyncError } from "../../../src/errors/mod.ts";
+import { type DestHandle, startDest } from "../../../src/edge-dest/server.ts";
+import { HttpReplicaClient } from "../../../src/edge-source/mirror/http-client.ts";
+import {
+  type LinkPlan,
+  MemoryLink,
+  memoryReplicaClient,
+} from "../../../src/edge-source/mirror/memory-client.ts";
+import type { ReplicaClient } from "../../../src/edge-source/mirror/replica-client.ts";
+import type { DestConfig } from "../../../src/cli/args.ts";
+import { silentLogger } from "../../../src/logging/mod.ts";
+import { MemoryFileSystem } from "../../../src/storage/fs/memory.ts";
+import { putFrames } from "../../log/helpers.ts";
+import { systemClock } from "../../../src/runtime/clock.ts";
+import type { Serve } from "../../../src/http/serve.ts";
+
+const TOKEN = "replica-client-token";
+
+function destConfig(data: string): DestConfig {
+  return {
+    host: "127.0.0.1",
+    port: 0,
+    data,
+    token: TOKEN,
+    clientToken: null,
+    cpIntervalMs: 0,
+    cpDirtyBytes: 1 << 30,
+    maxObjectBytes: 1 << 30,
+    bodyIdleTimeoutMs: 30_000,
+    spaceReserve: 0,
+    logLevel: "error",
+    s3: { port: null, accessKey: null, secretKey: null, uploadExpiryMs: 86_400_000 },
+  };
+}
+
+interface Subject {
+  client: (token: string) => ReplicaClient;
+  done(): Promise<void>;
+}
+
+function contract(name: string, make: () => Promise<Subject>) {
+  Deno.test(`replica client (${name}): state, frames, repeats refused, reset, CP parts, token`, async () => {
+    const { client, done } = await make();
+    try {
+      const c = client(TOKEN);
+      const state = await c.state();
+      assert.equal(state.cp, 0);
+      assert.equal(state.lastLsn, 0);
+      assert.equal(state.promoted, false);
+      const one = new Uint8Array([1]);
+      assert.equal(await c.sendFrames(putFrames(1, [one, one])), 2);
+      assert.equal(await c.sendFrames(putFrames(3, [one])), 3);
+      await assert.rejects(
+        () => c.sendFrames(putFrames(2, [one])),
+        (e) => isError(e, "conflict") && /repeat/.test((e as Error).message),
+        "a repeat of a record the destination holds is refused",
+      );
+      const reset = await c.resetLog({ truncateAfter: 1 });
+      assert.equal(reset.lastLsn, 1);
+      const bad = await c.sendCpPart(1, 0, true, new Uint8Array([1, 2, 3]));
+      assert.equal(bad.status, 400, bad.message);
+      await assert.rejects(() => client("wrong").state(), (e) => isError(e, "unauthorized"));
+    } finally {
+      await done();
+    }
+  });
+}
+
+contract("http", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "refsync-client-" });
+  const dest = await startDest(destConfig(dir), { logger: silentLogger });
+  return {
+    client: (token) => new HttpReplicaClient({ url: dest.url, token }),
+    async done() {
+      await dest.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+});
+
+/** A destination on a memory disk, served into `handlers` instead of a port. */
+async function memoryDest(): Promise<{ dest: DestHandle; handler: () => Deno.ServeHandler }> {
+  let handler: Deno.ServeHandler | null = null;
+  const serve: Serve = (_host, _port, h) => {
+    handler = h as Deno.ServeHandler;
+    return { addr: { port: 1 }, shutdown: () => Promise.resolve() };
+  };
+  const dest = await startDest(destConfig("dest"), {
+    logger: silentLogger,
+    fileOps: new MemoryFileSystem(),
+    serve,
+  });
+  return { dest, handler: () => handler! };
+}
+
+contract("memory", async () => {
+  const { dest, handler } = await memoryDest();
+  return {
+    client: (token) =>
+      memoryReplicaClient(
+        new MemoryLink({ clock: systemClock, target: handler }),
+        "http://dest.sim",
+        token,
+      ),
+    done: () => dest.close(),
+  };
+});
+
+Deno.test("memory link: a partition, a lost answer and a cut body fail the request", async () => {
+  const { dest, handler } = await memoryDest();
+  try {
+    let plan: LinkPlan = { delayMs: 0, responseDelayMs: 0 };
+    const link = new MemoryLink({ clock: systemClock, target: handler, faults: () => plan });
+    const c = memoryReplicaClient(link, "http://dest.sim", TOKEN);
+    const one = new Uint8Array([1]);
+    link.partitioned = true;
+    await assert.rejects(() => c.state(), (e) => isError(e, "unavailable"));
+    link.partitioned = false;
+    plan = { delayMs: 0, responseDelayMs: 0, dropResponse: true };
+    await assert.rejects(() => c.sendFrames(putFrames(1, [one])), (e) => isError(e, "unavailable"));
+    plan = { delayMs: 0, responseDelayMs: 0 };
+    assert.equal((await c.state()).lastLsn, 1, "the lost answer's request was delivered");
+    plan = { delayMs: 0, responseDelayMs: 0, cutBodyAt: 10 };
+    await assert.rejects(() => c.sendFrames(putFrames(2, [one])), (e) => e instanceof RefsyncError);
+    plan = { delayMs: 0, responseDelayMs: 0 };
+    assert.equal((await c.state()).lastLsn, 1, "nothing of a cut body was appended");
+    link.reset();
+  } finally {
+    await dest.close();
+  }
+});
