@@ -11,13 +11,13 @@ import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-time
 import { RefsyncError } from "../errors/mod.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
 import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
+import { processStats } from "../process/stats.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { DestState } from "../protocol/handshake/mod.ts";
 import { toHex } from "../block-index/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { applyCpSync, type ApplyResult } from "./cp-apply.ts";
 import { receiveLog } from "./log-receiver.ts";
-import { processStats } from "../edge-source/app.ts";
 
 /** Largest CP sync part (the source sends 4 MiB). */
 const MAX_PART_BYTES = 64 << 20;

@@ -6,13 +6,13 @@
  * @module
  */
 import type { DestConfig } from "../cli/args.ts";
+import { createClientApp } from "../http/client-app.ts";
 import { listen } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { storedToken } from "../protocol/auth/mod.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
+import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
-import { createSourceApp } from "../edge-source/app.ts";
-import { CpScheduler } from "../edge-source/cp-scheduler.ts";
 import { createDestApp } from "./app.ts";
 
 /** A running destination. */
@@ -75,7 +75,7 @@ export async function startDest(
   const promote = () => {
     promoting ??= (async () => {
       await store.promote();
-      const source = createSourceApp({
+      const source = createClientApp({
         store,
         token,
         clientToken: config.clientToken,

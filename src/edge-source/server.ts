@@ -6,12 +6,12 @@
  * @module
  */
 import type { SourceConfig } from "../cli/args.ts";
+import { createClientApp } from "../http/client-app.ts";
 import { listen } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { storedToken } from "../protocol/auth/mod.ts";
+import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
 import { ObjectStore } from "../storage/objects/store.ts";
-import { createSourceApp } from "./app.ts";
-import { CpScheduler } from "./cp-scheduler.ts";
 import { Mirror } from "./mirror/mirror.ts";
 
 /** A running source. */
@@ -79,7 +79,7 @@ export async function startSource(
     throw e;
   }
   mirror?.attach(store);
-  const app = createSourceApp({
+  const app = createClientApp({
     store,
     token,
     clientToken: config.clientToken,

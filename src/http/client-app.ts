@@ -1,22 +1,25 @@
 /**
- * The source appliance's HTTP API (Hono): client writes and reads, admin.
+ * The client API (Hono): object writes and reads, CPs, digest and stats. A
+ * source serves it, and so does a destination once promoted (it is a source
+ * then), which is why it lives here and not in either appliance.
  *
  * @module
  */
 import { Hono } from "hono";
 import { RefsyncError } from "../errors/mod.ts";
-import { registerAccessChecks } from "../http/auth.ts";
-import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
-import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-timeout.ts";
-import { checkConditions, etagHeader, parseConditions } from "../http/conditional.ts";
-import { objectKey, registerObjectReads } from "../http/objects.ts";
-import { parseContentRange } from "../http/range.ts";
+import { processStats } from "../process/stats.ts";
+import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
 import { encodeKey } from "../storage/objects/key.ts";
 import type { ObjectStore, Precondition } from "../storage/objects/store.ts";
-import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
+import { registerAccessChecks } from "./auth.ts";
+import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "./body-timeout.ts";
+import { checkConditions, etagHeader, parseConditions } from "./conditional.ts";
+import { methodNotAllowed, notFound, onError } from "./errors.ts";
+import { objectKey, registerObjectReads } from "./objects.ts";
+import { parseContentRange } from "./range.ts";
 
-/** What the source app needs. */
-export interface SourceAppContext {
+/** What the client app needs. */
+export interface ClientAppContext {
   store: ObjectStore;
   /** The pair token: every admin POST (CP) needs it. */
   token: string;
@@ -39,7 +42,7 @@ export interface SourceAppContext {
   bodyIdleTimeoutMs?: number;
 }
 
-/** Client counters of the source. */
+/** Client counters of the client app. */
 export interface ClientStats {
   puts: number;
   rangedPuts: number;
@@ -51,15 +54,15 @@ export interface ClientStats {
 }
 
 /**
- * Builds the source app.
+ * Builds the client app.
  *
  * @example
  * ```ts
- * const app = createSourceApp({ store, token, maxObjectBytes: 5 << 30, wire: () => null });
+ * const app = createClientApp({ store, token, maxObjectBytes: 5 << 30, wire: () => null });
  * Deno.serve({ hostname: "127.0.0.1", port: 8080 }, app.fetch);
  * ```
  */
-export function createSourceApp(ctx: SourceAppContext): Hono {
+export function createClientApp(ctx: ClientAppContext): Hono {
   const { store } = ctx;
   const client: ClientStats = {
     puts: 0,
@@ -194,21 +197,4 @@ export function createSourceApp(ctx: SourceAppContext): Hono {
 
 function round(n: number): number {
   return Math.round(n * 100) / 100;
-}
-
-/** Memory and CPU of this process, read from the OS. */
-export function processStats(): { rssBytes: number; cpuUserMs: number; cpuSystemMs: number } {
-  const usage = Deno.memoryUsage();
-  let cpuUserMs = 0;
-  let cpuSystemMs = 0;
-  try {
-    // /proc/self/stat fields 14 and 15: utime and stime in clock ticks (100 per second).
-    const stat = Deno.readTextFileSync("/proc/self/stat");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    cpuUserMs = Number(fields[11]) * 10;
-    cpuSystemMs = Number(fields[12]) * 10;
-  } catch {
-    // Not Linux: CPU time unknown.
-  }
-  return { rssBytes: usage.rss, cpuUserMs, cpuSystemMs };
 }

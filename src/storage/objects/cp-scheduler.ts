@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ObjectStore } from "../storage/objects/store.ts";
+import type { ObjectStore } from "./store.ts";
 
 /**
  * Runs periodic CPs until stopped.
