@@ -5,8 +5,8 @@
  * @module
  */
 
-import { DIGEST_SIZE } from "./blake3.ts";
-import { type BlockDiffExports, check, instantiate, MemoryView } from "./wasm.ts";
+import { DIGEST_SIZE } from "../hash/blake3.ts";
+import { type BlockDiffExports, check, instantiate, MemoryView } from "../wasm/block-diff.ts";
 
 /** Keys per wasm call of the batch operations (128 KiB of keys). */
 const BATCH = 4096;

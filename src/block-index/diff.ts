@@ -5,8 +5,8 @@
  * @module
  */
 
-import { BLOCK_SIZE, sharedKernel } from "./blake3.ts";
-import { check } from "./wasm.ts";
+import { BLOCK_SIZE, sharedKernel } from "../hash/blake3.ts";
+import { check } from "../wasm/block-diff.ts";
 
 const { x, mem } = sharedKernel;
 const A = x.diffA();

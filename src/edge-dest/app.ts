@@ -14,13 +14,10 @@ import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
 import { processStats } from "../process/stats.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { DestState } from "../protocol/handshake/mod.ts";
-import { toHex } from "../block-index/mod.ts";
+import { toHex } from "../hash/blake3.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
-import { applyCpSync, type ApplyResult } from "./cp-apply.ts";
+import { CpSyncSessions } from "./cp-sync-session.ts";
 import { receiveLog } from "./log-receiver.ts";
-
-/** Largest CP sync part (the source sends 4 MiB). */
-const MAX_PART_BYTES = 64 << 20;
 
 /** What the destination app needs. */
 export interface DestAppContext {
@@ -56,14 +53,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
   app.notFound(notFound);
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
   /** The CP sync being applied: a promotion stops it first (its CP never commits). */
-  let applying: {
-    stop: AbortController;
-    done: Promise<unknown>;
-    cp?: number;
-    next?: number;
-    writer?: WritableStreamDefaultWriter<Uint8Array>;
-    run?: Promise<ApplyResult>;
-  } | null = null;
+  const cpSync = new CpSyncSessions(store, wire, body);
 
   app.use("/v1/repl/*", requireToken(() => ctx.token));
   app.use("/v1/repl/*", async (c, next) => {
@@ -110,89 +100,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }
     return c.json(destState(store));
   });
-  const answer = (c: Context, result: ApplyResult) =>
-    result.committed
-      ? c.json({ cp: result.cp, digest: toHex(result.digest) })
-      : c.json({ error: "need_data", message: result.reason, need: result.need }, 409);
-  const endSession = async () => {
-    const current = applying;
-    applying = null;
-    current?.stop.abort();
-    await current?.writer?.abort().catch(() => {});
-    await current?.done;
-  };
-
-  // A CP sync is one stream of records, sent either as one streamed request or
-  // (what the source does) as parts `?cp=N&part=K&last=0|1` with Content-Length,
-  // fed in order into one applier.
-  app.post("/v1/repl/cp", async (c) => {
-    const partText = c.req.query("part");
-    if (partText === undefined) {
-      const stream = body(c);
-      if (!stream) throw new RefsyncError("bad_request", "CP sync needs a body");
-      if (applying) throw new RefsyncError("conflict", "a CP sync is already being applied");
-      const stop = new AbortController();
-      const run = applyCpSync(store, stream, wire, stop.signal);
-      applying = { stop, done: run.catch(() => {}) };
-      try {
-        return answer(c, await run);
-      } finally {
-        applying = null;
-      }
-    }
-    const cp = Number(c.req.query("cp"));
-    const part = Number(partText);
-    const last = c.req.query("last") === "1";
-    const length = Number(c.req.header("Content-Length"));
-    if (!Number.isSafeInteger(cp) || !Number.isSafeInteger(part) || part < 0) {
-      throw new RefsyncError("bad_request", "CP sync part: give ?cp=N&part=K&last=0|1");
-    }
-    if (!(length >= 0 && length <= MAX_PART_BYTES)) {
-      throw new RefsyncError(
-        "too_large",
-        `a CP sync part needs a Content-Length of at most ${MAX_PART_BYTES}`,
-      );
-    }
-    if (part === 0) {
-      // A new CP sync supersedes one its source abandoned (it died, or gave up).
-      await endSession();
-      const pipe = new TransformStream<Uint8Array, Uint8Array>();
-      const stop = new AbortController();
-      const run = applyCpSync(store, pipe.readable, wire, stop.signal);
-      applying = {
-        stop,
-        done: run.catch(() => {}),
-        cp,
-        next: 0,
-        writer: pipe.writable.getWriter(),
-        run,
-      };
-    }
-    const session = applying;
-    if (!session?.writer || session.cp !== cp || session.next !== part) {
-      throw new RefsyncError(
-        "conflict",
-        `CP sync part ${part} of CP ${cp} is out of order; start again at part 0`,
-      );
-    }
-    session.next++;
-    try {
-      const bytes = new Uint8Array(await new Response(body(c)).arrayBuffer());
-      // The applier may stop early (a refused record): then its answer is the answer.
-      const early = await Promise.race([
-        session.writer.write(bytes).then(() => null),
-        session.run!,
-      ]);
-      if (early === null && !last) return c.json({ cp, part }, 202);
-      if (early === null) await session.writer.close();
-      const result = early ?? await session.run!;
-      applying = null;
-      return answer(c, result);
-    } catch (e) {
-      await endSession();
-      throw e;
-    }
-  });
+  app.post("/v1/repl/cp", (c) => cpSync.handle(c));
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
 
   const forbidden = () => {
@@ -218,7 +126,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }));
   app.post("/v1/admin/promote", async (c) => {
     // A source that died mid-sync may have left its stream open: that CP is abandoned.
-    await endSession();
+    await cpSync.end();
     return c.json(await ctx.promote());
   });
   app.post("/v1/admin/cp", () => {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Blake3Hasher, toHex } from "../block-index/mod.ts";
+import { Blake3Hasher, toHex } from "../hash/blake3.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import { lookupRange, walkMap } from "./blockmap/blockmap.ts";
 import { Catalog } from "./catalog/mod.ts";

@@ -7,7 +7,7 @@ import {
   BlockHasher,
   hashBlocks,
   toHex,
-} from "../../src/block-index/mod.ts";
+} from "../../src/hash/blake3.ts";
 import { Prng } from "../support/prng.ts";
 
 /** The reference BLAKE3 (blake3-wasm, Rust compiled to wasm) as hex. */

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
-import { BlockIndex, toHex } from "../../src/block-index/mod.ts";
+import { toHex } from "../../src/hash/blake3.ts";
+import { BlockIndex } from "../../src/block-index/mod.ts";
 import { Prng } from "../support/prng.ts";
 
 /** A pool of distinct random digests, so that operations hit existing keys often. */

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
-import { applyDiff, BLOCK_SIZE, diffBlocks, isZeroBlock } from "../../src/block-index/mod.ts";
+import { BLOCK_SIZE } from "../../src/hash/blake3.ts";
+import { applyDiff, diffBlocks, isZeroBlock } from "../../src/block-index/mod.ts";
 import { Prng } from "../support/prng.ts";
 
 /** Checks the contract of diffBlocks' output for (base, next). */

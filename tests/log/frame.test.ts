@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { blake3, hashBlocks } from "../../src/block-index/mod.ts";
+import { blake3, hashBlocks } from "../../src/hash/blake3.ts";
 import {
   checkPrefix,
   decodeFrame,

@@ -21,15 +21,17 @@ const SIZE = 2 * MiB;
 /** Blocks of one version of the test object. */
 const OBJECT_BLOCKS = SIZE / 4096;
 
+/** The store's reader events (`store.*`); CP events are not what these tests watch. */
 function capture(): {
   lines: Array<Record<string, unknown>>;
   logger: ReturnType<typeof createLogger>;
 } {
   const lines: Array<Record<string, unknown>> = [];
-  return {
-    lines,
-    logger: createLogger({ level: "debug", sink: (l) => lines.push(JSON.parse(l)) }),
+  const sink = (l: string) => {
+    const line = JSON.parse(l);
+    if (String(line.event).startsWith("store.")) lines.push(line);
   };
+  return { lines, logger: createLogger({ level: "debug", sink }) };
 }
 
 async function overwriteAndCp(store: ObjectStore, rng: Prng, times: number): Promise<void> {

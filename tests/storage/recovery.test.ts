@@ -11,7 +11,7 @@ import fs from "node:fs";
 import { walkMap } from "../../src/storage/blockmap/blockmap.ts";
 import { Catalog } from "../../src/storage/catalog/mod.ts";
 import { decodeRecord } from "../../src/storage/objects/record.ts";
-import { toHex } from "../../src/block-index/mod.ts";
+import { toHex } from "../../src/hash/blake3.ts";
 import { verifyVolume } from "../../src/storage/verify.ts";
 import { BLOCK_SIZE } from "../../src/storage/volume/types.ts";
 import { Volume } from "../../src/storage/volume/volume.ts";

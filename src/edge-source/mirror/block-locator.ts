@@ -14,7 +14,8 @@
  *
  * @module
  */
-import { blake3, BlockIndex } from "../../block-index/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
+import { BlockIndex } from "../../block-index/mod.ts";
 import type { Appended } from "../../storage/log/mod.ts";
 import { BLOCK_SIZE } from "../../storage/volume/types.ts";
 

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { toHex } from "../../block-index/mod.ts";
+import { toHex } from "../../hash/blake3.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { blake3 } from "../../block-index/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
 import { ByteReader } from "../stream/byte-reader.ts";
 
 /** Bytes of a record check. */

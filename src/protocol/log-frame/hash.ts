@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { blake3, Blake3Hasher } from "../../block-index/mod.ts";
+import { blake3, Blake3Hasher } from "../../hash/blake3.ts";
 import { DIGEST_LENGTH, HEADER_CHECKSUM_LENGTH, Off } from "./constants.ts";
 
 /** Digest of a payload and the standalone digests of its full 4 KiB blocks. */

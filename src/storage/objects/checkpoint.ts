@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { blake3, isZeroBlock } from "../../block-index/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
+import { isZeroBlock } from "../../block-index/mod.ts";
 import type { Catalog } from "../catalog/mod.ts";
 import { type BlockMap, EMPTY_MAP, lookupRange, updateMap, walkMap } from "../blockmap/blockmap.ts";
 import type { CpTransaction } from "../volume/volume.ts";

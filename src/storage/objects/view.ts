@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Blake3Hasher } from "../../block-index/mod.ts";
+import { Blake3Hasher } from "../../hash/blake3.ts";
 import { lookupRange } from "../blockmap/blockmap.ts";
 import type { Catalog } from "../catalog/mod.ts";
 import { BLOCK_SIZE, type BlockReader } from "../volume/types.ts";

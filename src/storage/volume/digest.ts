@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { blake3 } from "../../block-index/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
 import type { BlockPtr } from "./types.ts";
 import type { WrittenBlocks } from "./written.ts";
 

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { blake3 } from "../../block-index/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
 import { BLOCK_SIZE, type BlockPtr, readBlockPtr, writeBlockPtr } from "./types.ts";
 
 const MAGIC = new TextEncoder().encode("REFSYNC1");

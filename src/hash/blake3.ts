@@ -12,7 +12,13 @@
  * @module
  */
 
-import { type BlockDiffExports, check, instantiate, MemoryView, shared } from "./wasm.ts";
+import {
+  type BlockDiffExports,
+  check,
+  instantiate,
+  MemoryView,
+  shared,
+} from "../wasm/block-diff.ts";
 
 /**
  * Size of a refsync block: 4 BLAKE3 chunks.
