@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  adminAuth,
   ApplianceStartError,
   runCli,
   spawnAppliance,
@@ -79,7 +80,12 @@ Deno.test("a second process on a data directory exits at once naming the holder;
       await put(first.url, "after", "still serving");
       const cp = await withDeadline(
         10_000,
-        (signal) => request(`${first.url}/v1/admin/cp`, { method: "POST", signal }),
+        (signal) =>
+          request(`${first.url}/v1/admin/cp`, {
+            method: "POST",
+            headers: adminAuth(first),
+            signal,
+          }),
       );
       assert.equal(cp.status, 200, cp.text);
       const stopped = await first.stop();

@@ -7,7 +7,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ApplianceProcess, spawnAppliance, withTempDir } from "../support/appliance.ts";
+import {
+  adminAuth,
+  type ApplianceProcess,
+  spawnAppliance,
+  withTempDir,
+} from "../support/appliance.ts";
 import { objectUrl, request } from "../support/http.ts";
 import { sleep, withDeadline } from "../support/timeout.ts";
 
@@ -40,7 +45,8 @@ async function waitForLine(p: ApplianceProcess, event: string): Promise<Line> {
   throw new Error(`no ${event} line:\n${p.stderr}`);
 }
 
-async function putAndCp(base: string): Promise<void> {
+async function putAndCp(p: ApplianceProcess): Promise<void> {
+  const base = p.url;
   const put = await withDeadline(
     10_000,
     (signal) => request(objectUrl(base, "a"), { method: "PUT", body: "x".repeat(10_000), signal }),
@@ -48,7 +54,7 @@ async function putAndCp(base: string): Promise<void> {
   assert.equal(put.status, 201, put.text);
   const cp = await withDeadline(
     10_000,
-    (signal) => request(`${base}/v1/admin/cp`, { method: "POST", signal }),
+    (signal) => request(`${base}/v1/admin/cp`, { method: "POST", headers: adminAuth(p), signal }),
   );
   assert.equal(cp.status, 200, cp.text);
 }
@@ -66,7 +72,7 @@ Deno.test("log: startup, cp.committed at debug, and the stop, as JSON lines on s
       assert.equal(started.data, dir);
       assert.equal(started.url, src.url);
       assert.equal(typeof started.ts, "string");
-      await putAndCp(src.url);
+      await putAndCp(src);
       const cp = await waitForLine(src, "cp.committed");
       assert.equal(cp.level, "debug");
       assert.equal(cp.cp, 1);
@@ -83,7 +89,7 @@ Deno.test("log: startup, cp.committed at debug, and the stop, as JSON lines on s
     // At the default level a CP says nothing.
     const quiet = await spawnAppliance({ dataDir: `${dir}/quiet`, args: ["--cp-interval", "0"] });
     try {
-      await putAndCp(quiet.url);
+      await putAndCp(quiet);
     } finally {
       await quiet.stop();
     }

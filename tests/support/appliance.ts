@@ -271,8 +271,8 @@ export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProce
 
 /**
  * The pair token an appliance uses: the last `--token` among its flags, else
- * REFSYNC_TOKEN, else the one it keeps in DATA/pair-token (written before it
- * listens).
+ * REFSYNC_TOKEN, else the one it keeps in DATA/pair-token (DATA/dest/pair-token
+ * for `pair`; written before it listens).
  */
 async function pairToken(opts: SpawnOptions): Promise<string> {
   const args = opts.args ?? [];
@@ -280,7 +280,9 @@ async function pairToken(opts: SpawnOptions): Promise<string> {
   if (at >= 0 && at + 1 < args.length) return args[at + 1];
   const env = opts.env?.REFSYNC_TOKEN ?? Deno.env.get("REFSYNC_TOKEN");
   if (env) return env;
-  return (await Deno.readTextFile(`${opts.dataDir}/pair-token`)).trim();
+  // `pair` keeps it with its destination.
+  const dir = opts.role === "pair" ? `${opts.dataDir}/dest` : opts.dataDir;
+  return (await Deno.readTextFile(`${dir}/pair-token`)).trim();
 }
 
 /** The `Authorization` header of `p`'s pair token, for its admin calls. */
