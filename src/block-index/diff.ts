@@ -5,7 +5,8 @@
  * @module
  */
 
-import { BLOCK_SIZE, sharedKernel } from "../hash/blake3.ts";
+import { BLOCK_SIZE } from "../bytes/mod.ts";
+import { sharedKernel } from "../hash/blake3.ts";
 import { check } from "../wasm/block-diff.ts";
 
 const { x, mem } = sharedKernel;

@@ -14,7 +14,6 @@ import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
 import { processStats } from "../process/stats.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { DestState } from "../protocol/handshake/mod.ts";
-import { toHex } from "../hash/blake3.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { CpSyncSessions } from "./cp-sync-session.ts";
 import { receiveLog } from "./log-receiver.ts";
@@ -142,10 +141,10 @@ export function createDestApp(ctx: DestAppContext): Hono {
 export function destState(store: ObjectStore): DestState {
   const sb = store.superblock;
   return {
-    volumeId: toHex(sb.volumeId),
+    volumeId: sb.volumeId.toHex(),
     pairGeneration: sb.pairGeneration,
     cp: sb.cp,
-    volumeDigest: toHex(sb.volumeDigest),
+    volumeDigest: sb.volumeDigest.toHex(),
     lsnCovered: sb.lsnCovered,
     firstLsn: store.log.firstLsn,
     lastLsn: store.log.lastLsn,

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { BLOCK_SIZE, equalBytes } from "../bytes/mod.ts";
 import { blake3, hashBlocks } from "../hash/blake3.ts";
 import { errorMessage, RefsyncError } from "../errors/mod.ts";
 import { blockCheck, type CpRecord, readRecords, runCheck } from "../protocol/cp-sync/records.ts";
@@ -18,7 +19,6 @@ import type { ObjectStore } from "../storage/objects/store.ts";
 import { cpContentDigest, nextVolumeDigest } from "../storage/volume/digest.ts";
 import { decodeSuperblock, type Superblock } from "../storage/volume/superblock.ts";
 import { Bitmap } from "../storage/volume/bitmap.ts";
-import { BLOCK_SIZE } from "../storage/volume/types.ts";
 import type { CpTransaction, Volume } from "../storage/volume/volume.ts";
 import { endOfSlice } from "../storage/time-slice.ts";
 
@@ -26,12 +26,6 @@ import { endOfSlice } from "../storage/time-slice.ts";
 export type ApplyResult =
   | { committed: true; cp: number; digest: Uint8Array }
   | { committed: false; need: number[]; reason: string };
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** A record of one kind. */
 type RecordOf<K extends CpRecord["kind"]> = Extract<CpRecord, { kind: K }>;
@@ -150,7 +144,7 @@ export class CpApplier {
         `pair generation ${r.pairGeneration} != ${committed.pairGeneration}`,
       );
     }
-    if (!bytesEqual(r.previousDigest, committed.volumeDigest)) {
+    if (!equalBytes(r.previousDigest, committed.volumeDigest)) {
       throw new RefsyncError(
         "conflict",
         `the volumes diverged before CP ${r.cp}: digests differ`,
@@ -170,13 +164,13 @@ export class CpApplier {
   logRef(r: RecordOf<"logRef">): void {
     this.#wire.cpBlocks.logRef += r.count;
     const blocks = Array.from({ length: r.count }, (_, i) => r.block + i);
-    const run = this.#readLog(r.lsn, r.payloadOffset, r.count * BLOCK_SIZE);
+    const run = this.#store.log.readRecordPayload(r.lsn, r.payloadOffset, r.count * BLOCK_SIZE);
     if (run === null) {
       this.#fail(blocks, `LOG_REF to LSN ${r.lsn} not in this log`);
       return;
     }
     const runDigests = hashBlocks(run);
-    if (!bytesEqual(runCheck(runDigests), r.check)) {
+    if (!equalBytes(runCheck(runDigests), r.check)) {
       this.#fail(blocks, `LOG_REF to LSN ${r.lsn}: content check failed`);
       return;
     }
@@ -196,7 +190,7 @@ export class CpApplier {
     }
     const content = base.slice();
     for (const s of r.slices) {
-      const bytes = this.#readLog(s.lsn, s.payloadOffset, s.length);
+      const bytes = this.#store.log.readRecordPayload(s.lsn, s.payloadOffset, s.length);
       if (bytes === null) {
         this.#fail([r.block], `PATCH of block ${r.block}: a log slice is missing`);
         return;
@@ -261,7 +255,7 @@ export class CpApplier {
       cpContentDigest(tx.written),
       sb,
     );
-    if (!bytesEqual(expected, sb.volumeDigest)) {
+    if (!equalBytes(expected, sb.volumeDigest)) {
       throw new RefsyncError(
         "conflict",
         `CP ${sb.cp}: the applied content digest differs from the source's; not committed`,
@@ -300,7 +294,7 @@ export class CpApplier {
 
   #verifyAndWrite(block: number, content: Uint8Array, check: Uint8Array): void {
     const digest = blake3(content);
-    if (!bytesEqual(blockCheck(digest), check)) {
+    if (!equalBytes(blockCheck(digest), check)) {
       this.#fail([block], `block ${block}: content check failed`);
       return;
     }
@@ -311,13 +305,6 @@ export class CpApplier {
   #liveBlock(block: number): Uint8Array | null {
     if (block === 0) return new Uint8Array(BLOCK_SIZE);
     return this.#volume.isLive(block) ? this.#volume.readBlock(block) : null;
-  }
-
-  #readLog(lsn: number, at: number, length: number): Uint8Array | null {
-    const log = this.#store.log;
-    const rec = log.locate(lsn);
-    if (rec === null || at + length > rec.payloadLength) return null;
-    return log.readPayload(rec.position, at, length);
   }
 }
 

@@ -16,7 +16,6 @@
  * @module
  */
 import type { Context } from "hono";
-import { toHex } from "../hash/blake3.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
@@ -140,6 +139,6 @@ export class CpSyncSessions {
 /** The answer to the last part: the committed CP, or 409 with the blocks to resend as DATA. */
 function answer(c: Context, result: ApplyResult): Response {
   return result.committed
-    ? c.json({ cp: result.cp, digest: toHex(result.digest) })
+    ? c.json({ cp: result.cp, digest: result.digest.toHex() })
     : c.json({ error: "need_data", message: result.reason, need: result.need }, 409);
 }

@@ -5,26 +5,17 @@
  *
  * @module
  */
+import { type ApplianceHandle, openAppliance } from "../appliance/open.ts";
 import type { DestConfig } from "../cli/args.ts";
 import { createClientApp } from "../http/client-app.ts";
 import { listen } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
-import { storedToken } from "../protocol/auth/mod.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
 import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
-import { ObjectStore } from "../storage/objects/store.ts";
 import { createDestApp } from "./app.ts";
 
 /** A running destination. */
-export interface DestHandle {
-  url: string;
-  port: number;
-  token: string;
-  /** True when this start generated the token (it is shown once, then only kept in DATA/pair-token). */
-  tokenGenerated: boolean;
-  store: ObjectStore;
-  close(): Promise<void>;
-}
+export type DestHandle = ApplianceHandle;
 
 /** What a destination is started with besides its configuration. */
 export interface DestOptions {
@@ -50,25 +41,7 @@ export async function startDest(
   options: DestOptions = {},
 ): Promise<DestHandle> {
   const log = (options.logger ?? rootLogger()).child({ role: "destination" });
-  const store = await ObjectStore.open(config.data, {
-    cpDirtyBytes: config.cpDirtyBytes,
-    maxObjectBytes: config.maxObjectBytes,
-    readIdleMs: config.bodyIdleTimeoutMs,
-    spaceReserve: config.spaceReserve,
-    mirror: true,
-    logger: log,
-  });
-  let tokenGenerated = false;
-  let token: string;
-  try {
-    token = config.token ?? await storedToken(config.data, (path) => {
-      tokenGenerated = true;
-      log.info("token.generated", { path });
-    });
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
+  const { store, token, tokenGenerated } = await openAppliance(config, log, { mirror: true });
   const wire = newWireStats();
   let scheduler: CpScheduler | null = null;
   let promoting: Promise<{ cp: number; digest: string }> | null = null;

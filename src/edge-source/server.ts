@@ -5,26 +5,16 @@
  *
  * @module
  */
+import { type ApplianceHandle, openAppliance } from "../appliance/open.ts";
 import type { SourceConfig } from "../cli/args.ts";
 import { createClientApp } from "../http/client-app.ts";
 import { listen } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
-import { storedToken } from "../protocol/auth/mod.ts";
 import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
-import { ObjectStore } from "../storage/objects/store.ts";
 import { Mirror } from "./mirror/mirror.ts";
 
 /** A running source. */
-export interface SourceHandle {
-  url: string;
-  port: number;
-  /** The pair token its admin calls need. */
-  token: string;
-  /** True when this start generated the token (it is shown once, then only kept in DATA/pair-token). */
-  tokenGenerated: boolean;
-  store: ObjectStore;
-  close(): Promise<void>;
-}
+export type SourceHandle = ApplianceHandle;
 
 /** What a source is started with besides its configuration. */
 export interface SourceOptions {
@@ -59,25 +49,7 @@ export async function startSource(
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
   });
-  const store = await ObjectStore.open(config.data, {
-    cpDirtyBytes: config.cpDirtyBytes,
-    maxObjectBytes: config.maxObjectBytes,
-    readIdleMs: config.bodyIdleTimeoutMs,
-    spaceReserve: config.spaceReserve,
-    logger: log,
-    ...mirror?.hooks,
-  });
-  let tokenGenerated = false;
-  let token: string;
-  try {
-    token = config.token ?? await storedToken(config.data, (path) => {
-      tokenGenerated = true;
-      log.info("token.generated", { path });
-    });
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
+  const { store, token, tokenGenerated } = await openAppliance(config, log, mirror?.hooks ?? {});
   mirror?.attach(store);
   const app = createClientApp({
     store,

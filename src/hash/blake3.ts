@@ -12,6 +12,7 @@
  * @module
  */
 
+import { BLOCK_SIZE } from "../bytes/mod.ts";
 import {
   type BlockDiffExports,
   check,
@@ -20,15 +21,6 @@ import {
   shared,
 } from "../wasm/block-diff.ts";
 
-/**
- * Size of a refsync block: 4 BLAKE3 chunks.
- *
- * @example
- * ```ts
- * const blocks = Math.ceil(objectSize / BLOCK_SIZE);
- * ```
- */
-export const BLOCK_SIZE = 4096;
 /**
  * Bytes of a BLAKE3-256 digest.
  *
@@ -85,7 +77,7 @@ export const sharedKernel: { x: BlockDiffExports; mem: MemoryView } = kernel;
  * @example
  * ```ts
  * const d = blake3(new TextEncoder().encode("abc"));
- * toHex(d); // "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
+ * d.toHex(); // "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
  * ```
  */
 export function blake3(data: Uint8Array): Uint8Array {
@@ -98,22 +90,6 @@ export function blake3(data: Uint8Array): Uint8Array {
   const h = new Blake3Hasher({ blockDigests: false });
   h.update(data);
   return h.digest();
-}
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-/**
- * Lower-case hex of a digest (or of any bytes).
- *
- * @example
- * ```ts
- * toHex(new Uint8Array([0, 255])); // "00ff"
- * ```
- */
-export function toHex(digest: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < digest.length; i++) s += HEX[digest[i]];
-  return s;
 }
 
 /**
@@ -149,7 +125,7 @@ const NO_DIGESTS = new Uint8Array(0);
  * const h = new Blake3Hasher();
  * const blocks = h.update(new Uint8Array(5000)); // 32 bytes: the digest of block 0
  * h.update(new Uint8Array(3192)); // completes block 1: returns its digest
- * const etag = toHex(h.digest()); // same as toHex(blake3(new Uint8Array(8192)))
+ * const etag = h.digest().toHex(); // same as blake3(new Uint8Array(8192)).toHex()
  * ```
  */
 export class Blake3Hasher {
@@ -277,7 +253,7 @@ export class Blake3Hasher {
    *
    * @example
    * ```ts
-   * const etag = toHex(hasher.digest());
+   * const etag = hasher.digest().toHex();
    * ```
    */
   digest(): Uint8Array {

@@ -1,13 +1,7 @@
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { hash as referenceHash } from "blake3-wasm";
-import {
-  blake3,
-  Blake3Hasher,
-  BLOCK_SIZE,
-  BlockHasher,
-  hashBlocks,
-  toHex,
-} from "../../src/hash/blake3.ts";
+import { blake3, Blake3Hasher, BlockHasher, hashBlocks } from "../../src/hash/blake3.ts";
 import { Prng } from "../support/prng.ts";
 
 /** The reference BLAKE3 (blake3-wasm, Rust compiled to wasm) as hex. */
@@ -60,7 +54,7 @@ Deno.test("blake3: official test vectors", () => {
   assert(vectors.length >= 35, "test vector file has every case");
   for (const v of vectors) {
     assertEquals(
-      toHex(blake3(vectorInput(v.input_len))),
+      blake3(vectorInput(v.input_len)).toHex(),
       v.hash.slice(0, 64),
       `len ${v.input_len}`,
     );
@@ -74,7 +68,7 @@ Deno.test("Blake3Hasher: official test vectors in odd-sized pieces", () => {
     for (const size of pieceSizes) {
       const { hasher } = feed(data, () => size);
       assertEquals(hasher.length, v.input_len);
-      assertEquals(toHex(hasher.digest()), v.hash.slice(0, 64), `len ${v.input_len} by ${size}`);
+      assertEquals(hasher.digest().toHex(), v.hash.slice(0, 64), `len ${v.input_len} by ${size}`);
     }
   }
 });
@@ -90,9 +84,9 @@ Deno.test("hashBlocks: 10,000 seeded random blocks equal blake3-wasm", () => {
   assertEquals(digests.length, n * 32);
   for (let i = 0; i < n; i++) {
     const block = data.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
-    const got = toHex(digests.subarray(i * 32, i * 32 + 32));
+    const got = digests.subarray(i * 32, i * 32 + 32).toHex();
     if (got !== reference(block)) assertEquals(got, reference(block), `block ${i}`);
-    if (i % 1000 === 0) assertEquals(toHex(blake3(block)), got, `blake3() of block ${i}`);
+    if (i % 1000 === 0) assertEquals(blake3(block).toHex(), got, `blake3() of block ${i}`);
   }
 });
 
@@ -110,11 +104,11 @@ Deno.test("Blake3Hasher: per-block digests and stream digest over random pieces"
     const { hasher, blockDigests } = feed(data, () => 1 + rng.int(9000));
     const full = Math.floor(len / BLOCK_SIZE) * BLOCK_SIZE;
     assertEquals(
-      toHex(concat(blockDigests)),
-      toHex(hashBlocks(data.subarray(0, full))),
+      concat(blockDigests).toHex(),
+      hashBlocks(data.subarray(0, full)).toHex(),
       `block digests, len ${len}`,
     );
-    assertEquals(toHex(hasher.digest()), reference(data), `stream digest, len ${len}`);
+    assertEquals(hasher.digest().toHex(), reference(data), `stream digest, len ${len}`);
   }
 });
 
@@ -122,9 +116,9 @@ Deno.test("Blake3Hasher: 5 MiB stream in random pieces equals blake3-wasm", () =
   const rng = new Prng(7);
   const data = rng.bytes(5 * 1024 * 1024 + 123);
   const { hasher, blockDigests } = feed(data, () => 1 + rng.int(3 * 1024 * 1024));
-  assertEquals(toHex(hasher.digest()), reference(data));
+  assertEquals(hasher.digest().toHex(), reference(data));
   assertEquals(concat(blockDigests).length, Math.floor(data.length / BLOCK_SIZE) * 32);
-  assertEquals(toHex(blake3(data)), reference(data));
+  assertEquals(blake3(data).toHex(), reference(data));
 });
 
 Deno.test("Blake3Hasher: digest() mid-stream leaves the hasher usable", () => {
@@ -133,17 +127,17 @@ Deno.test("Blake3Hasher: digest() mid-stream leaves the hasher usable", () => {
   const h = new Blake3Hasher();
   for (const cut of [BLOCK_SIZE, 2 * BLOCK_SIZE + 10, 3 * BLOCK_SIZE, data.length]) {
     h.update(data.subarray(h.length, cut));
-    assertEquals(toHex(h.digest()), reference(data.subarray(0, cut)), `at ${cut}`);
-    assertEquals(toHex(h.digest()), reference(data.subarray(0, cut)), `again at ${cut}`);
+    assertEquals(h.digest().toHex(), reference(data.subarray(0, cut)), `at ${cut}`);
+    assertEquals(h.digest().toHex(), reference(data.subarray(0, cut)), `again at ${cut}`);
   }
-  assertEquals(toHex(new Blake3Hasher().digest()), reference(new Uint8Array(0)));
+  assertEquals(new Blake3Hasher().digest().toHex(), reference(new Uint8Array(0)));
 });
 
 Deno.test("Blake3Hasher: blockDigests false returns no digests, same stream digest", () => {
   const data = new Prng(5).bytes(10 * BLOCK_SIZE);
   const h = new Blake3Hasher({ blockDigests: false });
   assertEquals(h.update(data).length, 0);
-  assertEquals(toHex(h.digest()), reference(data));
+  assertEquals(h.digest().toHex(), reference(data));
 });
 
 Deno.test("BlockHasher: zero-copy batch equals hashBlocks", () => {
@@ -154,20 +148,15 @@ Deno.test("BlockHasher: zero-copy batch equals hashBlocks", () => {
     const input = bh.input(n);
     assertEquals(input.length, n * BLOCK_SIZE);
     rng.fill(input);
-    const expected = toHex(hashBlocks(input.slice()));
-    assertEquals(toHex(bh.hash(n)), expected);
+    const expected = hashBlocks(input.slice()).toHex();
+    assertEquals(bh.hash(n).toHex(), expected);
   }
   // Two BlockHashers own separate memories.
   const other = new BlockHasher(1);
   other.input(1).fill(1);
   bh.input(1).fill(2);
-  assert(toHex(other.hash(1)) !== toHex(bh.hash(1)));
+  assert(other.hash(1).toHex() !== bh.hash(1).toHex());
   assertThrows(() => bh.input(17), TypeError);
   assertThrows(() => bh.hash(-1), TypeError);
   assertThrows(() => new BlockHasher(0), TypeError);
-});
-
-Deno.test("toHex", () => {
-  assertEquals(toHex(new Uint8Array([0, 1, 0xab, 0xff])), "0001abff");
-  assertEquals(toHex(new Uint8Array(0)), "");
 });

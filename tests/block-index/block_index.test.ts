@@ -1,5 +1,4 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
-import { toHex } from "../../src/hash/blake3.ts";
 import { BlockIndex } from "../../src/block-index/mod.ts";
 import { Prng } from "../support/prng.ts";
 
@@ -13,8 +12,8 @@ function checkAll(index: BlockIndex, model: Map<string, number>, pool: Uint8Arra
   assertEquals(index.size, model.size);
   for (const d of pool) {
     const got = index.lookup(d);
-    const want = model.get(toHex(d)) ?? -1;
-    if (got !== want) assertEquals(got, want, `lookup ${toHex(d)}`);
+    const want = model.get(d.toHex()) ?? -1;
+    if (got !== want) assertEquals(got, want, `lookup ${d.toHex()}`);
   }
 }
 
@@ -26,7 +25,7 @@ Deno.test("BlockIndex: seeded random insert/lookup/remove against a Map, through
   const startSlots = index.slots;
   for (let step = 0; step < 100_000; step++) {
     const d = pool[rng.int(pool.length)];
-    const key = toHex(d);
+    const key = d.toHex();
     const op = rng.int(10);
     if (op < 5) {
       const loc = rng.int(2 ** 32) * 4096 + rng.int(4096); // beyond 32 bits
@@ -63,10 +62,10 @@ Deno.test("BlockIndex: keys sharing their first 16 bytes (one long cluster)", ()
     for (let step = 0; step < 5_000; step++) {
       const d = pool[rng.int(pool.length)];
       if (rng.int(3) === 0) {
-        assertEquals(index.remove(d), model.delete(toHex(d)));
+        assertEquals(index.remove(d), model.delete(d.toHex()));
       } else {
         index.insert(d, step);
-        model.set(toHex(d), step);
+        model.set(d.toHex(), step);
       }
     }
     checkAll(index, model, pool);
@@ -86,7 +85,7 @@ Deno.test("BlockIndex: batch operations against a Map", () => {
       const d = pool[rng.int(pool.length)];
       digests.set(d, i * 32);
       locations[i] = rng.int(2 ** 20) * 4096;
-      model.set(toHex(d), locations[i]); // later pairs win, as in the index
+      model.set(d.toHex(), locations[i]); // later pairs win, as in the index
     }
     index.insertBatch(digests, locations);
     assertEquals(index.size, model.size);
@@ -96,7 +95,7 @@ Deno.test("BlockIndex: batch operations against a Map", () => {
     pool.forEach((d, i) => all.set(d, i * 32));
     index.lookupBatch(all, out);
     pool.forEach((d, i) => {
-      if (out[i] !== (model.get(toHex(d)) ?? -1)) assertEquals(out[i], model.get(toHex(d)) ?? -1);
+      if (out[i] !== (model.get(d.toHex()) ?? -1)) assertEquals(out[i], model.get(d.toHex()) ?? -1);
     });
 
     const m = 3000;
@@ -106,7 +105,7 @@ Deno.test("BlockIndex: batch operations against a Map", () => {
     for (let i = 0; i < m; i++) {
       const d = pool[rng.int(pool.length)];
       gone.set(d, i * 32);
-      const k = toHex(d);
+      const k = d.toHex();
       if (!seen.has(k) && model.has(k)) present++;
       seen.add(k);
       model.delete(k);

@@ -1,5 +1,5 @@
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
-import { BLOCK_SIZE } from "../../src/hash/blake3.ts";
 import { applyDiff, diffBlocks, isZeroBlock } from "../../src/block-index/mod.ts";
 import { Prng } from "../support/prng.ts";
 

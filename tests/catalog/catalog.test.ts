@@ -1,10 +1,6 @@
+import { compareBytes } from "../../src/bytes/mod.ts";
 import assert from "node:assert/strict";
-import {
-  Catalog,
-  type CatalogChange,
-  CatalogNodeError,
-  compareBytes,
-} from "../../src/storage/catalog/mod.ts";
+import { Catalog, type CatalogChange, CatalogNodeError } from "../../src/storage/catalog/mod.ts";
 import { decodeNode } from "../../src/storage/catalog/node.ts";
 import type { BlockPtr } from "../../src/storage/volume/types.ts";
 import { makeRng, MemCpWriter, MemVolume } from "./mem_volume.ts";

@@ -15,9 +15,9 @@
  * @module
  */
 
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import assert from "node:assert/strict";
 import {
-  BLOCK_SIZE,
   type BlockKind,
   type BlockPtr,
   type BlockReader,

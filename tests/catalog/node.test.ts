@@ -1,3 +1,4 @@
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import assert from "node:assert/strict";
 import { NodeCache } from "../../src/storage/catalog/cache.ts";
 import { crc32 } from "../../src/storage/catalog/checksum.ts";
@@ -15,7 +16,6 @@ import {
   payloadBytes,
 } from "../../src/storage/catalog/node.ts";
 import { planSplit } from "../../src/storage/catalog/split.ts";
-import { BLOCK_SIZE } from "../../src/storage/volume/types.ts";
 import { makeRng } from "./mem_volume.ts";
 import { assertFreeSpaceZero, compare } from "./tree_check.ts";
 

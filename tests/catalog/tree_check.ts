@@ -6,6 +6,7 @@
  * @module
  */
 
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import assert from "node:assert/strict";
 import {
   decodeNode,
@@ -14,7 +15,7 @@ import {
   type Node,
   SLOT_BYTES,
 } from "../../src/storage/catalog/node.ts";
-import { BLOCK_SIZE, type BlockPtr, type BlockReader } from "../../src/storage/volume/types.ts";
+import { type BlockPtr, type BlockReader } from "../../src/storage/volume/types.ts";
 
 /** The shape of a tree: its nodes per level, left to right, and each node's parent. */
 export interface TreeShape {

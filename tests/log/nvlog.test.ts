@@ -40,6 +40,19 @@ function assertHolds(log: NvLog, payloads: Uint8Array[]): void {
   });
 }
 
+Deno.test("readRecordPayload: a slice of a record's payload, null for a record not held or too short", async () => {
+  await withTempDir(async (dir) => {
+    const log = await NvLog.open(dir);
+    const payload = bytes(10_000, 7);
+    await log.append([put("a", payload)]);
+    assert.deepEqual(log.readRecordPayload(1, 4096, 4096), payload.subarray(4096, 8192));
+    assert.deepEqual(log.readRecordPayload(1, 0, 10_000), payload);
+    assert.equal(log.readRecordPayload(1, 8192, 4096), null, "past the payload's end");
+    assert.equal(log.readRecordPayload(2, 0, 1), null, "a record not written");
+    await log.close();
+  });
+});
+
 Deno.test("append: consecutive LSNs from 1, positions, durable across reopen", async () => {
   await withTempDir(async (dir) => {
     const log = await NvLog.open(dir);

@@ -8,12 +8,13 @@
  *
  * @module
  */
+import { compareUtf8, firstDifference } from "../support/bytes.ts";
 import { authHeader } from "../../src/protocol/auth/mod.ts";
 import type { WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import assert from "node:assert/strict";
 import { adminAuth, type ApplianceProcess, spawnAppliance } from "../support/appliance.ts";
 import { blake3Hex, etagValue, StreamingBlake3 } from "../support/blake3.ts";
-import { type Answer, firstDifference, objectUrl, request } from "../support/http.ts";
+import { type Answer, objectUrl, request } from "../support/http.ts";
 import { compareWithRandom, randomStream } from "../support/prng.ts";
 import { sleep, withDeadline } from "../support/timeout.ts";
 
@@ -290,15 +291,6 @@ export class Model {
   sortedKeys(): string[] {
     return [...this.objects.keys()].sort(compareUtf8);
   }
-}
-
-/** Order of two strings by their UTF-8 bytes. */
-export function compareUtf8(a: string, b: string): number {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
 }
 
 /** An object of the list API. */

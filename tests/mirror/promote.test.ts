@@ -16,11 +16,12 @@
  *
  * @module
  */
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
 import { adminAuth, withTempDir } from "../support/appliance.ts";
 import { blake3Hex } from "../support/blake3.ts";
-import { firstDifference, objectUrl } from "../support/http.ts";
+import { objectUrl } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import { sleep } from "../support/timeout.ts";
 import {

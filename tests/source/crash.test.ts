@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import {
   adminAuth,
@@ -27,7 +28,7 @@ import {
   withTempDir,
 } from "../support/appliance.ts";
 import { blake3Hex, etagValue } from "../support/blake3.ts";
-import { firstDifference, objectUrl, request, requestJson } from "../support/http.ts";
+import { objectUrl, request, requestJson } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import { sleep, withDeadline } from "../support/timeout.ts";
 

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import {
   adminAuth,
@@ -35,27 +36,18 @@ import {
   spawnSource,
   withTempDir,
 } from "../support/appliance.ts";
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
+import { HEADER_SIZE, Off, Op } from "../../src/protocol/log-frame/mod.ts";
 import { blake3Hex, etagValue } from "../support/blake3.ts";
 import {
-  BLOCK_SIZE,
   flipBit,
-  FRAME_HEADER_SIZE,
   type FrameInfo,
-  FrameOff,
-  FrameOp,
   lastFrame,
   overwrite,
   slotCp,
   truncateFile,
 } from "../support/datadir.ts";
-import {
-  firstDifference,
-  objectUrl,
-  putObject,
-  putRange,
-  request,
-  requestJson,
-} from "../support/http.ts";
+import { objectUrl, putObject, putRange, request, requestJson } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 
 const KiB = 1024;
@@ -213,7 +205,7 @@ async function prepareLog(dir: string, rng: Prng, variant: "single" | "txn"): Pr
     const { path, frame, fileSize } = lastFrame(dir);
     assert.equal(frame.lsn, lastLsn, "the last frame on disk is the victim's last record");
     assert.equal(frame.key, "b/victim");
-    assert.equal(frame.op, variant === "single" ? FrameOp.WRITE : FrameOp.COMMIT);
+    assert.equal(frame.op, variant === "single" ? Op.WRITE : Op.COMMIT);
     assert.equal(frame.offset + frame.frameLength, fileSize, "the victim ends the segment");
     return { without: before, victim: "b/victim", lastLsn, frame, segment: path };
   } finally {
@@ -263,17 +255,17 @@ type LogDamage = { name: string; cut: (f: FrameInfo) => number } | {
   flip: (f: FrameInfo) => number;
 };
 
-const payloadAt = (f: FrameInfo) => f.offset + FRAME_HEADER_SIZE + f.keyLength;
+const payloadAt = (f: FrameInfo) => f.offset + HEADER_SIZE + f.keyLength;
 
 const CUTS: LogDamage[] = [
   { name: "the whole record missing (clean end)", cut: (f) => f.offset },
   { name: "1 byte of the record", cut: (f) => f.offset + 1 },
   { name: "magic and length only (8 bytes)", cut: (f) => f.offset + 8 },
-  { name: "header minus 1 byte", cut: (f) => f.offset + FRAME_HEADER_SIZE - 1 },
-  { name: "header only", cut: (f) => f.offset + FRAME_HEADER_SIZE },
+  { name: "header minus 1 byte", cut: (f) => f.offset + HEADER_SIZE - 1 },
+  { name: "header only", cut: (f) => f.offset + HEADER_SIZE },
   {
     name: "header and half the key",
-    cut: (f) => f.offset + FRAME_HEADER_SIZE + (f.keyLength >> 1),
+    cut: (f) => f.offset + HEADER_SIZE + (f.keyLength >> 1),
   },
   { name: "header and key, no payload", cut: (f) => payloadAt(f) },
   { name: "half the payload", cut: (f) => payloadAt(f) + (f.payloadLength >> 1) },
@@ -281,17 +273,17 @@ const CUTS: LogDamage[] = [
 ];
 
 const FLIPS: LogDamage[] = [
-  { name: "magic", flip: (f) => f.offset + FrameOff.magic },
-  { name: "frame length", flip: (f) => f.offset + FrameOff.frameLength + 1 },
-  { name: "LSN", flip: (f) => f.offset + FrameOff.lsn },
-  { name: "op", flip: (f) => f.offset + FrameOff.op },
-  { name: "flags", flip: (f) => f.offset + FrameOff.flags },
-  { name: "txn", flip: (f) => f.offset + FrameOff.txn },
-  { name: "object offset / size", flip: (f) => f.offset + FrameOff.offset },
-  { name: "mtime", flip: (f) => f.offset + FrameOff.mtime + 2 },
-  { name: "payload digest", flip: (f) => f.offset + FrameOff.payloadDigest + 5 },
-  { name: "header checksum", flip: (f) => f.offset + FrameOff.headerChecksum + 15 },
-  { name: "key", flip: (f) => f.offset + FRAME_HEADER_SIZE },
+  { name: "magic", flip: (f) => f.offset + Off.magic },
+  { name: "frame length", flip: (f) => f.offset + Off.frameLength + 1 },
+  { name: "LSN", flip: (f) => f.offset + Off.lsn },
+  { name: "op", flip: (f) => f.offset + Off.op },
+  { name: "flags", flip: (f) => f.offset + Off.flags },
+  { name: "txn", flip: (f) => f.offset + Off.txn },
+  { name: "object offset / size", flip: (f) => f.offset + Off.offset },
+  { name: "mtime", flip: (f) => f.offset + Off.mtime + 2 },
+  { name: "payload digest", flip: (f) => f.offset + Off.payloadDigest + 5 },
+  { name: "header checksum", flip: (f) => f.offset + Off.headerChecksum + 15 },
+  { name: "key", flip: (f) => f.offset + HEADER_SIZE },
   { name: "first payload byte", flip: (f) => payloadAt(f) },
   { name: "middle payload byte", flip: (f) => payloadAt(f) + (f.payloadLength >> 1) },
   { name: "last payload byte", flip: (f) => f.offset + f.frameLength - 1 },

@@ -8,6 +8,7 @@
  * Once through a test CpWriter double that reuses released blocks at once
  * (a read of a released block then sees foreign bytes), once on a real Volume.
  */
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import assert from "node:assert/strict";
 import {
   type BlockMap,
@@ -24,7 +25,6 @@ import {
   walkMap,
 } from "../../src/storage/blockmap/blockmap.ts";
 import {
-  BLOCK_SIZE,
   type BlockKind,
   type BlockPtr,
   type CpWriter,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import { blake3Hex } from "../support/blake3.ts";
 
@@ -18,13 +19,6 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-/** Index of the first differing byte, or -1 when equal (lengths included). */
-export function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
 }
 
 /** Asserts byte equality with a short message (no multi-MiB diff dumps). */
@@ -93,14 +87,4 @@ export function failingStream(
       at += n;
     },
   }, { highWaterMark: 0 });
-}
-
-/** UTF-8 byte order of two strings (the order of keys in the catalog and in `list`). */
-export function compareUtf8(a: string, b: string): number {
-  const enc = new TextEncoder();
-  const x = enc.encode(a);
-  const y = enc.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
 }

@@ -6,14 +6,13 @@
  * the previous CP still names); free space full of junk; and CPs started by
  * the dirty threshold in the background.
  */
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { walkMap } from "../../src/storage/blockmap/blockmap.ts";
 import { Catalog } from "../../src/storage/catalog/mod.ts";
 import { decodeRecord } from "../../src/storage/objects/record.ts";
-import { toHex } from "../../src/hash/blake3.ts";
 import { verifyVolume } from "../../src/storage/verify.ts";
-import { BLOCK_SIZE } from "../../src/storage/volume/types.ts";
 import { Volume } from "../../src/storage/volume/volume.ts";
 import { blake3Hex, Prng, testSeed, withSeed, withTempDir } from "./helpers.ts";
 import { beforeCommit, KEYS, objectBytes, STORE_OPTS, StoreModel } from "./store_model.ts";
@@ -86,8 +85,8 @@ Deno.test("recovery: write, CP, write more, close without CP, reopen; several ro
           const next = m.store.digest();
           assert.equal(next.cp, digest.cp + 1, ctx);
           assert.notEqual(next.digest, digest.digest, `${ctx}: a CP changes the digest`);
-          assert.equal(next.digest, toHex(res.superblock.volumeDigest), ctx);
-          assert.equal(toHex(res.previousDigest), digest.digest, `${ctx}: the digest is a chain`);
+          assert.equal(next.digest, res.superblock.volumeDigest.toHex(), ctx);
+          assert.equal(res.previousDigest.toHex(), digest.digest, `${ctx}: the digest is a chain`);
           digest = next;
           await assertVerified(m, dir, `${ctx} after the CP`);
           assert.equal((await verifyVolume(dir)).objects, m.objects.size, ctx);

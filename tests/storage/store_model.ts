@@ -7,11 +7,12 @@
  *
  * @module
  */
+import { compareUtf8 } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import { RefsyncError } from "../../src/errors/mod.ts";
 import { ObjectStore, type StoreOptions } from "../../src/storage/objects/store.ts";
 import type { CpTransaction } from "../../src/storage/volume/volume.ts";
-import { assertBytes, blake3Hex, bytesStream, compareUtf8, drain, type Prng } from "./helpers.ts";
+import { assertBytes, blake3Hex, bytesStream, drain, type Prng } from "./helpers.ts";
 
 /** Store options of the tests: no automatic CP (the tests take them), small log segments. */
 export const STORE_OPTS: StoreOptions = {

@@ -4,6 +4,7 @@
  * a CpTransaction (no write or claim of a live block, released blocks kept
  * until freed), abort, and a torn CP that never became visible.
  */
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { isError } from "../../src/errors/mod.ts";
@@ -14,7 +15,6 @@ import {
   type Superblock,
   superblockSlot,
 } from "../../src/storage/volume/superblock.ts";
-import { BLOCK_SIZE } from "../../src/storage/volume/types.ts";
 import { type CpTransaction, Volume } from "../../src/storage/volume/volume.ts";
 import { FullDisk } from "../support/faulty-fs.ts";
 import { assertBytes, Prng, testSeed, withSeed, withTempDir } from "./helpers.ts";

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { diffBlocks } from "../../block-index/mod.ts";
 import {
   blockCheck,
@@ -19,7 +20,6 @@ import {
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { CheckpointResult } from "../../storage/objects/store.ts";
 import type { Volume } from "../../storage/volume/volume.ts";
-import { BLOCK_SIZE } from "../../storage/volume/types.ts";
 
 /** How CP blocks travel: by reference where possible, or all as DATA (the prior art). */
 export type CpSyncMode = "refs" | "full";

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { toHex } from "../../hash/blake3.ts";
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
@@ -222,11 +222,11 @@ export class Mirror {
     const prev = store.volume.previousSuperblock;
     let state = await this.#state();
     const verdict = judgePairing(state, {
-      volumeId: toHex(sb.volumeId),
+      volumeId: sb.volumeId.toHex(),
       pairGeneration: sb.pairGeneration,
       cp: sb.cp,
-      volumeDigest: toHex(sb.volumeDigest),
-      previousDigest: prev && prev.cp === sb.cp - 1 ? toHex(prev.volumeDigest) : null,
+      volumeDigest: sb.volumeDigest.toHex(),
+      previousDigest: prev && prev.cp === sb.cp - 1 ? prev.volumeDigest.toHex() : null,
     });
     if (verdict.kind === "fenced") throw await this.#fence(verdict.reason, verdict.keepLsn);
     if (verdict.kind === "refused") throw new RefsyncError("conflict", verdict.reason);
@@ -328,7 +328,7 @@ export class Mirror {
     const state = await this.#state().catch(() => null);
     if (
       state && state.cp === cp.superblock.cp &&
-      state.volumeDigest === toHex(cp.superblock.volumeDigest)
+      state.volumeDigest === cp.superblock.volumeDigest.toHex()
     ) {
       this.#destCp = state.cp;
       return;
@@ -366,11 +366,8 @@ export class Mirror {
     // The destination drops log its committed CP covers, and holds only what it acknowledged.
     const dropped = store.volume.previousSuperblock?.lsnCovered ?? 0;
     if (where.lsn <= dropped || where.lsn > this.#forwarder!.ackedLsn) return null;
-    const rec = store.log.locate(where.lsn);
-    if (rec === null || where.payloadOffset + 4096 > rec.payloadLength) return null;
-    if (!contentMatches(store.log.readPayload(rec.position, where.payloadOffset, 4096), digest)) {
-      return null;
-    }
+    const bytes = store.log.readRecordPayload(where.lsn, where.payloadOffset, BLOCK_SIZE);
+    if (bytes === null || !contentMatches(bytes, digest)) return null;
     return {
       kind: "logRef",
       block,

@@ -17,7 +17,8 @@ import {
   type Op,
 } from "./constants.ts";
 import { frameError } from "./error.ts";
-import { bytesEqual, hashPayload, headerChecksum } from "./hash.ts";
+import { equalBytes } from "../../bytes/mod.ts";
+import { hashPayload, headerChecksum } from "./hash.ts";
 import type { Frame, FrameHeader } from "./types.ts";
 import { getU64 } from "./u64.ts";
 import { fieldProblem, keyProblem } from "./validate.ts";
@@ -133,7 +134,7 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
   }
   const keyBytes = bytes.subarray(HEADER_SIZE, HEADER_SIZE + keyLength);
   const stored = bytes.subarray(Off.headerChecksum, Off.headerChecksum + HEADER_CHECKSUM_LENGTH);
-  if (!bytesEqual(headerChecksum(bytes, keyBytes), stored)) {
+  if (!equalBytes(headerChecksum(bytes, keyBytes), stored)) {
     throw frameError(lsnField, "header checksum mismatch");
   }
   // Past the checksum the header is what the writer wrote; what remains are rules.
@@ -186,7 +187,7 @@ export function verifyPayload(header: FrameHeader, payload: Uint8Array): Uint8Ar
     );
   }
   const { digest, blockDigests } = hashPayload(payload);
-  if (!bytesEqual(digest, header.payloadDigest)) {
+  if (!equalBytes(digest, header.payloadDigest)) {
     throw frameError(header.lsn, "payload digest mismatch");
   }
   return blockDigests;

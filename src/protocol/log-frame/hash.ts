@@ -38,10 +38,3 @@ export function headerChecksum(header: Uint8Array, key: Uint8Array): Uint8Array 
   input.set(key, Off.headerChecksum);
   return blake3(input).subarray(0, HEADER_CHECKSUM_LENGTH);
 }
-
-/** Constant-shape byte comparison (not secret data; just a plain loop). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

@@ -12,9 +12,9 @@
  *
  * @module
  */
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import {
   BLOCK_PTR_BYTES,
-  BLOCK_SIZE,
   type BlockPtr,
   type BlockReader,
   type CpWriter,

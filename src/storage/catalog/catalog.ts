@@ -6,8 +6,8 @@
  * @module
  */
 
+import { compareBytes, equalBytes, hasPrefix } from "../../bytes/mod.ts";
 import type { BlockPtr, BlockReader, CpWriter } from "../volume/types.ts";
-import { compareBytes, equalBytes, hasPrefix } from "./bytes.ts";
 import { NodeCache } from "./cache.ts";
 import { type CatalogChange, CommitPass } from "./commit.ts";
 import { childIndex, Cursor, leafIndex } from "./cursor.ts";

@@ -16,7 +16,6 @@
 
 export { Catalog, type CatalogOptions, type ListOptions, type ListResult } from "./catalog.ts";
 export { type CatalogChange } from "./commit.ts";
-export { compareBytes } from "./bytes.ts";
 export { CatalogNodeError, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./node.ts";
 // The volume types this API speaks, for one-stop imports.
 export type { BlockPtr, BlockReader, CpWriter } from "../volume/types.ts";

@@ -479,6 +479,23 @@ export class NvLog {
   }
 
   /**
+   * Bytes `[at, at + length)` of record `lsn`'s payload, or null when the log
+   * does not hold that record or its payload is shorter: how a reference to a
+   * forwarded record is resolved (the destination's LOG_REF and PATCH, the
+   * source's check of a block locator hint).
+   *
+   * @example
+   * ```ts ignore
+   * const block = log.readRecordPayload(42, 8192, 4096); // the third block of record 42
+   * ```
+   */
+  readRecordPayload(lsn: number, at: number, length: number): Uint8Array | null {
+    const rec = this.locate(lsn);
+    if (rec === null || at + length > rec.payloadLength) return null;
+    return this.readPayload(rec.position, at, length);
+  }
+
+  /**
    * Deletes the segments whose every record has LSN ≤ `lsn` (covered by a CP
    * committed on both sides) and is durable. When the active segment holds
    * such records it is rolled: replaced at once by a new empty segment when

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { BLOCK_SIZE, compareBytes } from "../../bytes/mod.ts";
 import { blake3 } from "../../hash/blake3.ts";
 import { isZeroBlock } from "../../block-index/mod.ts";
 import type { Catalog } from "../catalog/mod.ts";
@@ -13,10 +14,9 @@ import { type BlockMap, EMPTY_MAP, lookupRange, updateMap, walkMap } from "../bl
 import type { CpTransaction } from "../volume/volume.ts";
 import type { LogSlice } from "../volume/written.ts";
 import { endOfSlice } from "../time-slice.ts";
-import { BLOCK_SIZE, type BlockPtr, NO_BLOCK } from "../volume/types.ts";
+import { type BlockPtr, NO_BLOCK } from "../volume/types.ts";
 import type { DirtyObject, Extent, LogPosition } from "./overlay.ts";
 import { decodeRecord, encodeRecord, type ObjectRecord, UNKNOWN_ETAG } from "./record.ts";
-import { compareBytes } from "../catalog/mod.ts";
 
 /** Reads payload bytes of a logged record (the NVLOG). */
 export interface PayloadReader {

@@ -14,11 +14,11 @@
  *
  * @module
  */
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
 import { cpContentDigest, nextVolumeDigest } from "../volume/digest.ts";
 import { encodeSuperblock } from "../volume/superblock.ts";
-import { BLOCK_SIZE } from "../volume/types.ts";
 import type { CpTransaction } from "../volume/volume.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
 import type { DirtyObject } from "./overlay.ts";

@@ -12,10 +12,9 @@
  *
  * @module
  */
-import { toHex } from "../../hash/blake3.ts";
+import { compareBytes, hasPrefix } from "../../bytes/mod.ts";
 import { RefsyncError } from "../../errors/mod.ts";
 import type { Logger } from "../../logging/mod.ts";
-import { compareBytes, hasPrefix } from "../catalog/bytes.ts";
 import type { Catalog } from "../catalog/mod.ts";
 import type { DirtyLayers } from "./layers.ts";
 import type { Reclamation } from "./reclamation.ts";
@@ -204,7 +203,7 @@ export class ObjectReads {
       if (top) top.etag ??= view.etag;
       else this.#remember(key, view.etag);
     }
-    return toHex(view.etag);
+    return view.etag.toHex();
   }
 
   #remember(key: string, etag: Uint8Array): void {

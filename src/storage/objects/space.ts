@@ -16,10 +16,10 @@
  *
  * @module
  */
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { RefsyncError } from "../../errors/mod.ts";
 import type { FileOps } from "../fs/file-ops.ts";
 import type { NvLog } from "../log/mod.ts";
-import { BLOCK_SIZE } from "../volume/types.ts";
 import type { Volume } from "../volume/volume.ts";
 import type { DirtyLayers } from "./layers.ts";
 

@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { toHex } from "../../hash/blake3.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
 import { DataDir } from "../datadir/mod.ts";
@@ -209,7 +208,7 @@ export class ObjectStore {
 
   /** Hex volume digest of the committed CP. */
   digest(): { cp: number; digest: string } {
-    return { cp: this.superblock.cp, digest: toHex(this.superblock.volumeDigest) };
+    return { cp: this.superblock.cp, digest: this.superblock.volumeDigest.toHex() };
   }
 
   /**

@@ -6,10 +6,11 @@
  *
  * @module
  */
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { Blake3Hasher } from "../../hash/blake3.ts";
 import { lookupRange } from "../blockmap/blockmap.ts";
 import type { Catalog } from "../catalog/mod.ts";
-import { BLOCK_SIZE, type BlockReader } from "../volume/types.ts";
+import { type BlockReader } from "../volume/types.ts";
 import type { PayloadReader } from "./checkpoint.ts";
 import { encodeKey } from "./key.ts";
 import type { DirtyObject, Extent } from "./overlay.ts";

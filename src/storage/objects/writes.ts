@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { Blake3Hasher, toHex } from "../../hash/blake3.ts";
+import { Blake3Hasher } from "../../hash/blake3.ts";
 import { errorMessage, isError, RefsyncError } from "../../errors/mod.ts";
 import { DIGEST_LENGTH, Flag, Off, Op } from "../../protocol/log-frame/mod.ts";
 import { rechunk } from "../../protocol/stream/rechunk.ts";
@@ -194,7 +194,7 @@ export class ObjectWrites {
       return {
         key,
         size: newSize,
-        etag: etag ? toHex(etag) : null,
+        etag: etag ? etag.toHex() : null,
         lsn: lastLsn,
         created,
       };

@@ -18,8 +18,9 @@
  *
  * @module
  */
+import { BLOCK_SIZE, equalBytes, hasPrefix } from "../../bytes/mod.ts";
 import { blake3 } from "../../hash/blake3.ts";
-import { BLOCK_SIZE, type BlockPtr, readBlockPtr, writeBlockPtr } from "./types.ts";
+import { type BlockPtr, readBlockPtr, writeBlockPtr } from "./types.ts";
 
 const MAGIC = new TextEncoder().encode("REFSYNC1");
 const VERSION = 1;
@@ -86,9 +87,9 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
  */
 export function decodeSuperblock(block: Uint8Array): Superblock | null {
   if (block.length !== BLOCK_SIZE) return null;
-  for (let i = 0; i < MAGIC.length; i++) if (block[i] !== MAGIC[i]) return null;
+  if (!hasPrefix(block, MAGIC)) return null;
   const sum = blake3(block.subarray(0, CHECKSUM_OFFSET));
-  for (let i = 0; i < 32; i++) if (sum[i] !== block[CHECKSUM_OFFSET + i]) return null;
+  if (!equalBytes(sum, block.subarray(CHECKSUM_OFFSET, CHECKSUM_OFFSET + sum.length))) return null;
   const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
   if (view.getUint32(8, true) !== VERSION) return null;
   const root = readBlockPtr(view, 56);

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import fs from "node:fs";
 import { asNoSpace, type FileOps, nodeFileOps } from "../fs/file-ops.ts";
 import { Bitmap } from "./bitmap.ts";
@@ -28,7 +29,7 @@ import {
   SUPERBLOCK_SLOTS,
   superblockSlot,
 } from "./superblock.ts";
-import { BLOCK_SIZE, type BlockKind, type CpWriter } from "./types.ts";
+import { type BlockKind, type CpWriter } from "./types.ts";
 import { WrittenBlocks } from "./written.ts";
 import { writeFileAtomic } from "../durable.ts";
 

@@ -1,11 +1,24 @@
 /**
- * Byte-string helpers. Catalog keys are ordered by unsigned byte comparison
- * (memcmp order), which for UTF-8 is code point order. JavaScript string
- * comparison orders UTF-16 code units instead, so keys are never compared as
- * strings.
+ * Bytes every layer shares: the 4 KiB block (of the volume, of the hash
+ * kernel, of CP sync records) and byte-string helpers. Keys are ordered by
+ * unsigned byte comparison (memcmp order), which for UTF-8 is code point
+ * order. JavaScript string comparison orders UTF-16 code units instead, so
+ * keys are never compared as strings.
+ *
+ * @example
+ * ```ts
+ * import { BLOCK_SIZE, compareBytes, equalBytes } from "./mod.ts";
+ *
+ * const blocks = Math.ceil(10_000 / BLOCK_SIZE); // 3
+ * const enc = new TextEncoder();
+ * console.log(blocks, compareBytes(enc.encode("a"), enc.encode("b")), equalBytes(enc.encode("a"), enc.encode("a")));
+ * ```
  *
  * @module
  */
+
+/** Size of a block: the volume's unit, and 4 BLAKE3 chunks. */
+export const BLOCK_SIZE = 4096;
 
 /**
  * Compares two byte strings in unsigned byte (memcmp) order: a proper prefix
