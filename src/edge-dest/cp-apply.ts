@@ -73,6 +73,8 @@ export class CpApplier {
   /** The CP this sync builds on. */
   readonly #committed: Superblock;
   #tx: CpTransaction | null = null;
+  /** The BEGIN record: the COMMIT's superblock must say the same. */
+  #begin: RecordOf<"begin"> | null = null;
   /** Blocks whose reference could not be resolved or checked: the source resends them as DATA. */
   readonly #need = new Set<number>();
   readonly #reasons: string[] = [];
@@ -126,10 +128,17 @@ export class CpApplier {
     this.#tx = null;
   }
 
-  /** BEGIN: the CP after ours, of our pair generation, over the same image. */
+  /** BEGIN: the CP after ours, of our volume and pair generation, over the same image. */
   begin(r: RecordOf<"begin">): void {
     const committed = this.#committed;
     if (this.#tx) throw new RefsyncError("bad_request", "CP sync: BEGIN twice");
+    // A destination's first CP makes it its source's volume; after that it is that volume only.
+    if (committed.cp > 0 && !equalBytes(r.volumeId, committed.volumeId)) {
+      throw new RefsyncError(
+        "conflict",
+        `CP sync of volume ${r.volumeId.toHex()}, but this destination holds volume ${committed.volumeId.toHex()}`,
+      );
+    }
     if (r.cp !== committed.cp + 1) {
       throw new RefsyncError(
         "conflict",
@@ -150,6 +159,7 @@ export class CpApplier {
         `the volumes diverged before CP ${r.cp}: digests differ`,
       );
     }
+    this.#begin = r;
     this.#tx = this.#volume.beginCp();
   }
 
@@ -249,6 +259,13 @@ export class CpApplier {
     const sb = decodeSuperblock(r.superblock);
     if (sb === null || sb.cp !== tx.cp) {
       throw new RefsyncError("bad_request", "CP sync: the COMMIT superblock is invalid");
+    }
+    const begin = this.#begin!;
+    if (!equalBytes(sb.volumeId, begin.volumeId) || sb.pairGeneration !== begin.pairGeneration) {
+      throw new RefsyncError(
+        "bad_request",
+        "CP sync: the COMMIT superblock is of another volume or pair generation than its BEGIN",
+      );
     }
     const expected = nextVolumeDigest(
       this.#committed.volumeDigest,

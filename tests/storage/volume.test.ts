@@ -7,9 +7,11 @@
 import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { AssertionError } from "../../src/assert.ts";
 import { isError } from "../../src/errors/mod.ts";
 import { Bitmap } from "../../src/storage/volume/bitmap.ts";
 import {
+  assertSuccessor,
   decodeSuperblock,
   encodeSuperblock,
   type Superblock,
@@ -414,7 +416,10 @@ Deno.test("volume: commitEncoded writes the given superblock bytes; wrong CP ref
     let tx = vol.beginCp();
     const b = tx.allocate();
     tx.write(b, stamp(1, b), "data", 0);
-    await assert.rejects(() => tx.commit({ ...vol.superblock, cp: 7 }), /another CP/);
+    await assert.rejects(
+      () => tx.commit({ ...vol.superblock, cp: 7 }),
+      (e: unknown) => e instanceof AssertionError && /CP 7 is committed over CP 0/.test(e.message),
+    );
     const wrong = encodeSuperblock({ ...vol.superblock, cp: 2 });
     await assert.rejects(() => tx.commitEncoded(wrong), /invalid superblock for CP 1/);
     const bad = encodeSuperblock({ ...vol.superblock, cp: 1 });
@@ -433,6 +438,55 @@ Deno.test("volume: commitEncoded writes the given superblock bytes; wrong CP ref
     fs.closeSync(fd);
     assertBytes(slot, bytes, "slot 1 holds exactly the given bytes");
   });
+});
+
+Deno.test("volume: a CP whose superblock goes back (LSN, generation) or changes volume is refused unwritten", async () => {
+  await withTempDir(async (dir) => {
+    const vol = await Volume.open(`${dir}/volume.dat`);
+    let tx = vol.beginCp();
+    await tx.commit({ ...vol.superblock, cp: 1, lsnCovered: 50, pairGeneration: 2 });
+    const committed = vol.superblock;
+    const bad: Array<[string, Partial<Superblock>, RegExp]> = [
+      ["lsnCovered back", { lsnCovered: 49 }, /covers LSN 49, below CP 1's 50/],
+      ["generation back", { pairGeneration: 1 }, /pair generation 1, below 2/],
+      ["another volume", { volumeId: new Uint8Array(16).fill(9) }, /of volume 0909/],
+      ["CP skipped", { cp: 3 }, /CP 3 is committed over CP 1/],
+    ];
+    for (const [what, change, message] of bad) {
+      tx = vol.beginCp();
+      const next = { ...committed, cp: 2, lsnCovered: 60, ...change };
+      const refused = (e: unknown) => e instanceof AssertionError && message.test(e.message);
+      if (change.cp === undefined) {
+        await assert.rejects(() => tx.commitEncoded(encodeSuperblock(next)), refused, what);
+      }
+      await assert.rejects(() => tx.commit(next), refused, what);
+      tx.abort();
+      assert.deepEqual(vol.superblock, committed, `${what}: nothing committed`);
+    }
+    vol.close();
+    const again = await Volume.open(`${dir}/volume.dat`);
+    assert.equal(again.superblock.cp, 1, "nothing was written");
+    again.close();
+  });
+});
+
+Deno.test("assertSuccessor: a destination's first CP takes its source's volume id", () => {
+  const current: Superblock = {
+    volumeId: new Uint8Array(16).fill(1),
+    pairGeneration: 1,
+    cp: 0,
+    lsnCovered: 0,
+    catalogRoot: null,
+    blockCount: 2,
+    volumeDigest: new Uint8Array(32),
+    promotedAtLsn: 0,
+  };
+  const source = new Uint8Array(16).fill(2);
+  assertSuccessor(current, { ...current, cp: 1, volumeId: source, lsnCovered: 7 });
+  assert.throws(
+    () => assertSuccessor({ ...current, cp: 1 }, { ...current, cp: 2, volumeId: source }),
+    AssertionError,
+  );
 });
 
 Deno.test("bitmap: set/clear/has/nextClear against a Set model", () => {

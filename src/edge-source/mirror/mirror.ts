@@ -85,6 +85,7 @@ export class Mirror {
     syncCheckpoint: (cp: CheckpointResult) => Promise<void>;
     ready: () => Promise<void>;
     mirrorHolds: (lsn: number) => Promise<void>;
+    mirrorAckedLsn: () => number;
   } {
     return {
       replicate: (written) => {
@@ -95,6 +96,7 @@ export class Mirror {
       ready: () => this.#untilFenced(() => this.#ready()),
       mirrorHolds: (lsn) =>
         this.#untilFenced(() => this.#forwarder!.waitAcked(lsn, this.options.syncTimeoutMs)),
+      mirrorAckedLsn: () => this.#forwarder!.ackedLsn,
     };
   }
 

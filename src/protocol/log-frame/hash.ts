@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { assert } from "../../assert.ts";
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { blake3, Blake3Hasher } from "../../hash/blake3.ts";
 import { DIGEST_LENGTH, HEADER_CHECKSUM_LENGTH, Off } from "./constants.ts";
 
@@ -24,10 +26,11 @@ export function hashPayload(payload: Uint8Array): PayloadHash {
   // Both are fresh copies (not views of wasm memory), so they may be kept.
   const blockDigests = hasher.update(payload);
   const digest = hasher.digest();
-  if (digest.length !== DIGEST_LENGTH) throw new Error("invariant: BLAKE3 digest is 32 bytes");
-  if (blockDigests.length !== Math.floor(payload.length / 4096) * DIGEST_LENGTH) {
-    throw new Error("invariant: one 32-byte digest per full 4 KiB payload block");
-  }
+  assert(digest.length === DIGEST_LENGTH, "a BLAKE3 digest is 32 bytes");
+  assert(
+    blockDigests.length === Math.floor(payload.length / BLOCK_SIZE) * DIGEST_LENGTH,
+    "one 32-byte digest per full 4 KiB payload block",
+  );
   return { digest, blockDigests };
 }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { assert } from "../../assert.ts";
 import { HEADER_SIZE, MAX_FRAME_LENGTH } from "./constants.ts";
 import { checkPrefix, decodeFrame, PREFIX_SIZE } from "./decode.ts";
 import { FrameError } from "./error.ts";
@@ -139,7 +140,7 @@ export class FrameParser {
   }
 
   #startFrame(length: number, head: Uint8Array): void {
-    if (head.length >= length) throw new Error("invariant: a started frame is incomplete");
+    assert(head.length < length, "a started frame is incomplete");
     this.#frame = new Uint8Array(length);
     this.#frame.set(head, 0);
     this.#frameFilled = head.length;

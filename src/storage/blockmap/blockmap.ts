@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { assert } from "../../assert.ts";
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import {
   BLOCK_PTR_BYTES,
@@ -192,7 +193,7 @@ function rewrite(
     children[slot] = level === 1
       ? changes[i][1]
       : rewrite(w, children[slot], level - 1, base + slot * childSpan, changes.slice(i, j));
-    if (level === 1 && j !== i + 1) throw new Error("invariant: duplicate file block change");
+    assert(level !== 1 || j === i + 1, "one change per file block");
     i = j;
   }
   if (ptr.block !== 0) w.release(ptr.block);

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { assert } from "../../assert.ts";
 import { compareBytes, hasPrefix } from "../../bytes/mod.ts";
 import { RefsyncError } from "../../errors/mod.ts";
 import type { Logger } from "../../logging/mod.ts";
@@ -186,7 +187,7 @@ export class ObjectReads {
       if (!bound) return { objects, next: null };
       after = bound;
     }
-    throw new Error("invariant: listing did not terminate");
+    assert(false, "listing terminates");
   }
 
   #view(key: string): View | null {

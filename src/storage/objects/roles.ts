@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { assert } from "../../assert.ts";
 import { RefsyncError } from "../../errors/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
 import type { DataDir } from "../datadir/mod.ts";
@@ -33,7 +34,7 @@ export function adoptCommitted(
   lsnCovered: number,
 ): void {
   const { state, volume } = ctx;
-  if (!state.mirror) throw new Error("invariant: only a mirror adopts CPs from its source");
+  assert(state.mirror, "only a mirror adopts CPs from its source");
   state.catalog = new Catalog(volume, volume.superblock.catalogRoot);
   ctx.reads.clearEtags();
   state.generation = volume.superblock.pairGeneration;

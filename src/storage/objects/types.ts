@@ -51,6 +51,12 @@ export interface StoreOptions {
    */
   mirrorHolds?: (lsn: number) => Promise<void>;
   /**
+   * The highest LSN the mirror confirmed durable: a write is acknowledged
+   * only at or below it (asserted after {@link StoreOptions.replicate}
+   * resolved).
+   */
+  mirrorAckedLsn?: () => number;
+  /**
    * A read stream not pulled for this long (ms) releases the CP it pins and
    * errors if pulled later: an abandoned or stalled reader never stops space
    * reclamation. Default 30 s.

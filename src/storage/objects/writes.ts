@@ -25,6 +25,7 @@ import type { DirtyLayers } from "./layers.ts";
 import type { Extent } from "./overlay.ts";
 import type { ObjectReads } from "./reads.ts";
 import type { SpaceAccounting } from "./space.ts";
+import { assert } from "../../assert.ts";
 import { assertOpen, type StoreState } from "./state.ts";
 import {
   type Precondition,
@@ -189,6 +190,7 @@ export class ObjectWrites {
       // The size this write left, read now: a CP may freeze the active layer while we wait.
       const newSize = opts.replace ? size : (layers.active.get(key)?.size ?? size);
       await Promise.all(pending);
+      this.#assertDurable(lastLsn);
       state.stats.lsn.acked = Math.max(state.stats.lsn.acked, lastLsn);
       this.#maybeCheckpoint();
       return {
@@ -228,6 +230,7 @@ export class ObjectWrites {
     );
     layers.applyDelete(key, keyBytes, appended.lsn, mtime);
     await done;
+    this.#assertDurable(appended.lsn);
     state.stats.lsn.acked = Math.max(state.stats.lsn.acked, appended.lsn);
     return { lsn: appended.lsn };
   }
@@ -246,6 +249,17 @@ export class ObjectWrites {
     done.catch(() => {}); // awaited by the writer; this only silences the early rejection
     state.stats.lsn.last = written[written.length - 1].lsn;
     return { appended: written[0], done };
+  }
+
+  /** Paired with the acknowledgement: record `lsn` is durable here and on the mirror. */
+  #assertDurable(lsn: number): void {
+    const { log, options } = this.#ctx;
+    assert(
+      lsn <= log.durableLsn,
+      `acknowledging LSN ${lsn}; the log is durable to ${log.durableLsn}`,
+    );
+    const mirrored = options.mirrorAckedLsn?.() ?? lsn;
+    assert(lsn <= mirrored, `acknowledging LSN ${lsn}; the mirror confirmed ${mirrored}`);
   }
 
   async #waitForRoom(): Promise<void> {

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { assert } from "../../assert.ts";
 import { BLOCK_SIZE, equalBytes, hasPrefix } from "../../bytes/mod.ts";
 import { blake3 } from "../../hash/blake3.ts";
 import { type BlockPtr, readBlockPtr, writeBlockPtr } from "./types.ts";
@@ -44,6 +45,41 @@ export interface Superblock {
   promotedAtLsn: number;
 }
 
+/**
+ * Checks the superblock a CP is about to commit against the committed one,
+ * before it is written (paired assertions, as TigerBeetle's superblock
+ * `write_header`): the next CP, of the same volume (a destination's first CP
+ * takes its source's volume id), and neither `lsnCovered` nor the pair
+ * generation goes back.
+ *
+ * @example
+ * ```ts
+ * import { assertSuccessor, type Superblock } from "./superblock.ts";
+ *
+ * const current: Superblock = {
+ *   volumeId: new Uint8Array(16), pairGeneration: 1, cp: 4, lsnCovered: 90,
+ *   catalogRoot: null, blockCount: 2, volumeDigest: new Uint8Array(32), promotedAtLsn: 0,
+ * };
+ * assertSuccessor(current, { ...current, cp: 5, lsnCovered: 120 }); // fine
+ * // assertSuccessor(current, { ...current, cp: 5, lsnCovered: 80 }) throws an AssertionError
+ * ```
+ */
+export function assertSuccessor(current: Superblock, next: Superblock): void {
+  assert(next.cp === current.cp + 1, `CP ${next.cp} is committed over CP ${current.cp}`);
+  assert(
+    current.cp === 0 || equalBytes(next.volumeId, current.volumeId),
+    `CP ${next.cp} is of volume ${next.volumeId.toHex()}, not ${current.volumeId.toHex()}`,
+  );
+  assert(
+    next.lsnCovered >= current.lsnCovered,
+    `CP ${next.cp} covers LSN ${next.lsnCovered}, below CP ${current.cp}'s ${current.lsnCovered}`,
+  );
+  assert(
+    next.pairGeneration >= current.pairGeneration,
+    `CP ${next.cp} is of pair generation ${next.pairGeneration}, below ${current.pairGeneration}`,
+  );
+}
+
 /** Number of superblock slots at the start of the volume. */
 export const SUPERBLOCK_SLOTS = 2;
 
@@ -57,8 +93,8 @@ export const SUPERBLOCK_SLOTS = 2;
  * ```
  */
 export function encodeSuperblock(sb: Superblock): Uint8Array {
-  if (sb.volumeId.length !== 16) throw new Error("invariant: volume id is 16 bytes");
-  if (sb.volumeDigest.length !== 32) throw new Error("invariant: volume digest is 32 bytes");
+  assert(sb.volumeId.length === 16, "a volume id is 16 bytes");
+  assert(sb.volumeDigest.length === 32, "a volume digest is 32 bytes");
   const out = new Uint8Array(BLOCK_SIZE);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);

@@ -23,6 +23,7 @@ import fs from "node:fs";
 import { asNoSpace, type FileOps, nodeFileOps } from "../fs/file-ops.ts";
 import { Bitmap } from "./bitmap.ts";
 import {
+  assertSuccessor,
   decodeSuperblock,
   encodeSuperblock,
   type Superblock,
@@ -344,8 +345,8 @@ export class CpTransaction implements CpWriter {
    */
   async commit(sb: Superblock): Promise<Superblock> {
     this.#assertOpen();
-    if (sb.cp !== this.cp) throw new Error("invariant: superblock of another CP");
     const committed = { ...sb, blockCount: Math.max(sb.blockCount, this.#blockCount) };
+    assertSuccessor(this.#volume.superblock, committed);
     this.flush();
     await this.#volume.sync();
     await this.#volume.writeSuperblock(encodeSuperblock(committed), this.cp);
@@ -360,6 +361,7 @@ export class CpTransaction implements CpWriter {
   async commitEncoded(bytes: Uint8Array): Promise<Superblock> {
     const sb = decodeSuperblock(bytes);
     if (sb === null || sb.cp !== this.cp) throw new Error(`invalid superblock for CP ${this.cp}`);
+    assertSuccessor(this.#volume.superblock, sb);
     this.flush();
     await this.#volume.sync();
     await this.#volume.writeSuperblock(bytes, this.cp);
