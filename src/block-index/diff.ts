@@ -56,6 +56,8 @@ export function diffBlocks(base: Uint8Array, next: Uint8Array): Array<[number, n
  *
  * @example
  * ```ts
+ * const base = new Uint8Array(4096);
+ * const next = base.slice().fill(1, 100, 200);
  * const rebuilt = applyDiff(base.slice(), next, diffBlocks(base, next)); // equals next
  * ```
  */

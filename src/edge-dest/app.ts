@@ -37,6 +37,11 @@ export interface DestAppContext {
  *
  * @example
  * ```ts
+ * import { newWireStats } from "../protocol/cp-sync/stats.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * const token = "pair-token";
+ * const promote = async () => ({ cp: 1, digest: "..." });
  * const app = createDestApp({ store, token, wire: newWireStats(), promote });
  * Deno.serve({ hostname: "127.0.0.1", port: 8081 }, app.fetch);
  * ```

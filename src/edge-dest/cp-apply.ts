@@ -34,8 +34,12 @@ type RecordOf<K extends CpRecord["kind"]> = Extract<CpRecord, { kind: K }>;
  * Applies one CP sync stream to `store`'s volume.
  *
  * @example
- * ```ts ignore
- * const result = await applyCpSync(store, request.body!, wire);
+ * ```ts
+ * import { newWireStats } from "../protocol/cp-sync/stats.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * declare const request: Request;
+ * const result = await applyCpSync(store, request.body!, newWireStats());
  * if (!result.committed) console.log("resend as DATA:", result.need);
  * ```
  */

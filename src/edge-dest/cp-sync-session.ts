@@ -7,8 +7,13 @@
  * order is a 409 and the source starts again at part 0.
  *
  * @example
- * ```ts ignore
- * const sessions = new CpSyncSessions(store, wire, (c) => c.req.raw.body);
+ * ```ts
+ * import { Hono } from "hono";
+ * import { newWireStats } from "../protocol/cp-sync/stats.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * const app = new Hono();
+ * const sessions = new CpSyncSessions(store, newWireStats(), (c) => c.req.raw.body);
  * app.post("/v1/repl/cp", (c) => sessions.handle(c));
  * await sessions.end(); // before a promotion: the CP being applied never commits
  * ```

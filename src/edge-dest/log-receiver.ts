@@ -20,6 +20,11 @@ const GROUP_BYTES = 8 << 20;
  *
  * @example
  * ```ts
+ * import { newWireStats } from "../protocol/cp-sync/stats.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * declare const request: Request;
+ * const wire = newWireStats();
  * const { lastLsn } = await receiveLog(store, request.body, wire);
  * ```
  */

@@ -32,6 +32,8 @@ export interface DestOptions {
  *
  * @example
  * ```ts
+ * import { parseDestArgs } from "../cli/args.ts";
+ * const config = parseDestArgs(["--data", await Deno.makeTempDir()]);
  * const dest = await startDest({ ...config, port: 0, token: "secret" });
  * await dest.close();
  * ```

@@ -32,6 +32,8 @@ export interface SourceOptions {
  *
  * @example
  * ```ts
+ * import { parseSourceArgs } from "../cli/args.ts";
+ * const config = parseSourceArgs(["--data", await Deno.makeTempDir()]);
  * const source = await startSource({ ...config, port: 0, token: "secret" });
  * console.log(source.url);
  * await source.close();

@@ -26,6 +26,7 @@ import {
  *
  * @example
  * ```ts
+ * const digests = hashBlocks(new Uint8Array(3 * 4096));
  * const third = digests.subarray(2 * DIGEST_SIZE, 3 * DIGEST_SIZE);
  * ```
  */
@@ -173,6 +174,12 @@ export class Blake3Hasher {
    *
    * @example
    * ```ts
+   * import { BLOCK_SIZE } from "../bytes/mod.ts";
+   * import { BlockIndex } from "../block-index/mod.ts";
+   * const hasher = new Blake3Hasher();
+   * const index = new BlockIndex();
+   * const chunk = new Uint8Array(3 * BLOCK_SIZE);
+   * const location = 0;
    * const digests = hasher.update(chunk);
    * for (let i = 0; i < digests.length; i += DIGEST_SIZE) {
    *   index.insert(digests.subarray(i, i + DIGEST_SIZE), location + (i / DIGEST_SIZE) * BLOCK_SIZE);
@@ -253,6 +260,8 @@ export class Blake3Hasher {
    *
    * @example
    * ```ts
+   * const hasher = new Blake3Hasher({ blockDigests: false });
+   * hasher.update(new TextEncoder().encode("hello"));
    * const etag = hasher.digest().toHex();
    * ```
    */
@@ -281,6 +290,7 @@ export class Blake3Hasher {
  *
  * @example
  * ```ts
+ * import { BLOCK_SIZE } from "../bytes/mod.ts";
  * const digests = hashBlocks(new Uint8Array(3 * BLOCK_SIZE)); // 96 bytes
  * ```
  */
@@ -322,6 +332,8 @@ export class BlockHasher {
    *
    * @example
    * ```ts
+   * const bh = new BlockHasher(256);
+   * const blocksLeft = 1000;
    * const n = Math.min(bh.capacity, blocksLeft);
    * ```
    */
@@ -350,6 +362,8 @@ export class BlockHasher {
    *
    * @example
    * ```ts
+   * const bh = new BlockHasher(256);
+   * using file = await Deno.open(Deno.execPath());
    * const read = file.readSync(bh.input(bh.capacity)); // the kernel writes into wasm memory
    * ```
    */
@@ -363,6 +377,8 @@ export class BlockHasher {
    *
    * @example
    * ```ts
+   * const bh = new BlockHasher(256);
+   * const n = 16;
    * const digests = bh.hash(n); // view: copy (digests.slice()) to keep past the next call
    * ```
    */

@@ -58,6 +58,9 @@ export interface ClientStats {
  *
  * @example
  * ```ts
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * const token = "pair-token";
  * const app = createClientApp({ store, token, maxObjectBytes: 5 << 30, wire: () => null });
  * Deno.serve({ hostname: "127.0.0.1", port: 8080 }, app.fetch);
  * ```

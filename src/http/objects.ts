@@ -66,6 +66,9 @@ export interface ReadCounters {
  *
  * @example
  * ```ts
+ * import { Hono } from "hono";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
  * const app = new Hono();
  * registerObjectReads(app, () => store, { gets: 0, heads: 0, bytesRead: 0 });
  * ```

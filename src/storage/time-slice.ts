@@ -17,6 +17,8 @@ let sliceStart = performance.now();
  *
  * @example
  * ```ts
+ * declare const blocks: Uint8Array[];
+ * declare function write(block: Uint8Array): void;
  * for (const block of blocks) {
  *   write(block);
  *   await endOfSlice();

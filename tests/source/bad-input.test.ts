@@ -1,5 +1,5 @@
 /**
- * Bad input against a real source process (DESIGN invariant 8): every
+ * Bad input against a real source process (invariant 8 of docs/internals.md): every
  * malformed key, range, Content-Range, oversized body, wrong method, unknown
  * path and bad list parameter gets a clear 4xx JSON `{error, message}`; raw
  * malformed HTTP gets a 4xx or a closed connection; and throughout, the

@@ -1,5 +1,5 @@
 /**
- * Crash consistency of a real source process (DESIGN invariant 3): a source
+ * Crash consistency of a real source process (invariant 3 of docs/internals.md): a source
  * under concurrent whole PUTs, ranged writes and DELETEs from a few clients is
  * killed with SIGKILL at seeded random moments, at least 20 times, and
  * restarted on the same data dir each time. CPs run often (`--cp-interval`

@@ -32,8 +32,11 @@ const MAX_ENTRIES = 1 << 18;
  *
  * @example
  * ```ts
+ * import type { Appended } from "../../storage/log/mod.ts";
+ * declare const records: Appended[];
+ * declare const digest: Uint8Array;
  * const locator = new BlockLocator();
- * locator.addLogRecords(ticket.records);
+ * locator.addLogRecords(records);
  * const where = locator.find(digest); // null, or a location to verify
  * ```
  */

@@ -68,9 +68,15 @@ export interface ForwarderTransport {
  *
  * @example
  * ```ts
+ * import { newWireStats } from "../../protocol/cp-sync/stats.ts";
+ * import type { Appended, NvLog } from "../../storage/log/mod.ts";
+ * declare const log: NvLog;
+ * declare const transport: ForwarderTransport;
+ * declare const records: Appended[];
+ * const wire = newWireStats();
  * const fwd = new LogForwarder(log, transport, { syncTimeoutMs: 5000, wire });
  * fwd.start();
- * await fwd.forward(ticket.records); // durable on the destination
+ * await fwd.forward(records); // durable on the destination
  * ```
  */
 export class LogForwarder {

@@ -48,6 +48,12 @@ export interface MirrorOptions {
  *
  * @example
  * ```ts
+ * import { ObjectStore } from "../../storage/objects/store.ts";
+ * const url = "http://127.0.0.1:8081";
+ * const token = "pair-token";
+ * const dir = await Deno.makeTempDir();
+ * const quarantineDir = `${dir}/quarantine`;
+ * const opts = { cpDirtyBytes: 64 << 20, maxObjectBytes: 5 << 30 };
  * const mirror = new Mirror({ url, token, syncTimeoutMs: 5000, mode: "refs", quarantineDir });
  * const store = await ObjectStore.open(dir, { ...opts, ...mirror.hooks });
  * mirror.attach(store);

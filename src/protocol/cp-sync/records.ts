@@ -196,6 +196,9 @@ function u64(b: Uint8Array, at: number): number {
  *
  * @example
  * ```ts
+ * declare const request: Request;
+ * declare function apply(record: CpRecord): void;
+ * let received = 0;
  * for await (const record of readRecords(request.body!, (n) => received += n)) apply(record);
  * ```
  */

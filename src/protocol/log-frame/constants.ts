@@ -1,6 +1,6 @@
 /**
  * Constants of the log frame: the NVLOG record layout, identical on disk and on
- * the wire (see DESIGN.md, "Storage / NVLOG").
+ * the wire (docs/internals.md, section 2).
  *
  * ```
  * off size field

@@ -59,6 +59,7 @@ function lsnHint(bytes: Uint8Array): number | undefined {
  *
  * @example
  * ```ts
+ * declare const firstBytes: Uint8Array;
  * const length = checkPrefix(firstBytes); // then wait for `length` bytes
  * ```
  */
@@ -113,6 +114,7 @@ export function checkPrefix(bytes: Uint8Array, maxFrameLength = MAX_FRAME_LENGTH
  *
  * @example
  * ```ts
+ * declare const frameBytes: Uint8Array;
  * const h = decodeHeader(frameBytes);
  * console.log(h.lsn, h.key, h.payloadLength);
  * ```
@@ -176,6 +178,9 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
  *
  * @example
  * ```ts
+ * import type { FrameHeader } from "./types.ts";
+ * declare const header: FrameHeader;
+ * declare const payload: Uint8Array;
  * const blockDigests = verifyPayload(header, payload);
  * ```
  */
@@ -200,6 +205,7 @@ export function verifyPayload(header: FrameHeader, payload: Uint8Array): Uint8Ar
  *
  * @example
  * ```ts
+ * declare const bytes: Uint8Array;
  * const { header, payload, blockDigests } = decodeFrame(bytes);
  * ```
  */

@@ -30,6 +30,9 @@ export interface FrameReaderOptions {
  *
  * @example
  * ```ts
+ * import type { Frame } from "./types.ts";
+ * declare const chunks: Uint8Array[];
+ * declare function handle(frame: Frame): void;
  * const parser = new FrameParser();
  * for (const chunk of chunks) parser.push(chunk, (f) => handle(f));
  * parser.end(); // throws if the input stopped inside a frame
@@ -154,6 +157,7 @@ export class FrameParser {
  *
  * @example
  * ```ts
+ * declare const body: Uint8Array;
  * for (const f of parseFrames(body)) console.log(f.header.lsn);
  * ```
  */
@@ -171,6 +175,7 @@ export function parseFrames(bytes: Uint8Array, options?: FrameReaderOptions): Fr
  *
  * @example
  * ```ts
+ * declare const request: Request;
  * for await (const frame of request.body!.pipeThrough(new FrameReader())) {
  *   console.log(frame.header.lsn, frame.payload.length);
  * }

@@ -94,6 +94,9 @@ function readChildren(reader: BlockReader, ptr: BlockPtr, level: number): BlockP
  *
  * @example
  * ```ts
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const volume: Volume;
+ * declare const map: BlockMap;
  * const [ptr] = lookupRange(volume, map, 0, 1);
  * ```
  */
@@ -147,6 +150,8 @@ function collect(
  *
  * @example
  * ```ts
+ * import type { CpTransaction } from "../volume/volume.ts";
+ * declare const tx: CpTransaction;
  * const next = updateMap(tx, EMPTY_MAP, new Map([[0, { block: 9, birth: tx.cp }]]), 1);
  * ```
  */
@@ -234,6 +239,9 @@ export function releaseMapBlocks(w: CpWriter, map: BlockMap): void {
  *
  * @example
  * ```ts
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const volume: Volume;
+ * declare const map: BlockMap;
  * walkMap(volume, map, (ptr) => volume.markLive(ptr.block));
  * ```
  */

@@ -5,6 +5,8 @@
  * @example
  * ```ts
  * import { Catalog } from "./mod.ts";
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const volume: Volume;
  * const enc = new TextEncoder();
  * const catalog = new Catalog(volume, null);
  * catalog.commit([{ key: enc.encode("a"), value: enc.encode("record") }], volume.beginCp());

@@ -96,6 +96,8 @@ export interface Node extends NodeContent {
  *
  * @example
  * ```ts
+ * import type { Catalog } from "./catalog.ts";
+ * declare const catalog: Catalog;
  * try {
  *   catalog.get(new TextEncoder().encode("k"));
  * } catch (e) {

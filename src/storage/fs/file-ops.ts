@@ -85,6 +85,7 @@ export function isNoSpace(e: unknown): boolean {
  * @example
  * ```ts
  * import { asNoSpace } from "./file-ops.ts";
+ * declare function write(): void;
  * try { write(); } catch (e) { throw asNoSpace(e, "the log"); }
  * ```
  */

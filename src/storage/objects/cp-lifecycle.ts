@@ -7,9 +7,10 @@
  * blocks stay free space and its writes go back into the dirty layer.
  *
  * @example
- * ```ts ignore
- * const cps = new CpLifecycle({ volume, log, layers, state, reclamation, reads, options, logger, lastDurable });
+ * ```ts
+ * declare const cps: CpLifecycle;
  * const result = await cps.checkpoint(); // null when nothing was dirty
+ * if (result) console.log(result.superblock.cp, result.released.length);
  * ```
  *
  * @module

@@ -11,6 +11,8 @@ import type { ObjectStore } from "./store.ts";
  *
  * @example
  * ```ts
+ * import type { ObjectStore } from "./store.ts";
+ * declare const store: ObjectStore;
  * const scheduler = new CpScheduler(store, 1000);
  * scheduler.start();
  * await scheduler.stop();

@@ -4,10 +4,10 @@
  * committed objects whose ETag is unknown (after ranged writes).
  *
  * @example
- * ```ts ignore
- * const reads = new ObjectReads({ layers, catalog: () => catalog, io, reclamation, cp, logger });
+ * ```ts
+ * declare const reads: ObjectReads;
  * const info = reads.stat("a"); // { key, size, mtime, etag } or null
- * const body = reads.read("a", 0, info!.size); // pins the committed CP until it ends
+ * if (info) await new Response(reads.read("a", 0, info.size)).arrayBuffer(); // pins its CP meanwhile
  * ```
  *
  * @module

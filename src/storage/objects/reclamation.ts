@@ -7,8 +7,13 @@
  * replay needs it.
  *
  * @example
- * ```ts ignore
- * const reclaim = new Reclamation(volume, log, logger, 5 * 60_000);
+ * ```ts
+ * import { rootLogger } from "../../logging/mod.ts";
+ * import type { NvLog } from "../log/mod.ts";
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const volume: Volume;
+ * declare const log: NvLog;
+ * const reclaim = new Reclamation(volume, log, rootLogger(), 5 * 60_000);
  * const pin = reclaim.pin(volume.superblock.cp, "a"); // a reader starts on the committed CP
  * reclaim.retire({ cp: 8, blocks: [12, 13], lsn: 900, synced: true }); // CP 8 released them
  * reclaim.unpin(pin); // the reader ended: blocks 12 and 13 are free now

@@ -8,7 +8,14 @@
  * already holds yields the same state.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { NvLog } from "../log/mod.ts";
+ * import { Volume } from "../volume/volume.ts";
+ * import { DirtyLayers } from "./layers.ts";
+ * const dir = await Deno.makeTempDir();
+ * const volume = await Volume.open(`${dir}/volume.dat`);
+ * const log = await NvLog.open(dir);
+ * const layers = new DirtyLayers(() => null);
  * const retired = markLive(volume, false); // the previous CP's blocks, kept until synced
  * replay(log, volume.superblock.lsnCovered + 1, layers);
  * ```

@@ -4,9 +4,10 @@
  * destination was promoted over it is fenced for good.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * declare const ctx: RoleContext;
  * await promote(ctx); // the destination's log replayed, the generation raised, a CP committed
- * await fence(ctx, "the destination was promoted", 900, `${dir}/quarantine`);
+ * await fence(ctx, "the destination was promoted", 900, "data/source/quarantine");
  * ```
  *
  * @module

@@ -8,10 +8,11 @@
  * metadata, DELETE and COMMIT records use.
  *
  * @example
- * ```ts ignore
- * const space = new SpaceAccounting({ ops, dir, layers, volume, log, reserve, pendingReclaim, checkpoint });
- * await space.makeRoom(data.length, key); // waits for CPs that can free room
- * space.claim(data.length, key); // throws no_space when the record does not fit
+ * ```ts
+ * declare const space: SpaceAccounting;
+ * const data = new Uint8Array(1 << 20);
+ * await space.makeRoom(data.length, "a"); // waits for CPs that can free room
+ * space.claim(data.length, "a"); // throws no_space when the record does not fit
  * ```
  *
  * @module

@@ -4,7 +4,10 @@
  * the counters of `/v1/admin/stats`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { Catalog } from "../catalog/mod.ts";
+ * import { Volume } from "../volume/volume.ts";
+ * const volume = await Volume.open(`${await Deno.makeTempDir()}/volume.dat`);
  * const state = newStoreState(new Catalog(volume, volume.superblock.catalogRoot), 1, false);
  * assertOpen(state); // throws `unavailable` once the store is closed
  * ```

@@ -318,8 +318,9 @@ export class ObjectStore {
    * cut. Resolves with what was set aside, or null when there was no tail.
    *
    * @example
-   * ```ts ignore
-   * const aside = await store.fence("the destination was promoted", state.promotedAtLsn, `${dir}/quarantine`);
+   * ```ts
+   * declare const store: ObjectStore;
+   * const aside = await store.fence("the destination was promoted", 41, "data/source/quarantine");
    * if (aside) console.log(`set aside LSN ${aside.firstLsn}..${aside.lastLsn} in ${aside.file}`);
    * ```
    */

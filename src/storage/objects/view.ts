@@ -40,6 +40,11 @@ export interface ViewSource {
  *
  * @example
  * ```ts
+ * import type { Catalog } from "../catalog/mod.ts";
+ * import type { DirtyObject } from "./overlay.ts";
+ * declare const active: Map<string, DirtyObject>;
+ * declare const frozen: Map<string, DirtyObject> | null;
+ * declare const catalog: Catalog;
  * const view = buildView("a", [active, frozen], catalog);
  * ```
  */
@@ -76,6 +81,11 @@ export function buildView(
  *
  * @example
  * ```ts
+ * import type { NvLog } from "../log/mod.ts";
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const view: View;
+ * declare const log: NvLog;
+ * declare const volume: Volume;
  * const bytes = new Uint8Array(100);
  * fillView(view, 0, 100, bytes, { log, volume });
  * ```
@@ -166,6 +176,11 @@ function fillFromRecord(
  *
  * @example
  * ```ts
+ * import type { NvLog } from "../log/mod.ts";
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const view: View;
+ * declare const log: NvLog;
+ * declare const volume: Volume;
  * view.etag ??= hashView(view, { log, volume });
  * ```
  */

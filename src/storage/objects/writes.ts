@@ -6,8 +6,8 @@
  * is acknowledged once every record is durable here and there.
  *
  * @example
- * ```ts ignore
- * const writes = new ObjectWrites({ log, layers, state, space, reads, cps, options });
+ * ```ts
+ * declare const writes: ObjectWrites;
  * const body = ReadableStream.from([new TextEncoder().encode("hello")]);
  * const result = await writes.write("a", body, { replace: true, offset: 0, length: 5 });
  * ```

@@ -18,6 +18,8 @@ import type { WrittenBlocks } from "./written.ts";
  *
  * @example
  * ```ts
+ * import type { CpTransaction } from "./volume.ts";
+ * declare const tx: CpTransaction;
  * const d = cpContentDigest(tx.written);
  * ```
  */

@@ -88,6 +88,7 @@ export const SUPERBLOCK_SLOTS = 2;
  *
  * @example
  * ```ts
+ * declare const sb: Superblock;
  * const block = encodeSuperblock(sb);
  * decodeSuperblock(block); // deep-equals sb
  * ```
@@ -117,6 +118,7 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
  *
  * @example
  * ```ts
+ * const block = new Uint8Array(4096);
  * const sb = decodeSuperblock(block);
  * if (sb === null) console.log("slot is empty or corrupt");
  * ```

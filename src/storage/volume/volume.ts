@@ -81,7 +81,8 @@ export class Volume {
    *
    * @example
    * ```ts
-   * const vol = await Volume.open("data/volume.dat", { fileOps: nodeFileOps });
+   * import { nodeFileOps } from "../fs/file-ops.ts";
+   * const vol = await Volume.open(`${await Deno.makeTempDir()}/volume.dat`, { fileOps: nodeFileOps });
    * ```
    */
   static open(
