@@ -4,12 +4,13 @@
  *
  * @module
  */
+import { concatBytes } from "../../src/bytes/mod.ts";
 import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import { blake3Hex } from "../support/blake3.ts";
 
 export { blake3Hex };
-export { Prng, testSeed, withSeed } from "../support/prng.ts";
+export { Prng, seeded, testSeed, withSeed } from "../support/prng.ts";
 
 /** Runs `fn` with a fresh temp directory, removed afterwards. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
@@ -35,18 +36,8 @@ export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: stri
 /** Reads a stream to the end into one array. */
 export async function drain(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const chunk of stream) {
-    parts.push(chunk);
-    n += chunk.length;
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  for await (const chunk of stream) parts.push(chunk);
+  return concatBytes(parts);
 }
 
 /** A stream of `data` in chunks of `chunk` bytes (pull-based). */

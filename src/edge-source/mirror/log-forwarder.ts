@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { concatBytes } from "../../bytes/mod.ts";
 import { assert, AssertionError } from "../../assert.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { Off } from "../../protocol/log-frame/mod.ts";
@@ -293,13 +294,7 @@ export class LogForwarder {
         size += r.frame.length;
         expect++;
       }
-      const out = new Uint8Array(size);
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
-      return { frames: out, lastLsn: expect - 1 };
+      return { frames: concatBytes(parts), lastLsn: expect - 1 };
     }
     // Catch-up after an outage or a restart: the log has what memory does not.
     const frames = this.#log.readFrames(from, BATCH_BYTES);

@@ -14,7 +14,7 @@ import {
   type ForwarderTransport,
   LogForwarder,
 } from "../../../src/edge-source/mirror/log-forwarder.ts";
-import { bytes, put, withTempDir } from "../../log/helpers.ts";
+import { bytes, put, withTempDir } from "../../storage/log/helpers.ts";
 
 /** A destination that answers with `ack(lastSentLsn)`. */
 function transport(connectAck: number, ack: (sent: number) => number): ForwarderTransport {
