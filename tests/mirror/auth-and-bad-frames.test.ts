@@ -39,12 +39,12 @@ import {
   call,
   callJson,
   eventually,
-  Model,
   spawnDest,
   spawnPair,
   stopAll,
   verifySides,
 } from "./pair.ts";
+import { Model } from "../support/model.ts";
 
 type ReplState = DestState;
 

@@ -33,7 +33,6 @@ import {
   callJson,
   digestOf,
   eventually,
-  Model,
   putRandomObject,
   spawnDest,
   spawnMirroredSource,
@@ -41,6 +40,7 @@ import {
   stopAll,
   verifySides,
 } from "./pair.ts";
+import { Model } from "../support/model.ts";
 
 const MiB = 1024 * 1024;
 const SYNC_TIMEOUT_MS = 1000;

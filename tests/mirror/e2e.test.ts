@@ -30,7 +30,6 @@ import {
   assertSameDigest,
   call,
   callJson,
-  Model,
   type Pair,
   putRandomObject,
   spawnPair,
@@ -40,6 +39,7 @@ import {
   type Wire,
   wireDelta,
 } from "./pair.ts";
+import { Model } from "../support/model.ts";
 
 const KiB = 1024;
 const MiB = 1024 * 1024;

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { applyRange } from "../support/model.ts";
 import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
@@ -48,14 +49,6 @@ interface KeyState {
   acked: Uint8Array | null;
   /** Set when a write on this key got no clear answer (the source died, or 503). */
   maybe?: { state: Uint8Array | null; op: string };
-}
-
-function applyRange(old: Uint8Array | null, offset: number, data: Uint8Array): Uint8Array {
-  const base = old ?? new Uint8Array(0);
-  const out = new Uint8Array(Math.max(base.length, offset + data.length));
-  out.set(base);
-  out.set(data, offset);
-  return out;
 }
 
 interface ClientReport {

@@ -16,7 +16,8 @@ import { withTempDir } from "../support/appliance.ts";
 import { objectUrl } from "../support/http.ts";
 import { testSeed, withSeed } from "../support/prng.ts";
 import { withDeadline } from "../support/timeout.ts";
-import { adminCp, call, Model, putRandomObject, spawnPair, statsOf } from "./pair.ts";
+import { adminCp, call, putRandomObject, spawnPair, statsOf } from "./pair.ts";
+import { Model } from "../support/model.ts";
 
 const MiB = 1 << 20;
 const OBJECT = 32 * MiB;

@@ -25,7 +25,6 @@ import {
   call,
   digestOf,
   eventually,
-  Model,
   putRandomObject,
   spawnDest,
   spawnMirroredSource,
@@ -33,6 +32,7 @@ import {
   stopAll,
   verifySides,
 } from "./pair.ts";
+import { Model } from "../support/model.ts";
 
 const MiB = 1024 * 1024;
 

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { applyRange } from "../support/model.ts";
 import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import {
@@ -59,13 +60,8 @@ function apply(before: Uint8Array | null, op: Op): Uint8Array | null {
       return op.data;
     case "delete":
       return null;
-    case "range": {
-      const old = before ?? new Uint8Array(0);
-      const out = new Uint8Array(Math.max(old.length, op.offset + op.data.length));
-      out.set(old);
-      out.set(op.data, op.offset);
-      return out;
-    }
+    case "range":
+      return applyRange(before, op.offset, op.data);
   }
 }
 

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { applyRange } from "../support/model.ts";
 import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import {
@@ -57,14 +58,6 @@ const QUIET = ["--cp-interval", "0", "--cp-dirty-bytes", "1GiB"];
 
 /** The objects a data dir must hold (absent keys map to null). */
 type Model = Map<string, Uint8Array | null>;
-
-function applyRange(old: Uint8Array | null, offset: number, data: Uint8Array): Uint8Array {
-  const base = old ?? new Uint8Array(0);
-  const out = new Uint8Array(Math.max(base.length, offset + data.length));
-  out.set(base);
-  out.set(data, offset);
-  return out;
-}
 
 /** True when the model holds `key` (a write to it replaces: 200, not 201). */
 function existing(model: Model, key: string): boolean {

@@ -1,6 +1,7 @@
 /**
  * A model of the object store for the storage tests: a Map of key -> bytes
- * next to a real {@link ObjectStore} in a temp directory, with operations that
+ * (ranged writes as the shared reference model applies them:
+ * tests/support/model.ts) next to a real {@link ObjectStore} in a temp directory, with operations that
  * apply to both and a `verify` that checks every object (bytes through `read`,
  * size, ETag against npm:blake3-wasm) and the `list` output (order, prefix,
  * start-after pagination, `next`).
@@ -8,6 +9,7 @@
  * @module
  */
 import { compareUtf8 } from "../support/bytes.ts";
+import { applyRange } from "../support/model.ts";
 import assert from "node:assert/strict";
 import { RefsyncError } from "../../src/errors/mod.ts";
 import { ObjectStore, type StoreOptions } from "../../src/storage/objects/store.ts";
@@ -106,9 +108,7 @@ export class StoreModel {
       offset,
       length: opts.announce === false ? undefined : data.length,
     });
-    const next = new Uint8Array(Math.max(old.length, offset + data.length));
-    next.set(old);
-    next.set(data, offset);
+    const next = applyRange(old, offset, data);
     const existed = this.objects.has(key);
     this.#set(key, next);
     assert.equal(r.size, next.length, `write ${key}@${offset}+${data.length}: size`);

@@ -62,7 +62,7 @@ export async function* rechunk(
 }
 
 /**
- * The body's chunks; a body that breaks off (client gone) is a 400, not an
+ * The body's chunks; a body that breaks off (client gone) is `bad_request`, not an
  * internal error. A body that fails with a domain error (a stalled client cut
  * off with `request_timeout`) keeps its code.
  */

@@ -11,7 +11,7 @@ export const MAX_KEY_BYTES = 1024;
 const encoder = new TextEncoder();
 
 /**
- * Validates `key` and returns its UTF-8 bytes; throws a 400 {@link RefsyncError}
+ * Validates `key` and returns its UTF-8 bytes; throws a `bad_key` {@link RefsyncError}
  * that says what is wrong.
  *
  * @example

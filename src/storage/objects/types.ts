@@ -19,7 +19,7 @@ export const DEFAULT_SPACE_RESERVE = 8 << 20;
 export interface StoreOptions {
   /** A CP starts when this many dirty bytes accumulate; writers wait at twice it. */
   cpDirtyBytes: number;
-  /** Largest object a write may create (413 beyond). */
+  /** Largest object a write may create (`too_large` beyond). */
   maxObjectBytes: number;
   /** Log segment size. */
   logSegmentBytes?: number;
