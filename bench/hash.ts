@@ -9,20 +9,15 @@
  * @module
  */
 
+import { BLOCK_SIZE } from "../src/bytes/mod.ts";
 import { hash as wasmHash } from "blake3-wasm";
 // Benchmark-only peers: inline specifiers keep them out of the project's import map.
 // deno-lint-ignore no-import-prefix
 import { hash as jitHash, warmupSimd } from "npm:blake3-jit@1.1.0";
 // deno-lint-ignore no-import-prefix
 import { blake3 as nobleBlake3 } from "npm:@noble/hashes@2.4.0/blake3.js";
-import {
-  blake3,
-  Blake3Hasher,
-  BLOCK_SIZE,
-  BlockHasher,
-  BlockIndex,
-  hashBlocks,
-} from "../src/block-index/mod.ts";
+import { blake3, Blake3Hasher, BlockHasher, hashBlocks } from "../src/hash/blake3.ts";
+import { BlockIndex } from "../src/block-index/mod.ts";
 
 const DATA_BYTES = 16 * 1024 * 1024;
 const BLOCKS = DATA_BYTES / BLOCK_SIZE;

@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { blake3, BLOCK_SIZE, hashBlocks } from "../src/block-index/mod.ts";
+import { BLOCK_SIZE } from "../src/bytes/mod.ts";
+import { blake3, hashBlocks } from "../src/hash/blake3.ts";
 import { ObjectStore } from "../src/storage/objects/store.ts";
 import { checkOf } from "../src/storage/volume/check.ts";
 import { fillXorshift } from "./lib/prng.ts";

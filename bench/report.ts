@@ -14,7 +14,8 @@
 import { BenchUsageError, type Mode, parseBenchArgs, USAGE } from "./lib/args.ts";
 import { fileSystemOf } from "./lib/fs.ts";
 import { renderMarkdown, type ReportContext } from "./lib/markdown.ts";
-import { detectClockTicks, killAll, killAllNow, REPO_ROOT } from "./lib/process.ts";
+import { killAll, killAllNow, REPO_ROOT } from "../tests/support/appliance.ts";
+import { detectClockTicks } from "../tests/support/proc.ts";
 import { runOne } from "./lib/run.ts";
 import { compareRuns, evaluateGoals, type RunResult } from "./lib/stats.ts";
 import { WORKLOAD_NAMES, WORKLOADS } from "./workloads/mod.ts";

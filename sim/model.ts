@@ -25,7 +25,7 @@ import type { Prng } from "../src/runtime/random.ts";
  * ```
  */
 export function writeRange(
-  old: Uint8Array | undefined,
+  old: Uint8Array | null | undefined,
   offset: number,
   data: Uint8Array,
 ): Uint8Array {

@@ -12,7 +12,7 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import { blake3, toHex } from "../src/block-index/mod.ts";
+import { blake3 } from "../src/hash/blake3.ts";
 import type { LinkPlan } from "../src/edge-source/mirror/memory-client.ts";
 import { Prng } from "../src/runtime/random.ts";
 import type { CrashFaults } from "../src/storage/fs/memory.ts";
@@ -384,7 +384,7 @@ class Trial implements Simulation {
       const status = res?.status ?? null;
       if (res && (status === 200 || status === 201)) {
         const etag = res.headers.get("ETag");
-        if (etag !== `"${toHex(blake3(data))}"`) this.fail(`PUT ${key}: ETag ${etag}`);
+        if (etag !== `"${blake3(data).toHex()}"`) this.fail(`PUT ${key}: ETag ${etag}`);
       }
       this.model.apply(
         key,
@@ -425,7 +425,7 @@ class Trial implements Simulation {
     });
     this.send(this.writer, key, req, (res) => {
       const outcome = this.outcome(`PUT ${key} range`, res?.status ?? null, [200, 201], [403, 507]);
-      this.model.apply(key, (s) => writeRange(s ?? undefined, offset, data), outcome);
+      this.model.apply(key, (s) => writeRange(s, offset, data), outcome);
     });
   }
 

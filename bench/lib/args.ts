@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { parseSize } from "../../src/cli/size.ts";
 import { CORPUS_BYTES, DEFAULT_CORPUS } from "../workloads/types.ts";
 
 /**
@@ -75,13 +76,10 @@ export const USAGE = `deno task bench [options]: the refsync benchmark report
 /** A bad option. */
 export class BenchUsageError extends Error {}
 
-/** Parses `64MiB`, `1GiB`, `4096`, `1.5G` into bytes. */
-export function parseSize(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i.exec(text.trim());
-  if (!m) throw new BenchUsageError(`${flag}: '${text}' is not a size (e.g. 512MiB, 2GiB)`);
-  const unit = (m[2] ?? "b").toLowerCase()[0] as "b" | "k" | "m" | "g" | "t";
-  const scale = { b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[unit];
-  const n = Math.floor(Number(m[1]) * scale);
+/** The bytes of `flag`'s value `text` (`64MiB`, `1GiB`, `4096`, `1.5G`), more than 0. */
+export function parseBytes(text: string, flag: string): number {
+  const n = parseSize(text);
+  if (n === null) throw new BenchUsageError(`${flag}: '${text}' is not a size (e.g. 512MiB, 2GiB)`);
   if (n <= 0) throw new BenchUsageError(`${flag}: '${text}' must be more than 0 bytes`);
   return n;
 }
@@ -162,13 +160,13 @@ export function parseBenchArgs(args: string[], workloadNames: readonly string[])
     throw new BenchUsageError(`--cp-interval: '${cpInterval}' is not a whole number of ms`);
   }
   const cpDirty = str("cp-dirty-bytes") ?? null;
-  if (cpDirty !== null) parseSize(cpDirty, "--cp-dirty-bytes");
+  if (cpDirty !== null) parseBytes(cpDirty, "--cp-dirty-bytes");
   return {
     quick,
     seconds: str("seconds") === undefined
       ? preset.seconds
       : positive(str("seconds")!, "--seconds", false),
-    bytes: str("bytes") === undefined ? preset.bytes : parseSize(str("bytes")!, "--bytes"),
+    bytes: str("bytes") === undefined ? preset.bytes : parseBytes(str("bytes")!, "--bytes"),
     concurrency: str("concurrency") === undefined
       ? null
       : positive(str("concurrency")!, "--concurrency", true),
@@ -186,7 +184,7 @@ export function parseBenchArgs(args: string[], workloadNames: readonly string[])
     corpus: str("corpus") === undefined ? null : items(str("corpus")!, "--corpus"),
     corpusBytes: str("corpus-bytes") === undefined
       ? null
-      : parseSize(str("corpus-bytes")!, "--corpus-bytes"),
+      : parseBytes(str("corpus-bytes")!, "--corpus-bytes"),
     help: values.help === true,
   };
 }

@@ -8,9 +8,6 @@
  * @module
  */
 
-/** 4 KiB: the block size of refsync's volume. */
-export const BLOCK = 4096;
-
 /**
  * Mixes two 32-bit integers into one well-spread, non-zero 32-bit seed
  * (murmur3's finalizer).

@@ -17,14 +17,16 @@ import type { Workload } from "../workloads/mod.ts";
 import type { Mode } from "./args.ts";
 import { checkpoint, CpSampler, drive, getJson, runAll, type SourceStats } from "./driver.ts";
 import {
-  type Appliance,
-  machineBusySeconds,
-  procCpuSeconds,
-  procPeakRss,
-  resetPeakRss,
+  type ApplianceProcess as Appliance,
   spawnAppliance,
   spawnNaive,
-} from "./process.ts";
+} from "../../tests/support/appliance.ts";
+import {
+  machineBusySeconds,
+  readProcCpu,
+  readProcMemory,
+  resetPeakRss,
+} from "../../tests/support/proc.ts";
 import {
   type RunMeasurement,
   type RunResult,
@@ -56,16 +58,19 @@ export interface RunOutcome {
 }
 
 const TOKEN = "refsync-bench-token";
+/** An appliance on a loaded machine may take a while to open its data. */
+const START_TIMEOUT_MS = 30_000;
+/** A graceful stop finishes the CP in progress. */
+const STOP_GRACE_MS = 15_000;
 
-function cpuOf(a: Appliance | null): number | null {
-  if (a === null) return null;
-  const c = procCpuSeconds(a.pid);
-  return c.user + c.system;
+/** User + system CPU seconds of a process. */
+function cpuSeconds(pid: number | "self"): number {
+  const c = readProcCpu(pid);
+  return (c.userMs + c.systemMs) / 1000;
 }
 
-function benchCpu(): number {
-  const c = procCpuSeconds("self");
-  return c.user + c.system;
+function cpuOf(a: Appliance | null): number | null {
+  return a === null ? null : cpuSeconds(a.pid);
 }
 
 /** Counters now; `cpCommitted` is the source's CP count at the same instant. */
@@ -79,7 +84,7 @@ async function snapshot(
     at: performance.now(),
     clientBytes: s.client.bytesWritten,
     wire: structuredClone(s.wire),
-    cpu: { source: cpuOf(source)!, destination: cpuOf(dest), bench: benchCpu() },
+    cpu: { source: cpuOf(source)!, destination: cpuOf(dest), bench: cpuSeconds("self") },
     machineBusy: machineBusySeconds(),
   };
 }
@@ -92,22 +97,30 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
   const naive = s.mode === "naive";
   try {
     if (naive) {
-      dest = await spawnNaive("dest", `${s.dir}/dest`, null);
-      source = await spawnNaive("source", `${s.dir}/source`, dest.url);
+      dest = await spawnNaive("dest", `${s.dir}/dest`, null, START_TIMEOUT_MS);
+      source = await spawnNaive("source", `${s.dir}/source`, dest.url, START_TIMEOUT_MS);
     } else {
       if (s.mode !== "local") {
-        dest = await spawnAppliance("dest", `${s.dir}/dest`, [
-          "--token",
-          TOKEN,
-          ...s.applianceArgs,
-        ], { repo: s.repo });
+        dest = await spawnAppliance({
+          role: "dest",
+          dataDir: `${s.dir}/dest`,
+          args: ["--token", TOKEN, ...s.applianceArgs],
+          repo: s.repo,
+          startTimeoutMs: START_TIMEOUT_MS,
+        });
       }
-      source = await spawnAppliance("source", `${s.dir}/source`, [
-        "--token",
-        TOKEN, // a standalone source's admin calls need a pair token too
-        ...(dest ? ["--dest", dest.url, "--cp-sync", s.mode] : []),
-        ...s.applianceArgs,
-      ], { repo: s.repo });
+      source = await spawnAppliance({
+        role: "source",
+        dataDir: `${s.dir}/source`,
+        args: [
+          "--token",
+          TOKEN, // a standalone source's admin calls need a pair token too
+          ...(dest ? ["--dest", dest.url, "--cp-sync", s.mode] : []),
+          ...s.applianceArgs,
+        ],
+        repo: s.repo,
+        startTimeoutMs: START_TIMEOUT_MS,
+      });
     }
 
     // Setup (unmeasured), committed by a CP.
@@ -153,8 +166,8 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
     await sampler.stop();
     const after = await snapshot(source, dest);
     const peakRss = {
-      source: procPeakRss(source.pid),
-      destination: dest ? procPeakRss(dest.pid) : null,
+      source: readProcMemory(source.pid).peakRss,
+      destination: dest ? readProcMemory(dest.pid).peakRss : null,
     };
 
     let digestMatch: boolean | null = null;
@@ -213,10 +226,10 @@ export async function runOne(s: RunSettings): Promise<RunOutcome> {
     // Source first: its graceful stop may still talk to the destination.
     for (const a of [source, dest]) {
       if (a === null) continue;
-      const { graceful, code } = await a.stop();
+      const { graceful, status } = await a.stop(STOP_GRACE_MS);
       if (!graceful) notes.push(`${a.role} ignored SIGTERM for 15 s: killed`);
-      else if (code !== 0) {
-        notes.push(`${a.role} exited with code ${code}: ${a.stderr.slice(-500).trim()}`);
+      else if (status.code !== 0) {
+        notes.push(`${a.role} exited with code ${status.code}: ${a.stderr.slice(-500).trim()}`);
       }
     }
   }

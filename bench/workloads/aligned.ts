@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { BLOCK, fillXorshift, mixSeed, Rng } from "../lib/prng.ts";
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
+import { fillXorshift, mixSeed, Rng } from "../lib/prng.ts";
 import type { Op, Workload, WorkloadOptions } from "./types.ts";
 
 /** Largest object: 4 MiB = 1024 blocks. */
@@ -61,8 +62,10 @@ export class BlockPlanner {
 
 /** The bytes of a plan: block i holds xorshift32(mixSeed(seed, ids[i])). */
 export function planBody(seed: number, ids: Uint32Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(ids.length * BLOCK);
-  for (let i = 0; i < ids.length; i++) fillXorshift(out, mixSeed(seed, ids[i]), i * BLOCK, BLOCK);
+  const out = new Uint8Array(ids.length * BLOCK_SIZE);
+  for (let i = 0; i < ids.length; i++) {
+    fillXorshift(out, mixSeed(seed, ids[i]), i * BLOCK_SIZE, BLOCK_SIZE);
+  }
   return out;
 }
 
@@ -83,7 +86,7 @@ function blockWorkload(
       const plan = planner.next();
       return {
         key: plan.key,
-        bytes: plan.ids.length * BLOCK,
+        bytes: plan.ids.length * BLOCK_SIZE,
         body: () => planBody(contentSeed, plan.ids),
       };
     },

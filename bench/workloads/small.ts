@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { BLOCK, fillXorshift, mixSeed } from "../lib/prng.ts";
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
+import { fillXorshift, mixSeed } from "../lib/prng.ts";
 import type { Op, Workload, WorkloadOptions } from "./types.ts";
 
 /** `small`. */
@@ -19,9 +20,9 @@ export function small({ seed }: WorkloadOptions): Workload {
       const n = count++;
       return {
         key: `small/${String(n).padStart(8, "0")}`,
-        bytes: BLOCK,
+        bytes: BLOCK_SIZE,
         body: () => {
-          const out = new Uint8Array(BLOCK);
+          const out = new Uint8Array(BLOCK_SIZE);
           fillXorshift(out, mixSeed(seed ^ 0x5a11, n));
           return out;
         },

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { DIGEST_SIZE } from "./blake3.ts";
-import { type BlockDiffExports, check, instantiate, MemoryView } from "./wasm.ts";
+import { DIGEST_SIZE } from "../hash/blake3.ts";
+import { type BlockDiffExports, check, instantiate, MemoryView } from "../wasm/block-diff.ts";
 
 /** Keys per wasm call of the batch operations (128 KiB of keys). */
 const BATCH = 4096;
@@ -31,6 +31,7 @@ function checkLocation(location: number): void {
  *
  * @example
  * ```ts
+ * import { blake3 } from "../hash/blake3.ts";
  * const index = new BlockIndex();
  * const d = blake3(new Uint8Array(4096));
  * index.insert(d, 12345);
@@ -92,6 +93,8 @@ export class BlockIndex {
    *
    * @example
    * ```ts
+   * declare const index: BlockIndex;
+   * declare const digest: Uint8Array;
    * index.insert(digest, 4096 * 7);
    * ```
    */
@@ -107,6 +110,9 @@ export class BlockIndex {
    *
    * @example
    * ```ts
+   * declare const index: BlockIndex;
+   * declare const digest: Uint8Array;
+   * declare function sendReference(location: number): void;
    * const where = index.lookup(digest);
    * if (where >= 0) sendReference(where);
    * ```
@@ -122,6 +128,8 @@ export class BlockIndex {
    *
    * @example
    * ```ts
+   * declare const index: BlockIndex;
+   * declare const digest: Uint8Array;
    * index.remove(digest); // true, then false
    * ```
    */
@@ -154,6 +162,9 @@ export class BlockIndex {
    *
    * @example
    * ```ts
+   * import { hashBlocks } from "../hash/blake3.ts";
+   * declare const index: BlockIndex;
+   * const blocks = new Uint8Array(3 * 4096);
    * index.insertBatch(hashBlocks(blocks), Float64Array.from([0, 4096, 8192]));
    * ```
    */
@@ -175,6 +186,8 @@ export class BlockIndex {
    *
    * @example
    * ```ts
+   * declare const index: BlockIndex;
+   * declare const digests: Uint8Array;
    * const where = new Float64Array(digests.length / 32);
    * index.lookupBatch(digests, where);
    * ```
@@ -196,6 +209,8 @@ export class BlockIndex {
    *
    * @example
    * ```ts
+   * declare const index: BlockIndex;
+   * declare const digests: Uint8Array;
    * const removed = index.removeBatch(digests);
    * ```
    */
@@ -212,6 +227,7 @@ export class BlockIndex {
    *
    * @example
    * ```ts
+   * declare const index: BlockIndex;
    * index.clear();
    * index.size; // 0
    * ```

@@ -5,8 +5,9 @@
  * @module
  */
 
-import { BLOCK_SIZE, sharedKernel } from "./blake3.ts";
-import { check } from "./wasm.ts";
+import { BLOCK_SIZE } from "../bytes/mod.ts";
+import { sharedKernel } from "../hash/blake3.ts";
+import { check } from "../wasm/block-diff.ts";
 
 const { x, mem } = sharedKernel;
 const A = x.diffA();
@@ -55,6 +56,8 @@ export function diffBlocks(base: Uint8Array, next: Uint8Array): Array<[number, n
  *
  * @example
  * ```ts
+ * const base = new Uint8Array(4096);
+ * const next = base.slice().fill(1, 100, 200);
  * const rebuilt = applyDiff(base.slice(), next, diffBlocks(base, next)); // equals next
  * ```
  */

@@ -1,34 +1,23 @@
 /**
- * TypeScript face of the block-diff wasm module: BLAKE3 of 4 KiB blocks (SIMD, batched and
- * streamed), the block index (digest -> location) and the block diff.
- *
- * Requires the module built by `deno task build:wasm`.
+ * The block index (BLAKE3 digest of a 4 KiB block -> where the destination
+ * holds those bytes) and the block diff, both in the block-diff wasm module
+ * (`src/wasm/block-diff.ts`; built by `deno task build:wasm`). Hashing is
+ * `src/hash/blake3.ts`.
  *
  * @example
  * ```ts
- * import { BlockIndex, Blake3Hasher, toHex } from "./mod.ts";
+ * import { BlockIndex } from "./mod.ts";
+ * import { hashBlocks } from "../hash/blake3.ts";
  *
+ * const payload = new Uint8Array(2 * 4096).fill(7, 4096);
+ * const digests = hashBlocks(payload); // 32 bytes per block
  * const index = new BlockIndex();
- * const hasher = new Blake3Hasher();
- * const blockDigests = hasher.update(payload); // 32 bytes per completed aligned block
- * for (let i = 0; i < blockDigests.length / 32; i++) {
- *   index.insert(blockDigests.subarray(i * 32, i * 32 + 32), payloadOffset + i * 4096);
- * }
- * const etag = toHex(hasher.digest());
+ * index.insert(digests.subarray(32, 64), 4096); // where the second block lies
+ * console.log(index.lookup(digests.subarray(32, 64))); // 4096
  * ```
  *
  * @module
  */
 
-export {
-  blake3,
-  Blake3Hasher,
-  type Blake3HasherOptions,
-  BLOCK_SIZE,
-  BlockHasher,
-  DIGEST_SIZE,
-  hashBlocks,
-  toHex,
-} from "./blake3.ts";
 export { BlockIndex } from "./block_index.ts";
 export { applyDiff, diffBlocks, isZeroBlock } from "./diff.ts";

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS } from "../http/body-timeout.ts";
 import { LOG_LEVELS, type LogLevel, parseLogLevel } from "../logging/mod.ts";
 import { isLoopbackHost } from "../protocol/auth/mod.ts";
+import { parseSize } from "./size.ts";
 
 /** Configuration of a source appliance. */
 export interface SourceConfig {
@@ -92,21 +93,21 @@ export const DEFAULTS = {
 } as const;
 
 /**
- * Parses `64MiB`, `1GiB`, `4096`, `512KiB`, `1G` into bytes.
+ * The bytes of `flag`'s value `text` (`64MiB`, `1GiB`, `4096`, `512KiB`, `1G`).
  *
  * @example
  * ```ts
- * parseBytes("64MiB"); // 67108864
+ * import { parseBytes } from "./args.ts";
+ *
+ * parseBytes("64MiB", "--cp-dirty-bytes"); // 67108864
  * ```
  */
 export function parseBytes(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?$/i.exec(text.trim());
-  if (!m) {
+  const bytes = parseSize(text);
+  if (bytes === null) {
     throw new UsageError(`${flag}: '${text}' is not a size; use e.g. 4096, 512KiB, 64MiB, 5GiB`);
   }
-  const unit = (m[2] ?? "b").toLowerCase()[0];
-  const scale = { b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[unit]!;
-  return Math.floor(Number(m[1]) * scale);
+  return bytes;
 }
 
 /** A command-line mistake: printed with the usage, exit code 2. */

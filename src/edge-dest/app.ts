@@ -16,14 +16,10 @@ import type { ApplianceMetrics } from "../metrics/appliance.ts";
 import { processStats } from "../metrics/process.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { DestState } from "../protocol/handshake/mod.ts";
-import { toHex } from "../block-index/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import type { Clock } from "../runtime/clock.ts";
-import { applyCpSync, type ApplyResult } from "./cp-apply.ts";
+import { CpSyncSessions } from "./cp-sync-session.ts";
 import { receiveLog } from "./log-receiver.ts";
-
-/** Largest CP sync part (the source sends 4 MiB). */
-const MAX_PART_BYTES = 64 << 20;
 
 /** What the destination app needs. */
 export interface DestAppContext {
@@ -48,6 +44,13 @@ export interface DestAppContext {
  *
  * @example
  * ```ts
+ * import { newWireStats } from "../protocol/cp-sync/stats.ts";
+ * import type { ApplianceMetrics } from "../metrics/appliance.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * declare const metrics: ApplianceMetrics;
+ * const token = "pair-token";
+ * const promote = async () => ({ cp: 1, digest: "..." });
  * const app = createDestApp({ store, token, wire: newWireStats(), promote, metrics });
  * Deno.serve({ hostname: "127.0.0.1", port: 8081 }, app.fetch);
  * ```
@@ -68,14 +71,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
   registerMetrics(app, ctx.metrics);
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
   /** The CP sync being applied: a promotion stops it first (its CP never commits). */
-  let applying: {
-    stop: AbortController;
-    done: Promise<unknown>;
-    cp?: number;
-    next?: number;
-    writer?: WritableStreamDefaultWriter<Uint8Array>;
-    run?: Promise<ApplyResult>;
-  } | null = null;
+  const cpSync = new CpSyncSessions(store, wire, body, (ms) => ctx.metrics.cpCommitted(ms));
 
   app.use("/v1/repl/*", requireToken(() => ctx.token));
   app.use("/v1/repl/*", async (c, next) => {
@@ -122,97 +118,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }
     return c.json(destState(store));
   });
-  /** Applies a CP sync read from `stream`; a committed one counts as this appliance's CP. */
-  const apply = (stream: ReadableStream<Uint8Array>, signal: AbortSignal) => {
-    const started = performance.now();
-    return applyCpSync(store, stream, wire, signal).then((result) => {
-      if (result.committed) ctx.metrics.cpCommitted(performance.now() - started);
-      return result;
-    });
-  };
-  const answer = (c: Context, result: ApplyResult) =>
-    result.committed
-      ? c.json({ cp: result.cp, digest: toHex(result.digest) })
-      : c.json({ error: "need_data", message: result.reason, need: result.need }, 409);
-  const endSession = async () => {
-    const current = applying;
-    applying = null;
-    current?.stop.abort();
-    await current?.writer?.abort().catch(() => {});
-    await current?.done;
-  };
-
-  // A CP sync is one stream of records, sent either as one streamed request or
-  // (what the source does) as parts `?cp=N&part=K&last=0|1` with Content-Length,
-  // fed in order into one applier.
-  app.post("/v1/repl/cp", async (c) => {
-    const partText = c.req.query("part");
-    if (partText === undefined) {
-      const stream = body(c);
-      if (!stream) throw new RefsyncError("bad_request", "CP sync needs a body");
-      if (applying) throw new RefsyncError("conflict", "a CP sync is already being applied");
-      const stop = new AbortController();
-      const run = apply(stream, stop.signal);
-      applying = { stop, done: run.catch(() => {}) };
-      try {
-        return answer(c, await run);
-      } finally {
-        applying = null;
-      }
-    }
-    const cp = Number(c.req.query("cp"));
-    const part = Number(partText);
-    const last = c.req.query("last") === "1";
-    const length = Number(c.req.header("Content-Length"));
-    if (!Number.isSafeInteger(cp) || !Number.isSafeInteger(part) || part < 0) {
-      throw new RefsyncError("bad_request", "CP sync part: give ?cp=N&part=K&last=0|1");
-    }
-    if (!(length >= 0 && length <= MAX_PART_BYTES)) {
-      throw new RefsyncError(
-        "too_large",
-        `a CP sync part needs a Content-Length of at most ${MAX_PART_BYTES}`,
-      );
-    }
-    if (part === 0) {
-      // A new CP sync supersedes one its source abandoned (it died, or gave up).
-      await endSession();
-      const pipe = new TransformStream<Uint8Array, Uint8Array>();
-      const stop = new AbortController();
-      const run = apply(pipe.readable, stop.signal);
-      applying = {
-        stop,
-        done: run.catch(() => {}),
-        cp,
-        next: 0,
-        writer: pipe.writable.getWriter(),
-        run,
-      };
-    }
-    const session = applying;
-    if (!session?.writer || session.cp !== cp || session.next !== part) {
-      throw new RefsyncError(
-        "conflict",
-        `CP sync part ${part} of CP ${cp} is out of order; start again at part 0`,
-      );
-    }
-    session.next++;
-    try {
-      const bytes = new Uint8Array(await new Response(body(c)).arrayBuffer());
-      // The applier may stop early (a refused record): then its answer is the answer.
-      const early = await Promise.race([
-        session.writer.write(bytes).then(() => null),
-        session.run!,
-      ]);
-      if (early === null && !last) return c.json({ cp, part }, 202);
-      if (early === null) await session.writer.close();
-      const result = early ?? await session.run!;
-      applying = null;
-      return answer(c, result);
-    } catch (e) {
-      await endSession();
-      throw e;
-    }
-  });
+  app.post("/v1/repl/cp", (c) => cpSync.handle(c));
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
 
   const forbidden = () => {
@@ -238,7 +144,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }));
   app.post("/v1/admin/promote", async (c) => {
     // A source that died mid-sync may have left its stream open: that CP is abandoned.
-    await endSession();
+    await cpSync.end();
     return c.json(await ctx.promote());
   });
   app.post("/v1/admin/cp", () => {
@@ -254,10 +160,10 @@ export function createDestApp(ctx: DestAppContext): Hono {
 export function destState(store: ObjectStore): DestState {
   const sb = store.superblock;
   return {
-    volumeId: toHex(sb.volumeId),
+    volumeId: sb.volumeId.toHex(),
     pairGeneration: sb.pairGeneration,
     cp: sb.cp,
-    volumeDigest: toHex(sb.volumeDigest),
+    volumeDigest: sb.volumeDigest.toHex(),
     lsnCovered: sb.lsnCovered,
     firstLsn: store.log.firstLsn,
     lastLsn: store.log.lastLsn,

@@ -5,18 +5,21 @@
  * source's. A reference that cannot be resolved or verified is answered with a
  * request for DATA; nothing unverified is ever committed (invariant 6).
  *
+ * {@link CpApplier} has one handler per record kind; {@link applyCpSync} feeds
+ * it a stream.
+ *
  * @module
  */
-import { blake3, hashBlocks } from "../block-index/mod.ts";
+import { BLOCK_SIZE, equalBytes } from "../bytes/mod.ts";
+import { blake3, hashBlocks } from "../hash/blake3.ts";
 import { errorMessage, RefsyncError } from "../errors/mod.ts";
 import { blockCheck, type CpRecord, readRecords, runCheck } from "../protocol/cp-sync/records.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { cpContentDigest, nextVolumeDigest } from "../storage/volume/digest.ts";
-import { decodeSuperblock } from "../storage/volume/superblock.ts";
+import { decodeSuperblock, type Superblock } from "../storage/volume/superblock.ts";
 import { Bitmap } from "../storage/volume/bitmap.ts";
-import { BLOCK_SIZE } from "../storage/volume/types.ts";
-import type { CpTransaction } from "../storage/volume/volume.ts";
+import type { CpTransaction, Volume } from "../storage/volume/volume.ts";
 import { endOfSlice } from "../storage/time-slice.ts";
 
 /** The outcome of one CP sync request. */
@@ -24,18 +27,20 @@ export type ApplyResult =
   | { committed: true; cp: number; digest: Uint8Array }
   | { committed: false; need: number[]; reason: string };
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+/** A record of one kind. */
+type RecordOf<K extends CpRecord["kind"]> = Extract<CpRecord, { kind: K }>;
 
 /**
  * Applies one CP sync stream to `store`'s volume.
  *
  * @example
  * ```ts
- * const result = await applyCpSync(store, request.body!, wire);
+ * import { newWireStats } from "../protocol/cp-sync/stats.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * declare const request: Request;
+ * const result = await applyCpSync(store, request.body!, newWireStats());
+ * if (!result.committed) console.log("resend as DATA:", result.need);
  * ```
  */
 export async function applyCpSync(
@@ -44,194 +49,283 @@ export async function applyCpSync(
   wire: WireStats,
   signal?: AbortSignal,
 ): Promise<ApplyResult> {
-  const volume = store.volume;
-  const committed = volume.superblock;
-  let tx: CpTransaction | null = null;
-  const need = new Set<number>();
-  const reasons: string[] = [];
-  const released: number[] = [];
-  const fail = (blocks: number[], reason: string) => {
-    for (const b of blocks) need.add(b);
-    if (reasons.length < 5) reasons.push(reason);
-  };
-  // The source chooses the blocks; one live in our committed CP would overwrite
-  // the image a crash falls back to, and one written twice is ambiguous: the
-  // stream is wrong, not this disk.
-  const claimed = new Bitmap();
-  const claim = (block: number) => {
-    if (block < 2 || volume.isLive(block)) {
-      throw new RefsyncError(
-        "conflict",
-        `CP sync writes block ${block}, which is live in CP ${committed.cp} here`,
-      );
-    }
-    if (claimed.has(block)) {
-      throw new RefsyncError("conflict", `CP sync writes block ${block} twice`);
-    }
-    claimed.set(block);
-    tx!.claim(block);
-  };
-  const write = (block: number, bytes: Uint8Array) => {
-    claim(block);
-    tx!.written.setDigest(tx!.write(block, bytes, "data", 0), blake3(bytes));
-  };
-  const liveBlock = (block: number): Uint8Array | null =>
-    block === 0
-      ? new Uint8Array(BLOCK_SIZE)
-      : volume.isLive(block)
-      ? volume.readBlock(block)
-      : null;
-
+  const applier = new CpApplier(store, wire);
   try {
     for await (const r of decodeRecords(body, wire, signal)) {
       await endOfSlice(store.options.clock); // log forwarding keeps flowing while a big CP is applied
-      if (r.kind === "begin") {
-        if (tx) throw new RefsyncError("bad_request", "CP sync: BEGIN twice");
-        if (r.cp !== committed.cp + 1) {
-          throw new RefsyncError(
-            "conflict",
-            `CP sync for CP ${r.cp}, but this destination is at CP ${committed.cp}; resync from CP ${
-              committed.cp + 1
-            }`,
-          );
-        }
-        if (r.pairGeneration !== committed.pairGeneration && committed.cp > 0) {
-          throw new RefsyncError(
-            "conflict",
-            `pair generation ${r.pairGeneration} != ${committed.pairGeneration}`,
-          );
-        }
-        if (!bytesEqual(r.previousDigest, committed.volumeDigest)) {
-          throw new RefsyncError(
-            "conflict",
-            `the volumes diverged before CP ${r.cp}: digests differ`,
-          );
-        }
-        tx = volume.beginCp();
-        continue;
-      }
-      if (!tx) throw new RefsyncError("bad_request", "CP sync: a record before BEGIN");
-      // Bounded memory: write buffered blocks out as the stream goes, not all at COMMIT.
-      if (tx.shouldFlush) tx.flush();
-      switch (r.kind) {
-        case "data":
-          wire.cpBlocks.data++;
-          write(r.block, r.bytes.slice());
-          break;
-        case "logRef": {
-          wire.cpBlocks.logRef += r.count;
-          const blocks = Array.from({ length: r.count }, (_, i) => r.block + i);
-          const run = readLogRun(store, r.lsn, r.payloadOffset, r.count);
-          if (run === null) {
-            fail(blocks, `LOG_REF to LSN ${r.lsn} not in this log`);
-            break;
-          }
-          const runDigests = hashBlocks(run);
-          if (!bytesEqual(runCheck(runDigests), r.check)) {
-            fail(blocks, `LOG_REF to LSN ${r.lsn}: content check failed`);
-            break;
-          }
-          blocks.forEach((b, i) => {
-            claim(b);
-            const row = tx!.write(b, run.slice(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE), "data", 0);
-            tx!.written.setDigest(row, runDigests.subarray(i * 32, (i + 1) * 32));
-          });
-          break;
-        }
-        case "patch": {
-          wire.cpBlocks.patch++;
-          const base = liveBlock(r.base);
-          if (base === null) {
-            fail([r.block], `PATCH base ${r.base} is not live here`);
-            break;
-          }
-          const content = base.slice();
-          let ok = true;
-          for (const s of r.slices) {
-            const bytes = readLogBytes(store, s.lsn, s.payloadOffset, s.length);
-            if (bytes === null) {
-              ok = false;
-              break;
-            }
-            content.set(bytes, s.at);
-          }
-          if (!ok) fail([r.block], `PATCH of block ${r.block}: a log slice is missing`);
-          else verifyAndWrite(r.block, content, r.check);
-          break;
-        }
-        case "copy": {
-          wire.cpBlocks.copy++;
-          const from = r.from === 0 ? null : liveBlock(r.from);
-          if (from === null) fail([r.block], `COPY from ${r.from}, which is not live here`);
-          else verifyAndWrite(r.block, from.slice(), r.check);
-          break;
-        }
-        case "diff": {
-          wire.cpBlocks.diff++;
-          const base = liveBlock(r.base);
-          if (base === null) {
-            fail([r.block], `DIFF base ${r.base} is not live here`);
-            break;
-          }
-          const content = base.slice();
-          for (const x of r.ranges) content.set(x.bytes, x.at);
-          verifyAndWrite(r.block, content, r.check);
-          break;
-        }
-        case "free":
-          for (const b of r.blocks) {
-            if (!volume.isLive(b)) {
-              throw new RefsyncError("conflict", `FREE of block ${b}, which is not live here`);
-            }
-            released.push(b);
-          }
-          break;
-        case "commit": {
-          if (need.size > 0) {
-            tx.abort();
-            return {
-              committed: false,
-              need: [...need].sort((a, b) => a - b),
-              reason: reasons.join("; "),
-            };
-          }
-          const sb = decodeSuperblock(r.superblock);
-          if (sb === null || sb.cp !== tx.cp) {
-            throw new RefsyncError("bad_request", "CP sync: the COMMIT superblock is invalid");
-          }
-          const expected = nextVolumeDigest(
-            committed.volumeDigest,
-            cpContentDigest(tx.written),
-            sb,
-          );
-          if (!bytesEqual(expected, sb.volumeDigest)) {
-            throw new RefsyncError(
-              "conflict",
-              `CP ${sb.cp}: the applied content digest differs from the source's; not committed`,
-            );
-          }
-          await tx.commitEncoded(r.superblock);
-          tx = null;
-          store.adoptCommitted(sb.cp, released, sb.lsnCovered);
-          return { committed: true, cp: sb.cp, digest: sb.volumeDigest };
-        }
-      }
+      const result = await applier.apply(r);
+      if (result) return result;
     }
     throw new RefsyncError("bad_request", "CP sync stream ended before COMMIT");
   } catch (e) {
     // Storage failures (EIO, ENOSPC, a broken invariant) propagate as what they are.
-    tx?.abort();
+    applier.abort();
     throw e;
   }
+}
 
-  function verifyAndWrite(block: number, content: Uint8Array, check: Uint8Array): void {
-    const digest = blake3(content);
-    if (!bytesEqual(blockCheck(digest), check)) {
-      fail([block], `block ${block}: content check failed`);
+/**
+ * The state of one CP sync being applied, and a handler per record kind.
+ * The source chooses the blocks; one live in our committed CP would
+ * overwrite the image a crash falls back to, and one written twice is
+ * ambiguous: such a stream is wrong (`conflict`), not this disk.
+ */
+export class CpApplier {
+  readonly #store: ObjectStore;
+  readonly #volume: Volume;
+  readonly #wire: WireStats;
+  /** The CP this sync builds on. */
+  readonly #committed: Superblock;
+  #tx: CpTransaction | null = null;
+  /** The BEGIN record: the COMMIT's superblock must say the same. */
+  #begin: RecordOf<"begin"> | null = null;
+  /** Blocks whose reference could not be resolved or checked: the source resends them as DATA. */
+  readonly #need = new Set<number>();
+  readonly #reasons: string[] = [];
+  readonly #released: number[] = [];
+  readonly #claimed = new Bitmap();
+
+  constructor(store: ObjectStore, wire: WireStats) {
+    this.#store = store;
+    this.#volume = store.volume;
+    this.#wire = wire;
+    this.#committed = store.volume.superblock;
+  }
+
+  /** Applies one record; resolves with the outcome at COMMIT, else null. */
+  async apply(r: CpRecord): Promise<ApplyResult | null> {
+    if (r.kind === "begin") {
+      this.begin(r);
+      return null;
+    }
+    if (!this.#tx) throw new RefsyncError("bad_request", "CP sync: a record before BEGIN");
+    // Bounded memory: write buffered blocks out as the stream goes, not all at COMMIT.
+    if (this.#tx.shouldFlush) this.#tx.flush();
+    switch (r.kind) {
+      case "data":
+        this.data(r);
+        break;
+      case "logRef":
+        this.logRef(r);
+        break;
+      case "patch":
+        this.patch(r);
+        break;
+      case "copy":
+        this.copy(r);
+        break;
+      case "diff":
+        this.diff(r);
+        break;
+      case "free":
+        this.free(r);
+        break;
+      case "commit":
+        return await this.commit(r);
+    }
+    return null;
+  }
+
+  /** Gives up the sync: nothing of it is committed, its blocks stay free. */
+  abort(): void {
+    this.#tx?.abort();
+    this.#tx = null;
+  }
+
+  /** BEGIN: the CP after ours, of our volume and pair generation, over the same image. */
+  begin(r: RecordOf<"begin">): void {
+    const committed = this.#committed;
+    if (this.#tx) throw new RefsyncError("bad_request", "CP sync: BEGIN twice");
+    // A destination's first CP makes it its source's volume; after that it is that volume only.
+    if (committed.cp > 0 && !equalBytes(r.volumeId, committed.volumeId)) {
+      throw new RefsyncError(
+        "conflict",
+        `CP sync of volume ${r.volumeId.toHex()}, but this destination holds volume ${committed.volumeId.toHex()}`,
+      );
+    }
+    if (r.cp !== committed.cp + 1) {
+      throw new RefsyncError(
+        "conflict",
+        `CP sync for CP ${r.cp}, but this destination is at CP ${committed.cp}; resync from CP ${
+          committed.cp + 1
+        }`,
+      );
+    }
+    if (r.pairGeneration !== committed.pairGeneration && committed.cp > 0) {
+      throw new RefsyncError(
+        "conflict",
+        `pair generation ${r.pairGeneration} != ${committed.pairGeneration}`,
+      );
+    }
+    if (!equalBytes(r.previousDigest, committed.volumeDigest)) {
+      throw new RefsyncError(
+        "conflict",
+        `the volumes diverged before CP ${r.cp}: digests differ`,
+      );
+    }
+    this.#begin = r;
+    this.#tx = this.#volume.beginCp();
+  }
+
+  /** DATA: the block's bytes. */
+  data(r: RecordOf<"data">): void {
+    this.#wire.cpBlocks.data++;
+    const bytes = r.bytes.slice();
+    this.#write(r.block, bytes, blake3(bytes));
+  }
+
+  /** LOG_REF: whole blocks from consecutive 4 KiB of one record of our log. */
+  logRef(r: RecordOf<"logRef">): void {
+    this.#wire.cpBlocks.logRef += r.count;
+    const blocks = Array.from({ length: r.count }, (_, i) => r.block + i);
+    const run = this.#store.log.readRecordPayload(r.lsn, r.payloadOffset, r.count * BLOCK_SIZE);
+    if (run === null) {
+      this.#fail(blocks, `LOG_REF to LSN ${r.lsn} not in this log`);
       return;
     }
-    claim(block);
-    tx!.written.setDigest(tx!.write(block, content, "data", 0), digest);
+    const runDigests = hashBlocks(run);
+    if (!equalBytes(runCheck(runDigests), r.check)) {
+      this.#fail(blocks, `LOG_REF to LSN ${r.lsn}: content check failed`);
+      return;
+    }
+    blocks.forEach((b, i) => {
+      const bytes = run.slice(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
+      this.#write(b, bytes, runDigests.subarray(i * 32, (i + 1) * 32));
+    });
+  }
+
+  /** PATCH: slices of log records over the block's previous version. */
+  patch(r: RecordOf<"patch">): void {
+    this.#wire.cpBlocks.patch++;
+    const base = this.#liveBlock(r.base);
+    if (base === null) {
+      this.#fail([r.block], `PATCH base ${r.base} is not live here`);
+      return;
+    }
+    const content = base.slice();
+    for (const s of r.slices) {
+      const bytes = this.#store.log.readRecordPayload(s.lsn, s.payloadOffset, s.length);
+      if (bytes === null) {
+        this.#fail([r.block], `PATCH of block ${r.block}: a log slice is missing`);
+        return;
+      }
+      content.set(bytes, s.at);
+    }
+    this.#verifyAndWrite(r.block, content, r.check);
+  }
+
+  /** COPY: a block live in our committed CP holds the same bytes. */
+  copy(r: RecordOf<"copy">): void {
+    this.#wire.cpBlocks.copy++;
+    const from = r.from === 0 ? null : this.#liveBlock(r.from);
+    if (from === null) this.#fail([r.block], `COPY from ${r.from}, which is not live here`);
+    else this.#verifyAndWrite(r.block, from.slice(), r.check);
+  }
+
+  /** DIFF: byte ranges over the block's previous version (metadata blocks). */
+  diff(r: RecordOf<"diff">): void {
+    this.#wire.cpBlocks.diff++;
+    const base = this.#liveBlock(r.base);
+    if (base === null) {
+      this.#fail([r.block], `DIFF base ${r.base} is not live here`);
+      return;
+    }
+    const content = base.slice();
+    for (const x of r.ranges) content.set(x.bytes, x.at);
+    this.#verifyAndWrite(r.block, content, r.check);
+  }
+
+  /** FREE: blocks this CP releases; each must be live here. */
+  free(r: RecordOf<"free">): void {
+    for (const b of r.blocks) {
+      if (!this.#volume.isLive(b)) {
+        throw new RefsyncError("conflict", `FREE of block ${b}, which is not live here`);
+      }
+      this.#released.push(b);
+    }
+  }
+
+  /**
+   * COMMIT: the source's superblock. Committed only when every block was
+   * resolved and the volume digest computed here equals the one it carries
+   * (invariant 4); otherwise the blocks to resend, and nothing committed.
+   */
+  async commit(r: RecordOf<"commit">): Promise<ApplyResult> {
+    const tx = this.#tx!;
+    if (this.#need.size > 0) {
+      this.abort();
+      return {
+        committed: false,
+        need: [...this.#need].sort((a, b) => a - b),
+        reason: this.#reasons.join("; "),
+      };
+    }
+    const sb = decodeSuperblock(r.superblock);
+    if (sb === null || sb.cp !== tx.cp) {
+      throw new RefsyncError("bad_request", "CP sync: the COMMIT superblock is invalid");
+    }
+    const begin = this.#begin!;
+    if (!equalBytes(sb.volumeId, begin.volumeId) || sb.pairGeneration !== begin.pairGeneration) {
+      throw new RefsyncError(
+        "bad_request",
+        "CP sync: the COMMIT superblock is of another volume or pair generation than its BEGIN",
+      );
+    }
+    const expected = nextVolumeDigest(
+      this.#committed.volumeDigest,
+      cpContentDigest(tx.written),
+      sb,
+    );
+    if (!equalBytes(expected, sb.volumeDigest)) {
+      throw new RefsyncError(
+        "conflict",
+        `CP ${sb.cp}: the applied content digest differs from the source's; not committed`,
+      );
+    }
+    await tx.commitEncoded(r.superblock);
+    this.#tx = null;
+    this.#store.adoptCommitted(sb.cp, this.#released, sb.lsnCovered);
+    return { committed: true, cp: sb.cp, digest: sb.volumeDigest };
+  }
+
+  #fail(blocks: number[], reason: string): void {
+    for (const b of blocks) this.#need.add(b);
+    if (this.#reasons.length < 5) this.#reasons.push(reason);
+  }
+
+  #claim(block: number): void {
+    if (block < 2 || this.#volume.isLive(block)) {
+      throw new RefsyncError(
+        "conflict",
+        `CP sync writes block ${block}, which is live in CP ${this.#committed.cp} here`,
+      );
+    }
+    if (this.#claimed.has(block)) {
+      throw new RefsyncError("conflict", `CP sync writes block ${block} twice`);
+    }
+    this.#claimed.set(block);
+    this.#tx!.claim(block);
+  }
+
+  #write(block: number, bytes: Uint8Array, digest: Uint8Array): void {
+    this.#claim(block);
+    const tx = this.#tx!;
+    tx.written.setDigest(tx.write(block, bytes, "data", 0), digest);
+  }
+
+  #verifyAndWrite(block: number, content: Uint8Array, check: Uint8Array): void {
+    const digest = blake3(content);
+    if (!equalBytes(blockCheck(digest), check)) {
+      this.#fail([block], `block ${block}: content check failed`);
+      return;
+    }
+    this.#write(block, content, digest);
+  }
+
+  /** A block of our committed CP (block 0, a hole, reads as zeros), or null when not live. */
+  #liveBlock(block: number): Uint8Array | null {
+    if (block === 0) return new Uint8Array(BLOCK_SIZE);
+    return this.#volume.isLive(block) ? this.#volume.readBlock(block) : null;
   }
 }
 
@@ -250,19 +344,4 @@ async function* decodeRecords(
     if (e instanceof RefsyncError) throw e;
     throw new RefsyncError("bad_request", `CP sync: ${errorMessage(e)}`);
   }
-}
-
-function readLogBytes(
-  store: ObjectStore,
-  lsn: number,
-  at: number,
-  length: number,
-): Uint8Array | null {
-  const rec = store.log.locate(lsn);
-  if (rec === null || at + length > rec.payloadLength) return null;
-  return store.log.readPayload(rec.position, at, length);
-}
-
-function readLogRun(store: ObjectStore, lsn: number, at: number, count: number): Uint8Array | null {
-  return readLogBytes(store, lsn, at, count * BLOCK_SIZE);
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { assert } from "../assert.ts";
 import { FrameError, FrameReader } from "../protocol/log-frame/mod.ts";
 import type { Frame } from "../protocol/log-frame/mod.ts";
 import { RefsyncError } from "../errors/mod.ts";
@@ -19,6 +20,11 @@ const GROUP_BYTES = 8 << 20;
  *
  * @example
  * ```ts
+ * import { newWireStats } from "../protocol/cp-sync/stats.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * declare const request: Request;
+ * const wire = newWireStats();
  * const { lastLsn } = await receiveLog(store, request.body, wire);
  * ```
  */
@@ -57,5 +63,11 @@ export async function receiveLog(
     }
     throw e;
   }
-  return { lastLsn: store.log.lastLsn };
+  // The answer acknowledges every record up to it: all of them must be durable here.
+  const { lastLsn, durableLsn } = store.log;
+  assert(
+    lastLsn <= durableLsn,
+    `acknowledging LSN ${lastLsn}; the log is durable to ${durableLsn}`,
+  );
+  return { lastLsn };
 }

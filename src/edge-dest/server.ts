@@ -5,34 +5,23 @@
  *
  * @module
  */
+import { type ApplianceHandle, openAppliance } from "../appliance/open.ts";
 import type { DestConfig } from "../cli/args.ts";
 import { RefsyncError } from "../errors/mod.ts";
+import { createClientApp } from "../http/client-app.ts";
 import { listen, type Serve, type Server } from "../http/serve.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import type { FileSystem } from "../storage/fs/file-ops.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { ApplianceMetrics } from "../metrics/appliance.ts";
-import { storedToken } from "../protocol/auth/mod.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
 import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
-import { ObjectStore } from "../storage/objects/store.ts";
-import { createSourceApp } from "../edge-source/app.ts";
-import { CpScheduler } from "../edge-source/cp-scheduler.ts";
+import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
 import { createDestApp } from "./app.ts";
 
 /** A running destination. */
-export interface DestHandle {
-  url: string;
-  port: number;
-  token: string;
-  /** True when this start generated the token (it is shown once, then only kept in DATA/pair-token). */
-  tokenGenerated: boolean;
-  store: ObjectStore;
-  /** The S3 face (`--s3-port`), or null. */
-  s3: ApplianceS3 | null;
-  close(): Promise<void>;
-}
+export type DestHandle = ApplianceHandle;
 
 /** What a destination is started with besides its configuration. */
 export interface DestOptions {
@@ -55,6 +44,8 @@ export interface DestOptions {
  *
  * @example
  * ```ts
+ * import { parseDestArgs } from "../cli/args.ts";
+ * const config = parseDestArgs(["--data", await Deno.makeTempDir()]);
  * const dest = await startDest({ ...config, port: 0, token: "secret" });
  * await dest.close();
  * ```
@@ -71,34 +62,18 @@ export async function startDest(
     lagBytes: () => 0, // it forwards no log of its own
     wire: () => wire,
   });
-  const store = await ObjectStore.open(config.data, {
-    cpDirtyBytes: config.cpDirtyBytes,
-    maxObjectBytes: config.maxObjectBytes,
-    readIdleMs: config.bodyIdleTimeoutMs,
-    spaceReserve: config.spaceReserve,
+  const { store, token, tokenGenerated } = await openAppliance(config, log, {
     mirror: true,
-    logger: log,
     ...metrics.storeHooks(options.fileOps),
     clock: options.clock,
     random: options.random,
   });
-  let tokenGenerated = false;
-  let token: string;
-  try {
-    token = config.token ?? await storedToken(config.data, (path) => {
-      tokenGenerated = true;
-      log.info("token.generated", { path });
-    });
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
   let scheduler: CpScheduler | null = null;
   let promoting: Promise<{ cp: number; digest: string }> | null = null;
   const promote = () => {
     promoting ??= (async () => {
       await store.promote();
-      const source = createSourceApp({
+      const source = createClientApp({
         store,
         token,
         clientToken: config.clientToken,

@@ -5,7 +5,9 @@
  *
  * @module
  */
+import { type ApplianceHandle, openAppliance } from "../appliance/open.ts";
 import type { SourceConfig } from "../cli/args.ts";
+import { createClientApp } from "../http/client-app.ts";
 import { listen, type Serve, type Server } from "../http/serve.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
@@ -14,26 +16,12 @@ import type { ReplicaClient } from "./mirror/replica-client.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { ApplianceMetrics } from "../metrics/appliance.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
-import { storedToken } from "../protocol/auth/mod.ts";
 import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
-import { ObjectStore } from "../storage/objects/store.ts";
-import { createSourceApp } from "./app.ts";
-import { CpScheduler } from "./cp-scheduler.ts";
+import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
 import { Mirror } from "./mirror/mirror.ts";
 
 /** A running source. */
-export interface SourceHandle {
-  url: string;
-  port: number;
-  /** The pair token its admin calls need. */
-  token: string;
-  /** True when this start generated the token (it is shown once, then only kept in DATA/pair-token). */
-  tokenGenerated: boolean;
-  store: ObjectStore;
-  /** The S3 face (`--s3-port`), or null. */
-  s3: ApplianceS3 | null;
-  close(): Promise<void>;
-}
+export type SourceHandle = ApplianceHandle;
 
 /** What a source is started with besides its configuration. */
 export interface SourceOptions {
@@ -59,6 +47,8 @@ export interface SourceOptions {
  *
  * @example
  * ```ts
+ * import { parseSourceArgs } from "../cli/args.ts";
+ * const config = parseSourceArgs(["--data", await Deno.makeTempDir()]);
  * const source = await startSource({ ...config, port: 0, token: "secret" });
  * console.log(source.url);
  * await source.close();
@@ -85,30 +75,14 @@ export async function startSource(
     lagBytes: () => mirror?.lagBytes ?? 0,
     wire: () => mirror?.wire ?? noWire,
   });
-  const store = await ObjectStore.open(config.data, {
-    cpDirtyBytes: config.cpDirtyBytes,
-    maxObjectBytes: config.maxObjectBytes,
-    readIdleMs: config.bodyIdleTimeoutMs,
-    spaceReserve: config.spaceReserve,
-    logger: log,
+  const { store, token, tokenGenerated } = await openAppliance(config, log, {
     ...metrics.storeHooks(options.fileOps),
     clock: options.clock,
     random: options.random,
     ...mirror?.hooks,
   });
-  let tokenGenerated = false;
-  let token: string;
-  try {
-    token = config.token ?? await storedToken(config.data, (path) => {
-      tokenGenerated = true;
-      log.info("token.generated", { path });
-    });
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
   mirror?.attach(store);
-  const app = createSourceApp({
+  const app = createClientApp({
     store,
     token,
     clientToken: config.clientToken,

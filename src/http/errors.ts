@@ -37,7 +37,9 @@ export const STATUS_OF: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
  * Answers `status` with `{error: code, message}`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { Hono } from "hono";
+ * const app = new Hono();
  * app.get("/x", (c) => jsonError(c, 404, "not_found", "no such thing"));
  * ```
  */
@@ -90,7 +92,9 @@ export const notFound: NotFoundHandler = (c) =>
  * A 405 answer naming the allowed methods.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { Hono } from "hono";
+ * const app = new Hono();
  * app.all("/v1/admin/cp", (c) => methodNotAllowed(c, ["POST"]));
  * ```
  */

@@ -48,6 +48,11 @@ export function nativeOp(method: string, path: string): string | null {
  *
  * @example
  * ```ts
+ * import { Hono } from "hono";
+ * import { registerAccessChecks } from "./auth.ts";
+ * import type { ApplianceMetrics } from "../metrics/appliance.ts";
+ * declare const metrics: ApplianceMetrics;
+ * declare const tokens: { pair: string; client: string | null };
  * const app = new Hono();
  * registerMetrics(app, metrics);
  * registerAccessChecks(app, tokens);

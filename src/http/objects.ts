@@ -76,6 +76,11 @@ export interface ReadCounters {
  *
  * @example
  * ```ts
+ * import { Hono } from "hono";
+ * import type { ApplianceMetrics } from "../metrics/appliance.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * declare const metrics: ApplianceMetrics;
  * const app = new Hono();
  * registerObjectReads(app, () => store, { gets: 0, heads: 0, bytesRead: 0 }, metrics);
  * ```

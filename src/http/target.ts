@@ -51,14 +51,7 @@ export function queryParam(url: string, name: string): string | undefined {
   return undefined;
 }
 
-/**
- * Percent-decodes `text` once (`+` as a space).
- *
- * @example
- * ```ts
- * decodeOnce("a+b%2B%2E%2E", "a value"); // "a b+.."
- * ```
- */
+/** Percent-decodes `text` once (`+` as a space): `a+b%2B%2E%2E` is `a b+..`. */
 function decodeOnce(text: string, what: string): string {
   try {
     return decodeURIComponent(text.replaceAll("+", " "));

@@ -1,38 +1,38 @@
 /**
- * This process's memory and CPU time, read from the OS: for
- * `/v1/admin/stats` (`process`) and `/metrics` (`process_*`).
+ * Memory and CPU time of this process, for `/v1/admin/stats` (`process`)
+ * and `/metrics` (`process_*`) of both appliances. From `node:process`
+ * (getrusage and the RSS), so it works wherever Deno runs, not only on Linux.
  *
  * @module
  */
+import process from "node:process";
 
-/** Resident memory and CPU time of this process. */
+/** What `/v1/admin/stats` reports under `process`. */
 export interface ProcessStats {
+  /** Resident set size now, in bytes. */
   rssBytes: number;
+  /** User CPU time since the process started, in ms. */
   cpuUserMs: number;
+  /** System CPU time since the process started, in ms. */
   cpuSystemMs: number;
 }
 
 /**
- * Memory and CPU of this process, read from the OS (CPU time is 0 where
- * `/proc/self/stat` is missing).
+ * This process's memory and CPU time.
  *
  * @example
  * ```ts
- * const { rssBytes, cpuUserMs, cpuSystemMs } = processStats();
+ * import { processStats } from "./process.ts";
+ *
+ * const { rssBytes, cpuUserMs } = processStats();
+ * console.log(`${rssBytes >> 20} MiB, ${cpuUserMs} ms user CPU`);
  * ```
  */
 export function processStats(): ProcessStats {
-  const usage = Deno.memoryUsage();
-  let cpuUserMs = 0;
-  let cpuSystemMs = 0;
-  try {
-    // /proc/self/stat fields 14 and 15: utime and stime in clock ticks (100 per second).
-    const stat = Deno.readTextFileSync("/proc/self/stat");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    cpuUserMs = Number(fields[11]) * 10;
-    cpuSystemMs = Number(fields[12]) * 10;
-  } catch {
-    // Not Linux: CPU time unknown.
-  }
-  return { rssBytes: usage.rss, cpuUserMs, cpuSystemMs };
+  const cpu = process.cpuUsage(); // µs
+  return {
+    rssBytes: process.memoryUsage.rss(),
+    cpuUserMs: Math.round(cpu.user / 1000),
+    cpuSystemMs: Math.round(cpu.system / 1000),
+  };
 }

@@ -85,6 +85,8 @@ export type S3Operation = keyof typeof OPERATIONS;
  *
  * @example
  * ```ts
+ * import type { S3Context } from "./context.ts";
+ * declare const ctx: S3Context;
  * const handler = createS3Handler(ctx, { accessKey: "AK", secretKey: "SK" });
  * Deno.serve({ hostname: "127.0.0.1", port: 9000 }, handler);
  * ```

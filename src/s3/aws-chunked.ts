@@ -33,6 +33,12 @@ export interface ChunkedDecoder {
  *
  * @example
  * ```ts
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * import type { Verified } from "./sigv4.ts";
+ * declare const req: Request;
+ * declare const verified: Verified;
+ * declare const store: ObjectStore;
+ * declare const key: string;
  * const { readable, trailers } = decodeAwsChunked(req.body!, verified.chunks);
  * await store.write(key, readable, { replace: true, offset: 0 });
  * console.log(trailers.get("x-amz-checksum-crc32"));

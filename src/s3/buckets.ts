@@ -64,6 +64,8 @@ export function nativeKey(bucket: string, key: string): string {
  *
  * @example
  * ```ts
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
  * requireBucket(store, "b");
  * ```
  */
@@ -162,7 +164,8 @@ export async function deleteBucket(
  *
  * @example
  * ```ts
- * return xmlResponse(xmlDocument("LocationConstraint", []));
+ * import { xmlDocument } from "./xml.ts";
+ * const res = xmlResponse(xmlDocument("LocationConstraint", []));
  * ```
  */
 export function xmlResponse(

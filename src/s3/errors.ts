@@ -107,6 +107,7 @@ export class S3Error extends Error {
  *
  * @example
  * ```ts
+ * import { RefsyncError } from "../errors/mod.ts";
  * asS3Error(new RefsyncError("too_large", "5 GiB at most"))?.code; // "EntityTooLarge"
  * ```
  */
@@ -122,6 +123,8 @@ export function asS3Error(e: unknown): S3Error | null {
  *
  * @example
  * ```ts
+ * import { rootLogger } from "../logging/mod.ts";
+ * const logger = rootLogger();
  * const res = errorResponse(new S3Error("NoSuchKey", "no such key"), "GET", "/b/k", logger);
  * ```
  */

@@ -34,6 +34,7 @@ export interface S3Meta {
  * @throws S3Error `MetadataTooLarge` when it does not fit the store's blob.
  * @example
  * ```ts
+ * const md5 = new Uint8Array(16);
  * const blob = encodeMeta({ md5, parts: 0, contentType: "text/plain", user: [] });
  * ```
  */
@@ -79,6 +80,8 @@ export function encodeMeta(meta: S3Meta): Uint8Array {
  *
  * @example
  * ```ts
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
  * const meta = decodeMeta(store.stat("b/k")?.meta ?? null);
  * ```
  */
@@ -109,6 +112,8 @@ export function decodeMeta(blob: Uint8Array | null): S3Meta | null {
  *
  * @example
  * ```ts
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
  * const etag = s3Etag(store.stat("b/k")!);
  * ```
  */

@@ -352,6 +352,8 @@ export async function dropBucketUploads(store: ObjectStore, bucket: string): Pro
  *
  * @example
  * ```ts
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
  * const sweeper = new UploadSweeper(store, 24 * 3600_000);
  * await sweeper.sweep(1000);
  * ```

@@ -52,7 +52,13 @@ function describedBy(headers: Headers): Pick<S3Meta, "contentType" | "user"> {
  *
  * @example
  * ```ts
- * const result = await writeChecked(store, "b/k", payload, (r) => encodeMeta({ md5: r.md5, ... }));
+ * import { encodeMeta } from "./meta.ts";
+ * import type { Payload } from "./payload.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * declare const payload: Payload;
+ * const result = await writeChecked(store, "b/k", payload, (r) =>
+ *   encodeMeta({ md5: r.md5, parts: 0, contentType: "text/plain", user: [] }));
  * ```
  */
 export async function writeChecked(

@@ -42,6 +42,13 @@ export interface Payload {
  * @throws S3Error `MissingContentLength`, `EntityTooLarge`, `InvalidDigest`, `InvalidRequest`.
  * @example
  * ```ts
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * import type { Verified } from "./sigv4.ts";
+ * declare const req: Request;
+ * declare const verified: Verified;
+ * declare const store: ObjectStore;
+ * declare const key: string;
+ * declare const encode: (result: PayloadResult) => Uint8Array;
  * const payload = receivePayload(req, verified, 5 << 30);
  * await store.write(key, payload.stream, { replace: true, offset: 0, meta: () => encode(payload.check()) });
  * ```
@@ -207,6 +214,9 @@ export function receivePayload(req: Request, verified: Verified, maxBytes: numbe
  * @throws S3Error as {@link receivePayload} and {@link Payload.check}; `MalformedXML` when too long.
  * @example
  * ```ts
+ * import type { Verified } from "./sigv4.ts";
+ * declare const req: Request;
+ * declare const verified: Verified;
  * const xml = await readSmallBody(req, verified, 4 << 20);
  * ```
  */

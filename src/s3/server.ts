@@ -45,6 +45,10 @@ export interface S3Server {
  *
  * @example
  * ```ts
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * import type { Credentials } from "./sigv4.ts";
+ * declare const store: ObjectStore;
+ * declare const credentials: Credentials;
  * const s3 = startS3Server({ host: "127.0.0.1", port: 9000, store, maxObjectBytes: 5 << 30,
  *   credentials, admitWrite: () => Promise.resolve() });
  * await s3.close();
@@ -99,6 +103,12 @@ export interface ApplianceS3 extends S3Server {
  *
  * @example
  * ```ts
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * import type { S3Flags } from "../cli/args.ts";
+ * declare const config: { s3: S3Flags };
+ * declare const store: ObjectStore;
+ * const [host, dataDir, maxObjectBytes] = ["127.0.0.1", "data", 5 << 30];
+ * const admitWrite = () => Promise.resolve();
  * const s3 = await startApplianceS3(config.s3, { host, dataDir, store, maxObjectBytes, admitWrite });
  * ```
  */

@@ -89,6 +89,7 @@ export function uriEncode(s: string, keepSlash: boolean): string {
  *   `AuthorizationQueryParametersError`, `InvalidRequest`.
  * @example
  * ```ts
+ * declare const req: Request;
  * const verified = verifyRequest(req, { accessKey: "AK", secretKey: "SK" });
  * if (verified.payload === "sha256") console.log("body must hash to", verified.sha256);
  * ```
@@ -207,6 +208,10 @@ export function verifyRequest(
  *
  * @example
  * ```ts
+ * declare const verified: { chunks: ChunkSigning };
+ * declare const previous: string;
+ * declare const chunk: Uint8Array;
+ * declare const sha256Hex: (bytes: Uint8Array) => string;
  * const sig = chunkSignature(verified.chunks, previous, sha256Hex(chunk));
  * ```
  */
@@ -222,6 +227,8 @@ export function chunkSignature(s: ChunkSigning, previous: string, chunkSha256: s
  *
  * @example
  * ```ts
+ * declare const verified: { chunks: ChunkSigning };
+ * declare const lastChunkSignature: string;
  * const sig = trailerSignature(verified.chunks, lastChunkSignature, "x-amz-checksum-crc32:AAAAAA==\n");
  * ```
  */

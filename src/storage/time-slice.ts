@@ -19,6 +19,8 @@ const sliceStart = new WeakMap<Clock, number>();
  *
  * @example
  * ```ts
+ * declare const blocks: Uint8Array[];
+ * declare function write(block: Uint8Array): void;
  * for (const block of blocks) {
  *   write(block);
  *   await endOfSlice();

@@ -7,14 +7,14 @@
  *
  * @module
  */
-import { Blake3Hasher, toHex } from "../block-index/mod.ts";
+import { BLOCK_SIZE } from "../bytes/mod.ts";
+import { Blake3Hasher } from "../hash/blake3.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import { lookupRange, walkMap } from "./blockmap/blockmap.ts";
 import { Catalog } from "./catalog/mod.ts";
 import { DataDir } from "./datadir/mod.ts";
 import { decodeRecord, isKnownEtag } from "./objects/record.ts";
 import { blockCheck, CorruptBlockError, type CorruptKind } from "./volume/check.ts";
-import { BLOCK_SIZE } from "./volume/types.ts";
 import { Volume } from "./volume/volume.ts";
 
 /** What `verify` found. */
@@ -73,7 +73,7 @@ export async function verifyVolume(dir: string): Promise<VerifyReport> {
   const report: VerifyReport = {
     ok: true,
     cp: sb.cp,
-    digest: toHex(sb.volumeDigest),
+    digest: sb.volumeDigest.toHex(),
     objects: 0,
     bytes: 0,
     blocks: 0,
@@ -124,7 +124,7 @@ export async function verifyVolume(dir: string): Promise<VerifyReport> {
           // An ETag left unknown after ranged writes is computed by readers; nothing to compare.
           // A damaged block is reported already: its ETag cannot match.
           if (
-            intact && isKnownEtag(record.etag) && toHex(hasher.digest()) !== toHex(record.etag)
+            intact && isKnownEtag(record.etag) && hasher.digest().toHex() !== record.etag.toHex()
           ) {
             report.errors.push(`'${name}': bytes do not hash to the stored ETag`);
           }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BenchUsageError, parseBenchArgs, parseSize, PRESETS } from "../../bench/lib/args.ts";
+import { BenchUsageError, parseBenchArgs, parseBytes, PRESETS } from "../../bench/lib/args.ts";
 
 const NAMES = ["aligned", "unaligned", "duplicate", "small", "mixed", "realfiles"];
 
@@ -69,10 +69,10 @@ Deno.test("parseBenchArgs: clear errors", () => {
   }
 });
 
-Deno.test("parseSize", () => {
-  assert.equal(parseSize("4096", "x"), 4096);
-  assert.equal(parseSize("512MiB", "x"), 512 * 2 ** 20);
-  assert.equal(parseSize("1.5G", "x"), 1.5 * 2 ** 30);
-  assert.equal(parseSize("64k", "x"), 65536);
-  assert.throws(() => parseSize("0", "x"), BenchUsageError);
+Deno.test("parseBytes", () => {
+  assert.equal(parseBytes("4096", "x"), 4096);
+  assert.equal(parseBytes("512MiB", "x"), 512 * 2 ** 20);
+  assert.equal(parseBytes("1.5G", "x"), 1.5 * 2 ** 30);
+  assert.equal(parseBytes("64k", "x"), 65536);
+  assert.throws(() => parseBytes("0", "x"), BenchUsageError);
 });

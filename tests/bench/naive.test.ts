@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnNaive } from "../../bench/lib/process.ts";
+import { spawnNaive } from "../support/appliance.ts";
 import { fillXorshift } from "../../bench/lib/prng.ts";
 import { withTempDir } from "../support/appliance.ts";
 
@@ -70,14 +70,16 @@ Deno.test("naive mirror: a PUT is answered once both logs hold its body; 503 wit
       assert.equal(d.durableBytes, total);
 
       // Without its destination the source acknowledges nothing.
-      assert.deepEqual(await dest.stop(), { graceful: true, code: 0 });
+      const stopped = await dest.stop();
+      assert.equal(stopped.graceful, true);
+      assert.equal(stopped.status.code, 0);
       const refused = await put(source.url, "late", bytes(100, 99));
       assert.equal(refused.status, 503);
       assert.equal(refused.json.error, "unavailable");
       assert.equal((await stats(source.url)).client.bytesWritten, total);
     } finally {
       await source.stop();
-      if (!dest.ended) await dest.stop();
+      if (!dest.exited) await dest.stop();
     }
   });
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { BLOCK, fillXorshift, mixSeed, Rng, zipfTable } from "../../bench/lib/prng.ts";
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
+import { fillXorshift, mixSeed, Rng, zipfTable } from "../../bench/lib/prng.ts";
 import { MAX_BLOCKS } from "../../bench/workloads/aligned.ts";
 import { MAX_WRITE, OBJECT_BYTES } from "../../bench/workloads/unaligned.ts";
 import { WORKLOADS } from "../../bench/workloads/mod.ts";
@@ -17,14 +18,14 @@ Deno.test("aligned: whole objects of 4 KiB..4 MiB, multiples of 4 KiB, distinct 
   for (let i = 0; i < 60; i++) {
     const op = w.next()!;
     assert.equal(op.offset, undefined);
-    assert.equal(op.bytes % BLOCK, 0);
-    assert.ok(op.bytes >= BLOCK && op.bytes <= MAX_BLOCKS * BLOCK);
-    if (op.bytes > 64 * BLOCK) big++;
+    assert.equal(op.bytes % BLOCK_SIZE, 0);
+    assert.ok(op.bytes >= BLOCK_SIZE && op.bytes <= MAX_BLOCKS * BLOCK_SIZE);
+    if (op.bytes > 64 * BLOCK_SIZE) big++;
     assert.ok(!keys.has(op.key));
     keys.add(op.key);
     const body = bodyBytes(op.body());
     assert.equal(body.length, op.bytes);
-    for (let at = 0; at < body.length; at += BLOCK) {
+    for (let at = 0; at < body.length; at += BLOCK_SIZE) {
       const sig = Array.from(body.subarray(at, at + 16)).join(",");
       assert.ok(!seen.has(sig), "aligned blocks are all distinct");
       seen.add(sig);
@@ -54,7 +55,7 @@ Deno.test("duplicate: about 75% of blocks repeat an earlier block's bytes", () =
   let repeats = 0;
   while (blocks < 20_000) {
     const body = bodyBytes(w.next()!.body());
-    for (let at = 0; at < body.length; at += BLOCK) {
+    for (let at = 0; at < body.length; at += BLOCK_SIZE) {
       const sig = Array.from(body.subarray(at, at + 32)).join(",");
       if (seen.has(sig)) repeats++;
       seen.add(sig);
@@ -84,8 +85,8 @@ Deno.test("unaligned: ranged writes inside the 16 MiB objects that the setup cre
     assert.ok(op.offset !== undefined && op.offset >= 0);
     assert.ok(op.bytes >= 1 && op.bytes <= MAX_WRITE);
     assert.ok(op.offset + op.bytes <= OBJECT_BYTES);
-    if (op.bytes < BLOCK) small++;
-    if (op.offset % BLOCK !== 0) unalignedOffsets++;
+    if (op.bytes < BLOCK_SIZE) small++;
+    if (op.offset % BLOCK_SIZE !== 0) unalignedOffsets++;
     if (i < 50) assert.equal(bodyBytes(op.body()).length, op.bytes);
   }
   assert.ok(

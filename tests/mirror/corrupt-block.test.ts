@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { type ApplianceProcess, runCli, withTempDir } from "../support/appliance.ts";
 import { damageFileBlock as damage } from "../support/datadir.ts";
 import { objectUrl } from "../support/http.ts";
-import { Prng, testSeed } from "../support/prng.ts";
+import { Prng, seeded } from "../support/prng.ts";
 import { withDeadline } from "../support/timeout.ts";
 import { adminCp, call, logEvents, spawnDest, spawnMirroredSource, stopAll } from "./pair.ts";
 
@@ -75,68 +75,71 @@ async function assertCutShort(p: ApplianceProcess, key: string, size: number): P
   );
 }
 
-Deno.test("corrupt block: never served as a good 200 on the destination or the source; verify names it", async () => {
-  const rng = new Prng(testSeed(0xc0bb));
-  await withTempDir("refsync-corrupt-", async (tmp) => {
-    const token = "corrupt-" + crypto.randomUUID();
-    const small = rng.bytes(20_000);
-    const big = rng.bytes(4 * MiB);
-    const intact = rng.bytes(64 * 1024);
-    let dst: ApplianceProcess | null = null;
-    let src: ApplianceProcess | null = null;
-    try {
-      dst = await spawnDest(`${tmp}/dest`, token);
-      const port = dst.port;
-      src = await spawnMirroredSource(`${tmp}/source`, dst.url, token, SOURCE_ARGS);
-      for (const [key, bytes] of [["small", small], ["big", big], ["intact", intact]] as const) {
-        const a = await call(objectUrl(src.url, key), { method: "PUT", body: bytes as BodyInit });
-        assert.equal(a.status, 201, `PUT ${key}: ${a.text}`);
+Deno.test(
+  "corrupt block: never served as a good 200 on the destination or the source; verify names it",
+  seeded(0xc0bb, async (seed) => {
+    const rng = new Prng(seed);
+    await withTempDir("refsync-corrupt-", async (tmp) => {
+      const token = "corrupt-" + crypto.randomUUID();
+      const small = rng.bytes(20_000);
+      const big = rng.bytes(4 * MiB);
+      const intact = rng.bytes(64 * 1024);
+      let dst: ApplianceProcess | null = null;
+      let src: ApplianceProcess | null = null;
+      try {
+        dst = await spawnDest(`${tmp}/dest`, token);
+        const port = dst.port;
+        src = await spawnMirroredSource(`${tmp}/source`, dst.url, token, SOURCE_ARGS);
+        for (const [key, bytes] of [["small", small], ["big", big], ["intact", intact]] as const) {
+          const a = await call(objectUrl(src.url, key), { method: "PUT", body: bytes as BodyInit });
+          assert.equal(a.status, 201, `PUT ${key}: ${a.text}`);
+        }
+        await adminCp(src);
+
+        // The destination, stopped: damage it, verify it, serve from it.
+        await dst.stop(10_000);
+        const destDir = `${tmp}/dest`;
+        const clean = await verify(destDir);
+        assert.deepEqual([clean.code, clean.report.ok, clean.report.damaged], [0, true, []]);
+        const smallBlock = damage(destDir, small, 3);
+        const bigBlock = damage(destDir, big, 700); // past the first 1 MiB piece
+        const damaged = await verify(destDir);
+        assert.equal(damaged.code, 1);
+        assert.equal(damaged.report.ok, false);
+        assert.deepEqual(
+          damaged.report.damaged.toSorted((a, b) => a.key.localeCompare(b.key)),
+          [
+            { block: bigBlock, key: "big", kind: "data" },
+            { block: smallBlock, key: "small", kind: "data" },
+          ],
+        );
+        dst = await spawnDest(destDir, token, [], port);
+        await assertCorrupt500(dst, "small", smallBlock);
+        await assertCutShort(dst, "big", big.length);
+        const ok = await call(objectUrl(dst.url, "intact"));
+        assert.equal(ok.status, 200);
+        assert.deepEqual(ok.bytes, intact, "undamaged objects are served as ever");
+
+        // The same on the source.
+        await src.stop(10_000);
+        const srcDir = `${tmp}/source`;
+        assert.equal((await verify(srcDir)).code, 0, "the source's volume is intact");
+        const srcBlock = damage(srcDir, small, 0);
+        const srcVerify = await verify(srcDir);
+        assert.equal(srcVerify.code, 1);
+        assert.deepEqual(srcVerify.report.damaged, [
+          { block: srcBlock, key: "small", kind: "data" },
+        ]);
+        src = await spawnMirroredSource(srcDir, dst.url, token, SOURCE_ARGS);
+        await assertCorrupt500(src, "small", srcBlock);
+        const range = await call(objectUrl(src.url, "small"), {
+          headers: { Range: "bytes=5000-5099" },
+        });
+        assert.equal(range.status, 206, "a range clear of the damaged block is still served");
+        assert.deepEqual(range.bytes, small.subarray(5000, 5100));
+      } finally {
+        await stopAll(src, dst);
       }
-      await adminCp(src);
-
-      // The destination, stopped: damage it, verify it, serve from it.
-      await dst.stop(10_000);
-      const destDir = `${tmp}/dest`;
-      const clean = await verify(destDir);
-      assert.deepEqual([clean.code, clean.report.ok, clean.report.damaged], [0, true, []]);
-      const smallBlock = damage(destDir, small, 3);
-      const bigBlock = damage(destDir, big, 700); // past the first 1 MiB piece
-      const damaged = await verify(destDir);
-      assert.equal(damaged.code, 1);
-      assert.equal(damaged.report.ok, false);
-      assert.deepEqual(
-        damaged.report.damaged.toSorted((a, b) => a.key.localeCompare(b.key)),
-        [
-          { block: bigBlock, key: "big", kind: "data" },
-          { block: smallBlock, key: "small", kind: "data" },
-        ],
-      );
-      dst = await spawnDest(destDir, token, [], port);
-      await assertCorrupt500(dst, "small", smallBlock);
-      await assertCutShort(dst, "big", big.length);
-      const ok = await call(objectUrl(dst.url, "intact"));
-      assert.equal(ok.status, 200);
-      assert.deepEqual(ok.bytes, intact, "undamaged objects are served as ever");
-
-      // The same on the source.
-      await src.stop(10_000);
-      const srcDir = `${tmp}/source`;
-      assert.equal((await verify(srcDir)).code, 0, "the source's volume is intact");
-      const srcBlock = damage(srcDir, small, 0);
-      const srcVerify = await verify(srcDir);
-      assert.equal(srcVerify.code, 1);
-      assert.deepEqual(srcVerify.report.damaged, [
-        { block: srcBlock, key: "small", kind: "data" },
-      ]);
-      src = await spawnMirroredSource(srcDir, dst.url, token, SOURCE_ARGS);
-      await assertCorrupt500(src, "small", srcBlock);
-      const range = await call(objectUrl(src.url, "small"), {
-        headers: { Range: "bytes=5000-5099" },
-      });
-      assert.equal(range.status, 206, "a range clear of the damaged block is still served");
-      assert.deepEqual(range.bytes, small.subarray(5000, 5100));
-    } finally {
-      await stopAll(src, dst);
-    }
-  });
-});
+    });
+  }),
+);

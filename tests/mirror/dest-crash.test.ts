@@ -19,10 +19,11 @@
  *
  * @module
  */
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
 import { adminAuth, withTempDir } from "../support/appliance.ts";
-import { firstDifference, objectUrl } from "../support/http.ts";
+import { objectUrl } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import { sleep } from "../support/timeout.ts";
 import {
@@ -32,7 +33,6 @@ import {
   callJson,
   digestOf,
   eventually,
-  Model,
   putRandomObject,
   spawnDest,
   spawnMirroredSource,
@@ -40,6 +40,7 @@ import {
   stopAll,
   verifySides,
 } from "./pair.ts";
+import { Model } from "../support/model.ts";
 
 const MiB = 1024 * 1024;
 const SYNC_TIMEOUT_MS = 1000;

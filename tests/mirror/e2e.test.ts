@@ -30,7 +30,6 @@ import {
   assertSameDigest,
   call,
   callJson,
-  Model,
   type Pair,
   putRandomObject,
   spawnPair,
@@ -40,6 +39,7 @@ import {
   type Wire,
   wireDelta,
 } from "./pair.ts";
+import { Model } from "../support/model.ts";
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -51,22 +51,27 @@ interface PutJson {
   lsn: number;
 }
 
-async function putWhole(base: string, key: string, bytes: Uint8Array): Promise<PutJson> {
+/** A whole PUT on the source and on `model`; checks the answer (201 created, 200 replaced). */
+async function putWhole(
+  base: string,
+  model: Model,
+  key: string,
+  bytes: Uint8Array,
+): Promise<PutJson> {
   const a = await callJson<PutJson>(objectUrl(base, key), {
     method: "PUT",
     body: bytes as BodyInit,
   });
-  assert.ok(
-    a.status === 200 || a.status === 201,
-    `PUT ${key}: ${a.status} ${a.text.slice(0, 300)}`,
-  );
+  assert.equal(a.status, model.objects.has(key) ? 200 : 201, `PUT ${key}: ${a.text.slice(0, 300)}`);
   assert.equal(a.json.size, bytes.length, `PUT ${key}: size`);
   assert.equal(a.json.etag, blake3Hex(bytes), `PUT ${key}: etag`);
+  model.put(key, bytes);
   return a.json;
 }
 
 async function putAt(
   base: string,
+  model: Model,
   key: string,
   offset: number,
   bytes: Uint8Array,
@@ -76,9 +81,10 @@ async function putAt(
     body: bytes as BodyInit,
     headers: { "Content-Range": `bytes ${offset}-${offset + bytes.length - 1}/*` },
   });
-  assert.ok(
-    a.status === 200 || a.status === 201,
-    `ranged PUT ${key} @${offset}+${bytes.length}: ${a.status} ${a.text.slice(0, 300)}`,
+  assert.equal(
+    a.status,
+    model.objects.has(key) ? 200 : 201,
+    `ranged PUT ${key} @${offset}+${bytes.length}: ${a.text.slice(0, 300)}`,
   );
   return a.json;
 }
@@ -96,7 +102,7 @@ async function rangedWrite(
   offset: number,
   bytes: Uint8Array,
 ): Promise<void> {
-  const json = await putAt(base, key, offset, bytes);
+  const json = await putAt(base, model, key, offset, bytes);
   model.write(key, offset, bytes);
   assert.equal(json.size, model.bytes(key)!.length, `ranged PUT ${key} @${offset}: object size`);
 }
@@ -155,14 +161,12 @@ Deno.test("mirror e2e: every phase leaves both processes with the same CP, bytes
           for (const size of sizes) {
             const key = `sizes/${String(size).padStart(8, "0")}`;
             const bytes = rng.bytes(size);
-            await putWhole(src.url, key, bytes);
-            model.put(key, bytes);
+            await putWhole(src.url, model, key, bytes);
           }
           // Keys that need percent-encoding.
           for (const key of ["odd keys/ünïcødé κλειδί 🙂", "odd keys/a%2Fb?c#d", "odd keys/ "]) {
             const bytes = rng.bytes(rng.range(1, 9000));
-            await putWhole(src.url, key, bytes);
-            model.put(key, bytes);
+            await putWhole(src.url, model, key, bytes);
           }
           cp = await checkpointAndVerify(pair, model, "phase 1 (sizes)", cp);
         });
@@ -227,15 +231,12 @@ Deno.test("mirror e2e: every phase leaves both processes with the same CP, bytes
         // Phase 4: overwrites, whole and ranged, several on one key within one CP.
         await timed("4 overwrite", async () => {
           const shrink = rng.bytes(10_000);
-          await putWhole(src.url, `sizes/${String(5 * MiB + 123).padStart(8, "0")}`, shrink);
-          model.put(`sizes/${String(5 * MiB + 123).padStart(8, "0")}`, shrink);
+          await putWhole(src.url, model, `sizes/${String(5 * MiB + 123).padStart(8, "0")}`, shrink);
           const grow = rng.bytes(2 * MiB + 5);
-          await putWhole(src.url, "sizes/00000001", grow);
-          model.put("sizes/00000001", grow);
+          await putWhole(src.url, model, "sizes/00000001", grow);
           for (let round = 0; round < 3; round++) {
             const again = rng.bytes(rng.range(100, 300_000));
-            await putWhole(src.url, "sizes/00004096", again);
-            model.put("sizes/00004096", again);
+            await putWhole(src.url, model, "sizes/00004096", again);
             const at = rng.int(again.length);
             await rangedWrite(src.url, model, "sizes/00004096", at, rng.bytes(rng.range(1, 9000)));
           }
@@ -260,8 +261,7 @@ Deno.test("mirror e2e: every phase leaves both processes with the same CP, bytes
           const missing = await call(objectUrl(src.url, "no/such/key"), { method: "DELETE" });
           assert.equal(missing.status, 404, `DELETE of a missing key: ${missing.status}`);
           const back = rng.bytes(4097);
-          await putWhole(src.url, "ranged/new-a", back);
-          model.put("ranged/new-a", back);
+          await putWhole(src.url, model, "ranged/new-a", back);
           cp = await checkpointAndVerify(pair, model, "phase 5 (deletes)", cp);
         });
 
@@ -293,12 +293,10 @@ async function sameWorkload(seed: number, pair: Pair): Promise<Model> {
   const base = pair.src.url;
   for (let i = 0; i < 6; i++) {
     const bytes = rng.bytes(rng.range(MiB, 3 * MiB));
-    await putWhole(base, `obj/${i}`, bytes);
-    model.put(`obj/${i}`, bytes);
+    await putWhole(base, model, `obj/${i}`, bytes);
   }
   const small = rng.bytes(100);
-  await putWhole(base, "obj/small", small);
-  model.put("obj/small", small);
+  await putWhole(base, model, "obj/small", small);
   await adminCp(pair.src);
   for (let i = 0; i < 20; i++) {
     const key = `obj/${rng.int(6)}`;
@@ -306,8 +304,7 @@ async function sameWorkload(seed: number, pair: Pair): Promise<Model> {
     await rangedWrite(base, model, key, rng.int(size + 5000), rng.bytes(rng.range(1, 30_000)));
   }
   const fresh = rng.bytes(2 * MiB + 999);
-  await putWhole(base, "obj/2", fresh);
-  model.put("obj/2", fresh);
+  await putWhole(base, model, "obj/2", fresh);
   await del(base, "obj/5");
   model.delete("obj/5");
   await adminCp(pair.src);

@@ -8,12 +8,14 @@
  *
  * @module
  */
+import { firstDifference } from "../support/bytes.ts";
+import { type Expected, Model } from "../support/model.ts";
 import { authHeader } from "../../src/protocol/auth/mod.ts";
 import type { WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import assert from "node:assert/strict";
 import { adminAuth, type ApplianceProcess, spawnAppliance } from "../support/appliance.ts";
 import { blake3Hex, etagValue, StreamingBlake3 } from "../support/blake3.ts";
-import { type Answer, firstDifference, objectUrl, request } from "../support/http.ts";
+import { type Answer, objectUrl, request } from "../support/http.ts";
 import { compareWithRandom, randomStream } from "../support/prng.ts";
 import { sleep, withDeadline } from "../support/timeout.ts";
 
@@ -242,63 +244,6 @@ export async function putRandomObject(
   const etag = h.hex(); // the hasher is disposed by its digest: read it once
   if (answer.status === 200 || answer.status === 201) model.putRandom(key, seed, size, chunk, etag);
   return { ...answer, etag };
-}
-
-/** What an object should hold: bytes, or a pseudo-random stream (too big to keep). */
-export type Expected =
-  | { kind: "bytes"; bytes: Uint8Array }
-  | { kind: "random"; seed: number; size: number; chunk: number; etag: string };
-
-/** The expected content of every key (absent = must be 404). */
-export class Model {
-  readonly objects = new Map<string, Expected>();
-  /** Keys that existed once and were deleted (checked to be 404). */
-  readonly deleted = new Set<string>();
-
-  put(key: string, bytes: Uint8Array): void {
-    this.objects.set(key, { kind: "bytes", bytes });
-    this.deleted.delete(key);
-  }
-
-  putRandom(key: string, seed: number, size: number, chunk: number, etag: string): void {
-    this.objects.set(key, { kind: "random", seed, size, chunk, etag });
-    this.deleted.delete(key);
-  }
-
-  /** A ranged write: extends with zeros (a hole) when `offset` is past the end. */
-  write(key: string, offset: number, data: Uint8Array): void {
-    const old = this.bytes(key) ?? new Uint8Array(0);
-    const size = Math.max(old.length, offset + data.length);
-    const next = new Uint8Array(size);
-    next.set(old);
-    next.set(data, offset);
-    this.put(key, next);
-  }
-
-  delete(key: string): void {
-    this.objects.delete(key);
-    this.deleted.add(key);
-  }
-
-  /** The bytes of a small object, or null (absent or a random stream). */
-  bytes(key: string): Uint8Array | null {
-    const e = this.objects.get(key);
-    return e?.kind === "bytes" ? e.bytes : null;
-  }
-
-  /** Keys in UTF-8 byte order (the list order of the API). */
-  sortedKeys(): string[] {
-    return [...this.objects.keys()].sort(compareUtf8);
-  }
-}
-
-/** Order of two strings by their UTF-8 bytes. */
-export function compareUtf8(a: string, b: string): number {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
 }
 
 /** An object of the list API. */

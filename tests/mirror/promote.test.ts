@@ -16,11 +16,13 @@
  *
  * @module
  */
+import { writeRange } from "../../sim/model.ts";
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import type { ApplianceProcess } from "../support/appliance.ts";
 import { adminAuth, withTempDir } from "../support/appliance.ts";
 import { blake3Hex } from "../support/blake3.ts";
-import { firstDifference, objectUrl } from "../support/http.ts";
+import { objectUrl } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import { sleep } from "../support/timeout.ts";
 import {
@@ -47,14 +49,6 @@ interface KeyState {
   acked: Uint8Array | null;
   /** Set when a write on this key got no clear answer (the source died, or 503). */
   maybe?: { state: Uint8Array | null; op: string };
-}
-
-function applyRange(old: Uint8Array | null, offset: number, data: Uint8Array): Uint8Array {
-  const base = old ?? new Uint8Array(0);
-  const out = new Uint8Array(Math.max(base.length, offset + data.length));
-  out.set(base);
-  out.set(data, offset);
-  return out;
 }
 
 interface ClientReport {
@@ -114,7 +108,7 @@ async function client(
       const offset = rng.int(size + 10_000);
       const data = rng.bytes(rng.range(1, 50 * KiB));
       op = `PUT @${offset}+${data.length}`;
-      next = applyRange(st.acked, offset, data);
+      next = writeRange(st.acked, offset, data);
       init = {
         method: "PUT",
         body: data,
@@ -256,7 +250,7 @@ Deno.test("mirror promote: acknowledged writes survive a source crash; the old s
             200,
             `ranged PUT to the promoted appliance: ${ranged.status} ${ranged.text}`,
           );
-          const expected = applyRange(fresh, 299_000, patch);
+          const expected = writeRange(fresh, 299_000, patch);
           const someKey = [...keys].find(([, st]) => st.acked !== null && st.maybe === undefined)
             ?.[0];
           if (someKey) {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { runTrial } from "../../sim/trial.ts";
-import { testSeed } from "../support/prng.ts";
+import { seeded } from "../support/prng.ts";
 
 const MAIN = new URL("../../sim/main.ts", import.meta.url).pathname;
 
@@ -30,16 +30,18 @@ Deno.test("sim: the same seed prints the same bytes; the last line counts the tr
   assert.notEqual(other.stdout, a.stdout, "another seed is another run");
 });
 
-Deno.test("sim: 200 trials hold every check", async () => {
-  const seed = testSeed(7);
-  const failures: string[] = [];
-  for (let t = 0; t < 200; t++) {
-    const { failure } = await runTrial(seed, t);
-    if (failure) {
-      failures.push(
-        `trial ${t}: step ${failure.step}: ${failure.what} (deno task sim --seed ${seed} --trial ${t})`,
-      );
+Deno.test(
+  "sim: 200 trials hold every check",
+  seeded(7, async (seed) => {
+    const failures: string[] = [];
+    for (let t = 0; t < 200; t++) {
+      const { failure } = await runTrial(seed, t);
+      if (failure) {
+        failures.push(
+          `trial ${t}: step ${failure.step}: ${failure.what} (deno task sim --seed ${seed} --trial ${t})`,
+        );
+      }
     }
-  }
-  assert.deepEqual(failures, []);
-});
+    assert.deepEqual(failures, []);
+  }),
+);

@@ -1,5 +1,5 @@
 /**
- * Bad input against a real source process (DESIGN invariant 8): every
+ * Bad input against a real source process (invariant 8 of docs/internals.md): every
  * malformed key, range, Content-Range, oversized body, wrong method, unknown
  * path and bad list parameter gets a clear 4xx JSON `{error, message}`; raw
  * malformed HTTP gets a 4xx or a closed connection; and throughout, the
@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { compareUtf8 } from "../support/bytes.ts";
+import { equalBytes } from "../../src/bytes/mod.ts";
 import assert from "node:assert/strict";
 import {
   adminAuth,
@@ -19,7 +21,6 @@ import {
 import { blake3Hex, etagValue } from "../support/blake3.ts";
 import {
   assertJsonError,
-  bytesEqual,
   getObject,
   objectUrl,
   putObject,
@@ -47,14 +48,6 @@ interface BadCase {
   code?: string;
   /** Extra check of the answer. */
   check?: (headers: Headers) => void;
-}
-
-/** Orders keys as the API lists them: by UTF-8 bytes. */
-function compareUtf8(a: string, b: string): number {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
 }
 
 /** A stream of `n` bytes in 64 KiB chunks: fetch sends it chunked, without Content-Length. */
@@ -91,7 +84,7 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
           for (const [key, bytes] of kept) {
             const got = await getObject(src.url, key);
             assert.ok(got, `${when}: ${key.slice(0, 20)} is gone`);
-            assert.ok(bytesEqual(got.bytes, bytes), `${when}: ${key.slice(0, 20)} changed`);
+            assert.ok(equalBytes(got.bytes, bytes), `${when}: ${key.slice(0, 20)} changed`);
             assert.equal(
               etagValue(got.etag),
               blake3Hex(bytes),
@@ -535,7 +528,7 @@ Deno.test("bad input: clear 4xx JSON errors, the source keeps serving, nothing i
           headers: { Range: "bytes=1000-1776" },
         });
         assert.equal(range.status, 206);
-        assert.ok(bytesEqual(range.bytes, patch), "206 body is the patch");
+        assert.ok(equalBytes(range.bytes, patch), "206 body is the patch");
         await intact("after the raw requests");
         const list = await requestJson<
           { objects: Array<{ key: string; size: number }>; next: string | null }

@@ -1,5 +1,5 @@
 /**
- * Crash consistency of a real source process (DESIGN invariant 3): a source
+ * Crash consistency of a real source process (invariant 3 of docs/internals.md): a source
  * under concurrent whole PUTs, ranged writes and DELETEs from a few clients is
  * killed with SIGKILL at seeded random moments, at least 20 times, and
  * restarted on the same data dir each time. CPs run often (`--cp-interval`
@@ -19,6 +19,8 @@
  *
  * @module
  */
+import { writeRange } from "../../sim/model.ts";
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import {
   adminAuth,
@@ -27,7 +29,7 @@ import {
   withTempDir,
 } from "../support/appliance.ts";
 import { blake3Hex, etagValue } from "../support/blake3.ts";
-import { firstDifference, objectUrl, request, requestJson } from "../support/http.ts";
+import { objectUrl, request, requestJson } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import { sleep, withDeadline } from "../support/timeout.ts";
 
@@ -58,13 +60,8 @@ function apply(before: Uint8Array | null, op: Op): Uint8Array | null {
       return op.data;
     case "delete":
       return null;
-    case "range": {
-      const old = before ?? new Uint8Array(0);
-      const out = new Uint8Array(Math.max(old.length, op.offset + op.data.length));
-      out.set(old);
-      out.set(op.data, op.offset);
-      return out;
-    }
+    case "range":
+      return writeRange(before, op.offset, op.data);
   }
 }
 

@@ -15,13 +15,13 @@ import {
   adminCp,
   assertSameDigest,
   call,
-  Model,
   putRandomObject,
   spawnMirroredSource,
   spawnPair,
   stopAll,
   verifySides,
 } from "../mirror/pair.ts";
+import { Model } from "../support/model.ts";
 import { withTempDir } from "../support/appliance.ts";
 import { assertJsonError, objectUrl } from "../support/http.ts";
 

@@ -1,6 +1,6 @@
 /**
- * Memory is bounded by configuration, not by object size (DESIGN invariant
- * 7): a 1 GiB streamed PUT into a source running with default flags (64 MiB
+ * Memory is bounded by configuration, not by object size (invariant 7 of
+ * docs/internals.md): a 1 GiB streamed PUT into a source running with default flags (64 MiB
  * CP threshold), then a streamed GET of it, keep the source's peak RSS
  * (VmHWM, /proc/<pid>/status) under 300 MiB. Neither side ever holds the
  * object: the body is generated chunk by chunk and the read-back is compared

@@ -8,10 +8,11 @@
  *
  * @module
  */
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import { spawnSource, withTempDir } from "../support/appliance.ts";
 import { blake3Hex, etagValue } from "../support/blake3.ts";
-import { firstDifference, request } from "../support/http.ts";
+import { request } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 
 /** The curl binary, or null when the machine has none. */

@@ -26,6 +26,8 @@
  *
  * @module
  */
+import { writeRange } from "../../sim/model.ts";
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import {
   adminAuth,
@@ -35,27 +37,18 @@ import {
   spawnSource,
   withTempDir,
 } from "../support/appliance.ts";
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
+import { HEADER_SIZE, Off, Op } from "../../src/protocol/log-frame/mod.ts";
 import { blake3Hex, etagValue } from "../support/blake3.ts";
 import {
-  BLOCK_SIZE,
   flipBit,
-  FRAME_HEADER_SIZE,
   type FrameInfo,
-  FrameOff,
-  FrameOp,
   lastFrame,
   overwrite,
   slotCp,
   truncateFile,
 } from "../support/datadir.ts";
-import {
-  firstDifference,
-  objectUrl,
-  putObject,
-  putRange,
-  request,
-  requestJson,
-} from "../support/http.ts";
+import { objectUrl, putObject, putRange, request, requestJson } from "../support/http.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
 
 const KiB = 1024;
@@ -66,12 +59,9 @@ const QUIET = ["--cp-interval", "0", "--cp-dirty-bytes", "1GiB"];
 /** The objects a data dir must hold (absent keys map to null). */
 type Model = Map<string, Uint8Array | null>;
 
-function applyRange(old: Uint8Array | null, offset: number, data: Uint8Array): Uint8Array {
-  const base = old ?? new Uint8Array(0);
-  const out = new Uint8Array(Math.max(base.length, offset + data.length));
-  out.set(base);
-  out.set(data, offset);
-  return out;
+/** True when the model holds `key` (a write to it replaces: 200, not 201). */
+function existing(model: Model, key: string): boolean {
+  return (model.get(key) ?? null) !== null;
 }
 
 async function put(
@@ -81,10 +71,7 @@ async function put(
   data: Uint8Array,
 ): Promise<number> {
   const a = await putObject(src.url, key, data);
-  assert.ok(
-    a.status === 200 || a.status === 201,
-    `PUT ${key}: ${a.status} ${JSON.stringify(a.json)}`,
-  );
+  assert.equal(a.status, existing(model, key) ? 200 : 201, `PUT ${key}: ${JSON.stringify(a.json)}`);
   assert.equal(a.json.etag, blake3Hex(data), `PUT ${key}: etag`);
   model.set(key, data);
   return a.json.lsn;
@@ -98,11 +85,12 @@ async function range(
   data: Uint8Array,
 ) {
   const a = await putRange(src.url, key, offset, data);
-  assert.ok(
-    a.status === 200 || a.status === 201,
-    `ranged PUT ${key}: ${a.status} ${JSON.stringify(a.json)}`,
+  assert.equal(
+    a.status,
+    existing(model, key) ? 200 : 201,
+    `ranged PUT ${key}: ${JSON.stringify(a.json)}`,
   );
-  model.set(key, applyRange(model.get(key) ?? null, offset, data));
+  model.set(key, writeRange(model.get(key) ?? null, offset, data));
   return a.json.lsn;
 }
 
@@ -213,7 +201,7 @@ async function prepareLog(dir: string, rng: Prng, variant: "single" | "txn"): Pr
     const { path, frame, fileSize } = lastFrame(dir);
     assert.equal(frame.lsn, lastLsn, "the last frame on disk is the victim's last record");
     assert.equal(frame.key, "b/victim");
-    assert.equal(frame.op, variant === "single" ? FrameOp.WRITE : FrameOp.COMMIT);
+    assert.equal(frame.op, variant === "single" ? Op.WRITE : Op.COMMIT);
     assert.equal(frame.offset + frame.frameLength, fileSize, "the victim ends the segment");
     return { without: before, victim: "b/victim", lastLsn, frame, segment: path };
   } finally {
@@ -263,17 +251,17 @@ type LogDamage = { name: string; cut: (f: FrameInfo) => number } | {
   flip: (f: FrameInfo) => number;
 };
 
-const payloadAt = (f: FrameInfo) => f.offset + FRAME_HEADER_SIZE + f.keyLength;
+const payloadAt = (f: FrameInfo) => f.offset + HEADER_SIZE + f.keyLength;
 
 const CUTS: LogDamage[] = [
   { name: "the whole record missing (clean end)", cut: (f) => f.offset },
   { name: "1 byte of the record", cut: (f) => f.offset + 1 },
   { name: "magic and length only (8 bytes)", cut: (f) => f.offset + 8 },
-  { name: "header minus 1 byte", cut: (f) => f.offset + FRAME_HEADER_SIZE - 1 },
-  { name: "header only", cut: (f) => f.offset + FRAME_HEADER_SIZE },
+  { name: "header minus 1 byte", cut: (f) => f.offset + HEADER_SIZE - 1 },
+  { name: "header only", cut: (f) => f.offset + HEADER_SIZE },
   {
     name: "header and half the key",
-    cut: (f) => f.offset + FRAME_HEADER_SIZE + (f.keyLength >> 1),
+    cut: (f) => f.offset + HEADER_SIZE + (f.keyLength >> 1),
   },
   { name: "header and key, no payload", cut: (f) => payloadAt(f) },
   { name: "half the payload", cut: (f) => payloadAt(f) + (f.payloadLength >> 1) },
@@ -281,17 +269,17 @@ const CUTS: LogDamage[] = [
 ];
 
 const FLIPS: LogDamage[] = [
-  { name: "magic", flip: (f) => f.offset + FrameOff.magic },
-  { name: "frame length", flip: (f) => f.offset + FrameOff.frameLength + 1 },
-  { name: "LSN", flip: (f) => f.offset + FrameOff.lsn },
-  { name: "op", flip: (f) => f.offset + FrameOff.op },
-  { name: "flags", flip: (f) => f.offset + FrameOff.flags },
-  { name: "txn", flip: (f) => f.offset + FrameOff.txn },
-  { name: "object offset / size", flip: (f) => f.offset + FrameOff.offset },
-  { name: "mtime", flip: (f) => f.offset + FrameOff.mtime + 2 },
-  { name: "payload digest", flip: (f) => f.offset + FrameOff.payloadDigest + 5 },
-  { name: "header checksum", flip: (f) => f.offset + FrameOff.headerChecksum + 15 },
-  { name: "key", flip: (f) => f.offset + FRAME_HEADER_SIZE },
+  { name: "magic", flip: (f) => f.offset + Off.magic },
+  { name: "frame length", flip: (f) => f.offset + Off.frameLength + 1 },
+  { name: "LSN", flip: (f) => f.offset + Off.lsn },
+  { name: "op", flip: (f) => f.offset + Off.op },
+  { name: "flags", flip: (f) => f.offset + Off.flags },
+  { name: "txn", flip: (f) => f.offset + Off.txn },
+  { name: "object offset / size", flip: (f) => f.offset + Off.offset },
+  { name: "mtime", flip: (f) => f.offset + Off.mtime + 2 },
+  { name: "payload digest", flip: (f) => f.offset + Off.payloadDigest + 5 },
+  { name: "header checksum", flip: (f) => f.offset + Off.headerChecksum + 15 },
+  { name: "key", flip: (f) => f.offset + HEADER_SIZE },
   { name: "first payload byte", flip: (f) => payloadAt(f) },
   { name: "middle payload byte", flip: (f) => payloadAt(f) + (f.payloadLength >> 1) },
   { name: "last payload byte", flip: (f) => f.offset + f.frameLength - 1 },

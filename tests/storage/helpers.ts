@@ -4,11 +4,13 @@
  *
  * @module
  */
+import { concatBytes } from "../../src/bytes/mod.ts";
+import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import { blake3Hex } from "../support/blake3.ts";
 
 export { blake3Hex };
-export { Prng, testSeed, withSeed } from "../support/prng.ts";
+export { Prng, seeded, testSeed, withSeed } from "../support/prng.ts";
 
 /** Runs `fn` with a fresh temp directory, removed afterwards. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
@@ -18,13 +20,6 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-/** Index of the first differing byte, or -1 when equal (lengths included). */
-export function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
 }
 
 /** Asserts byte equality with a short message (no multi-MiB diff dumps). */
@@ -41,18 +36,8 @@ export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: stri
 /** Reads a stream to the end into one array. */
 export async function drain(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const chunk of stream) {
-    parts.push(chunk);
-    n += chunk.length;
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  for await (const chunk of stream) parts.push(chunk);
+  return concatBytes(parts);
 }
 
 /** A stream of `data` in chunks of `chunk` bytes (pull-based). */
@@ -93,14 +78,4 @@ export function failingStream(
       at += n;
     },
   }, { highWaterMark: 0 });
-}
-
-/** UTF-8 byte order of two strings (the order of keys in the catalog and in `list`). */
-export function compareUtf8(a: string, b: string): number {
-  const enc = new TextEncoder();
-  const x = enc.encode(a);
-  const y = enc.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
 }

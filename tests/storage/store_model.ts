@@ -1,17 +1,19 @@
 /**
  * A model of the object store for the storage tests: a Map of key -> bytes
- * next to a real {@link ObjectStore} in a temp directory, with operations that
+ * (ranged writes as the shared reference model applies them:
+ * tests/support/model.ts) next to a real {@link ObjectStore} in a temp directory, with operations that
  * apply to both and a `verify` that checks every object (bytes through `read`,
  * size, ETag against npm:blake3-wasm) and the `list` output (order, prefix,
  * start-after pagination, `next`).
  *
  * @module
  */
+import { compareUtf8 } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import { RefsyncError } from "../../src/errors/mod.ts";
 import { ObjectStore, type StoreOptions } from "../../src/storage/objects/store.ts";
 import type { CpTransaction } from "../../src/storage/volume/volume.ts";
-import { assertBytes, blake3Hex, bytesStream, compareUtf8, drain, type Prng } from "./helpers.ts";
+import { assertBytes, blake3Hex, bytesStream, drain, type Prng } from "./helpers.ts";
 import { objectBytes, writeRange } from "../../sim/model.ts";
 
 export { objectBytes };

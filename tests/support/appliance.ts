@@ -1,11 +1,14 @@
 /**
- * Real appliance processes for end-to-end tests: spawn `deno run -A
- * src/main.ts <role> --port 0 ...`, wait for its `{"event":"listening"}`
+ * Real appliance processes, for the end-to-end tests and the benchmark (the
+ * one harness both use): spawn `deno run -A src/main.ts <role> --port 0 ...`
+ * (of this checkout or another one), wait for its `{"event":"listening"}`
  * line, kill it (SIGKILL for crash tests, SIGTERM for a graceful stop), and
  * read its peak RSS and CPU time from /proc while it runs.
  *
  * Every handle owns the child process and the two pipe readers; `kill()` /
  * `stop()` wait for all three, so Deno's resource sanitizer stays quiet.
+ * Every running process is registered, so that {@link killAll} can end
+ * stragglers when a run fails or is interrupted.
  *
  * @example
  * ```ts
@@ -25,6 +28,7 @@
 
 import { applianceArgs } from "../../src/cli/runtime.ts";
 import { authHeader } from "../../src/protocol/auth/mod.ts";
+import { type ProcCpu, type ProcMemory, readProcCpu, readProcMemory } from "./proc.ts";
 
 /** The repository root (where deno.json and src/ are). */
 export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname;
@@ -46,6 +50,8 @@ export interface SpawnOptions {
   startTimeoutMs?: number;
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** The checkout whose src/main.ts runs (default: this one). */
+  repo?: string;
 }
 
 /** The listening event an appliance prints on stdout. */
@@ -58,24 +64,13 @@ export interface ListeningEvent {
   s3Url?: string;
 }
 
-/** Memory of a process, from /proc/<pid>/status (bytes). */
-export interface ProcMemory {
-  /** VmHWM: peak resident set size. */
-  peakRss: number;
-  /** VmRSS: resident set size now. */
-  rss: number;
-}
-
-/** CPU time of a process, from /proc/<pid>/stat (ms). */
-export interface ProcCpu {
-  userMs: number;
-  systemMs: number;
-}
-
 const MAX_CAPTURE = 256 * 1024;
+
+const running = new Set<ApplianceProcess>();
 
 /** A running appliance process. */
 export class ApplianceProcess {
+  readonly role: string;
   readonly url: string;
   readonly port: number;
   /** The S3 face's URL, or null without `--s3-port`. */
@@ -101,6 +96,7 @@ export class ApplianceProcess {
     dataDir: string,
     token: string,
   ) {
+    this.role = listening.role;
     this.#child = child;
     this.#readers = readers;
     this.#out = out;
@@ -112,6 +108,7 @@ export class ApplianceProcess {
     this.dataDir = dataDir;
     this.token = token;
     this.#status = child.status.then((s) => (this.#exited = s));
+    running.add(this);
   }
 
   /** Everything the process printed on stdout so far (the last 256 KiB). */
@@ -189,7 +186,24 @@ export class ApplianceProcess {
   async #finish(): Promise<Deno.CommandStatus> {
     const status = await this.#status;
     await Promise.all(this.#readers);
+    running.delete(this);
     return status;
+  }
+}
+
+/** Kills every appliance still running (failure paths). */
+export async function killAll(): Promise<void> {
+  await Promise.all([...running].map((a) => a.kill()));
+}
+
+/** Synchronous last resort (signal handlers): SIGKILL every registered process. */
+export function killAllNow(): void {
+  for (const a of running) {
+    try {
+      Deno.kill(a.pid, "SIGKILL");
+    } catch {
+      // Gone.
+    }
   }
 }
 
@@ -200,9 +214,64 @@ export class ApplianceProcess {
 export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProcess> {
   const role = opts.role ?? "source";
   const ports = role === "pair" ? ["--source-port", "0", "--dest-port", "0"] : ["--port", "0"];
+  const repo = opts.repo === undefined
+    ? REPO_ROOT
+    : opts.repo.endsWith("/")
+    ? opts.repo
+    : `${opts.repo}/`;
+  const main = `${repo}src/main.ts`;
+  const args = [
+    ...applianceArgs(main),
+    role,
+    ...ports,
+    "--data",
+    opts.dataDir,
+    ...(opts.args ?? []),
+  ];
+  const { child, readers, out, err, listening } = await spawnListening(role, repo, args, opts);
+  const token = await pairToken(opts);
+  return new ApplianceProcess(child, readers, out, err, listening, opts.dataDir, token);
+}
+
+/**
+ * Starts one side of the naive mirror (bench/naive/mirror.ts, of this
+ * checkout, with the appliances' V8 flags) on 127.0.0.1 port 0; it has no
+ * pair token.
+ */
+export async function spawnNaive(
+  role: "source" | "dest",
+  dataDir: string,
+  dest: string | null,
+  startTimeoutMs?: number,
+): Promise<ApplianceProcess> {
+  const args = [
+    ...applianceArgs(`${REPO_ROOT}bench/naive/mirror.ts`),
+    "--role",
+    role,
+    "--data",
+    dataDir,
+    ...(dest ? ["--dest", dest] : []),
+  ];
+  const opts = { role, dataDir, startTimeoutMs };
+  const { child, readers, out, err, listening } = await spawnListening(
+    `naive ${role}`,
+    REPO_ROOT,
+    args,
+    opts,
+  );
+  return new ApplianceProcess(child, readers, out, err, listening, dataDir, "");
+}
+
+/** Runs `deno ...args` in `cwd` until it prints its `{"event":"listening"}` line. */
+async function spawnListening(
+  role: string,
+  cwd: string,
+  args: string[],
+  opts: Pick<SpawnOptions, "dataDir" | "startTimeoutMs" | "env">,
+) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...applianceArgs(MAIN_TS), role, ...ports, "--data", opts.dataDir, ...(opts.args ?? [])],
-    cwd: REPO_ROOT,
+    args,
+    cwd,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -250,8 +319,7 @@ export async function spawnAppliance(opts: SpawnOptions): Promise<ApplianceProce
       } before listening`;
     throw new ApplianceStartError(`${role} in ${opts.dataDir} ${why}`, err.text, out.text, status);
   }
-  const token = await pairToken(opts);
-  return new ApplianceProcess(child, readers, out, err, first, opts.dataDir, token);
+  return { child, readers, out, err, listening: first };
 }
 
 /**
@@ -265,7 +333,7 @@ async function pairToken(opts: SpawnOptions): Promise<string> {
   if (at >= 0 && at + 1 < args.length) return args[at + 1];
   const env = opts.env?.REFSYNC_TOKEN ?? Deno.env.get("REFSYNC_TOKEN");
   if (env) return env;
-  // `pair` keeps the token with its destination.
+  // `pair` keeps it with its destination.
   const dir = opts.role === "pair" ? `${opts.dataDir}/dest` : opts.dataDir;
   return (await Deno.readTextFile(`${dir}/pair-token`)).trim();
 }
@@ -349,28 +417,6 @@ export class ApplianceStartError extends Error {
     this.stdout = stdout;
     this.status = status;
   }
-}
-
-/** Reads /proc/<pid>/status: VmHWM (peak RSS) and VmRSS, in bytes. */
-export function readProcMemory(pid: number): ProcMemory {
-  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kib = (field: string) => {
-    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(text);
-    if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
-    return Number(m[1]) * 1024;
-  };
-  return { peakRss: kib("VmHWM"), rss: kib("VmRSS") };
-}
-
-/**
- * Reads /proc/<pid>/stat: utime and stime (fields 14 and 15), in ms.
- * Assumes USER_HZ = 100, as on every mainstream Linux.
- */
-export function readProcCpu(pid: number): ProcCpu {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  // The command name (field 2) may hold spaces: split after its closing paren.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { userMs: Number(fields[11]) * 10, systemMs: Number(fields[12]) * 10 };
 }
 
 /** Creates a temp directory, runs `fn` with it, removes it afterwards (even on failure). */

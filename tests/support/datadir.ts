@@ -3,35 +3,13 @@
  * fault-injection tests: the NVLOG segments (`DIR/log/<first lsn hex>.seg`,
  * frames as in src/protocol/log-frame/constants.ts) and the two superblock
  * slots (blocks 0 and 1 of `DIR/volume.dat`, 4096 bytes each, CP n in slot
- * n % 2). Parsing here is deliberately independent of src/: it reads only
- * the documented byte layout.
+ * n % 2). The walking and parsing here are independent of src/ (they read
+ * only the documented byte layout); the layout's constants are src's own.
  *
  * @module
  */
-
-/** Size of a frame header. */
-export const FRAME_HEADER_SIZE = 96;
-/** Size of a volume block and of a superblock slot. */
-export const BLOCK_SIZE = 4096;
-
-/** Field offsets of a frame header (DESIGN.md / log-frame/constants.ts). */
-export const FrameOff = {
-  magic: 0,
-  frameLength: 4,
-  lsn: 8,
-  op: 16,
-  flags: 17,
-  keyLength: 18,
-  payloadLength: 20,
-  txn: 24,
-  offset: 32,
-  mtime: 40,
-  payloadDigest: 48,
-  headerChecksum: 80,
-} as const;
-
-/** Frame operations. */
-export const FrameOp = { WRITE: 1, COMMIT: 2, DELETE: 3 } as const;
+import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
+import { HEADER_SIZE, Off } from "../../src/protocol/log-frame/mod.ts";
 
 /** One frame found in a segment file. */
 export interface FrameInfo {
@@ -67,23 +45,23 @@ export function readFrames(path: string): FrameInfo[] {
   const frames: FrameInfo[] = [];
   let at = 0;
   while (at < bytes.length) {
-    if (at + FRAME_HEADER_SIZE > bytes.length) throw new Error(`${path}: partial header at ${at}`);
-    const frameLength = view.getUint32(at + FrameOff.frameLength, true);
-    const keyLength = view.getUint16(at + FrameOff.keyLength, true);
-    if (frameLength < FRAME_HEADER_SIZE || at + frameLength > bytes.length) {
+    if (at + HEADER_SIZE > bytes.length) throw new Error(`${path}: partial header at ${at}`);
+    const frameLength = view.getUint32(at + Off.frameLength, true);
+    const keyLength = view.getUint16(at + Off.keyLength, true);
+    if (frameLength < HEADER_SIZE || at + frameLength > bytes.length) {
       throw new Error(`${path}: frame at ${at} of ${frameLength} bytes does not fit the file`);
     }
     frames.push({
       offset: at,
       frameLength,
-      lsn: Number(view.getBigUint64(at + FrameOff.lsn, true)),
-      op: bytes[at + FrameOff.op],
-      flags: bytes[at + FrameOff.flags],
+      lsn: Number(view.getBigUint64(at + Off.lsn, true)),
+      op: bytes[at + Off.op],
+      flags: bytes[at + Off.flags],
       keyLength,
-      payloadLength: view.getUint32(at + FrameOff.payloadLength, true),
-      txn: Number(view.getBigUint64(at + FrameOff.txn, true)),
+      payloadLength: view.getUint32(at + Off.payloadLength, true),
+      txn: Number(view.getBigUint64(at + Off.txn, true)),
       key: new TextDecoder().decode(
-        bytes.subarray(at + FRAME_HEADER_SIZE, at + FRAME_HEADER_SIZE + keyLength),
+        bytes.subarray(at + HEADER_SIZE, at + HEADER_SIZE + keyLength),
       ),
     });
     at += frameLength;

@@ -117,20 +117,6 @@ export function assertJsonError(
   return body as { error: string; message: string };
 }
 
-/** True when two byte arrays are equal. */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** First offset where `a` and `b` differ, or -1. */
-export function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
-}
-
 /** What a raw socket exchange gave. */
 export interface RawAnswer {
   /** Everything received until the peer closed or the timeout. */

@@ -15,6 +15,23 @@ import { Prng } from "../../src/runtime/random.ts";
 export { Prng };
 
 /**
+ * `() => number` in [0, 1) from `seed`, for code that takes such a function
+ * (the same numbers as `new Prng(seed).float()`).
+ *
+ * @example
+ * ```ts
+ * import { uniform } from "./prng.ts";
+ *
+ * const next = uniform(42);
+ * const coin = next() < 0.5;
+ * ```
+ */
+export function uniform(seed: number): () => number {
+  const p = new Prng(seed);
+  return () => p.float();
+}
+
+/**
  * The seed of a test: `REFSYNC_SEED` when set (to replay a failure), else
  * `fallback` (a fixed default keeps CI deterministic).
  *
@@ -48,6 +65,33 @@ export async function withSeed<T>(seed: number, name: string, fn: () => Promise<
     }
     throw new Error(`${hint}\n${String(e)}`);
   }
+}
+
+/**
+ * A seeded test body: `Deno.test(name, seeded(fallback, (seed) => ...))`.
+ * The seed is {@link testSeed}`(fallback)`, and a failure names it (through
+ * {@link withSeed}) so that it can be replayed.
+ *
+ * @example
+ * ```ts
+ * import { Prng, seeded } from "./prng.ts";
+ *
+ * Deno.test("sorting is stable", seeded(0x5eed, (seed) => {
+ *   const rng = new Prng(seed);
+ *   const xs = Array.from({ length: 100 }, () => rng.int(10));
+ *   if (xs.toSorted().length !== 100) throw new Error("lost an element");
+ * }));
+ * ```
+ */
+export function seeded(
+  fallback: number,
+  fn: (seed: number) => unknown,
+): (t: Deno.TestContext) => Promise<void> {
+  const seed = testSeed(fallback);
+  return (t) =>
+    withSeed(seed, t.name, async () => {
+      await fn(seed);
+    });
 }
 
 /**

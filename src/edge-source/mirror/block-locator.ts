@@ -14,9 +14,10 @@
  *
  * @module
  */
-import { blake3, BlockIndex } from "../../block-index/mod.ts";
+import { BLOCK_SIZE, equalBytes } from "../../bytes/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
+import { BlockIndex } from "../../block-index/mod.ts";
 import type { Appended } from "../../storage/log/mod.ts";
-import { BLOCK_SIZE } from "../../storage/volume/types.ts";
 
 /** A place the destination holds a block. */
 export type BlockLocation =
@@ -31,8 +32,11 @@ const MAX_ENTRIES = 1 << 18;
  *
  * @example
  * ```ts
+ * import type { Appended } from "../../storage/log/mod.ts";
+ * declare const records: Appended[];
+ * declare const digest: Uint8Array;
  * const locator = new BlockLocator();
- * locator.addLogRecords(ticket.records);
+ * locator.addLogRecords(records);
  * const where = locator.find(digest); // null, or a location to verify
  * ```
  */
@@ -82,7 +86,5 @@ export class BlockLocator {
 
 /** True when `bytes` hash to `digest` (a hint is used only after this check). */
 export function contentMatches(bytes: Uint8Array, digest: Uint8Array): boolean {
-  const d = blake3(bytes);
-  for (let i = 0; i < 32; i++) if (d[i] !== digest[i]) return false;
-  return true;
+  return equalBytes(blake3(bytes), digest);
 }

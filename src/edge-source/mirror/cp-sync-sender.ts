@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { diffBlocks } from "../../block-index/mod.ts";
 import {
   blockCheck,
@@ -19,7 +20,6 @@ import {
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { CheckpointResult } from "../../storage/objects/store.ts";
 import type { Volume } from "../../storage/volume/volume.ts";
-import { BLOCK_SIZE } from "../../storage/volume/types.ts";
 
 /** How CP blocks travel: by reference where possible, or all as DATA (the prior art). */
 export type CpSyncMode = "refs" | "full";
@@ -45,6 +45,12 @@ export interface CpSyncSource {
  *
  * @example
  * ```ts
+ * import type { CheckpointResult } from "../../storage/objects/store.ts";
+ * import type { Volume } from "../../storage/volume/volume.ts";
+ * import type { CpRecord } from "../../protocol/cp-sync/records.ts";
+ * declare const cp: CheckpointResult;
+ * declare const volume: Volume;
+ * declare function send(record: CpRecord): void;
  * for (const record of cpRecords(cp, { volume, mode: "refs", forceData: new Set() })) send(record);
  * ```
  */
@@ -156,6 +162,12 @@ function diffOrData(
  *
  * @example
  * ```ts
+ * import { newWireStats } from "../../protocol/cp-sync/stats.ts";
+ * import type { CheckpointResult } from "../../storage/objects/store.ts";
+ * declare const cp: CheckpointResult;
+ * declare const src: CpSyncSource;
+ * declare function post(part: Uint8Array): Promise<void>;
+ * const wire = newWireStats();
  * for (const part of cpSyncParts(cp, src, wire)) await post(part);
  * ```
  */

@@ -14,7 +14,10 @@
  *
  * @module
  */
+import { concatBytes } from "../../bytes/mod.ts";
+import { assert, AssertionError } from "../../assert.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
+import { Off } from "../../protocol/log-frame/mod.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { MirrorState } from "../../protocol/mirror-state/mod.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
@@ -68,9 +71,15 @@ export interface ForwarderTransport {
  *
  * @example
  * ```ts
+ * import { newWireStats } from "../../protocol/cp-sync/stats.ts";
+ * import type { Appended, NvLog } from "../../storage/log/mod.ts";
+ * declare const log: NvLog;
+ * declare const transport: ForwarderTransport;
+ * declare const records: Appended[];
+ * const wire = newWireStats();
  * const fwd = new LogForwarder(log, transport, { syncTimeoutMs: 5000, wire });
  * fwd.start();
- * await fwd.forward(ticket.records); // durable on the destination
+ * await fwd.forward(records); // durable on the destination
  * ```
  */
 export class LogForwarder {
@@ -91,8 +100,12 @@ export class LogForwarder {
   #loop: Promise<void> | null = null;
   /** Why the destination is not confirming, for stats and 503 messages. */
   lastError: string | null = null;
-  /** Set when the pair must not continue (the destination was promoted): final. */
-  fatal: RefsyncError | null = null;
+  /**
+   * Set when the pair must not continue: the destination was promoted
+   * (`fenced`), or it broke an invariant of the protocol (an
+   * {@link AssertionError}: every write fails with a logged 500). Final.
+   */
+  fatal: Error | null = null;
 
   constructor(
     log: NvLog,
@@ -206,10 +219,10 @@ export class LogForwarder {
   }
 
   /** Marks the pair broken for good: every waiting and future write fails with `error`. */
-  #fail(error: RefsyncError): void {
+  #fail(error: Error): void {
     this.fatal = error;
     this.lastError = error.message;
-    this.#setLink("fenced", error.message, null);
+    this.#setLink(error instanceof RefsyncError ? "fenced" : "down", error.message, null);
     this.#rejectAll(error);
   }
 
@@ -220,7 +233,7 @@ export class LogForwarder {
     this.#rejectAll(new RefsyncError("unavailable", "the source is shutting down"));
   }
 
-  #rejectAll(error: RefsyncError): void {
+  #rejectAll(error: Error): void {
     for (const w of [...this.#waiters, ...this.#linkWaiters]) {
       this.#clock.clearTimeout(w.timer);
       w.reject(error);
@@ -275,7 +288,7 @@ export class LogForwarder {
   }
 
   /** The frames to send next, from LSN acked+1: from the queue, else re-read from the log. */
-  #nextBatch(): Uint8Array | null {
+  #nextBatch(): { frames: Uint8Array; lastLsn: number } | null {
     const from = this.#acked + 1;
     if (from > this.#log.lastLsn) return null;
     while (this.#queue.length > 0 && this.#queue[0].lsn < from) {
@@ -291,16 +304,11 @@ export class LogForwarder {
         size += r.frame.length;
         expect++;
       }
-      const out = new Uint8Array(size);
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
-      return out;
+      return { frames: concatBytes(parts), lastLsn: expect - 1 };
     }
     // Catch-up after an outage or a restart: the log has what memory does not.
-    return this.#log.readFrames(from, BATCH_BYTES);
+    const frames = this.#log.readFrames(from, BATCH_BYTES);
+    return frames && { frames, lastLsn: lastLsnOf(frames) };
   }
 
   async #run(): Promise<void> {
@@ -311,7 +319,13 @@ export class LogForwarder {
       try {
         if (this.#link !== "connected") {
           connecting = true;
-          this.#ack(await this.#transport.connect());
+          const held = await this.#transport.connect();
+          // The handshake cut a destination tail this log lost: it holds nothing we lack.
+          assert(
+            held <= this.#log.lastLsn,
+            `the destination holds LSN ${held} after the handshake; this log ends at ${this.#log.lastLsn}`,
+          );
+          this.#ack(held);
           this.#setLink("connected", null, null);
           backoff = 0;
           connecting = false;
@@ -321,11 +335,18 @@ export class LogForwarder {
           await this.#sleep(1000);
           continue;
         }
-        this.#wire.logBytes += batch.length;
-        this.#wire.logFrames += countFrames(batch);
-        this.#ack(await this.#transport.send(batch));
+        this.#wire.logBytes += batch.frames.length;
+        this.#wire.logFrames += countFrames(batch.frames);
+        const acked = await this.#transport.send(batch.frames);
+        // Paired with the send: an acknowledgement of a record never sent would acknowledge writes
+        // the destination does not hold.
+        assert(
+          acked <= batch.lastLsn,
+          `the destination acknowledged LSN ${acked}; the last LSN sent was ${batch.lastLsn}`,
+        );
+        this.#ack(acked);
       } catch (e) {
-        if (e instanceof RefsyncError && e.code === "fenced") {
+        if (e instanceof RefsyncError && e.code === "fenced" || e instanceof AssertionError) {
           this.#fail(e);
           break;
         }
@@ -367,6 +388,20 @@ export class LogForwarder {
 function countFrames(batch: Uint8Array): number {
   const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
   let n = 0;
-  for (let at = 0; at + 8 <= batch.length; at += view.getUint32(at + 4, true)) n++;
+  for (let at = 0; at + 8 <= batch.length; at += view.getUint32(at + Off.frameLength, true)) n++;
   return n;
+}
+
+/** The LSN of the last frame of a batch of whole frames. */
+function lastLsnOf(batch: Uint8Array): number {
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  let last = 0;
+  for (
+    let at = 0;
+    at + Off.lsn + 8 <= batch.length;
+    at += view.getUint32(at + Off.frameLength, true)
+  ) {
+    last = at;
+  }
+  return Number(view.getBigUint64(last + Off.lsn, true));
 }

@@ -8,6 +8,10 @@
  * @example
  * ```ts
  * import { MemoryLink, memoryReplicaClient } from "./memory-client.ts";
+ * import type { Clock } from "../../runtime/clock.ts";
+ * declare const clock: Clock;
+ * declare const destApp: { fetch: (req: Request) => Promise<Response> };
+ * const token = "pair-token";
  * const link = new MemoryLink({ clock, target: () => destApp.fetch });
  * const client = memoryReplicaClient(link, "http://dest.sim", token);
  * link.partitioned = true; // every request now fails after its delay
@@ -172,6 +176,7 @@ function brokenBody(bytes: Uint8Array): ReadableStream<Uint8Array> {
  *
  * @example
  * ```ts
+ * declare const link: MemoryLink;
  * const client = memoryReplicaClient(link, "http://dest.sim", "token");
  * await client.state();
  * ```

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { toHex } from "../../block-index/mod.ts";
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
@@ -54,6 +54,12 @@ export interface MirrorOptions {
  *
  * @example
  * ```ts
+ * import { ObjectStore } from "../../storage/objects/store.ts";
+ * const url = "http://127.0.0.1:8081";
+ * const token = "pair-token";
+ * const dir = await Deno.makeTempDir();
+ * const quarantineDir = `${dir}/quarantine`;
+ * const opts = { cpDirtyBytes: 64 << 20, maxObjectBytes: 5 << 30 };
  * const mirror = new Mirror({ url, token, syncTimeoutMs: 5000, mode: "refs", quarantineDir });
  * const store = await ObjectStore.open(dir, { ...opts, ...mirror.hooks });
  * mirror.attach(store);
@@ -96,6 +102,7 @@ export class Mirror {
     syncCheckpoint: (cp: CheckpointResult) => Promise<void>;
     ready: () => Promise<void>;
     mirrorHolds: (lsn: number) => Promise<void>;
+    mirrorAckedLsn: () => number;
   } {
     return {
       replicate: (written) => {
@@ -106,6 +113,7 @@ export class Mirror {
       ready: () => this.#untilFenced(() => this.#ready()),
       mirrorHolds: (lsn) =>
         this.#untilFenced(() => this.#forwarder!.waitAcked(lsn, this.options.syncTimeoutMs)),
+      mirrorAckedLsn: () => this.#forwarder!.ackedLsn,
     };
   }
 
@@ -205,11 +213,11 @@ export class Mirror {
     const prev = store.volume.previousSuperblock;
     let state = await this.#state();
     const verdict = judgePairing(state, {
-      volumeId: toHex(sb.volumeId),
+      volumeId: sb.volumeId.toHex(),
       pairGeneration: sb.pairGeneration,
       cp: sb.cp,
-      volumeDigest: toHex(sb.volumeDigest),
-      previousDigest: prev && prev.cp === sb.cp - 1 ? toHex(prev.volumeDigest) : null,
+      volumeDigest: sb.volumeDigest.toHex(),
+      previousDigest: prev && prev.cp === sb.cp - 1 ? prev.volumeDigest.toHex() : null,
     });
     if (verdict.kind === "fenced") throw await this.#fence(verdict.reason, verdict.keepLsn);
     if (verdict.kind === "refused") throw new RefsyncError("conflict", verdict.reason);
@@ -294,7 +302,7 @@ export class Mirror {
     const state = await this.#state().catch(() => null);
     if (
       state && state.cp === cp.superblock.cp &&
-      state.volumeDigest === toHex(cp.superblock.volumeDigest)
+      state.volumeDigest === cp.superblock.volumeDigest.toHex()
     ) {
       this.#destCp = state.cp;
       return;
@@ -332,11 +340,8 @@ export class Mirror {
     // The destination drops log its committed CP covers, and holds only what it acknowledged.
     const dropped = store.volume.previousSuperblock?.lsnCovered ?? 0;
     if (where.lsn <= dropped || where.lsn > this.#forwarder!.ackedLsn) return null;
-    const rec = store.log.locate(where.lsn);
-    if (rec === null || where.payloadOffset + 4096 > rec.payloadLength) return null;
-    if (!contentMatches(store.log.readPayload(rec.position, where.payloadOffset, 4096), digest)) {
-      return null;
-    }
+    const bytes = store.log.readRecordPayload(where.lsn, where.payloadOffset, BLOCK_SIZE);
+    if (bytes === null || !contentMatches(bytes, digest)) return null;
     return {
       kind: "logRef",
       block,

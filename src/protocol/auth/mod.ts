@@ -38,8 +38,7 @@ export function authHeader(token: string): Record<string, string> {
  * ```
  */
 export function newToken(): string {
-  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0"))
-    .join("");
+  return crypto.getRandomValues(new Uint8Array(16)).toHex();
 }
 
 /**

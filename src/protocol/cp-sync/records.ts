@@ -24,12 +24,12 @@
  *
  * @module
  */
-import { blake3 } from "../../block-index/mod.ts";
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
 import { ByteReader } from "../stream/byte-reader.ts";
 
 /** Bytes of a record check. */
 export const CHECK_BYTES = 16;
-const BLOCK = 4096;
 /** Largest slice or range count in one PATCH or DIFF record. */
 export const MAX_PIECES = 1024;
 /** Largest block count in one FREE record. */
@@ -120,7 +120,7 @@ export function encodeRecord(r: CpRecord): Uint8Array {
       out!.set(r.previousDigest, 33);
       break;
     case "data":
-      alloc(Kind.DATA, 4 + BLOCK);
+      alloc(Kind.DATA, 4 + BLOCK_SIZE);
       v!.setUint32(1, r.block, true);
       out!.set(r.bytes, 5);
       break;
@@ -174,7 +174,7 @@ export function encodeRecord(r: CpRecord): Uint8Array {
       r.blocks.forEach((b, i) => v.setUint32(5 + i * 4, b, true));
       break;
     case "commit":
-      alloc(Kind.COMMIT, BLOCK);
+      alloc(Kind.COMMIT, BLOCK_SIZE);
       out!.set(r.superblock, 1);
       break;
   }
@@ -196,6 +196,9 @@ function u64(b: Uint8Array, at: number): number {
  *
  * @example
  * ```ts
+ * declare const request: Request;
+ * declare function apply(record: CpRecord): void;
+ * let received = 0;
  * for await (const record of readRecords(request.body!, (n) => received += n)) apply(record);
  * ```
  */
@@ -237,7 +240,7 @@ async function readBody(r: ByteReader, kind: number): Promise<CpRecord> {
       };
     }
     case Kind.DATA: {
-      const b = await r.readExact(4 + BLOCK);
+      const b = await r.readExact(4 + BLOCK_SIZE);
       return { kind: "data", block: dv(b).getUint32(0, true), bytes: b.subarray(4) };
     }
     case Kind.LOG_REF: {
@@ -270,7 +273,9 @@ async function readBody(r: ByteReader, kind: number): Promise<CpRecord> {
         for (let i = 0; i < n; i++) {
           const at = sv.getUint16(i * 16, true);
           const length = sv.getUint16(i * 16 + 2, true) + 1;
-          if (at + length > BLOCK) throw new CpSyncFormatError(`PATCH slice past the block end`);
+          if (at + length > BLOCK_SIZE) {
+            throw new CpSyncFormatError(`PATCH slice past the block end`);
+          }
           slices.push({
             at,
             length,
@@ -285,7 +290,7 @@ async function readBody(r: ByteReader, kind: number): Promise<CpRecord> {
         const h = dv(await r.readExact(4));
         const at = h.getUint16(0, true);
         const length = h.getUint16(2, true) + 1;
-        if (at + length > BLOCK) throw new CpSyncFormatError(`DIFF range past the block end`);
+        if (at + length > BLOCK_SIZE) throw new CpSyncFormatError(`DIFF range past the block end`);
         ranges.push({ at, bytes: await r.readExact(length) });
       }
       return { kind: "diff", block, base, check, ranges };
@@ -309,7 +314,7 @@ async function readBody(r: ByteReader, kind: number): Promise<CpRecord> {
       return { kind: "free", blocks };
     }
     case Kind.COMMIT:
-      return { kind: "commit", superblock: await r.readExact(BLOCK) };
+      return { kind: "commit", superblock: await r.readExact(BLOCK_SIZE) };
     default:
       throw new CpSyncFormatError(`unknown CP sync record kind ${kind}`);
   }

@@ -9,7 +9,8 @@
  *
  * @example
  * ```ts
- * import { judgePairing } from "./mod.ts";
+ * import { type DestState, judgePairing } from "./mod.ts";
+ * declare const state: DestState;
  * const verdict = judgePairing(state, {
  *   volumeId: "00".repeat(16), pairGeneration: 1, cp: 3,
  *   volumeDigest: "ab".repeat(32), previousDigest: "cd".repeat(32),
@@ -71,7 +72,9 @@ export type Pairing =
  *
  * @example
  * ```ts
- * import { judgePairing } from "./mod.ts";
+ * import { type DestState, judgePairing, type LocalCp } from "./mod.ts";
+ * declare const state: DestState;
+ * declare const local: LocalCp;
  * const v = judgePairing({ ...state, pairGeneration: 2, promoted: true, promotedAtLsn: 41 }, local);
  * // v = { kind: "fenced", keepLsn: 41, reason: "the destination was promoted ..." }
  * ```

@@ -1,6 +1,6 @@
 /**
  * Constants of the log frame: the NVLOG record layout, identical on disk and on
- * the wire (see DESIGN.md, "Storage / NVLOG").
+ * the wire (docs/internals.md, section 2).
  *
  * ```
  * off size field
@@ -36,8 +36,6 @@ export const MAX_FRAME_LENGTH: number = HEADER_SIZE + MAX_KEY_LENGTH + MAX_PAYLO
 export const DIGEST_LENGTH = 32;
 /** Bytes of the truncated BLAKE3 kept as `headerChecksum`. */
 export const HEADER_CHECKSUM_LENGTH = 16;
-/** The block size whose standalone digests the encoder produces as a by-product. */
-export const BLOCK_SIZE = 4096;
 
 /** Field offsets inside the header. */
 export const Off = {

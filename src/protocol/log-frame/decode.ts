@@ -17,7 +17,8 @@ import {
   type Op,
 } from "./constants.ts";
 import { frameError } from "./error.ts";
-import { bytesEqual, hashPayload, headerChecksum } from "./hash.ts";
+import { equalBytes } from "../../bytes/mod.ts";
+import { hashPayload, headerChecksum } from "./hash.ts";
 import type { Frame, FrameHeader } from "./types.ts";
 import { getU64 } from "./u64.ts";
 import { fieldProblem, keyProblem } from "./validate.ts";
@@ -58,6 +59,7 @@ function lsnHint(bytes: Uint8Array): number | undefined {
  *
  * @example
  * ```ts
+ * declare const firstBytes: Uint8Array;
  * const length = checkPrefix(firstBytes); // then wait for `length` bytes
  * ```
  */
@@ -112,6 +114,7 @@ export function checkPrefix(bytes: Uint8Array, maxFrameLength = MAX_FRAME_LENGTH
  *
  * @example
  * ```ts
+ * declare const frameBytes: Uint8Array;
  * const h = decodeHeader(frameBytes);
  * console.log(h.lsn, h.key, h.payloadLength);
  * ```
@@ -133,7 +136,7 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
   }
   const keyBytes = bytes.subarray(HEADER_SIZE, HEADER_SIZE + keyLength);
   const stored = bytes.subarray(Off.headerChecksum, Off.headerChecksum + HEADER_CHECKSUM_LENGTH);
-  if (!bytesEqual(headerChecksum(bytes, keyBytes), stored)) {
+  if (!equalBytes(headerChecksum(bytes, keyBytes), stored)) {
     throw frameError(lsnField, "header checksum mismatch");
   }
   // Past the checksum the header is what the writer wrote; what remains are rules.
@@ -175,6 +178,9 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
  *
  * @example
  * ```ts
+ * import type { FrameHeader } from "./types.ts";
+ * declare const header: FrameHeader;
+ * declare const payload: Uint8Array;
  * const blockDigests = verifyPayload(header, payload);
  * ```
  */
@@ -186,7 +192,7 @@ export function verifyPayload(header: FrameHeader, payload: Uint8Array): Uint8Ar
     );
   }
   const { digest, blockDigests } = hashPayload(payload);
-  if (!bytesEqual(digest, header.payloadDigest)) {
+  if (!equalBytes(digest, header.payloadDigest)) {
     throw frameError(header.lsn, "payload digest mismatch");
   }
   return blockDigests;
@@ -199,6 +205,7 @@ export function verifyPayload(header: FrameHeader, payload: Uint8Array): Uint8Ar
  *
  * @example
  * ```ts
+ * declare const bytes: Uint8Array;
  * const { header, payload, blockDigests } = decodeFrame(bytes);
  * ```
  */

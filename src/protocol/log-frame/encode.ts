@@ -33,6 +33,7 @@ export interface EncodedFrame {
  *
  * @example
  * ```ts
+ * import { Flag, Op } from "./constants.ts";
  * const { bytes, blockDigests } = encodeFrame(
  *   { lsn: 1, op: Op.WRITE, flags: Flag.COMMIT_NOW | Flag.REPLACE, key: "a/b", txn: 1, offset: 0, mtime: Date.now() },
  *   new TextEncoder().encode("hello"),

@@ -13,6 +13,8 @@
  *
  * @example
  * ```ts
+ * import { decodeHeader } from "./decode.ts";
+ * declare const bytes: Uint8Array;
  * try {
  *   decodeHeader(bytes);
  * } catch (e) {

@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { blake3, Blake3Hasher } from "../../block-index/mod.ts";
+import { assert } from "../../assert.ts";
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
+import { blake3, Blake3Hasher } from "../../hash/blake3.ts";
 import { DIGEST_LENGTH, HEADER_CHECKSUM_LENGTH, Off } from "./constants.ts";
 
 /** Digest of a payload and the standalone digests of its full 4 KiB blocks. */
@@ -24,10 +26,11 @@ export function hashPayload(payload: Uint8Array): PayloadHash {
   // Both are fresh copies (not views of wasm memory), so they may be kept.
   const blockDigests = hasher.update(payload);
   const digest = hasher.digest();
-  if (digest.length !== DIGEST_LENGTH) throw new Error("invariant: BLAKE3 digest is 32 bytes");
-  if (blockDigests.length !== Math.floor(payload.length / 4096) * DIGEST_LENGTH) {
-    throw new Error("invariant: one 32-byte digest per full 4 KiB payload block");
-  }
+  assert(digest.length === DIGEST_LENGTH, "a BLAKE3 digest is 32 bytes");
+  assert(
+    blockDigests.length === Math.floor(payload.length / BLOCK_SIZE) * DIGEST_LENGTH,
+    "one 32-byte digest per full 4 KiB payload block",
+  );
   return { digest, blockDigests };
 }
 
@@ -37,11 +40,4 @@ export function headerChecksum(header: Uint8Array, key: Uint8Array): Uint8Array 
   input.set(header.subarray(0, Off.headerChecksum), 0);
   input.set(key, Off.headerChecksum);
   return blake3(input).subarray(0, HEADER_CHECKSUM_LENGTH);
-}
-
-/** Constant-shape byte comparison (not secret data; just a plain loop). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { assert } from "../../assert.ts";
 import { HEADER_SIZE, MAX_FRAME_LENGTH } from "./constants.ts";
 import { checkPrefix, decodeFrame, PREFIX_SIZE } from "./decode.ts";
 import { FrameError } from "./error.ts";
@@ -29,6 +30,9 @@ export interface FrameReaderOptions {
  *
  * @example
  * ```ts
+ * import type { Frame } from "./types.ts";
+ * declare const chunks: Uint8Array[];
+ * declare function handle(frame: Frame): void;
  * const parser = new FrameParser();
  * for (const chunk of chunks) parser.push(chunk, (f) => handle(f));
  * parser.end(); // throws if the input stopped inside a frame
@@ -139,7 +143,7 @@ export class FrameParser {
   }
 
   #startFrame(length: number, head: Uint8Array): void {
-    if (head.length >= length) throw new Error("invariant: a started frame is incomplete");
+    assert(head.length < length, "a started frame is incomplete");
     this.#frame = new Uint8Array(length);
     this.#frame.set(head, 0);
     this.#frameFilled = head.length;
@@ -153,6 +157,7 @@ export class FrameParser {
  *
  * @example
  * ```ts
+ * declare const body: Uint8Array;
  * for (const f of parseFrames(body)) console.log(f.header.lsn);
  * ```
  */
@@ -170,6 +175,7 @@ export function parseFrames(bytes: Uint8Array, options?: FrameReaderOptions): Fr
  *
  * @example
  * ```ts
+ * declare const request: Request;
  * for await (const frame of request.body!.pipeThrough(new FrameReader())) {
  *   console.log(frame.header.lsn, frame.payload.length);
  * }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { assert } from "../../assert.ts";
 
 const TWO32 = 2 ** 32;
 /** Largest high word that keeps hi * 2^32 + lo a safe integer. */
@@ -11,7 +12,7 @@ const MAX_HI = 0x1fffff;
 
 /** Writes a safe non-negative integer as a little-endian u64. */
 export function setU64(view: DataView, at: number, v: number): void {
-  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`invariant: ${v} is a safe u64`);
+  assert(Number.isSafeInteger(v) && v >= 0, `${v} is a safe u64`);
   view.setUint32(at, v % TWO32, true);
   view.setUint32(at + 4, Math.floor(v / TWO32), true);
 }

@@ -10,6 +10,7 @@
  *
  * @example
  * ```ts
+ * const body = ReadableStream.from([new Uint8Array(8)]);
  * const r = new ByteReader(body);
  * const header = await r.read(5); // null at a clean end of stream
  * ```

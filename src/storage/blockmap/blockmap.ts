@@ -17,10 +17,11 @@
  *
  * @module
  */
-import { blake3 } from "../../block-index/mod.ts";
+import { assert } from "../../assert.ts";
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
 import { assertBlock, checkOf } from "../volume/check.ts";
 import {
-  BLOCK_SIZE,
   type BlockReader,
   CHECKED_PTR_BYTES,
   type CheckedPtr,
@@ -93,6 +94,9 @@ function readChildren(reader: BlockReader, ptr: CheckedPtr, level: number): Chec
  *
  * @example
  * ```ts
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const volume: Volume;
+ * declare const map: BlockMap;
  * const [ptr] = lookupRange(volume, map, 0, 1);
  * ```
  */
@@ -146,6 +150,9 @@ function collect(
  *
  * @example
  * ```ts
+ * import type { CpTransaction } from "../volume/volume.ts";
+ * declare const tx: CpTransaction;
+ * declare const check: bigint;
  * const next = updateMap(tx, EMPTY_MAP, new Map([[0, { block: 9, birth: tx.cp, check }]]), 1);
  * ```
  */
@@ -192,7 +199,7 @@ function rewrite(
     children[slot] = level === 1
       ? changes[i][1]
       : rewrite(w, children[slot], level - 1, base + slot * childSpan, changes.slice(i, j));
-    if (level === 1 && j !== i + 1) throw new Error("invariant: duplicate file block change");
+    assert(level !== 1 || j === i + 1, "one change per file block");
     i = j;
   }
   if (ptr.block !== 0) w.release(ptr.block);
@@ -235,6 +242,9 @@ export function releaseMapBlocks(w: CpWriter, map: BlockMap): void {
  *
  * @example
  * ```ts
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const volume: Volume;
+ * declare const map: BlockMap;
  * walkMap(volume, map, (ptr) => volume.markLive(ptr.block));
  * ```
  */

@@ -6,8 +6,8 @@
  * @module
  */
 
+import { compareBytes, equalBytes, hasPrefix } from "../../bytes/mod.ts";
 import type { BlockPtr, BlockReader, CpWriter } from "../volume/types.ts";
-import { compareBytes, equalBytes, hasPrefix } from "./bytes.ts";
 import { NodeCache } from "./cache.ts";
 import { type CatalogChange, CommitPass } from "./commit.ts";
 import { childIndex, Cursor, leafIndex } from "./cursor.ts";
@@ -49,6 +49,7 @@ export interface ListOptions {
  *
  * @example
  * ```ts
+ * declare const catalog: Catalog;
  * const { entries, more }: ListResult = catalog.list({ limit: 10 });
  * ```
  */
@@ -75,9 +76,11 @@ const DEFAULT_CACHE_NODES = 1024;
  *
  * @example
  * ```ts
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const volume: Volume;
  * const enc = new TextEncoder();
- * const catalog = new Catalog(volume, superblock.catalogRoot);
- * const root = catalog.commit([{ key: enc.encode("a"), value: enc.encode("1") }], cpWriter);
+ * const catalog = new Catalog(volume, volume.superblock.catalogRoot);
+ * const root = catalog.commit([{ key: enc.encode("a"), value: enc.encode("1") }], volume.beginCp());
  * catalog.get(enc.encode("a")); // Uint8Array [49]
  * ```
  */
@@ -93,6 +96,8 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * import type { Volume } from "../volume/volume.ts";
+   * declare const volume: Volume;
    * const catalog = new Catalog(volume, { block: 42, birth: 7 }, { cacheNodes: 256 });
    * ```
    */
@@ -110,6 +115,9 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * import type { Superblock } from "../volume/superblock.ts";
+   * declare const catalog: Catalog;
+   * declare const superblock: Superblock;
    * superblock.catalogRoot = catalog.root;
    * ```
    */
@@ -122,6 +130,7 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * declare const catalog: Catalog;
    * const value = catalog.get(new TextEncoder().encode("photos/cat.jpg"));
    * ```
    */
@@ -146,6 +155,7 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * declare const catalog: Catalog;
    * const enc = new TextEncoder();
    * let startAfter: Uint8Array | undefined;
    * for (;;) {
@@ -198,6 +208,9 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * import type { Volume } from "../volume/volume.ts";
+   * declare const catalog: Catalog;
+   * declare const volume: Volume;
    * const enc = new TextEncoder();
    * const root = catalog.commit([
    *   { key: enc.encode("a"), value: enc.encode("record of a") },
@@ -231,8 +244,9 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * declare const catalog: Catalog;
    * const live = new Set<number>();
-   * catalog.walk((ptr) => live.add(ptr.block));
+   * catalog.walk((node) => live.add(node.block));
    * ```
    */
   walk(
@@ -262,6 +276,9 @@ export class Catalog {
    *
    * @example
    * ```ts
+   * declare const catalog: Catalog;
+   * declare const lastSyncedCp: number;
+   * declare function sendMetaBlock(block: number): void;
    * for (const ptr of catalog.changedNodes(lastSyncedCp)) sendMetaBlock(ptr.block);
    * ```
    */

@@ -17,8 +17,8 @@
  * @module
  */
 
-import { BLOCK_SIZE, type BlockPtr, type CpWriter } from "../volume/types.ts";
-import { compareBytes, equalBytes } from "./bytes.ts";
+import { BLOCK_SIZE, compareBytes, equalBytes } from "../../bytes/mod.ts";
+import { type BlockPtr, type CpWriter } from "../volume/types.ts";
 import {
   encodeNode,
   entryBytes,

@@ -6,8 +6,8 @@
  * @module
  */
 
+import { compareBytes } from "../../bytes/mod.ts";
 import type { BlockPtr } from "../volume/types.ts";
-import { compareBytes } from "./bytes.ts";
 import type { LoadNode } from "./commit.ts";
 import type { Node } from "./node.ts";
 

@@ -30,14 +30,8 @@
  * @module
  */
 
-import {
-  BLOCK_PTR_BYTES,
-  BLOCK_SIZE,
-  type BlockPtr,
-  readBlockPtr,
-  writeBlockPtr,
-} from "../volume/types.ts";
-import { compareBytes } from "./bytes.ts";
+import { BLOCK_SIZE, compareBytes } from "../../bytes/mod.ts";
+import { BLOCK_PTR_BYTES, type BlockPtr, readBlockPtr, writeBlockPtr } from "../volume/types.ts";
 import { crc32 } from "./checksum.ts";
 
 /** "RCN1" read as a little-endian u32. */
@@ -102,6 +96,8 @@ export interface Node extends NodeContent {
  *
  * @example
  * ```ts
+ * import type { Catalog } from "./catalog.ts";
+ * declare const catalog: Catalog;
  * try {
  *   catalog.get(new TextEncoder().encode("k"));
  * } catch (e) {

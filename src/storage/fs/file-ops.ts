@@ -83,7 +83,7 @@ const fdatasyncAsync = promisify(fs.fdatasync);
  * ```ts
  * import { NodeFileSystem } from "./file-ops.ts";
  * class TinyDisk extends NodeFileSystem {
- *   override availableBytes(): number {
+ *   override availableBytes(_path: string): number {
  *     return 1 << 20;
  *   }
  * }
@@ -226,6 +226,7 @@ export function isNoSpace(e: unknown): boolean {
  * @example
  * ```ts
  * import { asNoSpace } from "./file-ops.ts";
+ * declare function write(): void;
  * try { write(); } catch (e) { throw asNoSpace(e, "the log"); }
  * ```
  */

@@ -10,6 +10,8 @@
  *
  * @example
  * ```ts
+ * import { NvLog } from "./nvlog.ts";
+ * const dir = await Deno.makeTempDir();
  * try { await NvLog.open(dir); } catch (e) {
  *   if (e instanceof LogCorruptionError) console.error(e.segment, e.offset);
  * }

@@ -18,6 +18,9 @@ interface Waiter {
  *
  * @example
  * ```ts
+ * declare function fdatasyncAll(): Promise<void>;
+ * declare function writeFrame(frame: Uint8Array): void;
+ * declare const a: Uint8Array, b: Uint8Array;
  * const gc = new GroupCommit(async () => await fdatasyncAll());
  * writeFrame(a); const p1 = gc.request();
  * writeFrame(b); const p2 = gc.request(); // same sync as p1

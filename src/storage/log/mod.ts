@@ -1,5 +1,5 @@
 /**
- * The NVLOG: durable write log of the appliance (see DESIGN.md, "Storage / NVLOG").
+ * The NVLOG: durable write log of the appliance (docs/internals.md, section 2).
  *
  * - {@link NvLog}: segmented append-only files, group commit, recovery, replay reads;
  * - {@link groupTransactions} / {@link TransactionGrouper}: records -> committed operations;
@@ -8,7 +8,10 @@
  * @example
  * ```ts
  * import { groupTransactions, NvLog } from "./mod.ts";
- * const log = await NvLog.open("data/log");
+ * import type { CommittedOp } from "./transactions.ts";
+ * declare function apply(op: CommittedOp): void;
+ * const cpLsn = 0;
+ * const log = await NvLog.open(await Deno.makeTempDir());
  * for (const op of groupTransactions(log.records(cpLsn + 1))) apply(op);
  * ```
  *

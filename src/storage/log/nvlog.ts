@@ -87,7 +87,12 @@ interface Outgoing {
  *
  * @example
  * ```ts
- * const log = await NvLog.open("data/log");
+ * import { Flag, Op } from "../../protocol/log-frame/mod.ts";
+ * declare const payload: Uint8Array;
+ * declare function forward(frames: Uint8Array[]): Promise<void>;
+ * declare const destLog: NvLog;
+ * declare const receivedBytes: Uint8Array;
+ * const log = await NvLog.open(await Deno.makeTempDir());
  * // Source: write, forward while the local fdatasync runs, then wait for both.
  * const ticket = log.write([{ fields: { op: Op.WRITE, flags: Flag.COMMIT_NOW | Flag.REPLACE, key: "a" }, payload }]);
  * const forwarded = forward(ticket.records.map((r) => r.frame));
@@ -159,6 +164,7 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * const dir = await Deno.makeTempDir();
    * const log = await NvLog.open(dir, { segmentSize: 64 << 20 });
    * if (log.recovery.dropped) console.warn("torn tail dropped", log.recovery.dropped);
    * console.log(log.lastLsn);
@@ -230,6 +236,10 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * import { Op } from "../../protocol/log-frame/mod.ts";
+   * declare const log: NvLog;
+   * declare const part1: Uint8Array, part2: Uint8Array;
+   * declare function send(frames: Uint8Array[]): void;
    * const t = log.write([
    *   { fields: { op: Op.WRITE, key: "big", offset: 0 }, payload: part1 },
    *   { fields: { op: Op.WRITE, key: "big", offset: part1.length, txn: "first" }, payload: part2 },
@@ -265,6 +275,8 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * import { Op } from "../../protocol/log-frame/mod.ts";
+   * declare const log: NvLog;
    * const [rec] = await log.append([{ fields: { op: Op.DELETE, key: "a" } }]);
    * ```
    */
@@ -284,6 +296,8 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
+   * declare const body: Uint8Array;
    * const t = log.writeFrames(body);
    * await t.durable; // then acknowledge t.lastLsn
    * ```
@@ -314,6 +328,8 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
+   * declare const body: Uint8Array;
    * const { lastLsn } = await log.appendFrames(body);
    * ```
    */
@@ -341,6 +357,9 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * import type { LogRecord } from "./types.ts";
+   * declare const log: NvLog;
+   * declare const rec: LogRecord;
    * const block = log.readPayload(rec.position, 4096, 4096);
    * ```
    */
@@ -380,6 +399,9 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
+   * declare const destLastLsn: number;
+   * declare function resend(frames: Uint8Array): Promise<number>;
    * let lsn = destLastLsn + 1;
    * for (let b = log.readFrames(lsn, 4 << 20); b.length > 0; b = log.readFrames(lsn, 4 << 20)) {
    *   lsn += await resend(b);
@@ -421,6 +443,8 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
+   * declare const ackedLsn: number;
    * const lag = log.bytesAfter(ackedLsn);
    * ```
    */
@@ -445,6 +469,8 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
+   * declare const cp: { lsn: number };
    * for (const r of log.records(cp.lsn + 1)) console.log(r.header.lsn, r.header.key);
    * ```
    */
@@ -481,6 +507,7 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
    * const rec = log.locate(42);
    * if (rec) log.readPayload(rec.position, 0, rec.payloadLength);
    * ```
@@ -499,6 +526,24 @@ export class NvLog {
   }
 
   /**
+   * Bytes `[at, at + length)` of record `lsn`'s payload, or null when the log
+   * does not hold that record or its payload is shorter: how a reference to a
+   * forwarded record is resolved (the destination's LOG_REF and PATCH, the
+   * source's check of a block locator hint).
+   *
+   * @example
+   * ```ts
+   * declare const log: NvLog;
+   * const block = log.readRecordPayload(42, 8192, 4096); // the third block of record 42
+   * ```
+   */
+  readRecordPayload(lsn: number, at: number, length: number): Uint8Array | null {
+    const rec = this.locate(lsn);
+    if (rec === null || at + length > rec.payloadLength) return null;
+    return this.readPayload(rec.position, at, length);
+  }
+
+  /**
    * Deletes the segments whose every record has LSN ≤ `lsn` (covered by a CP
    * committed on both sides) and is durable. When the active segment holds
    * such records it is rolled: replaced at once by a new empty segment when
@@ -509,6 +554,8 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
+   * declare const cp: { lsn: number };
    * const { segments } = log.dropThrough(cp.lsn);
    * ```
    */
@@ -555,6 +602,8 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
+   * declare const ackedLsn: number;
    * const file = await log.copyFramesAfter(ackedLsn, "data/source/quarantine");
    * await log.truncateAfter(ackedLsn);
    * ```
@@ -603,6 +652,8 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
+   * declare const sourceLastLsn: number;
    * if (log.lastLsn > sourceLastLsn) await log.truncateAfter(sourceLastLsn);
    * ```
    */
@@ -649,6 +700,8 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
+   * declare const cp: { lsn: number };
    * await log.reset(cp.lsn); // log.lastLsn === cp.lsn, log holds no record
    * ```
    */
@@ -693,6 +746,7 @@ export class NvLog {
    *
    * @example
    * ```ts
+   * declare const log: NvLog;
    * await log.close();
    * ```
    */

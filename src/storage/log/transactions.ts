@@ -82,6 +82,10 @@ interface Pending {
  *
  * @example
  * ```ts
+ * import type { NvLog } from "./nvlog.ts";
+ * declare const log: NvLog;
+ * declare const from: number;
+ * declare function apply(op: CommittedOp): void;
  * const g = new TransactionGrouper();
  * for (const r of log.records(from)) {
  *   const op = g.add(r);
@@ -202,6 +206,10 @@ export class TransactionGrouper {
  *
  * @example
  * ```ts
+ * import type { NvLog } from "./nvlog.ts";
+ * declare const log: NvLog;
+ * declare const cpLsn: number;
+ * declare const engine: { apply(op: CommittedOp): void };
  * for (const op of groupTransactions(log.records(cpLsn + 1))) engine.apply(op);
  * ```
  */

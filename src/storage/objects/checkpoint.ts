@@ -8,7 +8,9 @@
  *
  * @module
  */
-import { blake3, isZeroBlock } from "../../block-index/mod.ts";
+import { BLOCK_SIZE, compareBytes } from "../../bytes/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
+import { isZeroBlock } from "../../block-index/mod.ts";
 import type { Catalog } from "../catalog/mod.ts";
 import { type BlockMap, EMPTY_MAP, lookupRange, updateMap, walkMap } from "../blockmap/blockmap.ts";
 import { assertBlock, checkOf, CorruptBlockError } from "../volume/check.ts";
@@ -16,10 +18,9 @@ import type { CpTransaction } from "../volume/volume.ts";
 import type { LogSlice } from "../volume/written.ts";
 import { endOfSlice } from "../time-slice.ts";
 import { type Clock, systemClock } from "../../runtime/clock.ts";
-import { BLOCK_SIZE, type BlockPtr, type CheckedPtr, NO_BLOCK } from "../volume/types.ts";
+import { type BlockPtr, type CheckedPtr, NO_BLOCK } from "../volume/types.ts";
 import type { DirtyObject, Extent, LogPosition } from "./overlay.ts";
 import { decodeRecord, encodeRecord, type ObjectRecord, UNKNOWN_ETAG } from "./record.ts";
-import { compareBytes } from "../catalog/mod.ts";
 
 /** Reads payload bytes of a logged record (the NVLOG). */
 export interface PayloadReader {

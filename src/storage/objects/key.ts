@@ -31,7 +31,7 @@ export function isReservedKey(key: string): boolean {
 const encoder = new TextEncoder();
 
 /**
- * Validates `key` and returns its UTF-8 bytes; throws a 400 {@link RefsyncError}
+ * Validates `key` and returns its UTF-8 bytes; throws a `bad_key` {@link RefsyncError}
  * that says what is wrong.
  *
  * @example

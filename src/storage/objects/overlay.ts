@@ -60,6 +60,7 @@ export interface DirtyObject {
  *
  * @example
  * ```ts
+ * declare const extent: Extent;
  * const list: Extent[] = [];
  * addExtent(list, extent); // list stays sorted and non-overlapping
  * ```

@@ -56,6 +56,8 @@ export interface ObjectRecord {
  *
  * @example
  * ```ts
+ * import { EMPTY_MAP } from "../blockmap/blockmap.ts";
+ * const etag = new Uint8Array(32);
  * const value = encodeRecord({ size: 0, mtime: Date.now(), etag, map: EMPTY_MAP, meta: null });
  * ```
  */

@@ -11,12 +11,13 @@
  *
  * @module
  */
-import { Blake3Hasher } from "../../block-index/mod.ts";
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
+import { Blake3Hasher } from "../../hash/blake3.ts";
 import type { Logger } from "../../logging/mod.ts";
 import { lookupRange } from "../blockmap/blockmap.ts";
 import type { Catalog } from "../catalog/mod.ts";
 import { assertBlock, CorruptBlockError } from "../volume/check.ts";
-import { BLOCK_SIZE, type BlockReader } from "../volume/types.ts";
+import type { BlockReader } from "../volume/types.ts";
 import type { PayloadReader } from "./checkpoint.ts";
 import { encodeKey } from "./key.ts";
 import type { DirtyObject, Extent } from "./overlay.ts";
@@ -51,6 +52,11 @@ export interface ViewSource {
  *
  * @example
  * ```ts
+ * import type { Catalog } from "../catalog/mod.ts";
+ * import type { DirtyObject } from "./overlay.ts";
+ * declare const active: Map<string, DirtyObject>;
+ * declare const frozen: Map<string, DirtyObject> | null;
+ * declare const catalog: Catalog;
  * const view = buildView("a", [active, frozen], catalog);
  * ```
  */
@@ -89,8 +95,14 @@ export function buildView(
  *
  * @example
  * ```ts
+ * import type { NvLog } from "../log/mod.ts";
+ * import type { Volume } from "../volume/volume.ts";
+ * import { rootLogger } from "../../logging/mod.ts";
+ * declare const view: View;
+ * declare const log: NvLog;
+ * declare const volume: Volume;
  * const bytes = new Uint8Array(100);
- * fillView(view, 0, 100, bytes, { log, volume });
+ * fillView(view, 0, 100, bytes, { log, volume, logger: rootLogger() });
  * ```
  */
 export function fillView(
@@ -194,6 +206,8 @@ function fillFromRecord(
  *
  * @example
  * ```ts
+ * declare const view: View;
+ * declare const src: ViewSource;
  * for (let pos = 0; pos < view.size;) {
  *   const piece = readChunk(view, pos, view.size, 1 << 20, src);
  *   pos += piece.length;
@@ -218,7 +232,13 @@ export function readChunk(
  *
  * @example
  * ```ts
- * view.etag ??= hashView(view, { log, volume });
+ * import type { NvLog } from "../log/mod.ts";
+ * import type { Volume } from "../volume/volume.ts";
+ * import { rootLogger } from "../../logging/mod.ts";
+ * declare const view: View;
+ * declare const log: NvLog;
+ * declare const volume: Volume;
+ * view.etag ??= hashView(view, { log, volume, logger: rootLogger() });
  * ```
  */
 export function hashView(view: View, src: ViewSource): Uint8Array {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { blake3 } from "../../block-index/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
 import { RefsyncError } from "../../errors/mod.ts";
 import type { CheckedPtr } from "./types.ts";
 
@@ -20,7 +20,7 @@ import type { CheckedPtr } from "./types.ts";
  *
  * @example
  * ```ts
- * import { blake3 } from "../../block-index/mod.ts";
+ * import { blake3 } from "../../hash/blake3.ts";
  * const check = checkOf(blake3(new Uint8Array(4096).fill(1)));
  * ```
  */

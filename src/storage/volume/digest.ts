@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { blake3 } from "../../block-index/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
 import type { BlockPtr } from "./types.ts";
 import type { WrittenBlocks } from "./written.ts";
 
@@ -18,6 +18,8 @@ import type { WrittenBlocks } from "./written.ts";
  *
  * @example
  * ```ts
+ * import type { CpTransaction } from "./volume.ts";
+ * declare const tx: CpTransaction;
  * const d = cpContentDigest(tx.written);
  * ```
  */

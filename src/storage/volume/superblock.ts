@@ -22,8 +22,10 @@
  *
  * @module
  */
-import { blake3 } from "../../block-index/mod.ts";
-import { BLOCK_SIZE, type BlockPtr, readBlockPtr, writeBlockPtr } from "./types.ts";
+import { assert } from "../../assert.ts";
+import { BLOCK_SIZE, equalBytes, hasPrefix } from "../../bytes/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
+import { type BlockPtr, readBlockPtr, writeBlockPtr } from "./types.ts";
 
 const MAGIC = new TextEncoder().encode("REFSYNC1");
 /**
@@ -53,6 +55,41 @@ export interface Superblock {
   promotedAtLsn: number;
 }
 
+/**
+ * Checks the superblock a CP is about to commit against the committed one,
+ * before it is written (paired assertions, as TigerBeetle's superblock
+ * `write_header`): the next CP, of the same volume (a destination's first CP
+ * takes its source's volume id), and neither `lsnCovered` nor the pair
+ * generation goes back.
+ *
+ * @example
+ * ```ts
+ * import { assertSuccessor, type Superblock } from "./superblock.ts";
+ *
+ * const current: Superblock = {
+ *   volumeId: new Uint8Array(16), pairGeneration: 1, cp: 4, lsnCovered: 90,
+ *   catalogRoot: null, blockCount: 2, volumeDigest: new Uint8Array(32), promotedAtLsn: 0,
+ * };
+ * assertSuccessor(current, { ...current, cp: 5, lsnCovered: 120 }); // fine
+ * // assertSuccessor(current, { ...current, cp: 5, lsnCovered: 80 }) throws an AssertionError
+ * ```
+ */
+export function assertSuccessor(current: Superblock, next: Superblock): void {
+  assert(next.cp === current.cp + 1, `CP ${next.cp} is committed over CP ${current.cp}`);
+  assert(
+    current.cp === 0 || equalBytes(next.volumeId, current.volumeId),
+    `CP ${next.cp} is of volume ${next.volumeId.toHex()}, not ${current.volumeId.toHex()}`,
+  );
+  assert(
+    next.lsnCovered >= current.lsnCovered,
+    `CP ${next.cp} covers LSN ${next.lsnCovered}, below CP ${current.cp}'s ${current.lsnCovered}`,
+  );
+  assert(
+    next.pairGeneration >= current.pairGeneration,
+    `CP ${next.cp} is of pair generation ${next.pairGeneration}, below ${current.pairGeneration}`,
+  );
+}
+
 /** Number of superblock slots at the start of the volume. */
 export const SUPERBLOCK_SLOTS = 2;
 
@@ -61,13 +98,14 @@ export const SUPERBLOCK_SLOTS = 2;
  *
  * @example
  * ```ts
+ * declare const sb: Superblock;
  * const block = encodeSuperblock(sb);
  * decodeSuperblock(block); // deep-equals sb
  * ```
  */
 export function encodeSuperblock(sb: Superblock): Uint8Array {
-  if (sb.volumeId.length !== 16) throw new Error("invariant: volume id is 16 bytes");
-  if (sb.volumeDigest.length !== 32) throw new Error("invariant: volume digest is 32 bytes");
+  assert(sb.volumeId.length === 16, "a volume id is 16 bytes");
+  assert(sb.volumeDigest.length === 32, "a volume digest is 32 bytes");
   const out = new Uint8Array(BLOCK_SIZE);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
@@ -90,6 +128,7 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
  *
  * @example
  * ```ts
+ * const block = new Uint8Array(4096);
  * const sb = decodeSuperblock(block);
  * if (sb === null) console.log("slot is empty or corrupt");
  * ```
@@ -116,14 +155,15 @@ export function decodeSuperblock(block: Uint8Array): Superblock | null {
  *
  * @example
  * ```ts
+ * declare const sb: Superblock;
  * superblockVersion(encodeSuperblock(sb)); // SUPERBLOCK_VERSION
  * ```
  */
 export function superblockVersion(block: Uint8Array): number | null {
   if (block.length !== BLOCK_SIZE) return null;
-  for (let i = 0; i < MAGIC.length; i++) if (block[i] !== MAGIC[i]) return null;
+  if (!hasPrefix(block, MAGIC)) return null;
   const sum = blake3(block.subarray(0, CHECKSUM_OFFSET));
-  for (let i = 0; i < 32; i++) if (sum[i] !== block[CHECKSUM_OFFSET + i]) return null;
+  if (!equalBytes(sum, block.subarray(CHECKSUM_OFFSET, CHECKSUM_OFFSET + sum.length))) return null;
   return new DataView(block.buffer, block.byteOffset, block.byteLength).getUint32(8, true);
 }
 

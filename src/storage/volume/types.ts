@@ -1,12 +1,9 @@
 /**
- * Shared vocabulary of the copy-on-write volume: block size, block pointers and
+ * Shared vocabulary of the copy-on-write volume (blocks of `BLOCK_SIZE`, src/bytes): block pointers and
  * the two faces of a volume that the catalog and the block maps work against.
  *
  * @module
  */
-
-/** Size of every volume block, data and metadata alike. */
-export const BLOCK_SIZE = 4096;
 
 /**
  * A pointer to a volume block, stamped with the CP in which the block was
@@ -117,7 +114,7 @@ export interface CpWriter extends BlockReader {
   /** A free block number: not live in the last committed CP nor allocated in this one. */
   allocate(): number;
   /**
-   * Writes a full block (exactly {@link BLOCK_SIZE} bytes) of this CP. `base` is the
+   * Writes a full block (exactly `BLOCK_SIZE` bytes) of this CP. `base` is the
    * block this one replaces (its previous version), or 0; the CP sync uses it to
    * send metadata as a DIFF against a block the destination already holds.
    * `digest`, the block's BLAKE3 when the caller has it (it put the checksum in

@@ -18,10 +18,12 @@
  *
  * @module
  */
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { asNoSpace, type FileSystem, hasCode, nodeFileOps } from "../fs/file-ops.ts";
 import { type Random, systemRandom } from "../../runtime/random.ts";
 import { Bitmap } from "./bitmap.ts";
 import {
+  assertSuccessor,
   decodeSuperblock,
   encodeSuperblock,
   type Superblock,
@@ -30,7 +32,7 @@ import {
   superblockSlot,
   superblockVersion,
 } from "./superblock.ts";
-import { BLOCK_SIZE, type BlockKind, type CpWriter } from "./types.ts";
+import { type BlockKind, type CpWriter } from "./types.ts";
 import { WrittenBlocks } from "./written.ts";
 import { writeFileAtomic } from "../durable.ts";
 
@@ -82,7 +84,8 @@ export class Volume {
    *
    * @example
    * ```ts
-   * const vol = await Volume.open("data/volume.dat", { fileOps: nodeFileOps });
+   * import { nodeFileOps } from "../fs/file-ops.ts";
+   * const vol = await Volume.open(`${await Deno.makeTempDir()}/volume.dat`, { fileOps: nodeFileOps });
    * ```
    */
   static open(
@@ -367,8 +370,8 @@ export class CpTransaction implements CpWriter {
    */
   async commit(sb: Superblock): Promise<Superblock> {
     this.#assertOpen();
-    if (sb.cp !== this.cp) throw new Error("invariant: superblock of another CP");
     const committed = { ...sb, blockCount: Math.max(sb.blockCount, this.#blockCount) };
+    assertSuccessor(this.#volume.superblock, committed);
     this.flush();
     await this.#volume.sync();
     await this.#volume.writeSuperblock(encodeSuperblock(committed), this.cp);
@@ -383,6 +386,7 @@ export class CpTransaction implements CpWriter {
   async commitEncoded(bytes: Uint8Array): Promise<Superblock> {
     const sb = decodeSuperblock(bytes);
     if (sb === null || sb.cp !== this.cp) throw new Error(`invalid superblock for CP ${this.cp}`);
+    assertSuccessor(this.#volume.superblock, sb);
     this.flush();
     await this.#volume.sync();
     await this.#volume.writeSuperblock(bytes, this.cp);

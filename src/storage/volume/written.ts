@@ -33,6 +33,7 @@ const FROM_LOG = 4;
  *
  * @example
  * ```ts
+ * const digest = new Uint8Array(32);
  * const w = new WrittenBlocks();
  * const row = w.add(17, "data", 0);
  * w.setDigest(row, digest);

@@ -17,7 +17,7 @@ import type { ReplicaClient } from "../../../src/edge-source/mirror/replica-clie
 import type { DestConfig } from "../../../src/cli/args.ts";
 import { silentLogger } from "../../../src/logging/mod.ts";
 import { MemoryFileSystem } from "../../../src/storage/fs/memory.ts";
-import { putFrames } from "../../log/helpers.ts";
+import { putFrames } from "../../storage/log/helpers.ts";
 import { systemClock } from "../../../src/runtime/clock.ts";
 import type { Serve } from "../../../src/http/serve.ts";
 

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { type FileSystem, hasCode, nodeFileOps } from "../../../src/storage/fs/file-ops.ts";
 import { MemoryFileSystem } from "../../../src/storage/fs/memory.ts";
 import { Prng } from "../../../src/runtime/random.ts";
+import { seeded } from "../../support/prng.ts";
 
 const bytes = (...v: number[]) => new Uint8Array(v);
 
@@ -118,24 +119,27 @@ Deno.test("memory file system: an fdatasync of a crashed process never completes
   assert.equal(fs.readFileSync("f").length, 0, "the write it was to make durable is lost");
 });
 
-Deno.test("memory file system: crash faults keep, tear and flip unsynced writes", () => {
-  const rng = new Prng(11);
-  let torn = 0;
-  let flipped = 0;
-  for (let trial = 0; trial < 200; trial++) {
-    const fs = new MemoryFileSystem();
-    const fd = fs.openSync("f", "wx+");
-    fs.fsyncDirSync(".");
-    fs.writeSync(fd, new Uint8Array(100).fill(7), 0, 100, 0);
-    fs.crash({ float: () => rng.float(), keepWrite: 1, tear: 0.5, flipBit: 0.5 });
-    const got = fs.readFileSync("f");
-    assert.ok(got.length <= 100);
-    if (got.length < 100) torn++;
-    if (got.some((b) => b !== 7)) flipped++;
-  }
-  assert.ok(torn > 50 && torn < 150, `torn ${torn} of 200`);
-  assert.ok(flipped > 25 && flipped < 175, `flipped ${flipped} of 200`);
-});
+Deno.test(
+  "memory file system: crash faults keep, tear and flip unsynced writes",
+  seeded(11, (seed) => {
+    const rng = new Prng(seed);
+    let torn = 0;
+    let flipped = 0;
+    for (let trial = 0; trial < 200; trial++) {
+      const fs = new MemoryFileSystem();
+      const fd = fs.openSync("f", "wx+");
+      fs.fsyncDirSync(".");
+      fs.writeSync(fd, new Uint8Array(100).fill(7), 0, 100, 0);
+      fs.crash({ float: () => rng.float(), keepWrite: 1, tear: 0.5, flipBit: 0.5 });
+      const got = fs.readFileSync("f");
+      assert.ok(got.length <= 100);
+      if (got.length < 100) torn++;
+      if (got.some((b) => b !== 7)) flipped++;
+    }
+    assert.ok(torn > 50 && torn < 150, `torn ${torn} of 200`);
+    assert.ok(flipped > 25 && flipped < 175, `flipped ${flipped} of 200`);
+  }),
+);
 
 Deno.test("memory file system: a write past the capacity is cut short, then ENOSPC", () => {
   const fs = new MemoryFileSystem({ capacity: 10 });

@@ -1,6 +1,6 @@
 // Entry of the block-diff module: BLAKE3 of 4 KiB blocks (SIMD), the block index table and
 // the block diff. One instance serves one role (hashing + diff, or one block index); the
-// TypeScript face in src/block-index/ instantiates the module per role.
+// src/wasm/block-diff.ts loads it; src/hash/ and src/block-index/ instantiate it per role.
 
 export {
   hashBlocks,

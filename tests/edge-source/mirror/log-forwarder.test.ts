@@ -1,0 +1,65 @@
+/**
+ * The forwarder's paired assertion: it never takes an acknowledgement above
+ * the last LSN it sent (nor, at a handshake, above the end of its log). A
+ * destination that claims more would acknowledge writes it does not hold: the
+ * pair stops, and every waiting write fails with an internal error.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { AssertionError } from "../../../src/assert.ts";
+import { newWireStats } from "../../../src/protocol/cp-sync/stats.ts";
+import { NvLog } from "../../../src/storage/log/mod.ts";
+import {
+  type ForwarderTransport,
+  LogForwarder,
+} from "../../../src/edge-source/mirror/log-forwarder.ts";
+import { bytes, put, withTempDir } from "../../storage/log/helpers.ts";
+
+/** A destination that answers with `ack(lastSentLsn)`. */
+function transport(connectAck: number, ack: (sent: number) => number): ForwarderTransport {
+  return {
+    connect: () => Promise.resolve(connectAck),
+    send: (frames) => {
+      const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+      let last = 0;
+      for (let at = 0; at < frames.length; at += view.getUint32(at + 4, true)) {
+        last = Number(view.getBigUint64(at + 8, true));
+      }
+      return Promise.resolve(ack(last));
+    },
+  };
+}
+
+async function forwardThree(t: ForwarderTransport): Promise<unknown> {
+  let outcome: unknown = null;
+  await withTempDir(async (dir) => {
+    const log = await NvLog.open(dir);
+    const fwd = new LogForwarder(log, t, { syncTimeoutMs: 5000, wire: newWireStats() });
+    try {
+      const records = await log.append([1, 2, 3].map((i) => put(`k${i}`, bytes(10, i))));
+      fwd.start();
+      outcome = await fwd.forward(records).then(() => "acknowledged", (e) => e);
+    } finally {
+      await fwd.stop();
+      await log.close();
+    }
+  });
+  return outcome;
+}
+
+Deno.test("forwarder: an acknowledgement of exactly what was sent acknowledges the writes", async () => {
+  assert.equal(await forwardThree(transport(0, (sent) => sent)), "acknowledged");
+});
+
+Deno.test("forwarder: an acknowledgement above the last LSN sent is a broken invariant", async () => {
+  const e = await forwardThree(transport(0, (sent) => sent + 1));
+  assert.ok(e instanceof AssertionError, String(e));
+  assert.match(e.message, /acknowledged LSN 4; the last LSN sent was 3/);
+});
+
+Deno.test("forwarder: a handshake claiming LSNs beyond this log is a broken invariant", async () => {
+  const e = await forwardThree(transport(9, (sent) => sent));
+  assert.ok(e instanceof AssertionError, String(e));
+  assert.match(e.message, /holds LSN 9 after the handshake; this log ends at 3/);
+});

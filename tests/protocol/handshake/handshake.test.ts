@@ -1,0 +1,70 @@
+/**
+ * The handshake verdict (judgePairing): every pairing a CP sync could not
+ * bridge is refused with its reason, a promotion fences, and the two pairings
+ * that work are accepted.
+ */
+import assert from "node:assert/strict";
+import { type DestState, judgePairing, type LocalCp } from "../../../src/protocol/handshake/mod.ts";
+
+const local: LocalCp = {
+  volumeId: "11".repeat(16),
+  pairGeneration: 1,
+  cp: 5,
+  volumeDigest: "55".repeat(32),
+  previousDigest: "44".repeat(32),
+};
+const atOurCp: DestState = {
+  volumeId: local.volumeId,
+  pairGeneration: 1,
+  cp: 5,
+  volumeDigest: local.volumeDigest,
+  lsnCovered: 90,
+  firstLsn: 80,
+  lastLsn: 100,
+  promoted: false,
+  promotedAtLsn: null,
+};
+
+Deno.test("handshake: the destination at our CP or the one before is accepted", () => {
+  assert.deepEqual(judgePairing(atOurCp, local), { kind: "ok", resendLastCp: false });
+  const behind = { ...atOurCp, cp: 4, volumeDigest: local.previousDigest! };
+  assert.deepEqual(judgePairing(behind, local), { kind: "ok", resendLastCp: true });
+  // A fresh destination (CP 0) of a fresh source: its own random volume id does not matter.
+  const fresh = { ...atOurCp, volumeId: "99".repeat(16), cp: 0, volumeDigest: "00".repeat(32) };
+  const start = { ...local, cp: 0, volumeDigest: "00".repeat(32), previousDigest: null };
+  assert.deepEqual(judgePairing(fresh, start), { kind: "ok", resendLastCp: false });
+});
+
+Deno.test("handshake: a promoted destination fences, keeping the log up to its promotion", () => {
+  const promoted = { ...atOurCp, pairGeneration: 2, promoted: true, promotedAtLsn: 97 };
+  const v = judgePairing(promoted, local);
+  assert.equal(v.kind, "fenced");
+  assert.equal(v.kind === "fenced" && v.keepLsn, 97);
+  assert.match(
+    v.kind === "fenced" ? v.reason : "",
+    /promoted \(pair generation 2 > ours 1, at LSN 97\)/,
+  );
+  // Restarted as a destination, or promoted twice since: fenced, the promotion point unknown.
+  for (const dest of [{ ...promoted, promoted: false }, { ...promoted, pairGeneration: 3 }]) {
+    const again = judgePairing(dest, local);
+    assert.equal(again.kind, "fenced");
+    assert.equal(again.kind === "fenced" && again.keepLsn, dest.pairGeneration === 2 ? 97 : 0);
+  }
+});
+
+Deno.test("handshake: every pairing a CP sync could not bridge is refused with its reason", () => {
+  const cases: Array<[string, Partial<DestState>, Partial<LocalCp>, RegExp]> = [
+    ["another volume", { volumeId: "22".repeat(16) }, {}, /another volume/],
+    ["an older pair generation", {}, { pairGeneration: 2 }, /pair generation 1, this source 2/],
+    ["a destination ahead", { cp: 6 }, {}, /at CP 6 and this source at CP 5/],
+    ["a destination two CPs behind", { cp: 3 }, {}, /at CP 3 and this source at CP 5/],
+    ["diverged at our CP", { volumeDigest: "66".repeat(32) }, {}, /diverged at CP 5/],
+    ["diverged at the CP before", { cp: 4 }, {}, /diverged at CP 4/],
+    ["the CP before is gone", { cp: 4 }, { previousDigest: null }, /no longer on this source/],
+  ];
+  for (const [what, dest, ours, why] of cases) {
+    const v = judgePairing({ ...atOurCp, ...dest }, { ...local, ...ours });
+    assert.equal(v.kind, "refused", what);
+    assert.match(v.kind === "refused" ? v.reason : "", why, what);
+  }
+});
