@@ -464,11 +464,31 @@ class Trial implements Simulation {
   rangedWrite(key: string): void {
     const w = this.work;
     const size = this.model.states(key)?.[0]?.length ?? 0;
-    const offset = w.int(size + 9000);
-    const data = objectBytes(w, w.range(1, 12_000));
+    if (w.chance(0.3)) return this.poolPatch(key, size);
+    this.writeAt(key, w.int(size + 9000), objectBytes(w, w.range(1, 12_000)));
+  }
+
+  /**
+   * A pool block written into an aligned block of `key` in two ranged
+   * writes: the CP patches it together, so it has no log recipe and the CP
+   * sync asks the block locator where the destination holds those bytes — a
+   * hint that goes stale once the block it names is freed and reused.
+   */
+  poolPatch(key: string, size: number): void {
+    const w = this.work;
+    const at = w.int(Math.floor(size / 4096) + 2) * 4096;
+    const block = this.pool[w.int(this.pool.length)];
+    const half = w.range(1, 4095);
+    this.writeAt(key, at, block.subarray(0, half), () => {
+      if (!this.busy(key)) this.writeAt(key, at + half, block.subarray(half));
+    });
+  }
+
+  /** A ranged write of `data` at `offset`; `then` runs once it is answered. */
+  writeAt(key: string, offset: number, data: Uint8Array, then?: () => void): void {
     const req = new Request(this.objectUrl(key), {
       method: "PUT",
-      body: data as Uint8Array<ArrayBuffer>,
+      body: data.slice() as Uint8Array<ArrayBuffer>,
       headers: {
         "Content-Length": String(data.length),
         "Content-Range": `bytes ${offset}-${offset + data.length - 1}/*`,
@@ -477,6 +497,7 @@ class Trial implements Simulation {
     this.send(this.writer, key, req, (res) => {
       const outcome = this.outcome(`PUT ${key} range`, res?.status ?? null, [200, 201], [403, 507]);
       this.model.apply(key, (s) => writeRange(s ?? undefined, offset, data), outcome);
+      then?.();
     });
   }
 
