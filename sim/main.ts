@@ -46,10 +46,12 @@ for (let t = only ?? 0; t < (only === null ? trials : only + 1); t++) {
   count++;
   const summary = await runTrial(seed, t, { steps });
   if (args.verbose) {
-    const { writes: w, reads, crashes, promoted, cp, digest, simulatedMs } = summary;
+    const { writes: w, reads, crashes, flips, refused, promoted, cp, digest, simulatedMs } =
+      summary;
     console.log(
       `trial ${t}: writes ${w.applied} acknowledged, ${w.maybe} in doubt, ${w.not} refused; ` +
-        `${reads} reads; ${crashes} crashes${promoted ? "; promoted" : ""}; ` +
+        `${reads} reads; ${crashes} crashes; ${flips} bits flipped, ${refused} blocks asked ` +
+        `for as DATA${promoted ? "; promoted" : ""}; ` +
         `CP ${cp} ${digest.slice(0, 16)}; ${simulatedMs} ms simulated`,
     );
   }

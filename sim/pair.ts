@@ -14,6 +14,7 @@ import {
   MemoryLink,
   memoryReplicaClient,
 } from "../src/edge-source/mirror/memory-client.ts";
+import type { CpPartAnswer, ReplicaClient } from "../src/edge-source/mirror/replica-client.ts";
 import type { Serve } from "../src/http/serve.ts";
 import { createLogger } from "../src/logging/mod.ts";
 import type { Prng } from "../src/runtime/random.ts";
@@ -114,7 +115,9 @@ export class Machine {
       clock,
       random: sim.rng.fork(),
       serve: this.#serve((h) => handler = h),
-      replicaClient: link ? (url, token) => memoryReplicaClient(link, url, token) : undefined,
+      replicaClient: link
+        ? (url, token) => this.#tapped(memoryReplicaClient(link, url, token))
+        : undefined,
     });
     if (incarnation !== this.incarnation) throw new Error("crashed while booting");
     this.link = link;
@@ -153,6 +156,23 @@ export class Machine {
     return handle;
   }
 
+  /** The client with its CP sync parts and answers shown to the simulation's checks. */
+  #tapped(client: ReplicaClient): ReplicaClient {
+    const sim = this.#sim;
+    return {
+      url: client.url,
+      state: () => client.state(),
+      resetLog: (body) => client.resetLog(body),
+      sendFrames: (frames) => client.sendFrames(frames),
+      sendCpPart: async (cp, part, last, bytes) => {
+        await sim.cpSync.sent(this, bytes);
+        const answer = await client.sendCpPart(cp, part, last, bytes);
+        sim.cpSync.answered(this, cp, answer);
+        return answer;
+      },
+    };
+  }
+
   #serve(capture: (handler: Handler) => void): Serve {
     return (_host, _port, handler) => {
       capture(handler as Handler);
@@ -176,4 +196,13 @@ export interface Simulation {
   rng: Prng;
   linkFaults: LinkFaults;
   watch: LogWatch;
+  cpSync: CpSyncWatch;
+}
+
+/** What the simulator checks of the CP syncs a source sends. */
+export interface CpSyncWatch {
+  /** A part `source` is about to send (its records are whole). */
+  sent(source: Machine, bytes: Uint8Array): Promise<void>;
+  /** The destination's answer to a part of the sync of `cp`. */
+  answered(source: Machine, cp: number, answer: CpPartAnswer): void;
 }

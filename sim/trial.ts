@@ -14,11 +14,24 @@
 import { setImmediate } from "node:timers";
 import { blake3 } from "../src/hash/blake3.ts";
 import type { LinkPlan } from "../src/edge-source/mirror/memory-client.ts";
+import type { CpPartAnswer } from "../src/edge-source/mirror/replica-client.ts";
+import { readRecords } from "../src/protocol/cp-sync/records.ts";
+import { isError } from "../src/errors/mod.ts";
 import { Prng } from "../src/runtime/random.ts";
 import type { CrashFaults } from "../src/storage/fs/memory.ts";
 import { SimClock } from "./clock.ts";
 import { objectBytes, type ObjectState, type Outcome, PairModel, writeRange } from "./model.ts";
 import { type Handler, Machine, type Simulation, TOKEN } from "./pair.ts";
+import {
+  committedBlocks,
+  type Damage,
+  falseReference,
+  flip,
+  imageDifference,
+  payloadSpans,
+  repair,
+  stillDamaged,
+} from "./refs.ts";
 
 /** How a trial ended: null when every check held. */
 export interface TrialFailure {
@@ -33,6 +46,9 @@ export interface TrialSummary {
   writes: Record<Outcome, number>;
   reads: number;
   crashes: number;
+  /** Bits flipped at rest on the destination, and the blocks it asked for as DATA. */
+  flips: number;
+  refused: number;
   promoted: boolean;
   /** The writer's committed CP and volume digest at the end. */
   cp: number;
@@ -85,6 +101,8 @@ export async function runTrial(
     writes: trial.writes,
     reads: trial.reads,
     crashes: trial.crashes,
+    flips: trial.flips,
+    refused: trial.refused,
     promoted: trial.promoted,
     cp: store?.superblock.cp ?? -1,
     digest: store?.digest().digest ?? "",
@@ -97,6 +115,8 @@ class Trial implements Simulation {
   readonly rng: Prng;
   /** The workload's choices, apart from the faults' (so both stay replayable). */
   readonly work: Prng;
+  /** Where bits flip at rest: a stream of its own, so the other faults keep theirs. */
+  readonly rot: Prng;
   readonly model = new PairModel();
   readonly steps: number;
   step = 0;
@@ -120,6 +140,11 @@ class Trial implements Simulation {
   writes: Record<Outcome, number> = { applied: 0, maybe: 0, not: 0 };
   reads = 0;
   crashes = 0;
+  flips = 0;
+  refused = 0;
+
+  /** Bits the fault model flipped at rest on the destination (see {@link Trial.damageDest}). */
+  damage: Damage[] = [];
 
   /** Blocks the workload reuses (see {@link Trial.fromPool}). */
   readonly pool: Uint8Array[];
@@ -129,6 +154,7 @@ class Trial implements Simulation {
     for (let i = 0; i < index; i++) root.u32();
     const trialSeed = root.u32();
     this.rng = new Prng(trialSeed);
+    this.rot = new Prng(trialSeed ^ 0x5bd1e995);
     this.work = this.rng.fork();
     this.pool = Array.from({ length: 6 }, () => this.work.bytes(4096));
     this.steps = options.steps ?? 60;
@@ -159,6 +185,25 @@ class Trial implements Simulation {
     return plan;
   };
 
+  readonly cpSync = {
+    sent: async (source: Machine, bytes: Uint8Array) => {
+      const store = source.process?.handle.store;
+      if (!store) return;
+      for await (const r of readRecords(ReadableStream.from([bytes]))) {
+        const wrong = falseReference(store, r);
+        if (wrong) return this.fail(`the source sent a false reference: ${wrong}`);
+      }
+    },
+    answered: (_source: Machine, cp: number, answer: CpPartAnswer) => {
+      this.refused += answer.need?.length ?? 0;
+      // Every reference is checked before it is applied: one that resolved to other bytes
+      // is refused (409 need), so the content digest can only differ if one slipped through.
+      if (answer.status === 409 && /content digest differs/.test(answer.message ?? "")) {
+        this.fail(`CP ${cp}: the destination applied bytes a reference did not name`);
+      }
+    },
+  };
+
   crashFaults(): CrashFaults {
     return { float: () => this.rng.float(), keepWrite: 0.5, tear: 0.5, flipBit: 0.2 };
   }
@@ -176,6 +221,7 @@ class Trial implements Simulation {
       await this.boot(this.dest);
       await this.boot(this.source);
       for (this.step = 1; this.step <= this.steps && !this.failure; this.step++) {
+        if (this.rot.chance(0.15)) this.damageDest();
         this.act();
         await this.runFor(this.work.int(300));
         this.checkDigests();
@@ -304,6 +350,11 @@ class Trial implements Simulation {
       },
       (e) => {
         if (!this.pending.delete(p) || p.incarnation !== m.incarnation) return;
+        if (isError(e, "corrupt")) {
+          // A damaged block past the first piece breaks the body off: loud, like a 500.
+          const body = new TextEncoder().encode(JSON.stringify({ error: "corrupt" }));
+          return settle({ status: 500, body, headers: new Headers() });
+        }
         this.fail(`${m.name}: ${req.method} ${new URL(req.url).pathname} threw ${e}`);
       },
     );
@@ -413,11 +464,31 @@ class Trial implements Simulation {
   rangedWrite(key: string): void {
     const w = this.work;
     const size = this.model.states(key)?.[0]?.length ?? 0;
-    const offset = w.int(size + 9000);
-    const data = objectBytes(w, w.range(1, 12_000));
+    if (w.chance(0.3)) return this.poolPatch(key, size);
+    this.writeAt(key, w.int(size + 9000), objectBytes(w, w.range(1, 12_000)));
+  }
+
+  /**
+   * A pool block written into an aligned block of `key` in two ranged
+   * writes: the CP patches it together, so it has no log recipe and the CP
+   * sync asks the block locator where the destination holds those bytes — a
+   * hint that goes stale once the block it names is freed and reused.
+   */
+  poolPatch(key: string, size: number): void {
+    const w = this.work;
+    const at = w.int(Math.floor(size / 4096) + 2) * 4096;
+    const block = this.pool[w.int(this.pool.length)];
+    const half = w.range(1, 4095);
+    this.writeAt(key, at, block.subarray(0, half), () => {
+      if (!this.busy(key)) this.writeAt(key, at + half, block.subarray(half));
+    });
+  }
+
+  /** A ranged write of `data` at `offset`; `then` runs once it is answered. */
+  writeAt(key: string, offset: number, data: Uint8Array, then?: () => void): void {
     const req = new Request(this.objectUrl(key), {
       method: "PUT",
-      body: data as Uint8Array<ArrayBuffer>,
+      body: data.slice() as Uint8Array<ArrayBuffer>,
       headers: {
         "Content-Length": String(data.length),
         "Content-Range": `bytes ${offset}-${offset + data.length - 1}/*`,
@@ -426,6 +497,7 @@ class Trial implements Simulation {
     this.send(this.writer, key, req, (res) => {
       const outcome = this.outcome(`PUT ${key} range`, res?.status ?? null, [200, 201], [403, 507]);
       this.model.apply(key, (s) => writeRange(s, offset, data), outcome);
+      then?.();
     });
   }
 
@@ -479,6 +551,10 @@ class Trial implements Simulation {
       if (!this.promoted && d && d.superblock.cp === cp && d.digest().digest !== digest) {
         this.fail(`CP ${cp}: destination digest ${d.digest().digest} != ${digest}`);
       }
+      const s = this.source.process?.handle.store;
+      if (!this.promoted && s && d && s.superblock.cp === cp && d.superblock.cp === cp) {
+        this.checkImage();
+      }
     });
   }
 
@@ -488,6 +564,7 @@ class Trial implements Simulation {
       method: "POST",
       headers: { Authorization: `Bearer ${TOKEN}` },
     });
+    this.repairDest();
     // Failover: the old source is cut off first (as an operator would when it is gone).
     if (this.source.link) this.source.link.partitioned = true;
     this.send(this.dest, null, req, (res) => {
@@ -505,6 +582,78 @@ class Trial implements Simulation {
     const path = `${this.dest.dir}/role`;
     if (!this.dest.fs.existsSync(path)) return false;
     return JSON.parse(new TextDecoder().decode(this.dest.fs.readFileSync(path))).role === "source";
+  }
+
+  /**
+   * A bit flipped at rest on the destination, in what CP sync references
+   * resolve against: the payload of a record in its log (LOG_REF, PATCH) or
+   * a data block live in its committed CP (COPY, PATCH and DIFF bases). The
+   * log's flip is in the cached copy only: on the medium it is what the log's
+   * own checks refuse at the next open, beyond this model. The volume's is on
+   * the medium: a read of it answers `corrupt`, the CP syncs must refuse it.
+   */
+  damageDest(): void {
+    const m = this.dest;
+    const store = m.process?.handle.store;
+    if (!store || this.promoted) return;
+    const r = this.rot;
+    if (r.chance(0.5)) {
+      // Mostly the records the next CP sync resolves against: those its committed CP lacks.
+      const all = payloadSpans(m.fs, `${m.dir}/log`);
+      const next = all.filter((s) => s.lsn > store.superblock.lsnCovered);
+      const spans = next.length > 0 && r.chance(0.8) ? next : all;
+      if (spans.length === 0) return;
+      const s = spans[r.int(spans.length)];
+      this.damage.push(flip(m.fs, s.path, s.start * 8 + r.int((s.end - s.start) * 8), false));
+      this.flips++;
+      return;
+    }
+    const blocks = committedBlocks(store).filter((b) => b.data);
+    if (blocks.length === 0) return;
+    const { block, key } = blocks[r.int(blocks.length)];
+    const path = `${m.dir}/volume.dat`;
+    const d = flip(m.fs, path, block * 4096 * 8 + r.int(4096 * 8), true);
+    d.block = { block, key: key!, bytes: store.volume.readBlock(block) };
+    this.damage.push(d);
+    this.flips++;
+  }
+
+  /**
+   * A promotion starts from an intact disk: the promoted side holds the only
+   * copy, so a damaged block there stays damaged (and a CP that would patch
+   * it fails, docs/internals.md §4) until issue 10's repair can fetch it.
+   */
+  repairDest(): void {
+    for (const d of this.damage) repair(this.dest.fs, d);
+    this.damage = [];
+  }
+
+  /** The bytes of `block` on the destination are what the fault model left there. */
+  damagedBlock(block: number, bytes: Uint8Array): boolean {
+    return this.damage.some((d) =>
+      d.block?.block === block && stillDamaged(this.dest.fs, d) &&
+      d.block.bytes.every((x, i) => x === bytes[i])
+    );
+  }
+
+  /** Both sides at the same CP: the destination's image is the source's, but for damage. */
+  checkImage(): void {
+    const s = this.source.process!.handle.store;
+    const d = this.dest.process!.handle.store;
+    const wrong = imageDifference(s, d, (b, bytes) => this.damagedBlock(b, bytes));
+    if (wrong) this.fail(wrong);
+  }
+
+  /** Keys whose committed bytes on the destination include a block damaged at rest. */
+  damagedKeys(): Set<string> {
+    const store = this.dest.process!.handle.store;
+    const keys = new Set<string>();
+    for (const b of committedBlocks(store)) {
+      if (b.data && b.key !== null && this.damagedBlock(b.block, store.volume.readBlock(b.block))) {
+        keys.add(b.key);
+      }
+    }
+    return keys;
   }
 
   /** No (generation, CP) ever has two images, on either side. */
@@ -567,18 +716,27 @@ class Trial implements Simulation {
           `after the final CP ${answer.cp}: destination at CP ${d.cp} with digest ${d.digest}, source ${answer.digest}`,
         );
       }
+      this.checkImage();
+      if (this.failure) return;
     }
+    // A damaged block may make its object unreadable on the destination: loudly, never wrong.
+    const unreadable = this.promoted ? new Set<string>() : this.damagedKeys();
     // Every key reads as the model allows, on the writer and (paired) on the destination.
     const readers = this.promoted ? [this.dest] : [this.source, this.dest];
     for (const m of readers) {
       for (const key of KEYS) {
         let got: ObjectState | undefined;
         let status = 0;
+        let error = "";
         this.send(m, key, new Request(this.objectUrl(key)), (res) => {
           status = res?.status ?? -1;
           got = res?.status === 200 ? res.body : null;
+          if (res?.status === 500) error = JSON.parse(new TextDecoder().decode(res.body)).error;
         });
         await this.until(() => status !== 0, 10_000);
+        if (m === this.dest && unreadable.has(key) && status === 500 && error === "corrupt") {
+          continue;
+        }
         if (status !== 200 && status !== 404) {
           return this.fail(`final GET ${key} on ${m.name}: status ${status}`);
         }

@@ -187,6 +187,33 @@ export class MemoryFileSystem implements FileSystem {
     node.data = node.durable.clone();
   }
 
+  /**
+   * Flips bit `bit` of the file at `path` at rest: what its reads see and,
+   * when `lasting`, what survives a crash too (the medium rotted); otherwise
+   * only the cached copy is damaged, and a crash reloads the synced bytes. A
+   * later write over the bit replaces it, as a rewrite of the sector does.
+   * The simulator's faults after an fsync (the crash faults hit only unsynced
+   * writes).
+   *
+   * @example
+   * ```ts
+   * import { MemoryFileSystem } from "./memory.ts";
+   * const disk = new MemoryFileSystem();
+   * const fd = disk.openSync("f", "wx+");
+   * disk.writeSync(fd, new Uint8Array([0]), 0, 1, 0);
+   * disk.fdatasyncSync(fd);
+   * disk.flipBit("f", 3, true);
+   * console.assert(disk.readFileSync("f")[0] === 8);
+   * ```
+   */
+  flipBit(path: string, bit: number, lasting: boolean): void {
+    const file = this.#file(path);
+    const at = bit >> 3;
+    if (at >= file.data.size) throw new Error(`invariant: bit ${bit} is past the end of ${path}`);
+    file.data.buf[at] ^= 1 << (bit & 7);
+    if (lasting && at < file.durable.size) file.durable.buf[at] ^= 1 << (bit & 7);
+  }
+
   // ---- paths
 
   #walk(path: string): { parent: DirNode | null; name: string; node: Node | undefined } {

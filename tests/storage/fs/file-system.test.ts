@@ -141,6 +141,26 @@ Deno.test(
   }),
 );
 
+Deno.test("memory file system: a bit flipped at rest lasts a crash only on the medium", () => {
+  const fs = new MemoryFileSystem();
+  const fd = fs.openSync("f", "wx+");
+  fs.fsyncDirSync(".");
+  fs.writeSync(fd, bytes(0, 0, 0), 0, 3, 0);
+  fs.fdatasyncSync(fd);
+  fs.flipBit("f", 1, true); // byte 0, bit 1: the medium
+  fs.flipBit("f", 8 + 7, false); // byte 1, bit 7: the cached copy only
+  assert.deepEqual(fs.readFileSync("f"), bytes(2, 128, 0));
+  fs.writeSync(fd, bytes(5), 0, 1, 1); // a write over the flipped byte replaces it
+  assert.deepEqual(fs.readFileSync("f"), bytes(2, 5, 0));
+  fs.crash();
+  assert.deepEqual(
+    fs.readFileSync("f"),
+    bytes(2, 0, 0),
+    "the cache is gone, the medium's flip stays",
+  );
+  assert.throws(() => fs.flipBit("f", 24, true), /past the end/);
+});
+
 Deno.test("memory file system: a write past the capacity is cut short, then ENOSPC", () => {
   const fs = new MemoryFileSystem({ capacity: 10 });
   const fd = fs.openSync("f", "wx+");
