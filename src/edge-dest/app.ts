@@ -93,8 +93,23 @@ export function createDestApp(ctx: DestAppContext): Hono {
     const body = await c.req.json().catch(() => null) as {
       lastLsn?: unknown;
       truncateAfter?: unknown;
+      ifLastLsn?: unknown;
     } | null;
     const sb = store.superblock;
+    if (typeof body?.ifLastLsn !== "number") {
+      throw new RefsyncError(
+        "bad_request",
+        "a log reset names where this log ends as the source saw it: {ifLastLsn: LSN}",
+      );
+    }
+    // A reset that arrives late (a retry, a duplicate) must not cut records acknowledged since.
+    if (body.ifLastLsn !== store.log.lastLsn) {
+      throw new RefsyncError(
+        "conflict",
+        `stale log reset: it was asked when this log ended at LSN ${body.ifLastLsn}, ` +
+          `and it ends at ${store.log.lastLsn} now`,
+      );
+    }
     if (typeof body?.truncateAfter === "number") {
       // The source lost an unacknowledged tail (never fsynced there): drop it here too.
       if (body.truncateAfter < sb.lsnCovered) {
@@ -114,7 +129,10 @@ export function createDestApp(ctx: DestAppContext): Hono {
       }
       await store.log.reset(body.lastLsn);
     } else {
-      throw new RefsyncError("bad_request", "give {truncateAfter: LSN} or {lastLsn: LSN}");
+      throw new RefsyncError(
+        "bad_request",
+        "give {truncateAfter: LSN, ifLastLsn: LSN} or {lastLsn: LSN, ifLastLsn: LSN}",
+      );
     }
     return c.json(destState(store));
   });

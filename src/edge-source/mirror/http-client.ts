@@ -7,7 +7,7 @@
  */
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
-import type { DestState } from "../../protocol/handshake/mod.ts";
+import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
 import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 
 /** Sends one request (global `fetch` by default; the simulator's network in `sim/`). */
@@ -39,7 +39,7 @@ export class HttpReplicaClient implements ReplicaClient {
     return await json<DestState>(await this.#request("/v1/repl/state"));
   }
 
-  async resetLog(body: { truncateAfter: number } | { lastLsn: number }): Promise<DestState> {
+  async resetLog(body: LogReset): Promise<DestState> {
     return await json<DestState>(
       await this.#request("/v1/repl/log/reset", {
         method: "POST",

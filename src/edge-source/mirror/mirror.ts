@@ -227,10 +227,13 @@ export class Mirror {
     }
     const log = store.log;
     if (state.lastLsn > log.lastLsn) {
-      state = await this.#client.resetLog({ truncateAfter: log.lastLsn });
+      state = await this.#client.resetLog({
+        truncateAfter: log.lastLsn,
+        ifLastLsn: state.lastLsn,
+      });
     }
     if (state.lastLsn + 1 < log.firstLsn) {
-      state = await this.#client.resetLog({ lastLsn: log.firstLsn - 1 });
+      state = await this.#client.resetLog({ lastLsn: log.firstLsn - 1, ifLastLsn: state.lastLsn });
     }
     this.#destCp = state.cp;
     const fields = { cp: state.cp, lastLsn: state.lastLsn };

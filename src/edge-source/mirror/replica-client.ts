@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { DestState } from "../../protocol/handshake/mod.ts";
+import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
 
 /** What the destination answered to one CP sync part. */
 export interface CpPartAnswer {
@@ -32,7 +32,7 @@ export interface ReplicaClient {
   /** The destination's replication state (the handshake). */
   state(): Promise<DestState>;
   /** Truncates (`truncateAfter`) or skips (`lastLsn`) the destination's log; its new state. */
-  resetLog(body: { truncateAfter: number } | { lastLsn: number }): Promise<DestState>;
+  resetLog(body: LogReset): Promise<DestState>;
   /** Appends frames to the destination's log; resolves with its highest durable LSN. */
   sendFrames(frames: Uint8Array): Promise<number>;
   /**

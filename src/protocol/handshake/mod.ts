@@ -129,3 +129,21 @@ export function judgePairing(dest: DestState, local: LocalCp): Pairing {
   }
   return { kind: "ok", resendLastCp: dest.cp === local.cp - 1 };
 }
+
+/**
+ * A change of the destination's log range asked by its source at the
+ * handshake: cut a tail the source lost before fsyncing it (`truncateAfter`),
+ * or skip to what a committed CP covers (`lastLsn`). `ifLastLsn` is where the
+ * destination's log ended when the source looked: the destination refuses the
+ * reset when it ends elsewhere, so a reset that arrives late (a retry, a
+ * duplicate) can never cut records acknowledged since.
+ *
+ * @example
+ * ```ts
+ * import type { LogReset } from "./mod.ts";
+ * const reset: LogReset = { truncateAfter: 10, ifLastLsn: 12 };
+ * ```
+ */
+export type LogReset =
+  | { truncateAfter: number; ifLastLsn: number }
+  | { lastLsn: number; ifLastLsn: number };

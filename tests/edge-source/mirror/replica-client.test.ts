@@ -62,8 +62,22 @@ function contract(name: string, make: () => Promise<Subject>) {
         (e) => isError(e, "conflict") && /repeat/.test((e as Error).message),
         "a repeat of a record the destination holds is refused",
       );
-      const reset = await c.resetLog({ truncateAfter: 1 });
+      // A reset names where the log ended when the source looked: a stale one cuts nothing.
+      await assert.rejects(
+        () => c.resetLog({ truncateAfter: 1, ifLastLsn: 5 }),
+        (e) => isError(e, "conflict") && /stale log reset/.test((e as Error).message),
+      );
+      assert.equal((await c.state()).lastLsn, 3);
+      const reset = await c.resetLog({ truncateAfter: 1, ifLastLsn: 3 });
       assert.equal(reset.lastLsn, 1);
+      // The same reset delivered again after a newer record was acknowledged (a duplicate on
+      // the network) must not take that record away.
+      assert.equal(await c.sendFrames(putFrames(2, [one])), 2);
+      await assert.rejects(
+        () => c.resetLog({ truncateAfter: 1, ifLastLsn: 3 }),
+        (e) => isError(e, "conflict"),
+      );
+      assert.equal((await c.state()).lastLsn, 2);
       const bad = await c.sendCpPart(1, 0, true, new Uint8Array([1, 2, 3]));
       assert.equal(bad.status, 400, bad.message);
       await assert.rejects(() => client("wrong").state(), (e) => isError(e, "unauthorized"));
