@@ -77,7 +77,17 @@ function fingerprint(s: ObjectState): string {
   return `${s.length}:${h >>> 0}`;
 }
 
-function equal(a: ObjectState, b: ObjectState): boolean {
+/**
+ * True when two states are the same (both absent, or the same bytes).
+ *
+ * @example
+ * ```ts
+ * import { equal } from "./model.ts";
+ * equal(new Uint8Array([1]), new Uint8Array([1])); // true
+ * equal(null, new Uint8Array(0)); // false: absent is not empty
+ * ```
+ */
+export function equal(a: ObjectState, b: ObjectState): boolean {
   if (a === null || b === null) return a === b;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

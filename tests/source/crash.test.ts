@@ -6,8 +6,9 @@
  * 50..300 ms, `--cp-dirty-bytes 1MiB`, so writers also wait on CPs), so kills
  * land inside CPs, group commits and multi-record transactions.
  *
- * A model keeps, per key, what was ACKNOWLEDGED (answered 2xx) and the one
- * operation in flight (sent, not answered) when the kill came. Each key is
+ * The model (tests/support/model.ts) keeps, per key, what was ACKNOWLEDGED
+ * (answered 2xx) and the one operation in flight (sent, not answered) when
+ * the kill came. Each key is
  * owned by one client, which runs one operation at a time, so the order of
  * operations on a key is known. After each restart every key must hold
  * exactly the acknowledged content, or that content with the in-flight
@@ -21,6 +22,7 @@
  */
 import { writeRange } from "../../sim/model.ts";
 import { firstDifference } from "../support/bytes.ts";
+import { Model } from "../support/model.ts";
 import assert from "node:assert/strict";
 import {
   adminAuth,
@@ -76,15 +78,6 @@ function describe(op: Op): string {
   }
 }
 
-/** What the model knows of one key. */
-interface KeyState {
-  key: string;
-  /** The content as acknowledged (null: absent). */
-  acked: Uint8Array | null;
-  /** Sent, not answered when the process died. */
-  inflight: Op | null;
-}
-
 /** Sizes of whole PUTs: empty, small, 4 KiB-aligned and not, across the 1 MiB record size. */
 function putSize(rng: Prng): number {
   switch (rng.int(8)) {
@@ -108,8 +101,8 @@ function rangeOp(rng: Prng, size: number): Op {
   return { kind: "range", offset, data: rng.bytes(length) };
 }
 
-function nextOp(rng: Prng, st: KeyState): Op | "check" {
-  const size = st.acked?.length ?? -1;
+function nextOp(rng: Prng, acked: Uint8Array | null): Op | "check" {
+  const size = acked?.length ?? -1;
   const r = rng.float();
   if (size < 0) return r < 0.7 ? { kind: "put", data: rng.bytes(putSize(rng)) } : rangeOp(rng, 0);
   if (r < 0.35) return { kind: "put", data: rng.bytes(putSize(rng)) };
@@ -137,18 +130,15 @@ Deno.test({
       withTempDir("refsync-crash-", async (dir) => {
         const rng = new Prng(seed);
         const started = performance.now();
-        const keys: KeyState[][] = [];
+        const keys: string[][] = [];
         for (let c = 0; c < CLIENTS; c++) {
           keys.push([]);
           for (let k = 0; k < KEYS_PER_CLIENT; k++) {
-            keys[c].push({
-              key: `c${c}/${k === 0 ? "k0" : `sub/k${k}`}`,
-              acked: null,
-              inflight: null,
-            });
+            keys[c].push(`c${c}/${k === 0 ? "k0" : `sub/k${k}`}`);
           }
         }
         const all = keys.flat();
+        const model = new Model();
         const tally: Tally = {
           acked: 0,
           inflightApplied: 0,
@@ -167,7 +157,7 @@ Deno.test({
           try {
             // ---- after a restart: every key is what was acknowledged, with the
             // in-flight operation (if any) applied whole or not at all.
-            await verifyAll(src, all, tally, `round ${round} (after kill ${kills})`);
+            await verifyAll(src, model, all, tally, `round ${round} (after kill ${kills})`);
             if (round === KILLS) break; // the last restart is only verified
 
             // ---- load, then SIGKILL at a seeded moment
@@ -176,6 +166,7 @@ Deno.test({
             const clients = keys.map((owned, c) =>
               runClient(
                 src,
+                model,
                 owned,
                 new Prng(seed ^ (round * 7919 + c * 104729)),
                 state,
@@ -230,16 +221,18 @@ Deno.test({
 /** One client: operations on its own keys, one at a time, until the kill (or its bounds). */
 async function runClient(
   src: ApplianceProcess,
-  owned: KeyState[],
+  model: Model,
+  owned: string[],
   rng: Prng,
   state: { killing: boolean },
   tally: Tally,
   who: string,
 ): Promise<void> {
   for (let i = 0; i < MAX_OPS_PER_ROUND && !state.killing; i++) {
-    const st = rng.pick(owned);
-    const op = nextOp(rng, st);
-    const url = objectUrl(src.url, st.key);
+    const key = rng.pick(owned);
+    const before = model.bytes(key);
+    const op = nextOp(rng, before);
+    const url = objectUrl(src.url, key);
     if (op === "check") {
       // A read during load sees exactly the acknowledged state (no write of this key is in flight).
       let a;
@@ -247,11 +240,11 @@ async function runClient(
         a = await withDeadline(REQUEST_TIMEOUT_MS, (signal) => request(url, { signal }));
       } catch (e) {
         if (state.killing) return;
-        throw new Error(`${who}: GET ${st.key} failed: ${e}`);
+        throw new Error(`${who}: GET ${key} failed: ${e}`);
       }
       assertContent(
-        st,
-        st.acked,
+        key,
+        before,
         a.status,
         a.bytes,
         a.headers.get("ETag"),
@@ -269,7 +262,8 @@ async function runClient(
         body: op.data as BodyInit,
         headers: { "Content-Range": `bytes ${op.offset}-${op.offset + op.data.length - 1}/*` },
       };
-    st.inflight = op;
+    const after = apply(before, op);
+    model.send(key, after, describe(op));
     let res: Response;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const controller = new AbortController();
@@ -280,7 +274,7 @@ async function runClient(
       clearTimeout(timer);
       // Sent (maybe partly), never answered: may or may not be applied.
       if (state.killing) return;
-      throw new Error(`${who}: ${describe(op)} to ${st.key} failed before the kill: ${e}`);
+      throw new Error(`${who}: ${describe(op)} to ${key} failed before the kill: ${e}`);
     }
     // A 2xx status line means acknowledged, even if the body is cut by the kill.
     const status = res.status;
@@ -291,21 +285,18 @@ async function runClient(
       body = op.kind === "delete" && text === "" ? {} : JSON.parse(text);
     } catch {
       if (!state.killing) {
-        throw new Error(`${who}: ${describe(op)} to ${st.key}: ${status} without a JSON body`);
+        throw new Error(`${who}: ${describe(op)} to ${key}: ${status} without a JSON body`);
       }
     } finally {
       clearTimeout(timer);
     }
-    const before = st.acked;
-    const after = apply(before, op);
-    st.inflight = null;
     if (op.kind === "delete") {
-      assert.equal(status, 204, `${who}: DELETE ${st.key}: ${status} ${JSON.stringify(body)}`);
+      assert.equal(status, 204, `${who}: DELETE ${key}: ${status} ${JSON.stringify(body)}`);
     } else {
       assert.equal(
         status,
         before === null ? 201 : 200,
-        `${who}: ${describe(op)} to ${st.key} (${
+        `${who}: ${describe(op)} to ${key} (${
           before === null ? "absent" : `${before.length} bytes`
         }): ` +
           `${status} ${JSON.stringify(body)}`,
@@ -314,15 +305,15 @@ async function runClient(
         assert.equal(
           body.size,
           after!.length,
-          `${who}: size answered for ${describe(op)} to ${st.key}`,
+          `${who}: size answered for ${describe(op)} to ${key}`,
         );
         if (op.kind === "put") {
           const want = blake3Hex(op.data);
-          assert.equal(body.etag, want, `${who}: etag answered for ${describe(op)} to ${st.key}`);
+          assert.equal(body.etag, want, `${who}: etag answered for ${describe(op)} to ${key}`);
           assert.equal(
             etagValue(etag),
             want,
-            `${who}: ETag header for ${describe(op)} to ${st.key}`,
+            `${who}: ETag header for ${describe(op)} to ${key}`,
           );
         } else {
           assert.equal(body.etag, null, `${who}: a ranged write answers etag null`);
@@ -330,45 +321,43 @@ async function runClient(
       }
       tally.bytesAcked += op.data.length;
     }
-    st.acked = after;
+    model.ack(key);
     tally.acked++;
   }
 }
 
-/** Checks every key after a restart, resolving in-flight operations; checks the listing too. */
+/** Checks every key after a restart, settling in-flight operations; checks the listing too. */
 async function verifyAll(
   src: ApplianceProcess,
-  all: KeyState[],
+  model: Model,
+  all: string[],
   tally: Tally,
   when: string,
 ): Promise<void> {
-  for (const st of all) {
+  for (const key of all) {
     const a = await withDeadline(
       REQUEST_TIMEOUT_MS,
-      (signal) => request(objectUrl(src.url, st.key), { signal }),
+      (signal) => request(objectUrl(src.url, key), { signal }),
     );
     const got = a.status === 404 ? null : a.bytes;
     if (a.status !== 404 && a.status !== 200) {
-      throw new Error(`${when}: GET ${st.key}: ${a.status} ${a.text.slice(0, 300)}`);
+      throw new Error(`${when}: GET ${key}: ${a.status} ${a.text.slice(0, 300)}`);
     }
-    if (st.inflight) {
-      const op = st.inflight;
-      const applied = apply(st.acked, op);
-      if (same(got, applied)) {
-        st.acked = applied;
-        tally.inflightApplied++;
-      } else if (same(got, st.acked)) {
-        tally.inflightDropped++;
-      } else {
+    const sent = model.inflight(key);
+    if (sent) {
+      const acked = model.bytes(key);
+      const outcome = model.settle(key, got);
+      if (outcome === "applied") tally.inflightApplied++;
+      else if (outcome === "not") tally.inflightDropped++;
+      else {
         throw new Error(
-          `${when}: ${st.key} holds ${shape(got)}; acknowledged was ${shape(st.acked)}, and the ` +
-            `${describe(op)} in flight at the kill would make ${shape(applied)}: it is neither ` +
-            `(${explain(got, st.acked, applied)})`,
+          `${when}: ${key} holds ${shape(got)}; acknowledged was ${shape(acked)}, and the ` +
+            `${sent.what} in flight at the kill would make ${shape(sent.next)}: it is neither ` +
+            `(${explain(got, acked, sent.next)})`,
         );
       }
-      st.inflight = null;
     }
-    assertContent(st, st.acked, a.status, a.bytes, a.headers.get("ETag"), when);
+    assertContent(key, model.bytes(key), a.status, a.bytes, a.headers.get("ETag"), when);
   }
   // The listing agrees with the model (keys in UTF-8 order, sizes, ETags).
   const list = await requestJson<
@@ -377,19 +366,18 @@ async function verifyAll(
     `${src.url}/v1/objects?limit=1000`,
   );
   assert.equal(list.status, 200, `${when}: list`);
-  const want = all.filter((s) => s.acked !== null).map((s) => s.key).sort();
-  assert.deepEqual(list.json.objects.map((o) => o.key), want, `${when}: listed keys`);
+  assert.deepEqual(list.json.objects.map((o) => o.key), model.sortedKeys(), `${when}: listed keys`);
   for (const o of list.json.objects) {
-    const st = all.find((s) => s.key === o.key)!;
-    assert.equal(o.size, st.acked!.length, `${when}: listed size of ${o.key}`);
-    assert.equal(o.etag, blake3Hex(st.acked!), `${when}: listed etag of ${o.key}`);
+    const acked = model.bytes(o.key)!;
+    assert.equal(o.size, acked.length, `${when}: listed size of ${o.key}`);
+    assert.equal(o.etag, blake3Hex(acked), `${when}: listed etag of ${o.key}`);
   }
   const stats = await requestJson<{ cp: { committed: number } }>(`${src.url}/v1/admin/stats`);
   tally.maxCp = Math.max(tally.maxCp, stats.json.cp.committed);
 }
 
 function assertContent(
-  st: KeyState,
+  key: string,
   want: Uint8Array | null,
   status: number,
   bytes: Uint8Array,
@@ -400,29 +388,24 @@ function assertContent(
     assert.equal(
       status,
       404,
-      `${when}: ${st.key} should be absent, GET gave ${status} (${bytes.length} bytes)`,
+      `${when}: ${key} should be absent, GET gave ${status} (${bytes.length} bytes)`,
     );
     return;
   }
   assert.equal(
     status,
     200,
-    `${when}: ${st.key} should hold ${want.length} bytes, GET gave ${status}`,
+    `${when}: ${key} should hold ${want.length} bytes, GET gave ${status}`,
   );
   const diff = firstDifference(bytes, want);
   assert.equal(
     diff,
     -1,
-    `${when}: ${st.key} holds ${shape(bytes)}, acknowledged ${
+    `${when}: ${key} holds ${shape(bytes)}, acknowledged ${
       shape(want)
     }; first difference at byte ${diff}`,
   );
-  assert.equal(etagValue(etag), blake3Hex(want), `${when}: ETag of ${st.key}`);
-}
-
-function same(a: Uint8Array | null, b: Uint8Array | null): boolean {
-  if (a === null || b === null) return a === b;
-  return firstDifference(a, b) === -1;
+  assert.equal(etagValue(etag), blake3Hex(want), `${when}: ETag of ${key}`);
 }
 
 function shape(b: Uint8Array | null): string {

@@ -26,8 +26,8 @@
  *
  * @module
  */
-import { writeRange } from "../../sim/model.ts";
 import { firstDifference } from "../support/bytes.ts";
+import { Model } from "../support/model.ts";
 import assert from "node:assert/strict";
 import {
   adminAuth,
@@ -56,12 +56,9 @@ const MiB = 1024 * KiB;
 /** No timer CPs, no threshold CPs: the test decides when a CP happens. */
 const QUIET = ["--cp-interval", "0", "--cp-dirty-bytes", "1GiB"];
 
-/** The objects a data dir must hold (absent keys map to null). */
-type Model = Map<string, Uint8Array | null>;
-
 /** True when the model holds `key` (a write to it replaces: 200, not 201). */
 function existing(model: Model, key: string): boolean {
-  return (model.get(key) ?? null) !== null;
+  return model.objects.has(key);
 }
 
 async function put(
@@ -73,7 +70,7 @@ async function put(
   const a = await putObject(src.url, key, data);
   assert.equal(a.status, existing(model, key) ? 200 : 201, `PUT ${key}: ${JSON.stringify(a.json)}`);
   assert.equal(a.json.etag, blake3Hex(data), `PUT ${key}: etag`);
-  model.set(key, data);
+  model.put(key, data);
   return a.json.lsn;
 }
 
@@ -90,14 +87,14 @@ async function range(
     existing(model, key) ? 200 : 201,
     `ranged PUT ${key}: ${JSON.stringify(a.json)}`,
   );
-  model.set(key, writeRange(model.get(key) ?? null, offset, data));
+  model.write(key, offset, data);
   return a.json.lsn;
 }
 
 async function del(src: ApplianceProcess, model: Model, key: string): Promise<void> {
   const a = await request(objectUrl(src.url, key), { method: "DELETE" });
   assert.equal(a.status, 204, `DELETE ${key}: ${a.status} ${a.text}`);
-  model.set(key, null);
+  model.delete(key);
 }
 
 async function cp(src: ApplianceProcess): Promise<number> {
@@ -111,8 +108,9 @@ async function cp(src: ApplianceProcess): Promise<number> {
 
 /** Every key of `model` is as the model says (bytes, ETag), and the listing is exactly the model. */
 async function verify(src: ApplianceProcess, model: Model, when: string): Promise<void> {
-  for (const [key, want] of model) {
+  for (const key of [...model.objects.keys(), ...model.deleted]) {
     const a = await request(objectUrl(src.url, key));
+    const want = model.bytes(key);
     if (want === null) {
       assert.equal(
         a.status,
@@ -139,7 +137,7 @@ async function verify(src: ApplianceProcess, model: Model, when: string): Promis
   const list = await requestJson<{ objects: Array<{ key: string; size: number }> }>(
     `${src.url}/v1/objects?limit=1000`,
   );
-  const want = [...model].filter(([, v]) => v !== null).map(([k, v]) => [k, v!.length]).sort();
+  const want = model.sortedKeys().map((k) => [k, model.bytes(k)!.length]).sort();
   assert.deepEqual(list.json.objects.map((o) => [o.key, o.size]).sort(), want, `${when}: listing`);
 }
 
@@ -171,7 +169,7 @@ interface LogFixture {
  * the COMMIT is the last record. Kills the process (SIGKILL) after it.
  */
 async function prepareLog(dir: string, rng: Prng, variant: "single" | "txn"): Promise<LogFixture> {
-  const model: Model = new Map();
+  const model = new Model();
   const src = await spawnSource(dir, QUIET);
   try {
     await put(src, model, "a/one", rng.bytes(100 * KiB + 3));
@@ -187,7 +185,7 @@ async function prepareLog(dir: string, rng: Prng, variant: "single" | "txn"): Pr
     await range(src, model, "a/multi", MiB - 100, rng.bytes(1.2 * MiB)); // across records, multi-record
     await del(src, model, "a/gone");
     // The victim, last.
-    const before = new Map(model);
+    const before = model.clone();
     const lastLsn = await put(
       src,
       model,
@@ -233,7 +231,7 @@ async function checkLogRecovery(
     );
     assert.equal(s.cp.committed, 1, `${when}: CP 1 is the committed CP`);
     if (!continues) return;
-    const model = new Map(fx.without);
+    const model = fx.without.clone();
     const lsn = await put(src, model, "after/cut", rng.bytes(12_345));
     assert.equal(lsn, fx.lastLsn, `${when}: the next write takes the freed LSN`);
     await range(src, model, fx.victim, 10, rng.bytes(100));
@@ -332,7 +330,7 @@ for (const variant of ["single", "txn"] as const) {
 
 /** CP 1 and CP 2 committed, more writes in the log only, killed. CP 2 is in slot 0. */
 async function prepareSuperblock(dir: string, rng: Prng): Promise<Model> {
-  const model: Model = new Map();
+  const model = new Model();
   const src = await spawnSource(dir, QUIET);
   try {
     await put(src, model, "a/one", rng.bytes(100 * KiB + 3));
