@@ -203,6 +203,11 @@ function clientToken(v: Values, host: string) {
   return given;
 }
 
+/** A size flag's value (`64MiB`), or `fallback` when it is not given. */
+function size(text: string | boolean | undefined, flag: string, fallback: number): number {
+  return text === undefined ? fallback : parseBytes(text as string, flag);
+}
+
 function storeFlags(v: Values) {
   return {
     cpIntervalMs: int(
@@ -210,21 +215,15 @@ function storeFlags(v: Values) {
       "--cp-interval",
       DEFAULTS.cpIntervalMs,
     ),
-    cpDirtyBytes: v["cp-dirty-bytes"] === undefined
-      ? DEFAULTS.cpDirtyBytes
-      : parseBytes(v["cp-dirty-bytes"] as string, "--cp-dirty-bytes"),
-    maxObjectBytes: v["max-object-bytes"] === undefined
-      ? DEFAULTS.maxObjectBytes
-      : parseBytes(v["max-object-bytes"] as string, "--max-object-bytes"),
+    cpDirtyBytes: size(v["cp-dirty-bytes"], "--cp-dirty-bytes", DEFAULTS.cpDirtyBytes),
+    maxObjectBytes: size(v["max-object-bytes"], "--max-object-bytes", DEFAULTS.maxObjectBytes),
     bodyIdleTimeoutMs: int(
       v["body-idle-timeout"] as string | undefined,
       "--body-idle-timeout",
       DEFAULTS.bodyIdleTimeoutMs,
       1,
     ),
-    spaceReserve: v["space-reserve"] === undefined
-      ? DEFAULTS.spaceReserve
-      : parseBytes(v["space-reserve"] as string, "--space-reserve"),
+    spaceReserve: size(v["space-reserve"], "--space-reserve", DEFAULTS.spaceReserve),
   };
 }
 
