@@ -23,9 +23,8 @@
  * @module
  */
 import { blake3 } from "../../hash/blake3.ts";
-import { walkMap } from "../blockmap/blockmap.ts";
-import { Catalog } from "../catalog/mod.ts";
 import { groupTransactions, type NvLog } from "../log/mod.ts";
+import { walkLive } from "../walk.ts";
 import { encodeSuperblock, type Superblock } from "../volume/superblock.ts";
 import type { Volume } from "../volume/volume.ts";
 import { WrittenBlocks } from "../volume/written.ts";
@@ -33,7 +32,6 @@ import { encodeKey } from "./key.ts";
 import type { DirtyLayers } from "./layers.ts";
 import type { Extent } from "./overlay.ts";
 import type { Retired } from "./reclamation.ts";
-import { decodeRecord } from "./record.ts";
 import type { CheckpointResult } from "./types.ts";
 
 /** Visits every block of the tree under `root`: catalog nodes, map blocks, data blocks. */
@@ -42,12 +40,7 @@ export function walkTree(
   root: Superblock["catalogRoot"],
   visit: (block: number, birth: number, meta: boolean) => void,
 ): void {
-  new Catalog(volume, root).walk(
-    (node) => visit(node.block, node.birth, true),
-    (_key, value) => {
-      walkMap(volume, decodeRecord(value).map, (p, isMap) => visit(p.block, p.birth, isMap));
-    },
-  );
+  walkLive(volume, root, (b) => visit(b.block, b.birth, b.kind !== "data"));
 }
 
 /**

@@ -211,6 +211,22 @@ export class Volume {
     }
   }
 
+  /**
+   * Writes each `bytes` over its `block`, live in the committed CP, then
+   * fdatasyncs: the one write of a live block, a repair. The caller has
+   * checked the bytes against the block's own pointer (they are the bytes the
+   * CP wrote there), so the committed image does not change; only damage goes.
+   */
+  async repairBlocks(records: Array<{ block: number; bytes: Uint8Array }>): Promise<void> {
+    for (const { block, bytes } of records) {
+      if (block < SUPERBLOCK_SLOTS || !this.#live.has(block) || bytes.length !== BLOCK_SIZE) {
+        throw new Error(`invariant: a repair writes one block live in CP ${this.#superblock.cp}`);
+      }
+    }
+    for (const { block, bytes } of records) this.writeAt(bytes, block * BLOCK_SIZE);
+    await this.sync();
+  }
+
   /** Marks `block` live in the committed CP (at open, from a walk of the trees). */
   markLive(block: number): void {
     this.#live.set(block);
