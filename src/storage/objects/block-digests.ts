@@ -17,14 +17,12 @@
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { RefsyncError } from "../../errors/mod.ts";
 import { blake3 } from "../../hash/blake3.ts";
+import { DIGEST_BYTES } from "../../protocol/verify/mod.ts";
 import { decodeNode } from "../catalog/node.ts";
 import { blockCheck } from "../volume/check.ts";
 import type { Superblock } from "../volume/superblock.ts";
 import type { BlockReader } from "../volume/types.ts";
 import { type LiveBlock, type LiveKind, walkLive } from "../walk.ts";
-
-/** Bytes of a block's content digest: the first 16 bytes of its BLAKE3. */
-export const BLOCK_DIGEST_BYTES = 16;
 
 /** Default block numbers per window of {@link blockDigests} (1 GiB of volume, 3.4 MB of memory). */
 export const DIGEST_WINDOW_BLOCKS = 1 << 18;
@@ -79,7 +77,7 @@ export function* blockDigests(
       const damaged = kinds[i] === KIND_CODE.node
         ? !nodeIntact(bytes, block, births[i])
         : blockCheck(bytes) !== checks[i];
-      yield { block, digest: blake3(bytes).subarray(0, BLOCK_DIGEST_BYTES), damaged };
+      yield { block, digest: blake3(bytes).subarray(0, DIGEST_BYTES), damaged };
     }
   }
 }
