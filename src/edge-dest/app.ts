@@ -20,6 +20,7 @@ import type { ObjectStore } from "../storage/objects/store.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { CpSyncSessions } from "./cp-sync-session.ts";
 import { receiveLog } from "./log-receiver.ts";
+import { registerVerifyRoutes } from "./verify-routes.ts";
 
 /** What the destination app needs. */
 export interface DestAppContext {
@@ -137,6 +138,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     return c.json(destState(store));
   });
   app.post("/v1/repl/cp", (c) => cpSync.handle(c));
+  registerVerifyRoutes(app, store, body);
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
 
   const forbidden = () => {

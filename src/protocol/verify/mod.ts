@@ -56,6 +56,20 @@ export interface DigestRecord {
   damaged: boolean;
 }
 
+/** A digest stream being read: its header, then its records one at a time. */
+export interface DigestReader {
+  header: DigestHeader;
+  records: AsyncGenerator<DigestRecord>;
+  /** Stops reading (the rest is never pulled). */
+  cancel(): Promise<void>;
+}
+
+/** What a destination answers a repair: the blocks it wrote, and the ones it refused with why. */
+export interface RepairAnswer {
+  repaired: number[];
+  refused: Array<{ block: number; message: string }>;
+}
+
 /**
  * The header bytes of a digest stream.
  *

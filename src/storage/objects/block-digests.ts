@@ -17,7 +17,7 @@
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { RefsyncError } from "../../errors/mod.ts";
 import { blake3 } from "../../hash/blake3.ts";
-import { DIGEST_BYTES } from "../../protocol/verify/mod.ts";
+import { DIGEST_BYTES, type DigestRecord, type RepairAnswer } from "../../protocol/verify/mod.ts";
 import { decodeNode } from "../catalog/node.ts";
 import { blockCheck } from "../volume/check.ts";
 import type { Superblock } from "../volume/superblock.ts";
@@ -27,14 +27,8 @@ import { type LiveBlock, type LiveKind, walkLive } from "../walk.ts";
 /** Default block numbers per window of {@link blockDigests} (1 GiB of volume, 3.4 MB of memory). */
 export const DIGEST_WINDOW_BLOCKS = 1 << 18;
 
-/** One live block's digest. */
-export interface BlockDigest {
-  block: number;
-  /** First 16 bytes of the BLAKE3 of the bytes on disk. */
-  digest: Uint8Array;
-  /** The bytes fail their own pointer's check (or, for a catalog node, its checksum): damaged here. */
-  damaged: boolean;
-}
+/** One live block's digest (`damaged`: it fails its own pointer's check here). */
+export type BlockDigest = DigestRecord;
 
 const KIND_CODE: Record<LiveKind, number> = { node: 1, map: 2, data: 3 };
 
@@ -123,13 +117,8 @@ export interface RepairRecord {
   bytes: Uint8Array;
 }
 
-/** What a repair did. */
-export interface RepairResult {
-  /** Blocks written (and fdatasynced). */
-  repaired: number[];
-  /** Blocks not written, with why. */
-  refused: Array<{ block: number; message: string }>;
-}
+/** What a repair did: the blocks written (and fdatasynced), and the ones refused with why. */
+export type RepairResult = RepairAnswer;
 
 /**
  * Which of `records` may be written over live blocks of the CP of `sb`: those

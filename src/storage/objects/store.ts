@@ -73,6 +73,8 @@ export interface BlockDigestList {
   volumeDigest: Uint8Array;
   /** Every live block in block order; read lazily, so pull it while the list is open. */
   blocks: Generator<BlockDigest>;
+  /** The key of the object each of `blocks` belongs to in this CP (one walk; while open). */
+  keysOf(blocks: Iterable<number>): Map<number, string>;
   /** Ends the pin: the CP's blocks may move again. */
   close(): void;
 }
@@ -403,13 +405,12 @@ export class ObjectStore {
       cp,
       volumeDigest: sb.volumeDigest,
       blocks: blockDigests(this.volume, sb, windowBlocks),
+      keysOf: (blocks) => {
+        if (pin.released) throw new Error("invariant: keys of a digest list already closed");
+        return keysOfBlocks(this.volume, sb, blocks);
+      },
       close: () => this.#reclamation.unpin(pin),
     };
-  }
-
-  /** The key of each of `blocks` in committed CP `cp` (see {@link openBlockDigests}). */
-  keysOfBlocks(cp: number, blocks: Iterable<number>): Map<number, string> {
-    return keysOfBlocks(this.volume, this.#heldSuperblock(cp), blocks);
   }
 
   /**
