@@ -7,6 +7,7 @@
  */
 import { type Context, Hono } from "hono";
 import { registerAccessChecks, requireToken } from "../http/auth.ts";
+import type { Logger } from "../logging/mod.ts";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-timeout.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
@@ -38,6 +39,8 @@ export interface DestAppContext {
   metrics: ApplianceMetrics;
   /** The clock of the body idle timer (the simulator's). Default the system clock. */
   clock?: Clock;
+  /** Where its events go (repairs); default the root logger. */
+  logger?: Logger;
 }
 
 /**
@@ -138,7 +141,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     return c.json(destState(store));
   });
   app.post("/v1/repl/cp", (c) => cpSync.handle(c));
-  registerVerifyRoutes(app, store, body);
+  registerVerifyRoutes(app, store, body, ctx.logger);
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
 
   const forbidden = () => {

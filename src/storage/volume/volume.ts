@@ -3,7 +3,8 @@
  * copy-on-write allocation.
  *
  * Invariants (asserted):
- * - a block live in the last committed CP is never written ({@link CpTransaction.write});
+ * - a block live in the last committed CP is never written ({@link CpTransaction.write}),
+ *   but by a repair with the very bytes its pointer names ({@link Volume.repairBlocks});
  * - a CP commits by writing its blocks, fdatasync, then its superblock slot,
  *   fdatasync: a crash at any instant leaves the previous CP intact;
  * - blocks released by CP n are reused only by CP n+1 or later, which the engine
