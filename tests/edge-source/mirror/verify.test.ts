@@ -19,19 +19,17 @@ import {
   readDigestStream,
   REPAIR_BATCH_BLOCKS,
 } from "../../../src/protocol/verify/mod.ts";
-import { type BlockDigest, ObjectStore } from "../../../src/storage/objects/store.ts";
+import { ObjectStore } from "../../../src/storage/objects/store.ts";
 import { damageFileBlock as damage } from "../../support/datadir.ts";
-import { bytesStream, Prng, seeded, withTempDir } from "../../storage/helpers.ts";
+import {
+  bytesStream,
+  digestsOf,
+  keysOf,
+  Prng,
+  seeded,
+  withTempDir,
+} from "../../storage/helpers.ts";
 import { STORE_OPTS } from "../../storage/store_model.ts";
-
-function listOf(store: ObjectStore): BlockDigest[] {
-  const list = store.openBlockDigests(store.superblock.cp);
-  try {
-    return [...list.blocks].map((d) => ({ ...d, digest: d.digest.slice() }));
-  } finally {
-    list.close();
-  }
-}
 
 /** A destination that lists `records` for the store's CP and takes every repair. */
 function fakeDest(store: ObjectStore, records: DigestRecord[]) {
@@ -76,12 +74,12 @@ Deno.test(
         await store.write(key, bytesStream(bytes), { replace: true, offset: 0 });
       }
       await store.checkpoint();
-      const clean = listOf(store);
+      const clean = digestsOf(store);
       await store.close();
       const srcBad = damage(dir, objects.c, 1);
       store = await ObjectStore.open(dir, { ...STORE_OPTS, logger: silentLogger });
       try {
-        const keys = listOfKeys(store, clean.map((d) => d.block));
+        const keys = keysOf(store, clean.map((d) => d.block));
         const dataOf = (key: string) => clean.filter((d) => keys.get(d.block) === key);
         const differs = dataOf("a")[2].block;
         const missing = dataOf("b")[5].block;
@@ -147,15 +145,6 @@ Deno.test(
   }),
 );
 
-function listOfKeys(store: ObjectStore, blocks: number[]): Map<number, string> {
-  const list = store.openBlockDigests(store.superblock.cp);
-  try {
-    return list.keysOf(blocks);
-  } finally {
-    list.close();
-  }
-}
-
 Deno.test(
   "verify merge: a destination that differs everywhere is repaired in bounded batches; the report is capped",
   seeded(0x3e27, async (seed) => {
@@ -165,7 +154,7 @@ Deno.test(
       try {
         await store.write("big", bytesStream(rng.bytes(5 << 20)), { replace: true, offset: 0 });
         await store.checkpoint();
-        const all = listOf(store).map((d) => ({ ...d, digest: new Uint8Array(16) }));
+        const all = digestsOf(store).map((d) => ({ ...d, digest: new Uint8Array(16) }));
         const fix = fakeDest(store, all);
         const r = await verifyPair({
           store,

@@ -9,22 +9,13 @@ import assert from "node:assert/strict";
 import { BLOCK_SIZE } from "../../../src/bytes/mod.ts";
 import { isError } from "../../../src/errors/mod.ts";
 import { blake3 } from "../../../src/hash/blake3.ts";
-import { type BlockDigest, ObjectStore } from "../../../src/storage/objects/store.ts";
+import { ObjectStore } from "../../../src/storage/objects/store.ts";
 import { verifyVolume } from "../../../src/storage/verify.ts";
 import { damageFileBlock as damage } from "../../support/datadir.ts";
-import { bytesStream, drain, Prng, seeded, withTempDir } from "../helpers.ts";
+import { bytesStream, digestsOf, drain, Prng, seeded, withTempDir } from "../helpers.ts";
 import { STORE_OPTS } from "../store_model.ts";
 
 const MiB = 1 << 20;
-
-function listOf(store: ObjectStore, cp: number, window?: number): BlockDigest[] {
-  const list = store.openBlockDigests(cp, window);
-  try {
-    return [...list.blocks].map((d) => ({ ...d, digest: d.digest.slice() }));
-  } finally {
-    list.close();
-  }
-}
 
 async function put(store: ObjectStore, key: string, bytes: Uint8Array): Promise<void> {
   await store.write(key, bytesStream(bytes), { replace: true, offset: 0 });
@@ -42,7 +33,7 @@ Deno.test(
       await put(store, "big", big);
       await store.checkpoint();
       const cp = store.superblock.cp;
-      const clean = listOf(store, cp);
+      const clean = digestsOf(store, cp);
       await store.close();
       // Every block the tree reaches, once (what refsync verify counts).
       assert.equal(clean.length, (await verifyVolume(dir)).blocks);
@@ -53,7 +44,7 @@ Deno.test(
       const bad = damage(dir, small, 3);
       store = await ObjectStore.open(dir, STORE_OPTS);
       try {
-        const damaged = listOf(store, cp);
+        const damaged = digestsOf(store, cp);
         assert.deepEqual(damaged.filter((d) => d.damaged).map((d) => d.block), [bad]);
         const differ = damaged.filter((d, i) => d.digest.toHex() !== clean[i].digest.toHex());
         assert.deepEqual(
@@ -61,7 +52,7 @@ Deno.test(
           [bad],
           "only the damaged block's digest moved",
         );
-        assert.deepEqual(listOf(store, cp, 7), damaged, "a small window lists the same");
+        assert.deepEqual(digestsOf(store, cp, 7), damaged, "a small window lists the same");
         const list = store.openBlockDigests(cp);
         try {
           assert.deepEqual([...list.keysOf([bad, damaged.at(-1)!.block])], [[bad, "small"]]);
@@ -112,7 +103,7 @@ Deno.test(
         );
         await assert.rejects(store.repairBlocks(cp - 1, []), /committed CP here is/);
         assert.deepEqual(await drain(store.read("small", 0, small.length)), small);
-        assert.deepEqual(listOf(store, cp).filter((d) => d.damaged), []);
+        assert.deepEqual(digestsOf(store, cp).filter((d) => d.damaged), []);
       } finally {
         await store.close();
       }
@@ -138,7 +129,7 @@ Deno.test(
         await put(store, "b", rng.bytes(64 * 1024));
         await store.checkpoint();
         const cp = store.superblock.cp;
-        const before = listOf(store, cp);
+        const before = digestsOf(store, cp);
         const list = store.openBlockDigests(cp);
         try {
           // Two CPs replace everything: without the pin CP+2 would reuse the blocks CP+1 freed.
@@ -157,7 +148,7 @@ Deno.test(
           list.close();
         }
         // The digest is the first 16 bytes of the block's BLAKE3.
-        const last = listOf(store, store.superblock.cp)[0];
+        const last = digestsOf(store, store.superblock.cp)[0];
         assert.equal(
           last.digest.toHex(),
           blake3(store.volume.readBlock(last.block)).subarray(0, 16).toHex(),
