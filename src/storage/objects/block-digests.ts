@@ -23,6 +23,9 @@ import { blockCheck } from "../volume/check.ts";
 import type { Superblock } from "../volume/superblock.ts";
 import type { BlockReader } from "../volume/types.ts";
 import { type LiveBlock, type LiveKind, walkLive } from "../walk.ts";
+import type { Logger } from "../../logging/mod.ts";
+import type { Clock } from "../../runtime/clock.ts";
+import type { Reclamation } from "./reclamation.ts";
 
 /** Default block numbers per window of {@link blockDigests} (1 GiB of volume, 3.4 MB of memory). */
 export const DIGEST_WINDOW_BLOCKS = 1 << 18;
@@ -83,6 +86,104 @@ function nodeIntact(bytes: Uint8Array, block: number, birth: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** An open list of a committed CP's block digests (see `ObjectStore.openBlockDigests`). */
+export interface BlockDigestList {
+  cp: number;
+  /** The CP's volume digest (32 bytes). */
+  volumeDigest: Uint8Array;
+  /**
+   * Every live block in block order, read lazily: pull it while the list is
+   * open. Not pulled for the idle bound, the list is released and the next
+   * pull throws `request_timeout`.
+   */
+  blocks: Generator<BlockDigest>;
+  /** The key of the object each of `blocks` belongs to in this CP (one walk; while open). */
+  keysOf(blocks: Iterable<number>): Map<number, string>;
+  /** Ends the pin: the CP's blocks may move again. */
+  close(): void;
+}
+
+/** What {@link openDigestList} needs of the store. */
+export interface DigestListContext {
+  reader: BlockReader;
+  reclamation: Reclamation;
+  logger: Logger;
+  clock: Clock;
+  /** A list not pulled for this long (ms) is released, as an abandoned read is. */
+  idleMs: number;
+}
+
+/**
+ * The digest list of the CP of `sb`, pinned (reclamation) until it is closed,
+ * read to its end, or left unpulled for `idleMs`: a peer that stops reading
+ * must not hold reclamation back for ever.
+ *
+ * @example
+ * ```ts
+ * import type { Superblock } from "../volume/superblock.ts";
+ * declare const ctx: DigestListContext;
+ * declare const sb: Superblock;
+ * const list = openDigestList(ctx, sb);
+ * for (const d of list.blocks) console.log(d.block);
+ * list.close();
+ * ```
+ */
+export function openDigestList(
+  ctx: DigestListContext,
+  sb: Superblock,
+  windowBlocks?: number,
+): BlockDigestList {
+  const { reader, reclamation, logger, clock, idleMs } = ctx;
+  const pin = reclamation.pin(sb.cp, "(verify)");
+  const inner = blockDigests(reader, sb, windowBlocks);
+  let listed = 0;
+  const awaitPull = () => {
+    clock.clearTimeout(pin.timer);
+    pin.timer = clock.setTimeout(() => {
+      logger.warn("store.verify_abandoned", { cp: sb.cp, idleMs, listed });
+      reclamation.unpin(pin);
+    }, idleMs);
+  };
+  function* blocks(): Generator<BlockDigest> {
+    try {
+      for (;;) {
+        clock.clearTimeout(pin.timer);
+        if (pin.released) {
+          throw new RefsyncError(
+            "request_timeout",
+            `the digest list of CP ${sb.cp} was released (not pulled for ${idleMs} ms, or closed)`,
+          );
+        }
+        let next: IteratorResult<BlockDigest>;
+        try {
+          next = inner.next();
+        } catch (e) {
+          reclamation.unpin(pin);
+          throw e;
+        }
+        // The idle bound runs on after the end too: the keys are looked up once merged.
+        awaitPull();
+        if (next.done) return;
+        listed++;
+        yield next.value;
+      }
+    } finally {
+      if (!pin.released) awaitPull();
+    }
+  }
+  awaitPull();
+  return {
+    cp: sb.cp,
+    volumeDigest: sb.volumeDigest,
+    blocks: blocks(),
+    keysOf: (wanted) => {
+      if (pin.released) throw new Error("invariant: keys of a digest list already closed");
+      return keysOfBlocks(reader, sb, wanted);
+    },
+    close: () => reclamation.unpin(pin),
+  };
 }
 
 /**

@@ -25,10 +25,10 @@ import { NvLog } from "../log/mod.ts";
 import type { Superblock } from "../volume/superblock.ts";
 import { Volume } from "../volume/volume.ts";
 import {
-  type BlockDigest,
-  blockDigests,
+  type BlockDigestList,
+  type DigestListContext,
   judgeRepairs,
-  keysOfBlocks,
+  openDigestList,
   type RepairRecord,
   repairRefused,
   type RepairResult,
@@ -54,7 +54,7 @@ import {
 } from "./types.ts";
 import { ObjectWrites } from "./writes.ts";
 
-export type { BlockDigest, RepairRecord, RepairResult } from "./block-digests.ts";
+export type { BlockDigest, BlockDigestList, RepairRecord, RepairResult } from "./block-digests.ts";
 export {
   type CheckpointResult,
   DEFAULT_SPACE_RESERVE,
@@ -65,19 +65,6 @@ export {
   type WriteOptions,
   type WriteResult,
 } from "./types.ts";
-
-/** An open list of a committed CP's block digests (see {@link ObjectStore.openBlockDigests}). */
-export interface BlockDigestList {
-  cp: number;
-  /** The CP's volume digest (32 bytes). */
-  volumeDigest: Uint8Array;
-  /** Every live block in block order; read lazily, so pull it while the list is open. */
-  blocks: Generator<BlockDigest>;
-  /** The key of the object each of `blocks` belongs to in this CP (one walk; while open). */
-  keysOf(blocks: Iterable<number>): Map<number, string>;
-  /** Ends the pin: the CP's blocks may move again. */
-  close(): void;
-}
 
 /** Default of {@link StoreOptions.readIdleMs}. */
 const READ_IDLE_MS = 30_000;
@@ -115,6 +102,7 @@ export class ObjectStore {
   readonly #cps: CpLifecycle;
   readonly #writes: ObjectWrites;
   readonly #roles: RoleContext;
+  readonly #digestContext: DigestListContext;
 
   private constructor(dataDir: DataDir, volume: Volume, log: NvLog, options: StoreOptions) {
     const logger: Logger = options.logger ?? rootLogger();
@@ -181,6 +169,13 @@ export class ObjectStore {
     });
     this.#writes = new ObjectWrites({ log, layers, state, space, reads, cps, options, clock });
     this.#roles = { dataDir, volume, log, layers, state, reclamation, reads, cps, logger, clock };
+    this.#digestContext = {
+      reader: volume,
+      reclamation,
+      logger,
+      clock,
+      idleMs: options.readIdleMs ?? READ_IDLE_MS,
+    };
   }
 
   /**
@@ -384,8 +379,9 @@ export class ObjectStore {
   /**
    * Opens the list of block digests of committed CP `cp` (the committed one,
    * or the one before while its blocks are all still kept), pinned until
-   * `close()`: no block of it moves meanwhile, whatever CPs commit. Throws
-   * `conflict` for a CP this store no longer holds.
+   * `close()`, its end, or {@link StoreOptions.readIdleMs} without a pull:
+   * no block of it moves meanwhile, whatever CPs commit. Throws `conflict`
+   * for a CP this store no longer holds.
    *
    * @example
    * ```ts
@@ -399,18 +395,7 @@ export class ObjectStore {
    * ```
    */
   openBlockDigests(cp: number, windowBlocks?: number): BlockDigestList {
-    const sb = this.#heldSuperblock(cp);
-    const pin = this.#reclamation.pin(cp, "(verify)");
-    return {
-      cp,
-      volumeDigest: sb.volumeDigest,
-      blocks: blockDigests(this.volume, sb, windowBlocks),
-      keysOf: (blocks) => {
-        if (pin.released) throw new Error("invariant: keys of a digest list already closed");
-        return keysOfBlocks(this.volume, sb, blocks);
-      },
-      close: () => this.#reclamation.unpin(pin),
-    };
+    return openDigestList(this.#digestContext, this.#heldSuperblock(cp), windowBlocks);
   }
 
   /**

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { BLOCK_SIZE } from "../../../src/bytes/mod.ts";
 import { isError } from "../../../src/errors/mod.ts";
+import { createLogger } from "../../../src/logging/mod.ts";
 import { blake3 } from "../../../src/hash/blake3.ts";
 import { ObjectStore } from "../../../src/storage/objects/store.ts";
 import { verifyVolume } from "../../../src/storage/verify.ts";
@@ -153,6 +154,43 @@ Deno.test(
           last.digest.toHex(),
           blake3(store.volume.readBlock(last.block)).subarray(0, 16).toHex(),
         );
+      } finally {
+        await store.close();
+      }
+    });
+  }),
+);
+
+Deno.test(
+  "block digests: a list left unpulled is released after readIdleMs and errors if pulled again",
+  seeded(0x1d1e, async (seed) => {
+    const rng = new Prng(seed);
+    await withTempDir(async (dir) => {
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = createLogger({ level: "warn", sink: (l) => lines.push(JSON.parse(l)) });
+      const store = await ObjectStore.open(dir, { ...STORE_OPTS, readIdleMs: 50, logger });
+      try {
+        await put(store, "a", rng.bytes(64 * 1024));
+        await store.checkpoint();
+        const cp = store.superblock.cp;
+        const list = store.openBlockDigests(cp);
+        assert.equal(list.blocks.next().done, false);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        assert.throws(
+          () => list.blocks.next(),
+          (e) => isError(e, "request_timeout") && /not pulled for 50 ms/.test(e.message),
+        );
+        list.close(); // a second release is harmless
+        assert.deepEqual(
+          lines.filter((l) => l.event === "store.verify_abandoned").map((l) => [l.cp, l.listed]),
+          [[cp, 1]],
+        );
+        // Nothing holds reclamation now: the CP replacing "a" frees its blocks for reuse.
+        await put(store, "a", rng.bytes(64 * 1024));
+        await store.checkpoint();
+        await put(store, "a", rng.bytes(64 * 1024));
+        await store.checkpoint();
+        assert.deepEqual(digestsOf(store).filter((d) => d.damaged), []);
       } finally {
         await store.close();
       }
