@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import type { VerifyResult } from "../../src/edge-source/mirror/verify.ts";
 import { adminAuth, type ApplianceProcess, withTempDir } from "../support/appliance.ts";
-import { damageFileBlock as damage } from "../support/datadir.ts";
+import { damageFileBlock as damage, flipBit, mapBlocksOf } from "../support/datadir.ts";
 import { objectUrl } from "../support/http.ts";
 import { Prng, seeded } from "../support/prng.ts";
 import {
@@ -59,7 +59,7 @@ Deno.test(
       const objects = {
         small: rng.bytes(20_000),
         big: rng.bytes(2 * MiB),
-        intact: rng.bytes(64 * 1024),
+        intact: rng.bytes(32 * 1024),
       };
       let dst: ApplianceProcess | null = null;
       let src: ApplianceProcess | null = null;
@@ -76,7 +76,7 @@ Deno.test(
         assert.equal(noToken.status, 401);
         const clean = await verify(src);
         assert.deepEqual(
-          { ...clean, blocksCompared: clean.blocksCompared > 512 + 5 + 16, durationMs: 0 },
+          { ...clean, blocksCompared: clean.blocksCompared > 512 + 5 + 8, durationMs: 0 },
           {
             cp,
             durationMs: 0,
@@ -124,6 +124,44 @@ Deno.test(
           cp,
           "the stats keep the last result",
         );
+
+        // A damaged map block: the destination still starts; the blocks under it cannot be reached
+        // there (missing), and mending the map block alone brings them back.
+        await dst.stop(10_000);
+        const maps = mapBlocksOf(`${tmp}/dest`, 1);
+        assert.equal(maps.length, 3, `level-1 map blocks of 'big' (512 blocks): ${maps}`);
+        flipBit(`${tmp}/dest/volume.dat`, maps[0] * 4096 + 100, 3);
+        dst = await spawnDest(`${tmp}/dest`, token, [], port);
+        await connected(src);
+        const mapGet = await call(objectUrl(dst.url, "big"));
+        assert.equal(
+          mapGet.status,
+          500,
+          `a damaged map block is never a good 200: ${mapGet.status}`,
+        );
+        const mapFound = await verify(src, true);
+        const missing = mapFound.mismatches.filter((m) => m.kind === "missing");
+        assert.deepEqual(
+          mapFound.mismatches.filter((m) => m.kind !== "missing"),
+          [{ block: maps[0], key: "big", kind: "damaged" }],
+        );
+        assert.ok(
+          missing.length === 255 && missing.every((m) => m.key === "big"),
+          `${missing.length}`,
+        );
+        assert.equal(mapFound.repaired, 1, "the map block; the blocks under it need nothing");
+        assert.deepEqual(logEvents(src, "verify.repair_refused"), [], "nothing sent was refused");
+        assert.ok(
+          logEvents(dst, "store.corrupt_block").some((l) => l.block === maps[0] && l.at === "open"),
+          "the destination logged the damaged map block when it opened",
+        );
+        const mapAgain = await verify(src);
+        assert.deepEqual([mapAgain.mismatches, mapAgain.blocksCompared], [
+          [],
+          clean.blocksCompared,
+        ]);
+        const big = await call(objectUrl(dst.url, "big"));
+        assert.deepEqual([big.status, big.bytes], [200, objects.big]);
 
         // A block damaged on the source: reported as the source's, never sent over the good one.
         await src.stop(10_000);

@@ -225,9 +225,11 @@ async function merge(
     result.blocksCompared++;
     const src = a.done ? null : a.value;
     if (b === null || (src !== null && src.block < b.block)) {
-      // Only we list it: the destination does not reach it.
+      // Only we list it: the destination does not reach it (the block above it is damaged
+      // there). Nothing to send: the destination could not check it, and mending the block
+      // above brings it back (a next verify compares it).
       if (src!.damaged) result.sourceDamaged.push({ block: src!.block });
-      else await mismatch(src, "missing", src!.block);
+      else await mismatch(null, "missing", src!.block);
       a = ours.next();
     } else if (src === null || b.block < src.block) {
       await mismatch(null, "extra", b.block);

@@ -49,15 +49,22 @@ export function walkTree(
  * hold the committed CP (a restart may have come between the two commits):
  * they are returned as retired by the committed CP, not yet synced. A
  * destination allocates nothing itself (its source decides which blocks are
- * free), so it keeps nothing more.
+ * free), so it keeps nothing more; it also opens over a damaged map block or
+ * catalog node (`onDamaged` hears of it), so that a verify can repair it:
+ * the blocks below it, unmarked here, are live on its source, which never
+ * hands them out. A source refuses to open then: it would reuse them.
  */
-export function markLive(volume: Volume, mirror: boolean): Retired | null {
+export function markLive(
+  volume: Volume,
+  mirror: boolean,
+  onDamaged?: (block: number, kind: "node" | "map", key: Uint8Array | null) => void,
+): Retired | null {
   const sb = volume.superblock;
   const live = new Set<number>();
-  walkTree(volume, sb.catalogRoot, (block) => {
-    live.add(block);
-    volume.markLive(block);
-  });
+  walkLive(volume, sb.catalogRoot, (b) => {
+    live.add(b.block);
+    volume.markLive(b.block);
+  }, mirror ? { onDamaged } : {});
   const prev = volume.previousSuperblock;
   if (prev === null || mirror) return null;
   const blocks: number[] = [];

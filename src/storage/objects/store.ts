@@ -103,6 +103,7 @@ export class ObjectStore {
   readonly #writes: ObjectWrites;
   readonly #roles: RoleContext;
   readonly #digestContext: DigestListContext;
+  readonly #logger: Logger;
 
   private constructor(dataDir: DataDir, volume: Volume, log: NvLog, options: StoreOptions) {
     const logger: Logger = options.logger ?? rootLogger();
@@ -169,6 +170,7 @@ export class ObjectStore {
     });
     this.#writes = new ObjectWrites({ log, layers, state, space, reads, cps, options, clock });
     this.#roles = { dataDir, volume, log, layers, state, reclamation, reads, cps, logger, clock };
+    this.#logger = logger;
     this.#digestContext = {
       reader: volume,
       reclamation,
@@ -203,7 +205,17 @@ export class ObjectStore {
     }
     const store = new ObjectStore(dataDir, volume, log, options);
     try {
-      const retired = markLive(volume, options.mirror === true);
+      const retired = markLive(
+        volume,
+        options.mirror === true,
+        (block, kind, key) =>
+          store.#logger.error("store.corrupt_block", {
+            block,
+            kind,
+            key: key === null ? null : new TextDecoder().decode(key),
+            at: "open",
+          }),
+      );
       if (retired) store.#reclamation.retire(retired);
       if (!options.mirror) replay(log, volume.superblock.lsnCovered + 1, store.#layers);
     } catch (e) {
