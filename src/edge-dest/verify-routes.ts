@@ -43,7 +43,11 @@ export function registerVerifyRoutes(
   app.post("/v1/repl/repair", async (c) => {
     const cp = committedCp(store, c.req.query("cp"), "repair");
     const max = REPAIR_BATCH_BLOCKS * REPAIR_RECORD_BYTES;
-    const length = Number(c.req.header("Content-Length"));
+    const header = c.req.header("Content-Length");
+    if (header === undefined) {
+      throw new RefsyncError("length_required", "a repair needs a Content-Length");
+    }
+    const length = Number(header);
     if (!(Number.isSafeInteger(length) && length >= 0 && length <= max)) {
       throw new RefsyncError(
         "too_large",
