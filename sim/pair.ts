@@ -170,6 +170,8 @@ export class Machine {
         sim.cpSync.answered(this, cp, answer);
         return answer;
       },
+      verifyDigests: (cp) => client.verifyDigests(cp),
+      repair: (cp, bytes) => client.repair(cp, bytes),
     };
   }
 

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS } from "../http/body-timeout.ts";
 import { LOG_LEVELS, type LogLevel, parseLogLevel } from "../logging/mod.ts";
 import { isLoopbackHost } from "../protocol/auth/mod.ts";
+import { parseDuration } from "./duration.ts";
 import { parseSize } from "./size.ts";
 
 /** Configuration of a source appliance. */
@@ -23,6 +24,8 @@ export interface SourceConfig {
   maxObjectBytes: number;
   syncTimeoutMs: number;
   cpSync: "refs" | "full";
+  /** `--verify-interval`: an online verify of the pair this often (ms); 0 or absent: never. */
+  verifyIntervalMs?: number;
   bodyIdleTimeoutMs: number;
   spaceReserve: number;
   logLevel: LogLevel;
@@ -147,6 +150,7 @@ const SOURCE_ONLY = {
   dest: { type: "string" },
   "sync-timeout": { type: "string" },
   "cp-sync": { type: "string" },
+  "verify-interval": { type: "string" },
 } as const;
 
 /** `pair` has a port for each appliance instead of `--port`, and no `--dest`. */
@@ -201,6 +205,16 @@ function clientToken(v: Values, host: string) {
     );
   }
   return given;
+}
+
+/** A duration flag's value (`10m`, `30s`, `500` ms), or `fallback` when it is not given. */
+function duration(text: string | boolean | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const ms = parseDuration(text as string);
+  if (ms === null) {
+    throw new UsageError(`${flag}: '${text}' is not a duration; use e.g. 0, 500ms, 30s, 10m, 6h`);
+  }
+  return ms;
 }
 
 /** A size flag's value (`64MiB`), or `fallback` when it is not given. */
@@ -288,6 +302,7 @@ function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
       1,
     ),
     cpSync,
+    verifyIntervalMs: duration(v["verify-interval"], "--verify-interval", 0),
     logLevel: logLevel(v),
     s3: s3Flags(v),
     ...storeFlags(v),

@@ -18,7 +18,8 @@ usage:
                   both appliances in one process: a destination in DIR/dest and a source
                   in DIR/source mirroring to it (default DIR ./data, ports ${DEFAULTS.sourcePort} and ${DEFAULTS.destPort})
   refsync source  [--host H] [--port P] [--data DIR] [--dest URL] [--token T] [--cp-sync refs|full]
-                  [--sync-timeout MS] [S3 flags] [client flags] [store flags] [--log-level L]
+                  [--sync-timeout MS] [--verify-interval D] [S3 flags] [client flags]
+                  [store flags] [--log-level L]
   refsync dest    [--host H] [--port P] [--data DIR] [--token T] [S3 flags] [client flags]
                   [store flags] [--log-level L]
   refsync promote --url DEST_URL --token T
@@ -39,6 +40,8 @@ appliance flags:
                            (default ${DEFAULTS.syncTimeoutMs})
   --cp-sync refs|full      source: CP blocks as references where possible, or all as data
                            (default refs)
+  --verify-interval D      source: compare both sides' committed CP block by block this often
+                           (POST /v1/admin/verify; e.g. 6h, 30m; default 0: never)
   --log-level L            ${LEVELS}: JSON log lines on stderr (default ${DEFAULTS.logLevel})
 
 client flags:

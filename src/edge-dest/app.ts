@@ -7,6 +7,7 @@
  */
 import { type Context, Hono } from "hono";
 import { registerAccessChecks, requireToken } from "../http/auth.ts";
+import type { Logger } from "../logging/mod.ts";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-timeout.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
@@ -20,6 +21,7 @@ import type { ObjectStore } from "../storage/objects/store.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { CpSyncSessions } from "./cp-sync-session.ts";
 import { receiveLog } from "./log-receiver.ts";
+import { registerVerifyRoutes } from "./verify-routes.ts";
 
 /** What the destination app needs. */
 export interface DestAppContext {
@@ -37,6 +39,8 @@ export interface DestAppContext {
   metrics: ApplianceMetrics;
   /** The clock of the body idle timer (the simulator's). Default the system clock. */
   clock?: Clock;
+  /** Where its events go (repairs); default the root logger. */
+  logger?: Logger;
 }
 
 /**
@@ -137,6 +141,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     return c.json(destState(store));
   });
   app.post("/v1/repl/cp", (c) => cpSync.handle(c));
+  registerVerifyRoutes(app, store, body, ctx.logger);
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
 
   const forbidden = () => {

@@ -105,6 +105,7 @@ export async function startDest(
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     metrics,
     clock: options.clock,
+    logger: log,
   });
   // `info` becomes the Hono env: the auth checks log the peer address from it.
   let handler: Deno.ServeHandler = app.fetch;

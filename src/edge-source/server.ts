@@ -18,7 +18,10 @@ import { ApplianceMetrics } from "../metrics/appliance.ts";
 import { newWireStats } from "../protocol/cp-sync/stats.ts";
 import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
 import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
+import { HttpReplicaClient } from "./mirror/http-client.ts";
 import { Mirror } from "./mirror/mirror.ts";
+import { Verifier } from "./mirror/verify.ts";
+import { registerVerifyRoute } from "./verify-route.ts";
 
 /** A running source. */
 export type SourceHandle = ApplianceHandle;
@@ -59,13 +62,18 @@ export async function startSource(
   options: SourceOptions = {},
 ): Promise<SourceHandle> {
   const log = (options.logger ?? rootLogger()).child({ role: "source" });
+  // One client for the mirror and the verify.
+  const client = config.dest === null
+    ? null
+    : options.replicaClient?.(config.dest, config.token!) ??
+      new HttpReplicaClient({ url: config.dest, token: config.token! });
   const mirror = config.dest === null ? null : new Mirror({
     url: config.dest,
     token: config.token!, // --dest needs --token (args.ts)
     syncTimeoutMs: config.syncTimeoutMs,
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
-    client: options.replicaClient?.(config.dest, config.token!),
+    client: client!,
     clock: options.clock,
     logger: options.logger,
   });
@@ -82,18 +90,30 @@ export async function startSource(
     ...mirror?.hooks,
   });
   mirror?.attach(store);
+  const verifier = client === null ? null : new Verifier({
+    store,
+    client,
+    intervalMs: config.verifyIntervalMs ?? 0,
+    logger: log,
+    clock: options.clock,
+  });
   const app = createClientApp({
     store,
     token,
     clientToken: config.clientToken,
     maxObjectBytes: config.maxObjectBytes,
     wire: () => mirror?.wire ?? null,
-    mirrorStats: () => mirror?.stats() ?? { mirror: null },
+    mirrorStats: () => {
+      if (mirror === null) return { mirror: null };
+      const stats = mirror.stats();
+      return { mirror: { ...stats.mirror as object, verify: verifier?.last ?? null } };
+    },
     admitWrite: mirror ? () => mirror.admitWrite() : undefined,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     metrics,
     clock: options.clock,
   });
+  registerVerifyRoute(app, verifier);
   let server: Server | null = null;
   let s3: ApplianceS3 | null;
   try {
@@ -115,6 +135,7 @@ export async function startSource(
   }
   const scheduler = new CpScheduler(store, config.cpIntervalMs, options.clock);
   scheduler.start();
+  verifier?.start();
   const port = server.addr.port;
   const url = `http://${config.host}:${port}`;
   log.info("appliance.started", { data: config.data, url, dest: config.dest, pid: Deno.pid });
@@ -126,6 +147,7 @@ export async function startSource(
     store,
     s3,
     async close() {
+      await verifier?.stop();
       await scheduler.stop();
       await s3?.close();
       await server.shutdown();

@@ -10,12 +10,12 @@
 import { BLOCK_SIZE } from "../bytes/mod.ts";
 import { Blake3Hasher } from "../hash/blake3.ts";
 import { RefsyncError } from "../errors/mod.ts";
-import { lookupRange, walkMap } from "./blockmap/blockmap.ts";
-import { Catalog } from "./catalog/mod.ts";
+import { lookupRange } from "./blockmap/blockmap.ts";
 import { DataDir } from "./datadir/mod.ts";
-import { decodeRecord, isKnownEtag } from "./objects/record.ts";
+import { isKnownEtag } from "./objects/record.ts";
 import { blockCheck, CorruptBlockError, type CorruptKind } from "./volume/check.ts";
 import { Volume } from "./volume/volume.ts";
+import { walkLive } from "./walk.ts";
 
 /** What `verify` found. */
 export interface VerifyReport {
@@ -92,28 +92,30 @@ export async function verifyVolume(dir: string): Promise<VerifyReport> {
   };
   const dec = new TextDecoder();
   try {
-    new Catalog(volume, sb.catalogRoot).walk(
-      (node) => claim(node.block, "catalog node"),
-      (key, value) => {
+    walkLive(volume, sb.catalogRoot, (b) => {
+      const what = b.key === null ? "catalog node" : `${b.kind} of '${dec.decode(b.key)}'`;
+      claim(b.block, what);
+    }, {
+      onDamaged: (block, kind, key, error) => {
+        if (kind === "map") damage(block, dec.decode(key!), "map");
+        else report.errors.push(`catalog: ${error.message}`);
+      },
+      onObject: (key, record, intact) => {
         const name = dec.decode(key);
-        const record = decodeRecord(value);
         report.objects++;
         report.bytes += record.size;
+        // A damaged map block is reported already: the blocks under it cannot be reached.
+        if (!intact) return;
         try {
-          walkMap(
-            volume,
-            record.map,
-            (ptr, isMap) => claim(ptr.block, `${isMap ? "map of" : "data of"} '${name}'`),
-          );
           const hasher = new Blake3Hasher({ blockDigests: false });
           const nBlocks = Math.ceil(record.size / BLOCK_SIZE);
           const zero = new Uint8Array(BLOCK_SIZE);
-          let intact = true;
+          let whole = true;
           for (let fb = 0; fb < nBlocks; fb += 256) {
             lookupRange(volume, record.map, fb, Math.min(256, nBlocks - fb)).forEach((p, k) => {
               const bytes = p.block === 0 ? zero : volume.readBlock(p.block);
               if (p.block !== 0 && blockCheck(bytes) !== p.check) {
-                intact = false;
+                whole = false;
                 damage(p.block, name, "data");
               }
               hasher.update(
@@ -124,16 +126,15 @@ export async function verifyVolume(dir: string): Promise<VerifyReport> {
           // An ETag left unknown after ranged writes is computed by readers; nothing to compare.
           // A damaged block is reported already: its ETag cannot match.
           if (
-            intact && isKnownEtag(record.etag) && hasher.digest().toHex() !== record.etag.toHex()
+            whole && isKnownEtag(record.etag) && hasher.digest().toHex() !== record.etag.toHex()
           ) {
             report.errors.push(`'${name}': bytes do not hash to the stored ETag`);
           }
         } catch (e) {
-          if (e instanceof CorruptBlockError) damage(e.block, name, e.kind);
-          else report.errors.push(`'${name}': ${e instanceof Error ? e.message : e}`);
+          report.errors.push(`'${name}': ${e instanceof Error ? e.message : e}`);
         }
       },
-    );
+    });
   } catch (e) {
     report.errors.push(`catalog: ${e instanceof Error ? e.message : e}`);
   } finally {

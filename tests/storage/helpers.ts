@@ -8,6 +8,7 @@ import { concatBytes } from "../../src/bytes/mod.ts";
 import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import { blake3Hex } from "../support/blake3.ts";
+import type { BlockDigest, ObjectStore } from "../../src/storage/objects/store.ts";
 
 export { blake3Hex };
 export { Prng, seeded, testSeed, withSeed } from "../support/prng.ts";
@@ -78,4 +79,28 @@ export function failingStream(
       at += n;
     },
   }, { highWaterMark: 0 });
+}
+
+/** The block digests of committed CP `cp` (default the committed one), each a fresh copy. */
+export function digestsOf(
+  store: ObjectStore,
+  cp = store.superblock.cp,
+  window?: number,
+): BlockDigest[] {
+  const list = store.openBlockDigests(cp, window);
+  try {
+    return [...list.blocks].map((d) => ({ ...d, digest: d.digest.slice() }));
+  } finally {
+    list.close();
+  }
+}
+
+/** The keys of `blocks` in the committed CP of `store`. */
+export function keysOf(store: ObjectStore, blocks: number[]): Map<number, string> {
+  const list = store.openBlockDigests(store.superblock.cp);
+  try {
+    return list.keysOf(blocks);
+  } finally {
+    list.close();
+  }
 }

@@ -158,3 +158,18 @@ export function damageFileBlock(dataDir: string, content: Uint8Array, fb: number
   flipBit(`${dataDir}/volume.dat`, found[0] * BLOCK_SIZE + 777, 5);
   return found[0];
 }
+
+/**
+ * The blocks of `DIR/volume.dat` that look like block map nodes of `level`
+ * (their 8-byte header: magic "BM", the level, zeros), found by content;
+ * freed old versions count too, so use it on a volume written once.
+ */
+export function mapBlocksOf(dataDir: string, level: number): number[] {
+  const file = Deno.readFileSync(`${dataDir}/volume.dat`);
+  const head = [0x42, 0x4d, level, 0, 0, 0, 0, 0];
+  const found: number[] = [];
+  for (let b = 2; (b + 1) * BLOCK_SIZE <= file.length; b++) {
+    if (head.every((x, i) => file[b * BLOCK_SIZE + i] === x)) found.push(b);
+  }
+  return found;
+}

@@ -1,13 +1,18 @@
 /**
  * The replication client over HTTP: `GET /v1/repl/state`,
- * `POST /v1/repl/log/reset`, `POST /v1/repl/log`, `POST /v1/repl/cp`, each
- * with the pair token.
+ * `POST /v1/repl/log/reset`, `POST /v1/repl/log`, `POST /v1/repl/cp`,
+ * `GET /v1/repl/verify`, `POST /v1/repl/repair`, each with the pair token.
  *
  * @module
  */
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
 import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
+import {
+  type DigestReader,
+  readDigestStream,
+  type RepairAnswer,
+} from "../../protocol/verify/mod.ts";
 import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 
 /** Sends one request (global `fetch` by default; the simulator's network in `sim/`). */
@@ -84,6 +89,27 @@ export class HttpReplicaClient implements ReplicaClient {
       need: Array.isArray(body.need) ? body.need as number[] : undefined,
       message: typeof body.message === "string" ? body.message : res.statusText,
     };
+  }
+
+  async verifyDigests(cp: number): Promise<DigestReader> {
+    const res = await this.#request(`/v1/repl/verify?cp=${cp}`);
+    if (!res.ok) return await json<never>(res); // a refusal: it throws
+    if (res.body === null) throw unreachable(this.url, "an empty digest stream");
+    try {
+      return await readDigestStream(res.body);
+    } catch (e) {
+      throw unreachable(this.url, e);
+    }
+  }
+
+  async repair(cp: number, bytes: Uint8Array): Promise<RepairAnswer> {
+    return await json<RepairAnswer>(
+      await this.#request(`/v1/repl/repair?cp=${cp}`, {
+        method: "POST",
+        body: bytes as Uint8Array<ArrayBuffer>,
+        headers: { "Content-Type": "application/octet-stream" },
+      }),
+    );
   }
 
   async #request(path: string, init: RequestInit = {}): Promise<Response> {

@@ -1,7 +1,8 @@
 /**
  * How a source talks to its destination, behind one small interface (as
  * Litestream's `ReplicaClient` has one implementation per backend): the
- * handshake state, log resets, log frames and CP sync parts. One file per
+ * handshake state, log resets, log frames, CP sync parts, and the online
+ * verify's digest streams and repairs. One file per
  * implementation: HTTP ({@link HttpReplicaClient} in `./http-client.ts`, what
  * the appliance uses) and in-memory (`./memory-client.ts`, the simulator's
  * network, which delivers requests to the destination's app directly and can
@@ -14,6 +15,7 @@
  * @module
  */
 import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
+import type { DigestReader, RepairAnswer } from "../../protocol/verify/mod.ts";
 
 /** What the destination answered to one CP sync part. */
 export interface CpPartAnswer {
@@ -40,4 +42,12 @@ export interface ReplicaClient {
    * whatever its status (the caller decides); rejects only when no answer came.
    */
   sendCpPart(cp: number, part: number, last: boolean, bytes: Uint8Array): Promise<CpPartAnswer>;
+  /**
+   * The digest stream of the destination's committed CP `cp` (`conflict`
+   * when it is at another CP). Read it to its end or cancel it: the
+   * destination pins that CP while it streams.
+   */
+  verifyDigests(cp: number): Promise<DigestReader>;
+  /** Sends repair records (`encodeRepair`) for the destination's committed CP `cp`. */
+  repair(cp: number, bytes: Uint8Array): Promise<RepairAnswer>;
 }

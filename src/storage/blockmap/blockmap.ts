@@ -239,6 +239,9 @@ export function releaseMapBlocks(w: CpWriter, map: BlockMap): void {
 
 /**
  * Visits every non-hole pointer of `map`: map blocks (isMap) and data blocks.
+ * A map block that cannot be read (it fails its entry's check) throws, unless
+ * `onDamaged` is given: then it hears that block (visited already) and the
+ * walk skips its subtree.
  *
  * @example
  * ```ts
@@ -252,6 +255,7 @@ export function walkMap(
   reader: BlockReader,
   map: BlockMap,
   visit: (ptr: CheckedPtr, isMap: boolean, fileBlock: number) => void,
+  onDamaged?: (ptr: CheckedPtr, error: Error) => void,
 ): void {
   if ("ptrs" in map) {
     map.ptrs.forEach((p, i) => {
@@ -262,7 +266,14 @@ export function walkMap(
   const go = (ptr: CheckedPtr, level: number, base: number) => {
     if (ptr.block === 0) return;
     visit(ptr, true, base);
-    const children = readChildren(reader, ptr, level);
+    let children: CheckedPtr[];
+    try {
+      children = readChildren(reader, ptr, level);
+    } catch (e) {
+      if (onDamaged === undefined || !(e instanceof Error)) throw e;
+      onDamaged(ptr, e);
+      return;
+    }
     const childSpan = span(level - 1);
     children.forEach((c, i) => {
       if (c.block === 0) return;

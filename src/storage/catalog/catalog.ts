@@ -240,7 +240,9 @@ export class Catalog {
   /**
    * Visits every node block of the tree in pre-order (to rebuild the
    * free-space map at open) and, if given, every entry in key order. The
-   * arguments are fresh copies.
+   * arguments are fresh copies. A node that fails to load (damaged, stale)
+   * throws, unless `onDamaged` is given: then it hears the node and the walk
+   * goes on without its subtree (an online verify lists what it can reach).
    *
    * @example
    * ```ts
@@ -252,12 +254,20 @@ export class Catalog {
   walk(
     visitNode: (ptr: BlockPtr) => void,
     visitEntry?: (key: Uint8Array, value: Uint8Array) => void,
+    onDamaged?: (ptr: BlockPtr, error: CatalogNodeError) => void,
   ): void {
     // Recursion depth is the tree height, at most MAX_LEVEL + 1.
     const visit = (ptr: BlockPtr, level: number | null): void => {
       visitNode({ block: ptr.block, birth: ptr.birth });
-      // Leaves are read once each here: keep them out of the cache.
-      const node = this.#load(ptr, level, this.#reader, level !== 0);
+      let node: Node;
+      try {
+        // Leaves are read once each here: keep them out of the cache.
+        node = this.#load(ptr, level, this.#reader, level !== 0);
+      } catch (e) {
+        if (onDamaged === undefined || !(e instanceof CatalogNodeError)) throw e;
+        onDamaged({ block: ptr.block, birth: ptr.birth }, e);
+        return;
+      }
       if (node.level > 0) {
         for (const child of node.children) visit(child, node.level - 1);
       } else if (visitEntry !== undefined) {

@@ -71,6 +71,16 @@ export class Reclamation {
     return this.#retired.length;
   }
 
+  /**
+   * True while every block of CP `cp` is still on the volume: it is the
+   * committed CP, or what the CPs after it replaced is not freed yet.
+   */
+  keeps(cp: number): boolean {
+    const committed = this.#volume.superblock.cp;
+    if (cp === committed) return true;
+    return cp < committed && this.#retired.some((r) => r.cp === cp + 1);
+  }
+
   /** A reader of CP `cp` starts: nothing that CP holds is freed until {@link unpin}. */
   pin(cp: number, key: string): Pin {
     const pin: Pin = { cp, key, since: this.#clock.monotonic(), warned: false, released: false };

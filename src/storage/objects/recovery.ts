@@ -23,9 +23,8 @@
  * @module
  */
 import { blake3 } from "../../hash/blake3.ts";
-import { walkMap } from "../blockmap/blockmap.ts";
-import { Catalog } from "../catalog/mod.ts";
 import { groupTransactions, type NvLog } from "../log/mod.ts";
+import { walkLive } from "../walk.ts";
 import { encodeSuperblock, type Superblock } from "../volume/superblock.ts";
 import type { Volume } from "../volume/volume.ts";
 import { WrittenBlocks } from "../volume/written.ts";
@@ -33,7 +32,6 @@ import { encodeKey } from "./key.ts";
 import type { DirtyLayers } from "./layers.ts";
 import type { Extent } from "./overlay.ts";
 import type { Retired } from "./reclamation.ts";
-import { decodeRecord } from "./record.ts";
 import type { CheckpointResult } from "./types.ts";
 
 /** Visits every block of the tree under `root`: catalog nodes, map blocks, data blocks. */
@@ -42,12 +40,7 @@ export function walkTree(
   root: Superblock["catalogRoot"],
   visit: (block: number, birth: number, meta: boolean) => void,
 ): void {
-  new Catalog(volume, root).walk(
-    (node) => visit(node.block, node.birth, true),
-    (_key, value) => {
-      walkMap(volume, decodeRecord(value).map, (p, isMap) => visit(p.block, p.birth, isMap));
-    },
-  );
+  walkLive(volume, root, (b) => visit(b.block, b.birth, b.kind !== "data"));
 }
 
 /**
@@ -56,15 +49,22 @@ export function walkTree(
  * hold the committed CP (a restart may have come between the two commits):
  * they are returned as retired by the committed CP, not yet synced. A
  * destination allocates nothing itself (its source decides which blocks are
- * free), so it keeps nothing more.
+ * free), so it keeps nothing more; it also opens over a damaged map block or
+ * catalog node (`onDamaged` hears of it), so that a verify can repair it:
+ * the blocks below it, unmarked here, are live on its source, which never
+ * hands them out. A source refuses to open then: it would reuse them.
  */
-export function markLive(volume: Volume, mirror: boolean): Retired | null {
+export function markLive(
+  volume: Volume,
+  mirror: boolean,
+  onDamaged?: (block: number, kind: "node" | "map", key: Uint8Array | null) => void,
+): Retired | null {
   const sb = volume.superblock;
   const live = new Set<number>();
-  walkTree(volume, sb.catalogRoot, (block) => {
-    live.add(block);
-    volume.markLive(block);
-  });
+  walkLive(volume, sb.catalogRoot, (b) => {
+    live.add(b.block);
+    volume.markLive(b.block);
+  }, mirror ? { onDamaged } : {});
   const prev = volume.previousSuperblock;
   if (prev === null || mirror) return null;
   const blocks: number[] = [];

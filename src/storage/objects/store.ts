@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { Catalog } from "../catalog/mod.ts";
 import { DataDir } from "../datadir/mod.ts";
@@ -23,6 +24,15 @@ import { systemClock } from "../../runtime/clock.ts";
 import { NvLog } from "../log/mod.ts";
 import type { Superblock } from "../volume/superblock.ts";
 import { Volume } from "../volume/volume.ts";
+import {
+  type BlockDigestList,
+  type DigestListContext,
+  judgeRepairs,
+  openDigestList,
+  type RepairRecord,
+  repairRefused,
+  type RepairResult,
+} from "./block-digests.ts";
 import { CpLifecycle } from "./cp-lifecycle.ts";
 import { encodeKey } from "./key.ts";
 import { DirtyLayers } from "./layers.ts";
@@ -44,6 +54,7 @@ import {
 } from "./types.ts";
 import { ObjectWrites } from "./writes.ts";
 
+export type { BlockDigest, BlockDigestList, RepairRecord, RepairResult } from "./block-digests.ts";
 export {
   type CheckpointResult,
   DEFAULT_SPACE_RESERVE,
@@ -91,6 +102,8 @@ export class ObjectStore {
   readonly #cps: CpLifecycle;
   readonly #writes: ObjectWrites;
   readonly #roles: RoleContext;
+  readonly #digestContext: DigestListContext;
+  readonly #logger: Logger;
 
   private constructor(dataDir: DataDir, volume: Volume, log: NvLog, options: StoreOptions) {
     const logger: Logger = options.logger ?? rootLogger();
@@ -157,6 +170,14 @@ export class ObjectStore {
     });
     this.#writes = new ObjectWrites({ log, layers, state, space, reads, cps, options, clock });
     this.#roles = { dataDir, volume, log, layers, state, reclamation, reads, cps, logger, clock };
+    this.#logger = logger;
+    this.#digestContext = {
+      reader: volume,
+      reclamation,
+      logger,
+      clock,
+      idleMs: options.readIdleMs ?? READ_IDLE_MS,
+    };
   }
 
   /**
@@ -184,7 +205,17 @@ export class ObjectStore {
     }
     const store = new ObjectStore(dataDir, volume, log, options);
     try {
-      const retired = markLive(volume, options.mirror === true);
+      const retired = markLive(
+        volume,
+        options.mirror === true,
+        (block, kind, key) =>
+          store.#logger.error("store.corrupt_block", {
+            block,
+            kind,
+            key: key === null ? null : new TextDecoder().decode(key),
+            at: "open",
+          }),
+      );
       if (retired) store.#reclamation.retire(retired);
       if (!options.mirror) replay(log, volume.superblock.lsnCovered + 1, store.#layers);
     } catch (e) {
@@ -355,6 +386,77 @@ export class ObjectStore {
     quarantineDir: string,
   ): Promise<{ file: string; firstLsn: number; lastLsn: number } | null> {
     return fence(this.#roles, reason, keepLsn, quarantineDir);
+  }
+
+  /**
+   * Opens the list of block digests of committed CP `cp` (the committed one,
+   * or the one before while its blocks are all still kept), pinned until
+   * `close()`, its end, or {@link StoreOptions.readIdleMs} without a pull:
+   * no block of it moves meanwhile, whatever CPs commit. Throws `conflict`
+   * for a CP this store no longer holds.
+   *
+   * @example
+   * ```ts
+   * declare const store: ObjectStore;
+   * const list = store.openBlockDigests(store.superblock.cp);
+   * try {
+   *   for (const d of list.blocks) if (d.damaged) console.log(d.block);
+   * } finally {
+   *   list.close();
+   * }
+   * ```
+   */
+  openBlockDigests(cp: number, windowBlocks?: number): BlockDigestList {
+    return openDigestList(this.#digestContext, this.#heldSuperblock(cp), windowBlocks);
+  }
+
+  /**
+   * Writes `bytes` over `block` of the committed CP, then fdatasyncs, only
+   * when they match the check in that block's own map entry (a catalog
+   * node: its checksum and birth CP); anything else throws `conflict` and
+   * writes nothing.
+   *
+   * @example
+   * ```ts
+   * declare const store: ObjectStore;
+   * declare const goodBytes: Uint8Array;
+   * await store.repairBlock(517, goodBytes);
+   * ```
+   */
+  async repairBlock(block: number, bytes: Uint8Array): Promise<void> {
+    const { refused } = await this.repairBlocks(this.superblock.cp, [{ block, bytes }]);
+    if (refused.length > 0) throw repairRefused(refused);
+  }
+
+  /**
+   * {@link repairBlock} for a batch, against committed CP `cp` (`conflict`
+   * when the committed CP is another): one walk, one fdatasync; each record
+   * refused is answered with why, the others are written.
+   */
+  async repairBlocks(cp: number, records: RepairRecord[]): Promise<RepairResult> {
+    const sb = this.superblock;
+    if (cp !== sb.cp) {
+      throw new RefsyncError(
+        "conflict",
+        `repair of CP ${cp}, but the committed CP here is ${sb.cp}: verify again`,
+      );
+    }
+    // Judged and written in one turn: the committed CP cannot change in between.
+    const { accepted, refused } = judgeRepairs(this.volume, sb, records);
+    if (accepted.length > 0) await this.volume.repairBlocks(accepted);
+    return { repaired: accepted.map((r) => r.block), refused };
+  }
+
+  #heldSuperblock(cp: number): Superblock {
+    const sb = this.superblock;
+    const prev = this.volume.previousSuperblock;
+    if (cp === sb.cp) return sb;
+    if (prev !== null && prev.cp === cp && this.#reclamation.keeps(cp)) return prev;
+    throw new RefsyncError(
+      "conflict",
+      `CP ${cp} is not held here: the committed CP is ${sb.cp}` +
+        (prev && this.#reclamation.keeps(prev.cp) ? ` (and CP ${prev.cp} before it)` : ""),
+    );
   }
 
   /** Flushes nothing further; closes the files. Pending writes must be finished. */

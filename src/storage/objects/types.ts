@@ -59,9 +59,9 @@ export interface StoreOptions {
    */
   mirrorAckedLsn?: () => number;
   /**
-   * A read stream not pulled for this long (ms) releases the CP it pins and
-   * errors if pulled later: an abandoned or stalled reader never stops space
-   * reclamation. Default 30 s.
+   * A read stream (or a verify's digest list) not pulled for this long (ms)
+   * releases the CP it pins and errors if pulled later: an abandoned or
+   * stalled reader never stops space reclamation. Default 30 s.
    */
   readIdleMs?: number;
   /** A reader that holds back reclamation for longer than this (ms) is logged. Default 5 min. */

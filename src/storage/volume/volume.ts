@@ -3,7 +3,8 @@
  * copy-on-write allocation.
  *
  * Invariants (asserted):
- * - a block live in the last committed CP is never written ({@link CpTransaction.write});
+ * - a block live in the last committed CP is never written ({@link CpTransaction.write}),
+ *   but by a repair with the very bytes its pointer names ({@link Volume.repairBlocks});
  * - a CP commits by writing its blocks, fdatasync, then its superblock slot,
  *   fdatasync: a crash at any instant leaves the previous CP intact;
  * - blocks released by CP n are reused only by CP n+1 or later, which the engine
@@ -209,6 +210,22 @@ export class Volume {
       );
       throw e;
     }
+  }
+
+  /**
+   * Writes each `bytes` over its `block`, live in the committed CP, then
+   * fdatasyncs: the one write of a live block, a repair. The caller has
+   * checked the bytes against the block's own pointer (they are the bytes the
+   * CP wrote there), so the committed image does not change; only damage goes.
+   */
+  async repairBlocks(records: Array<{ block: number; bytes: Uint8Array }>): Promise<void> {
+    for (const { block, bytes } of records) {
+      if (block < SUPERBLOCK_SLOTS || !this.#live.has(block) || bytes.length !== BLOCK_SIZE) {
+        throw new Error(`invariant: a repair writes one block live in CP ${this.#superblock.cp}`);
+      }
+    }
+    for (const { block, bytes } of records) this.writeAt(bytes, block * BLOCK_SIZE);
+    await this.sync();
   }
 
   /** Marks `block` live in the committed CP (at open, from a walk of the trees). */

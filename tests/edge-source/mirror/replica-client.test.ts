@@ -18,6 +18,7 @@ import type { DestConfig } from "../../../src/cli/args.ts";
 import { silentLogger } from "../../../src/logging/mod.ts";
 import { MemoryFileSystem } from "../../../src/storage/fs/memory.ts";
 import { putFrames } from "../../storage/log/helpers.ts";
+import { encodeRepair } from "../../../src/protocol/verify/mod.ts";
 import { systemClock } from "../../../src/runtime/clock.ts";
 import type { Serve } from "../../../src/http/serve.ts";
 
@@ -46,7 +47,7 @@ interface Subject {
 }
 
 function contract(name: string, make: () => Promise<Subject>) {
-  Deno.test(`replica client (${name}): state, frames, repeats refused, reset, CP parts, token`, async () => {
+  Deno.test(`replica client (${name}): state, frames, repeats refused, reset, CP parts, verify, repair, token`, async () => {
     const { client, done } = await make();
     try {
       const c = client(TOKEN);
@@ -78,6 +79,21 @@ function contract(name: string, make: () => Promise<Subject>) {
         (e) => isError(e, "conflict"),
       );
       assert.equal((await c.state()).lastLsn, 2);
+      // The verify's calls: the (empty) digest list of CP 0, a CP it is not at, repairs.
+      const digests = await c.verifyDigests(0);
+      assert.equal(digests.header.cp, 0);
+      assert.deepEqual(await Array.fromAsync(digests.records), []);
+      await assert.rejects(
+        () => c.verifyDigests(3),
+        (e) => isError(e, "conflict") && /at CP 0, not CP 3/.test((e as Error).message),
+      );
+      const refused = await c.repair(0, encodeRepair([{ block: 5, bytes: new Uint8Array(4096) }]));
+      assert.deepEqual(refused.repaired, []);
+      assert.match(refused.refused[0]?.message ?? "", /block 5: not a block this side reaches/);
+      await assert.rejects(
+        () => c.repair(0, new Uint8Array(10)),
+        (e) => isError(e, "conflict") && /records of 4100 bytes/.test((e as Error).message),
+      );
       const bad = await c.sendCpPart(1, 0, true, new Uint8Array([1, 2, 3]));
       assert.equal(bad.status, 400, bad.message);
       await assert.rejects(() => client("wrong").state(), (e) => isError(e, "unauthorized"));
