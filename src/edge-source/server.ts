@@ -15,7 +15,7 @@ import type { FileSystem } from "../storage/fs/file-ops.ts";
 import type { ReplicaClient } from "./mirror/replica-client.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { ApplianceMetrics } from "../metrics/appliance.ts";
-import { newWireStats } from "../protocol/cp-sync/stats.ts";
+import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
 import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
 import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
 import { Mirror } from "./mirror/mirror.ts";
@@ -33,8 +33,8 @@ export interface SourceOptions {
   random?: Random;
   /** How the app is served (default: {@link listen}). */
   serve?: Serve;
-  /** How the mirror reaches `config.dest` (default: HTTP). */
-  replicaClient?: (url: string, token: string) => ReplicaClient;
+  /** How the mirror reaches `config.dest` (default: HTTP), counting what it sends into `wire`. */
+  replicaClient?: (url: string, token: string, wire: WireStats, random?: Random) => ReplicaClient;
 }
 
 /**
@@ -65,7 +65,9 @@ export async function startSource(
     syncTimeoutMs: config.syncTimeoutMs,
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
-    client: options.replicaClient?.(config.dest, config.token!),
+    client: options.replicaClient &&
+      ((wire) => options.replicaClient!(config.dest!, config.token!, wire, options.random)),
+    random: options.random,
     clock: options.clock,
     logger: options.logger,
   });

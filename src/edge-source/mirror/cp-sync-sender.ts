@@ -186,7 +186,7 @@ export function* cpSyncParts(
       part.set(r, at);
       at += r.length;
     }
-    wire.cpSyncBytes += size;
+    wire.cpSyncBytesRaw += size;
     records = [];
     size = 0;
     return part;

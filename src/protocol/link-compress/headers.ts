@@ -1,0 +1,10 @@
+/**
+ * The headers of a compressed link request.
+ *
+ * @module
+ */
+
+/** The link epoch a stream-compressed request belongs to (a fresh id per source connection). */
+export const LINK_HEADER = "Refsync-Link";
+/** Its place in the epoch's stream: 0, 1, 2, ... with no gap. */
+export const SEQ_HEADER = "Refsync-Seq";
