@@ -2,7 +2,8 @@
  * The replication client over HTTP: `GET /v1/repl/state`,
  * `POST /v1/repl/log/reset`, `POST /v1/repl/log`, `POST /v1/repl/cp`, each
  * with the pair token. Log batches and CP sync parts go compressed
- * (`src/protocol/link-compress`); the bytes sent are counted into `wire`.
+ * (`src/protocol/link-compress`); the bytes sent, and their bytes before
+ * compression, are counted into `wire`.
  *
  * @module
  */
@@ -65,8 +66,9 @@ export class HttpReplicaClient implements ReplicaClient {
   }
 
   async sendFrames(frames: Uint8Array): Promise<number> {
-    const encoded = await this.#encoder.stream(frames as Uint8Array<ArrayBuffer>);
+    const encoded = await this.#encoder.stream(frames);
     this.#wire.logBytes += encoded.body.length;
+    this.#wire.logBytesRaw += frames.length;
     try {
       const res = await this.#request("/v1/repl/log", octets(encoded));
       return (await json<{ lastLsn: number }>(res)).lastLsn;
@@ -83,8 +85,9 @@ export class HttpReplicaClient implements ReplicaClient {
     last: boolean,
     bytes: Uint8Array,
   ): Promise<CpPartAnswer> {
-    const encoded = await this.#encoder.single(bytes as Uint8Array<ArrayBuffer>);
+    const encoded = await this.#encoder.single(bytes);
     this.#wire.cpSyncBytes += encoded.body.length;
+    this.#wire.cpSyncBytesRaw += bytes.length;
     const res = await this.#request(
       `/v1/repl/cp?cp=${cp}&part=${part}&last=${last ? 1 : 0}`,
       octets(encoded),

@@ -9,7 +9,7 @@
  * @module
  */
 import { RefsyncError } from "../../errors/mod.ts";
-import { LINK_HEADER, SEQ_HEADER } from "./headers.ts";
+import { LINK_HEADER, RAW_LENGTH_HEADER, SEQ_HEADER } from "./headers.ts";
 import { ZstdContext } from "./zstd.ts";
 
 /** What one request's body may decode to. */
@@ -69,9 +69,11 @@ export class LinkDecoder {
         `Content-Encoding ${encoding} is not spoken here: send zstd or identity`,
       );
     }
+    const length = rawLength(headers, opts.maxBytes);
     const id = headers.get(LINK_HEADER);
-    if (id === null) return this.#decoded(body, ZstdContext.decompressor(), opts, null);
-    return this.#decoded(body, this.#enter(id, headers.get(SEQ_HEADER)).ctx, opts, this.#epoch);
+    if (id === null) return this.#decoded(body, ZstdContext.decompressor(), length, opts, null);
+    const epoch = this.#enter(id, headers.get(SEQ_HEADER));
+    return this.#decoded(body, epoch.ctx, length, opts, epoch);
   }
 
   /** The epoch of a request `id`/`seqText`, which takes its turn, or a refusal. */
@@ -108,10 +110,11 @@ export class LinkDecoder {
     if (this.#epoch === epoch) this.#epoch = null;
   }
 
-  /** The body decoded through `ctx`, one received chunk per pull. */
+  /** The body decoded through `ctx` to exactly `length` bytes, one received chunk per pull. */
   #decoded(
     body: ReadableStream<Uint8Array>,
     ctx: ZstdContext,
+    length: number,
     opts: DecodeOptions,
     epoch: Epoch | null,
   ): ReadableStream<Uint8Array> {
@@ -129,12 +132,18 @@ export class LinkDecoder {
           for (;;) {
             const { done, value } = await reader.read();
             if (done) {
+              if (decoded !== length) {
+                throw new RefsyncError(
+                  "bad_request",
+                  `the compressed body decodes to ${decoded} bytes, not the ${length} announced`,
+                );
+              }
               over(true);
               controller.close();
               return;
             }
             opts.received(value.length);
-            const out = await ctx.process(value, undefined, opts.maxBytes - decoded);
+            const out = await ctx.process(value, undefined, length - decoded);
             decoded += out.length;
             if (out.length > 0) {
               controller.enqueue(out);
@@ -154,6 +163,22 @@ export class LinkDecoder {
       },
     });
   }
+}
+
+/** The announced decoded length of a compressed body (at most `max`), or a refusal. */
+function rawLength(headers: Headers, max: number): number {
+  const text = headers.get(RAW_LENGTH_HEADER);
+  const length = Number(text);
+  if (text === null || !Number.isSafeInteger(length) || length < 0) {
+    throw new RefsyncError(
+      "bad_request",
+      `a compressed request announces its decoded length: ${RAW_LENGTH_HEADER}: <bytes>`,
+    );
+  }
+  if (length > max) {
+    throw new RefsyncError("too_large", `a compressed body decodes to at most ${max} bytes`);
+  }
+  return length;
 }
 
 /** A decoder failure as the error the client gets: its body was wrong, not us. */

@@ -11,7 +11,7 @@
 import { type Random, systemRandom } from "../../runtime/random.ts";
 import { Probe } from "./probe.ts";
 import { ZstdContext, ZstdFlush } from "./zstd.ts";
-import { LINK_HEADER, SEQ_HEADER } from "./headers.ts";
+import { LINK_HEADER, RAW_LENGTH_HEADER, SEQ_HEADER } from "./headers.ts";
 
 /** The level: 1 always (about 360 MiB/s on real files, ratio 0.47; see docs/internals.md). */
 export const LEVEL = 1;
@@ -60,7 +60,7 @@ export class LinkEncoder {
    * (requests go one at a time), and a request that failed must be followed
    * by {@link restart}: the destination's context may no longer equal ours.
    */
-  async stream(raw: Uint8Array<ArrayBuffer>): Promise<EncodedBody> {
+  async stream(raw: Uint8Array): Promise<EncodedBody> {
     if (!await this.#probe.worthCompressing(raw)) return identity(raw);
     if (this.#stream === null) {
       this.#stream = ZstdContext.compressor(LEVEL);
@@ -76,6 +76,7 @@ export class LinkEncoder {
       body: body as Uint8Array<ArrayBuffer>,
       headers: {
         "Content-Encoding": "zstd",
+        [RAW_LENGTH_HEADER]: String(raw.length),
         [LINK_HEADER]: this.#epoch,
         [SEQ_HEADER]: String(seq),
       },
@@ -89,12 +90,15 @@ export class LinkEncoder {
    * log forwarding (two requests in flight, arriving in either order), and a
    * refused part restarts the sync at part 0 without touching the log's epoch.
    */
-  async single(raw: Uint8Array<ArrayBuffer>): Promise<EncodedBody> {
+  async single(raw: Uint8Array): Promise<EncodedBody> {
     if (!await this.#probe.worthCompressing(raw)) return identity(raw);
     const body = await this.#frames.process(raw, ZstdFlush.frame);
     // zstd emits incompressible blocks stored, so this only guards the probe's misses.
     if (body.length >= raw.length) return identity(raw);
-    return { body: body as Uint8Array<ArrayBuffer>, headers: { "Content-Encoding": "zstd" } };
+    return {
+      body: body as Uint8Array<ArrayBuffer>,
+      headers: { "Content-Encoding": "zstd", [RAW_LENGTH_HEADER]: String(raw.length) },
+    };
   }
 
   /** Drops the epoch: the next compressed batch starts a new one at sequence 0. */
@@ -110,6 +114,6 @@ export class LinkEncoder {
   }
 }
 
-function identity(raw: Uint8Array<ArrayBuffer>): EncodedBody {
-  return { body: raw, headers: { "Content-Encoding": "identity" } };
+function identity(raw: Uint8Array): EncodedBody {
+  return { body: raw as Uint8Array<ArrayBuffer>, headers: { "Content-Encoding": "identity" } };
 }

@@ -19,7 +19,7 @@
  *
  * @module
  */
-export { LINK_HEADER, SEQ_HEADER } from "./headers.ts";
+export { LINK_HEADER, RAW_LENGTH_HEADER, SEQ_HEADER } from "./headers.ts";
 export { type EncodedBody, LEVEL, LinkEncoder } from "./encoder.ts";
 export { type DecodeOptions, LinkDecoder } from "./decoder.ts";
 export { PROBE_MIN_BYTES, RAW_RATIO } from "./probe.ts";
