@@ -41,6 +41,8 @@ export class ZstdContext {
   readonly #handle: ZstdHandle;
   #failed: Error | null = null;
   #closed = false;
+  /** The call before: calls take turns, since each listens to all the context's output. */
+  #turn: Promise<unknown> = Promise.resolve();
 
   private constructor(handle: ZstdHandle) {
     this.#handle = handle;
@@ -68,13 +70,19 @@ export class ZstdContext {
    * `input`. More than `maxOut` bytes out fails (`too_large`) as soon as
    * they appear, so a small input that would expand without bound (a
    * "zip bomb") holds at most `maxOut` bytes of memory. After a failure the
-   * context is unusable.
+   * context is unusable. Calls may overlap: they run in the order made.
    */
   process(
     input: Uint8Array,
     flush: number = ZstdFlush.stream,
     maxOut = Number.POSITIVE_INFINITY,
   ): Promise<Uint8Array> {
+    const run = this.#turn.then(() => this.#process(input, flush, maxOut));
+    this.#turn = run.catch(() => {});
+    return run;
+  }
+
+  #process(input: Uint8Array, flush: number, maxOut: number): Promise<Uint8Array> {
     if (this.#closed || this.#failed) {
       return Promise.reject(this.#failed ?? new Error("zstd context closed"));
     }

@@ -204,3 +204,27 @@ Deno.test("link compression: an unknown encoding, a missing length or sequence i
     (e) => isError(e, "bad_request") && /Refsync-Raw-Length/.test((e as Error).message),
   );
 });
+
+Deno.test("link compression: log batches and CP parts encoded at once each decode to their own bytes", async () => {
+  // The forwarder and a CP sync send side by side: they share the probe's context.
+  const rng = new Prng(16);
+  const enc = new LinkEncoder({ random: new Prng(7) });
+  const dec = new LinkDecoder();
+  try {
+    const inputs = Array.from({ length: 6 }, (_, i) => {
+      const lines: Uint8Array<ArrayBuffer>[] = [];
+      for (let n = 0; n < 400 + 100 * i; n++) lines.push(logLine(rng, n));
+      return lines;
+    });
+    const bodies = await Promise.all(inputs.map((l) => new Blob(l).bytes()));
+    const encoded = await Promise.all(
+      bodies.map((b, i) => i % 2 === 0 ? enc.stream(b) : enc.single(b)),
+    );
+    for (const [i, e] of encoded.entries()) {
+      assert.equal(e.headers["Content-Encoding"], "zstd", `body ${i}`);
+      assert.deepEqual(await decode(dec, e), bodies[i], `body ${i}`);
+    }
+  } finally {
+    enc.close();
+  }
+});
