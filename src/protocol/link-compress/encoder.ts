@@ -67,17 +67,19 @@ export class LinkEncoder {
       this.#epoch = this.#random.fill(new Uint8Array(8)).toHex();
       this.#seq = 0;
     }
+    // Taken before the await: a restart meanwhile (a handshake) must not renumber this request.
+    const epoch = this.#epoch;
+    const seq = this.#seq++;
     const body = await this.#stream.process(raw, ZstdFlush.stream).catch((e) => {
       this.restart();
       throw e;
     });
-    const seq = this.#seq++;
     return {
       body: body as Uint8Array<ArrayBuffer>,
       headers: {
         "Content-Encoding": "zstd",
         [RAW_LENGTH_HEADER]: String(raw.length),
-        [LINK_HEADER]: this.#epoch,
+        [LINK_HEADER]: epoch,
         [SEQ_HEADER]: String(seq),
       },
     };

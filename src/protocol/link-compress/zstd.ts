@@ -77,15 +77,14 @@ export class ZstdContext {
     flush: number = ZstdFlush.stream,
     maxOut = Number.POSITIVE_INFINITY,
   ): Promise<Uint8Array> {
+    if (this.#closed) return Promise.reject(new Error("zstd context closed"));
     const run = this.#turn.then(() => this.#process(input, flush, maxOut));
     this.#turn = run.catch(() => {});
     return run;
   }
 
   #process(input: Uint8Array, flush: number, maxOut: number): Promise<Uint8Array> {
-    if (this.#closed || this.#failed) {
-      return Promise.reject(this.#failed ?? new Error("zstd context closed"));
-    }
+    if (this.#failed) return Promise.reject(this.#failed);
     const h = this.#handle;
     return new Promise<Uint8Array>((resolve, reject) => {
       const parts: Uint8Array[] = [];
@@ -107,7 +106,7 @@ export class ZstdContext {
           finish(
             new RefsyncError("too_large", `a compressed body decodes to more than ${maxOut} bytes`),
           );
-          this.close();
+          this.close(); // after this turn: it has failed, so the context is done with
           return;
         }
         parts.push(chunk);
@@ -119,10 +118,10 @@ export class ZstdContext {
     });
   }
 
-  /** Frees the context. */
+  /** Frees the context once the call running now (if any) is done; later calls fail. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#handle.close();
+    this.#turn.then(() => this.#handle.close());
   }
 }

@@ -15,6 +15,7 @@ import {
   SEQ_HEADER,
 } from "../../../src/protocol/link-compress/mod.ts";
 import { Prng } from "../../../src/runtime/random.ts";
+import { ZstdContext, ZstdFlush } from "../../../src/protocol/link-compress/zstd.ts";
 
 /** Decodes one encoded request; `wire` gets the bytes received. */
 async function decode(
@@ -227,4 +228,15 @@ Deno.test("link compression: log batches and CP parts encoded at once each decod
   } finally {
     enc.close();
   }
+});
+
+Deno.test("link compression: a context closed while a call runs finishes that call first", async () => {
+  // A handshake restarts the epoch while a batch may be being compressed.
+  const ctx = ZstdContext.compressor(1);
+  const input = new TextEncoder().encode("a batch being compressed ".repeat(2000));
+  const running = ctx.process(input, ZstdFlush.stream);
+  ctx.close();
+  const out = await running;
+  assert.deepEqual(new Uint8Array(zlib.zstdDecompressSync(out)), input);
+  await assert.rejects(() => ctx.process(input), /closed/);
 });
