@@ -116,7 +116,8 @@ export class Machine {
       random: sim.rng.fork(),
       serve: this.#serve((h) => handler = h),
       replicaClient: link
-        ? (url, token) => this.#tapped(memoryReplicaClient(link, url, token))
+        ? (url, token, wire, random) =>
+          this.#tapped(memoryReplicaClient(link, url, token, wire, random))
         : undefined,
     });
     if (incarnation !== this.incarnation) throw new Error("crashed while booting");

@@ -16,8 +16,13 @@ const GiB = 2 ** 30;
 /** CP block counts by record kind (the source's `wire.cpBlocks`). */
 export type CpBlocks = CpBlockCounts;
 
-/** The source's `wire` counters. */
-export type Wire = Pick<WireStats, "logBytes" | "cpSyncBytes" | "cpBlocks">;
+/**
+ * The source's `wire` counters (bytes as sent; the raw ones, before link
+ * compression, are missing from an appliance older than it).
+ */
+export type Wire =
+  & Pick<WireStats, "logBytes" | "cpSyncBytes" | "cpBlocks">
+  & Partial<Pick<WireStats, "logBytesRaw" | "cpSyncBytesRaw">>;
 
 /** Counters read at one instant. */
 export interface Snapshot {
@@ -74,8 +79,11 @@ export interface RunResult {
   /**
    * Of the bytes the link saved (client bytes − wire bytes), the share that
    * compression saved and the share that references to content the
-   * destination holds (dedup) saved. Null until the appliance counts them:
-   * its `wire` stats (WireStats) have no such counters yet.
+   * destination holds (dedup) saved. Compression's is the bytes before link
+   * compression minus the bytes sent (`wire.*Raw` − `wire.*`); null when the
+   * link saved under 1% of the client bytes (nothing to share out: frame
+   * headers alone would swing the share past 1) or the appliance does not
+   * count raw bytes. Dedup's is null until the appliance counts it.
    */
   savings: { compressionShare: number | null; dedupShare: number | null };
   /** Client bytes per second of the load phase (acknowledged writes). */
@@ -153,6 +161,21 @@ function blocksDelta(a: CpBlocks, b: CpBlocks): CpBlocks {
   };
 }
 
+/** Of client − wire bytes, the share link compression saved (see RunResult.savings). */
+function compressionShare(m: RunMeasurement, client: number): number | null {
+  const { before: a, after: b } = m;
+  const raw = (w: Wire) =>
+    w.logBytesRaw === undefined || w.cpSyncBytesRaw === undefined
+      ? null
+      : w.logBytesRaw + w.cpSyncBytesRaw;
+  const rawA = raw(a.wire);
+  const rawB = raw(b.wire);
+  if (m.mode === "local" || rawA === null || rawB === null) return null;
+  const sent = b.wire.logBytes + b.wire.cpSyncBytes - a.wire.logBytes - a.wire.cpSyncBytes;
+  const saved = client - sent;
+  return saved >= client / 100 ? round((rawB - rawA - sent) / saved, 3) : null;
+}
+
 /** The figures of one run (comparisons are filled by {@link compareRuns}). */
 export function runResult(m: RunMeasurement): RunResult {
   const { before, after } = m;
@@ -189,7 +212,7 @@ export function runResult(m: RunMeasurement): RunResult {
       wireToClient: round(ratio(logBytes + cpSyncBytes, client), 5),
       cpSyncToClient: round(ratio(cpSyncBytes, client), 5),
     },
-    savings: { compressionShare: null, dedupShare: null },
+    savings: { compressionShare: compressionShare(m, client), dedupShare: null },
     throughputMiBs: round(ratio(client / MiB, loadSeconds), 2),
     committedThroughputMiBs: round(ratio(client / MiB, totalSeconds), 2),
     latencyMs: {

@@ -19,9 +19,16 @@ import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { DestState } from "../protocol/handshake/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import type { Clock } from "../runtime/clock.ts";
-import { CpSyncSessions } from "./cp-sync-session.ts";
+import { LinkDecoder } from "../protocol/link-compress/mod.ts";
+import { CpSyncSessions, MAX_PART_BYTES } from "./cp-sync-session.ts";
 import { receiveLog } from "./log-receiver.ts";
 import { registerVerifyRoutes } from "./verify-routes.ts";
+
+/**
+ * The most one compressed request may decode to: a CP sync part's limit, and
+ * for log twice the source's largest batch (8 MiB, one record past it).
+ */
+const MAX_DECODED = { cpSyncBytes: MAX_PART_BYTES, logBytes: 16 << 20 } as const;
 
 /** What the destination app needs. */
 export interface DestAppContext {
@@ -62,8 +69,18 @@ export interface DestAppContext {
 export function createDestApp(ctx: DestAppContext): Hono {
   const { store, wire } = ctx;
   const reads: ReadCounters = { gets: 0, heads: 0, bytesRead: 0 };
-  /** The body of a replication request: a source that stalls is cut off, never waited on. */
-  const body = (c: Context) =>
+  const link = new LinkDecoder();
+  /**
+   * The body of a replication request, decoded (link compression) and counted
+   * as received into `counter`: a source that stalls is cut off, never waited on.
+   */
+  const body = (c: Context, counter: "logBytes" | "cpSyncBytes") =>
+    link.decode(c.req.raw.headers, rawBody(c), {
+      maxBytes: MAX_DECODED[counter],
+      received: (n) => wire[counter] += n,
+    });
+  /** A request body as sent (repairs travel uncompressed), with the same idle bound. */
+  const rawBody = (c: Context) =>
     withIdleTimeout(
       c.req.raw.body,
       ctx.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
@@ -75,7 +92,12 @@ export function createDestApp(ctx: DestAppContext): Hono {
   registerMetrics(app, ctx.metrics);
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
   /** The CP sync being applied: a promotion stops it first (its CP never commits). */
-  const cpSync = new CpSyncSessions(store, wire, body, (ms) => ctx.metrics.cpCommitted(ms));
+  const cpSync = new CpSyncSessions(
+    store,
+    wire,
+    (c) => body(c, "cpSyncBytes"),
+    (ms) => ctx.metrics.cpCommitted(ms),
+  );
 
   app.use("/v1/repl/*", requireToken(() => ctx.token));
   app.use("/v1/repl/*", async (c, next) => {
@@ -90,7 +112,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
   });
   app.get("/v1/repl/state", (c) => c.json(destState(store)));
   app.post("/v1/repl/log", async (c) => {
-    const { lastLsn } = await receiveLog(store, body(c), wire);
+    const { lastLsn } = await receiveLog(store, body(c, "logBytes"), wire);
     return c.json({ lastLsn });
   });
   app.post("/v1/repl/log/reset", async (c) => {
@@ -141,7 +163,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     return c.json(destState(store));
   });
   app.post("/v1/repl/cp", (c) => cpSync.handle(c));
-  registerVerifyRoutes(app, store, body, ctx.logger);
+  registerVerifyRoutes(app, store, rawBody, ctx.logger);
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
 
   const forbidden = () => {

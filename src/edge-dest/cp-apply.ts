@@ -339,7 +339,7 @@ async function* decodeRecords(
   signal?: AbortSignal,
 ): AsyncGenerator<CpRecord> {
   try {
-    yield* readRecords(body, (n) => wire.cpSyncBytes += n, signal);
+    yield* readRecords(body, (n) => wire.cpSyncBytesRaw += n, signal);
   } catch (e) {
     if (e instanceof RefsyncError) throw e;
     throw new RefsyncError("bad_request", `CP sync: ${errorMessage(e)}`);

@@ -45,7 +45,7 @@ export async function receiveLog(
   };
   try {
     for await (const frame of body.pipeThrough(new FrameReader())) {
-      wire.logBytes += frame.bytes.length;
+      wire.logBytesRaw += frame.bytes.length;
       wire.logFrames++;
       group.push(frame);
       groupBytes += frame.bytes.length;

@@ -15,10 +15,9 @@ import type { FileSystem } from "../storage/fs/file-ops.ts";
 import type { ReplicaClient } from "./mirror/replica-client.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { ApplianceMetrics } from "../metrics/appliance.ts";
-import { newWireStats } from "../protocol/cp-sync/stats.ts";
+import { newWireStats, type WireStats } from "../protocol/cp-sync/stats.ts";
 import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
 import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
-import { HttpReplicaClient } from "./mirror/http-client.ts";
 import { Mirror } from "./mirror/mirror.ts";
 import { Verifier } from "./mirror/verify.ts";
 import { registerVerifyRoute } from "./verify-route.ts";
@@ -36,8 +35,8 @@ export interface SourceOptions {
   random?: Random;
   /** How the app is served (default: {@link listen}). */
   serve?: Serve;
-  /** How the mirror reaches `config.dest` (default: HTTP). */
-  replicaClient?: (url: string, token: string) => ReplicaClient;
+  /** How the mirror reaches `config.dest` (default: HTTP), counting what it sends into `wire`. */
+  replicaClient?: (url: string, token: string, wire: WireStats, random?: Random) => ReplicaClient;
 }
 
 /**
@@ -62,18 +61,15 @@ export async function startSource(
   options: SourceOptions = {},
 ): Promise<SourceHandle> {
   const log = (options.logger ?? rootLogger()).child({ role: "source" });
-  // One client for the mirror and the verify.
-  const client = config.dest === null
-    ? null
-    : options.replicaClient?.(config.dest, config.token!) ??
-      new HttpReplicaClient({ url: config.dest, token: config.token! });
   const mirror = config.dest === null ? null : new Mirror({
     url: config.dest,
     token: config.token!, // --dest needs --token (args.ts)
     syncTimeoutMs: config.syncTimeoutMs,
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
-    client: client!,
+    client: options.replicaClient &&
+      ((wire) => options.replicaClient!(config.dest!, config.token!, wire, options.random)),
+    random: options.random,
     clock: options.clock,
     logger: options.logger,
   });
@@ -90,9 +86,10 @@ export async function startSource(
     ...mirror?.hooks,
   });
   mirror?.attach(store);
-  const verifier = client === null ? null : new Verifier({
+  // The verify talks to the destination through the mirror's client.
+  const verifier = mirror === null ? null : new Verifier({
     store,
-    client,
+    client: mirror.client,
     intervalMs: config.verifyIntervalMs ?? 0,
     logger: log,
     clock: options.clock,

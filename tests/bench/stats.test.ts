@@ -242,3 +242,38 @@ Deno.test("runResult: savings shares are null until the appliance counts them", 
   assert.deepEqual(r.savings, { compressionShare: null, dedupShare: null });
   assert.match(JSON.stringify(r), /"savings":\{"compressionShare":null,"dedupShare":null\}/);
 });
+
+Deno.test("runResult: the compression share of the savings comes from the raw wire counters", () => {
+  const base = measurement("refs");
+  const withRaw = (s: Snapshot, logRaw: number, cpRaw: number): Snapshot => ({
+    ...s,
+    wire: { ...s.wire, logBytesRaw: logRaw, cpSyncBytesRaw: cpRaw },
+  });
+  // 2 GiB of client bytes went as 1 GiB: 1.5 GiB before compression (references saved the rest).
+  const m: RunMeasurement = {
+    ...base,
+    before: withRaw(
+      { ...base.before, wire: { ...base.before.wire, logBytes: 0, cpSyncBytes: 0 } },
+      0,
+      0,
+    ),
+    after: withRaw(
+      { ...base.after, wire: { ...base.after.wire, logBytes: GiB, cpSyncBytes: 0 } },
+      1.5 * GiB,
+      0,
+    ),
+  };
+  assert.equal(runResult(m).savings.compressionShare, 0.5);
+  // An appliance that does not count raw bytes: unknown, not 0.
+  assert.equal(runResult(base).savings.compressionShare, null);
+  // Under 1% saved: nothing to share out.
+  const tiny: RunMeasurement = {
+    ...m,
+    after: withRaw(
+      { ...m.after, wire: { ...m.after.wire, logBytes: 2 * GiB - MiB } },
+      2 * GiB + 10 * MiB,
+      0,
+    ),
+  };
+  assert.equal(runResult(tiny).savings.compressionShare, null);
+});

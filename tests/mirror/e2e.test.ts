@@ -186,7 +186,10 @@ Deno.test("mirror e2e: every phase leaves both processes with the same CP, bytes
           const d = wireDelta(before, (await statsOf(src)).wire);
           const blocks = size / 4096;
           // Refs mode: the 64 MiB travel once (as log), the CP sends references.
-          assert.ok(d.logBytes >= size, `phase 2: ${d.logBytes} log bytes for a ${size}-byte PUT`);
+          assert.ok(
+            d.logBytesRaw >= size,
+            `phase 2: ${d.logBytesRaw} log bytes for a ${size}-byte PUT`,
+          );
           assert.ok(
             d.cpBlocks.logRef >= blocks * 0.99,
             `phase 2: only ${d.cpBlocks.logRef} of ${blocks} blocks as LOG_REF: ${
@@ -345,7 +348,10 @@ Deno.test("mirror e2e: --cp-sync full sends every block as DATA, refs mostly LOG
           { data: 0, logRef: 0, patch: 0, copy: 0, zero: 0, diff: 0 },
           `full: only DATA records: ${JSON.stringify(f.cpBlocks)}`,
         );
-        assert.ok(f.cpSyncBytes >= f.cpBlocks.data * 4096, "full: each DATA block carries 4 KiB");
+        assert.ok(
+          f.cpSyncBytesRaw >= f.cpBlocks.data * 4096,
+          "full: each DATA block carries 4 KiB",
+        );
         // The same workload writes the same blocks: full counts every one of them.
         assert.equal(
           f.cpBlocks.data,
@@ -363,7 +369,7 @@ Deno.test("mirror e2e: --cp-sync full sends every block as DATA, refs mostly LOG
           `refs CP sync ${r.cpSyncBytes} B vs full ${f.cpSyncBytes} B`,
         );
         // Both forwarded the same log (every client byte once).
-        assert.equal(r.logBytes, f.logBytes, "log bytes of the same workload");
+        assert.equal(r.logBytesRaw, f.logBytesRaw, "log bytes of the same workload");
       } finally {
         await full?.stop();
         await refs.stop();

@@ -136,7 +136,10 @@ export async function digestOf(p: ApplianceProcess): Promise<{ cp: number; diges
 }
 
 /** Replication counters of `GET /v1/admin/stats`. */
-export type Wire = Pick<WireStats, "logBytes" | "cpSyncBytes" | "cpBlocks">;
+export type Wire = Pick<
+  WireStats,
+  "logBytes" | "logBytesRaw" | "cpSyncBytes" | "cpSyncBytesRaw" | "cpBlocks"
+>;
 
 /** `GET /v1/admin/stats`. */
 export async function statsOf(
@@ -191,7 +194,9 @@ export function wireDelta(before: Wire, after: Wire): Wire {
   const d = (k: keyof Wire["cpBlocks"]) => after.cpBlocks[k] - before.cpBlocks[k];
   return {
     logBytes: after.logBytes - before.logBytes,
+    logBytesRaw: after.logBytesRaw - before.logBytesRaw,
     cpSyncBytes: after.cpSyncBytes - before.cpSyncBytes,
+    cpSyncBytesRaw: after.cpSyncBytesRaw - before.cpSyncBytesRaw,
     cpBlocks: {
       data: d("data"),
       logRef: d("logRef"),

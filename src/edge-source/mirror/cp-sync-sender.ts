@@ -154,7 +154,7 @@ function diffOrData(
 
 /**
  * The CP sync stream cut into parts of about `partBytes` (whole records each),
- * counted into `wire` as they are produced. Each part travels as one request
+ * their blocks counted into `wire` as they are produced (their bytes by the client that sends them). Each part travels as one request
  * with a Content-Length: Deno's server handles a long chunked request body
  * that is read slowly at a cost quadratic in its size (it moves the unread
  * bytes at every read), which made a 1 GiB CP sync of DATA cost ~80 CPU
@@ -186,7 +186,6 @@ export function* cpSyncParts(
       part.set(r, at);
       at += r.length;
     }
-    wire.cpSyncBytes += size;
     records = [];
     size = 0;
     return part;

@@ -2,6 +2,8 @@
  * The replication client over HTTP: `GET /v1/repl/state`,
  * `POST /v1/repl/log/reset`, `POST /v1/repl/log`, `POST /v1/repl/cp`,
  * `GET /v1/repl/verify`, `POST /v1/repl/repair`, each with the pair token.
+ * Log batches and CP sync parts go compressed (`src/protocol/link-compress`);
+ * the bytes sent, and their bytes before compression, are counted into `wire`.
  *
  * @module
  */
@@ -13,6 +15,9 @@ import {
   readDigestStream,
   type RepairAnswer,
 } from "../../protocol/verify/mod.ts";
+import { type EncodedBody, LinkEncoder } from "../../protocol/link-compress/mod.ts";
+import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
+import type { Random } from "../../runtime/random.ts";
 import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 
 /** Sends one request (global `fetch` by default; the simulator's network in `sim/`). */
@@ -24,7 +29,9 @@ export type Fetch = (request: Request) => Promise<Response>;
  * @example
  * ```ts
  * import { HttpReplicaClient } from "./http-client.ts";
- * const client = new HttpReplicaClient({ url: "http://127.0.0.1:8081", token: "secret" });
+ * import { newWireStats } from "../../protocol/cp-sync/stats.ts";
+ * const wire = newWireStats(); // logBytes, cpSyncBytes: as sent
+ * const client = new HttpReplicaClient({ url: "http://127.0.0.1:8081", token: "secret", wire });
  * const state = await client.state();
  * console.log(state.cp, state.lastLsn);
  * ```
@@ -33,14 +40,23 @@ export class HttpReplicaClient implements ReplicaClient {
   readonly url: string;
   readonly #token: string;
   readonly #fetch: Fetch;
+  readonly #wire: WireStats;
+  readonly #encoder: LinkEncoder;
 
-  constructor(opts: { url: string; token: string; fetch?: Fetch }) {
+  /** `wire` counts the bytes sent; `random` picks the link epochs' ids. */
+  constructor(
+    opts: { url: string; token: string; fetch?: Fetch; wire?: WireStats; random?: Random },
+  ) {
     this.url = opts.url;
     this.#token = opts.token;
     this.#fetch = opts.fetch ?? ((request) => fetch(request));
+    this.#wire = opts.wire ?? newWireStats();
+    this.#encoder = new LinkEncoder({ random: opts.random });
   }
 
   async state(): Promise<DestState> {
+    // The handshake of a (re)connect: the log stream starts a new epoch with it.
+    this.#encoder.restart();
     return await json<DestState>(await this.#request("/v1/repl/state"));
   }
 
@@ -55,12 +71,17 @@ export class HttpReplicaClient implements ReplicaClient {
   }
 
   async sendFrames(frames: Uint8Array): Promise<number> {
-    const res = await this.#request("/v1/repl/log", {
-      method: "POST",
-      body: frames as Uint8Array<ArrayBuffer>,
-      headers: { "Content-Type": "application/octet-stream" },
-    });
-    return (await json<{ lastLsn: number }>(res)).lastLsn;
+    const encoded = await this.#encoder.stream(frames);
+    this.#wire.logBytes += encoded.body.length;
+    this.#wire.logBytesRaw += frames.length;
+    try {
+      const res = await this.#request("/v1/repl/log", octets(encoded));
+      return (await json<{ lastLsn: number }>(res)).lastLsn;
+    } catch (e) {
+      // Lost, refused or answered lost: the destination's context may differ from ours now.
+      this.#encoder.restart();
+      throw e;
+    }
   }
 
   async sendCpPart(
@@ -69,11 +90,13 @@ export class HttpReplicaClient implements ReplicaClient {
     last: boolean,
     bytes: Uint8Array,
   ): Promise<CpPartAnswer> {
-    const res = await this.#request(`/v1/repl/cp?cp=${cp}&part=${part}&last=${last ? 1 : 0}`, {
-      method: "POST",
-      body: bytes as Uint8Array<ArrayBuffer>,
-      headers: { "Content-Type": "application/octet-stream" },
-    });
+    const encoded = await this.#encoder.single(bytes);
+    this.#wire.cpSyncBytes += encoded.body.length;
+    this.#wire.cpSyncBytesRaw += bytes.length;
+    const res = await this.#request(
+      `/v1/repl/cp?cp=${cp}&part=${part}&last=${last ? 1 : 0}`,
+      octets(encoded),
+    );
     if (res.status === 202) {
       await res.body?.cancel();
       return { status: 202 };
@@ -120,6 +143,15 @@ export class HttpReplicaClient implements ReplicaClient {
       throw unreachable(this.url, e);
     }
   }
+}
+
+/** A POST of an encoded body. */
+function octets({ body, headers }: EncodedBody): RequestInit {
+  return {
+    method: "POST",
+    body,
+    headers: { "Content-Type": "application/octet-stream", ...headers },
+  };
 }
 
 function unreachable(url: string, e: unknown): RefsyncError {

@@ -335,7 +335,6 @@ export class LogForwarder {
           await this.#sleep(1000);
           continue;
         }
-        this.#wire.logBytes += batch.frames.length;
         this.#wire.logFrames += countFrames(batch.frames);
         const acked = await this.#transport.send(batch.frames);
         // Paired with the send: an acknowledgement of a record never sent would acknowledge writes

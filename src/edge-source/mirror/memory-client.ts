@@ -9,6 +9,8 @@
  * ```ts
  * import { MemoryLink, memoryReplicaClient } from "./memory-client.ts";
  * import type { Clock } from "../../runtime/clock.ts";
+import type { WireStats } from "../../protocol/cp-sync/stats.ts";
+import type { Random } from "../../runtime/random.ts";
  * declare const clock: Clock;
  * declare const destApp: { fetch: (req: Request) => Promise<Response> };
  * const token = "pair-token";
@@ -20,6 +22,8 @@
  * @module
  */
 import type { Clock } from "../../runtime/clock.ts";
+import type { WireStats } from "../../protocol/cp-sync/stats.ts";
+import type { Random } from "../../runtime/random.ts";
 import { HttpReplicaClient } from "./http-client.ts";
 import type { ReplicaClient } from "./replica-client.ts";
 
@@ -172,7 +176,9 @@ function brokenBody(bytes: Uint8Array): ReadableStream<Uint8Array> {
 }
 
 /**
- * A {@link ReplicaClient} over `link` (the HTTP client's requests, delivered in memory).
+ * A {@link ReplicaClient} over `link` (the HTTP client's requests, compressed
+ * the same way, delivered in memory); `wire` counts the bytes sent, `random`
+ * picks the link epochs' ids.
  *
  * @example
  * ```ts
@@ -181,6 +187,12 @@ function brokenBody(bytes: Uint8Array): ReadableStream<Uint8Array> {
  * await client.state();
  * ```
  */
-export function memoryReplicaClient(link: MemoryLink, url: string, token: string): ReplicaClient {
-  return new HttpReplicaClient({ url, token, fetch: link.fetch });
+export function memoryReplicaClient(
+  link: MemoryLink,
+  url: string,
+  token: string,
+  wire?: WireStats,
+  random?: Random,
+): ReplicaClient {
+  return new HttpReplicaClient({ url, token, fetch: link.fetch, wire, random });
 }

@@ -32,6 +32,7 @@ import { type LinkChange, type LinkState, LogForwarder } from "./log-forwarder.t
 import { HttpReplicaClient } from "./http-client.ts";
 import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 import { type Clock, systemClock } from "../../runtime/clock.ts";
+import type { Random } from "../../runtime/random.ts";
 
 /** Configuration of the mirror. */
 export interface MirrorOptions {
@@ -43,8 +44,13 @@ export interface MirrorOptions {
   /** Where a fenced source sets its unacknowledged log tail aside (`DATA/quarantine`). */
   quarantineDir: string;
   logger?: Logger;
-  /** How requests reach the destination. Default HTTP to `url` with `token`. */
-  client?: ReplicaClient;
+  /**
+   * How requests reach the destination, given the counters of the bytes it
+   * sends. Default HTTP to `url` with `token`.
+   */
+  client?: (wire: WireStats) => ReplicaClient;
+  /** Picks the link epochs' ids (the simulator's). Default the OS CSPRNG. */
+  random?: Random;
   /** Timeouts, retries and outage durations (the simulator's). Default the system clock. */
   clock?: Clock;
 }
@@ -86,14 +92,24 @@ export class Mirror {
 
   constructor(options: MirrorOptions) {
     this.options = options;
-    this.#client = options.client ??
-      new HttpReplicaClient({ url: options.url, token: options.token });
+    this.#client = options.client?.(this.wire) ??
+      new HttpReplicaClient({
+        url: options.url,
+        token: options.token,
+        wire: this.wire,
+        random: options.random,
+      });
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? rootLogger()).child({ destination: options.url });
     let reject!: (e: RefsyncError) => void;
     const promise = new Promise<never>((_, r) => (reject = r));
     promise.catch(() => {}); // only ever raced against
     this.#fencingStarted = { promise, reject };
+  }
+
+  /** How this mirror reaches its destination (the verify shares it). */
+  get client(): ReplicaClient {
+    return this.#client;
   }
 
   /** The store hooks: pass them to ObjectStore.open. */

@@ -17,11 +17,15 @@ export interface CpBlockCounts {
 
 /** Bytes on the wire between the appliances. */
 export interface WireStats {
-  /** Log frame bytes (request bodies) forwarded or received. */
+  /** Log request body bytes as sent or received (after link compression). */
   logBytes: number;
+  /** Log frame bytes before compression: `logBytes / logBytesRaw` is the link's ratio. */
+  logBytesRaw: number;
   logFrames: number;
-  /** CP sync request body bytes. */
+  /** CP sync request body bytes as sent or received (after link compression). */
   cpSyncBytes: number;
+  /** CP sync record bytes before compression. */
+  cpSyncBytesRaw: number;
   cpBlocks: CpBlockCounts;
 }
 
@@ -37,8 +41,10 @@ export interface WireStats {
 export function newWireStats(): WireStats {
   return {
     logBytes: 0,
+    logBytesRaw: 0,
     logFrames: 0,
     cpSyncBytes: 0,
+    cpSyncBytesRaw: 0,
     cpBlocks: { data: 0, logRef: 0, patch: 0, copy: 0, zero: 0, diff: 0 },
   };
 }

@@ -21,6 +21,10 @@ import { putFrames } from "../../storage/log/helpers.ts";
 import { encodeRepair } from "../../../src/protocol/verify/mod.ts";
 import { systemClock } from "../../../src/runtime/clock.ts";
 import type { Serve } from "../../../src/http/serve.ts";
+import { authHeader } from "../../../src/protocol/auth/mod.ts";
+import { newWireStats, type WireStats } from "../../../src/protocol/cp-sync/stats.ts";
+import { type EncodedBody, LinkEncoder } from "../../../src/protocol/link-compress/mod.ts";
+import { Prng } from "../../../src/runtime/random.ts";
 
 const TOKEN = "replica-client-token";
 
@@ -162,6 +166,126 @@ Deno.test("memory link: a partition, a lost answer and a cut body fail the reque
     plan = { delayMs: 0, responseDelayMs: 0 };
     assert.equal((await c.state()).lastLsn, 1, "nothing of a cut body was appended");
     link.reset();
+  } finally {
+    await dest.close();
+  }
+});
+
+/** The destination's `wire` counters (its stats). */
+async function destWire(handler: () => Deno.ServeHandler): Promise<WireStats> {
+  const res = await handler()(new Request("http://dest.sim/v1/admin/stats"), PEER);
+  return (await res.json()).wire;
+}
+
+const PEER: Deno.ServeHandlerInfo = {
+  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+  completed: Promise.resolve(),
+};
+
+/** `n` records of compressible text, from LSN `first`. */
+function textFrames(first: number, n: number): Uint8Array {
+  const text = (i: number) => new TextEncoder().encode(`{"i":${i},"event":"put","ok":true}\n`);
+  return putFrames(first, Array.from({ length: n }, (_, i) => text(first + i)));
+}
+
+Deno.test("link compression: a request lost on the way starts a new epoch; nothing is refused after", async () => {
+  const { dest, handler } = await memoryDest();
+  try {
+    let plan: LinkPlan = { delayMs: 0, responseDelayMs: 0 };
+    const link = new MemoryLink({ clock: systemClock, target: handler, faults: () => plan });
+    const wire = newWireStats();
+    const c = memoryReplicaClient(link, "http://dest.sim", TOKEN, wire, new Prng(1));
+    assert.equal(await c.sendFrames(textFrames(1, 20)), 20);
+    plan = { delayMs: 0, responseDelayMs: 0, dropRequest: true };
+    await assert.rejects(() => c.sendFrames(textFrames(21, 20)), (e) => isError(e, "unavailable"));
+    plan = { delayMs: 0, responseDelayMs: 0 };
+    // The compressor took the lost batch into its history, the destination never saw it: the
+    // same epoch would be refused as out of order; the client sends in a new one.
+    assert.equal(await c.sendFrames(textFrames(21, 20)), 40);
+    // A lost answer: delivered, so the destination's context moved on with ours; a duplicate of
+    // it arriving later is refused without ending the epoch.
+    plan = { delayMs: 0, responseDelayMs: 0, dropResponse: true };
+    await assert.rejects(() => c.sendFrames(textFrames(41, 20)), (e) => isError(e, "unavailable"));
+    plan = { delayMs: 0, responseDelayMs: 0 };
+    assert.equal((await c.state()).lastLsn, 60, "the lost answer's request was delivered");
+    assert.equal(await c.sendFrames(textFrames(61, 20)), 80);
+    const d = await destWire(handler);
+    assert.equal(d.logFrames, 80);
+    // Sent: 5 batches, one lost on the way and never received, one whose answer was lost.
+    assert.equal(d.logBytesRaw, wire.logBytesRaw - textFrames(21, 20).length);
+    assert.ok(wire.logBytes < 0.5 * wire.logBytesRaw, JSON.stringify(wire));
+    link.reset();
+  } finally {
+    await dest.close();
+  }
+});
+
+Deno.test("link compression: a duplicate delivered late is refused and the epoch goes on", async () => {
+  const { dest, handler } = await memoryDest();
+  try {
+    let plan: LinkPlan = { delayMs: 0, responseDelayMs: 0 };
+    const link = new MemoryLink({ clock: systemClock, target: handler, faults: () => plan });
+    const c = memoryReplicaClient(link, "http://dest.sim", TOKEN, newWireStats(), new Prng(2));
+    assert.equal(await c.sendFrames(textFrames(1, 5)), 5);
+    plan = { delayMs: 0, responseDelayMs: 0, duplicateAfterMs: 0 };
+    assert.equal(await c.sendFrames(textFrames(6, 5)), 10);
+    plan = { delayMs: 0, responseDelayMs: 0 };
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the duplicate arrives, refused
+    assert.equal(await c.sendFrames(textFrames(11, 5)), 15);
+    link.reset();
+  } finally {
+    await dest.close();
+  }
+});
+
+Deno.test("link compression: every corrupted byte of a compressed batch is refused, nothing appended", async () => {
+  const { dest, handler } = await memoryDest();
+  try {
+    const post = (e: EncodedBody, body = e.body) =>
+      handler()(
+        new Request("http://dest.sim/v1/repl/log", {
+          method: "POST",
+          body,
+          headers: { ...authHeader(TOKEN), ...e.headers },
+        }),
+        PEER,
+      );
+    const enc = new LinkEncoder({ random: new Prng(3) });
+    try {
+      const first = await enc.stream(textFrames(1, 10));
+      assert.equal((await post(first)).status, 200);
+      const e = await enc.stream(textFrames(11, 10));
+      assert.equal(e.headers["Content-Encoding"], "zstd");
+      const statuses = new Set<number>();
+      for (let at = 0; at < e.body.length; at++) {
+        enc.restart();
+        // Each try in a fresh epoch holding the same history, so the flip is the only change.
+        const base = await enc.stream(textFrames(1, 10));
+        const again = await enc.stream(textFrames(11, 10));
+        assert.deepEqual(again.body, e.body, "deterministic encoding");
+        await (await post(base)).body?.cancel(); // a repeat of LSNs 1..10: refused, but decoded
+        const bad = again.body.slice();
+        bad[at] ^= 0x5a;
+        const res = await post(again, bad);
+        const text = await res.text();
+        statuses.add(res.status);
+        assert.ok(res.status === 400 || res.status === 409, `flip at ${at}: ${res.status} ${text}`);
+        // Frames before the damaged one may be appended: they passed their own checks, so they
+        // are the source's frames byte for byte, and nothing else is there.
+        const held = dest.store.log.lastLsn;
+        assert.ok(held >= 10 && held < 20, `flip at ${at}: log ends at ${held} (${text})`);
+        const right = textFrames(11, 10);
+        assert.deepEqual(
+          dest.store.log.readFrames(11, 1 << 20),
+          right.subarray(0, dest.store.log.readFrames(11, 1 << 20).length),
+          `flip at ${at}: only the source's frames`,
+        );
+        if (held > 10) await dest.store.log.truncateAfter(10);
+      }
+      console.log(`statuses of ${e.body.length} flips: ${[...statuses].join(", ")}`);
+    } finally {
+      enc.close();
+    }
   } finally {
     await dest.close();
   }
