@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS } from "../http/body-timeout.ts";
 import { LOG_LEVELS, type LogLevel, parseLogLevel } from "../logging/mod.ts";
 import { isLoopbackHost } from "../protocol/auth/mod.ts";
+import { SYNC_POLICIES, type SyncPolicy } from "../protocol/mirror-state/mod.ts";
 import { parseSize } from "./size.ts";
 
 /** Configuration of a source appliance. */
@@ -22,6 +23,8 @@ export interface SourceConfig {
   cpDirtyBytes: number;
   maxObjectBytes: number;
   syncTimeoutMs: number;
+  /** `--sync-policy`: strict (503 past --sync-timeout) or available (acknowledged locally). */
+  syncPolicy: SyncPolicy;
   cpSync: "refs" | "full";
   bodyIdleTimeoutMs: number;
   spaceReserve: number;
@@ -146,6 +149,7 @@ const COMMON = {
 const SOURCE_ONLY = {
   dest: { type: "string" },
   "sync-timeout": { type: "string" },
+  "sync-policy": { type: "string" },
   "cp-sync": { type: "string" },
 } as const;
 
@@ -269,6 +273,10 @@ function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
   if (cpSync !== "refs" && cpSync !== "full") {
     throw new UsageError(`--cp-sync: '${cpSync}' is not refs or full`);
   }
+  const syncPolicy = (v["sync-policy"] as string | undefined) ?? "strict";
+  if (!(SYNC_POLICIES as readonly string[]).includes(syncPolicy)) {
+    throw new UsageError(`--sync-policy: '${syncPolicy}' is not ${SYNC_POLICIES.join(" or ")}`);
+  }
   const dest = (v.dest as string | undefined) ?? null;
   if (dest !== null && !/^https?:\/\//.test(dest)) {
     throw new UsageError(`--dest: '${dest}' is not an http:// URL`);
@@ -287,6 +295,7 @@ function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
       DEFAULTS.syncTimeoutMs,
       1,
     ),
+    syncPolicy: syncPolicy as SyncPolicy,
     cpSync,
     logLevel: logLevel(v),
     s3: s3Flags(v),

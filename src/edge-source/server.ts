@@ -63,16 +63,17 @@ export async function startSource(
     url: config.dest,
     token: config.token!, // --dest needs --token (args.ts)
     syncTimeoutMs: config.syncTimeoutMs,
+    policy: config.syncPolicy,
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
     client: options.replicaClient?.(config.dest, config.token!),
     clock: options.clock,
-    logger: options.logger,
+    logger: log, // its lines carry `role` like every other line of the source
   });
   const noWire = newWireStats();
   const metrics = new ApplianceMetrics({
     mirrorState: () => mirror?.state ?? "local",
-    lagBytes: () => mirror?.lagBytes ?? 0,
+    lag: () => mirror?.lag ?? { records: 0, bytes: 0, seconds: 0 },
     wire: () => mirror?.wire ?? noWire,
   });
   const { store, token, tokenGenerated } = await openAppliance(config, log, {
@@ -90,6 +91,7 @@ export async function startSource(
     wire: () => mirror?.wire ?? null,
     mirrorStats: () => mirror?.stats() ?? { mirror: null },
     admitWrite: mirror ? () => mirror.admitWrite() : undefined,
+    mirror: mirror !== null,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     metrics,
     clock: options.clock,
@@ -104,6 +106,7 @@ export async function startSource(
       store,
       maxObjectBytes: config.maxObjectBytes,
       admitWrite: mirror ? () => mirror.admitWrite() : () => Promise.resolve(),
+      mirror: mirror !== null,
       metrics,
       logger: log,
     });

@@ -19,6 +19,8 @@ import { CREDS, sdkClient, spawnS3Pair } from "../s3/helpers.ts";
 const FAMILIES = [
   "refsync_mirror_state",
   "refsync_mirror_lag_bytes",
+  "refsync_mirror_lag_records",
+  "refsync_mirror_lag_seconds",
   "refsync_cp_total",
   "refsync_cp_duration_seconds",
   "refsync_wire_bytes_total",
@@ -219,11 +221,13 @@ Deno.test("GET /metrics on both appliances: the families, their values, promtool
       });
 
       await t.step("mirror state and lag", () => {
-        assert.equal(stateOf(ms), "connected");
+        assert.equal(stateOf(ms), "in-sync");
         assert.equal(stateOf(md), "destination");
         // Every write was acknowledged before it was answered: nothing is owed.
-        assert.equal(value(ms, "refsync_mirror_lag_bytes"), 0);
-        assert.equal(value(md, "refsync_mirror_lag_bytes"), 0);
+        for (const lag of ["bytes", "records", "seconds"]) {
+          assert.equal(value(ms, `refsync_mirror_lag_${lag}`), 0);
+          assert.equal(value(md, `refsync_mirror_lag_${lag}`), 0);
+        }
       });
 
       await t.step("promtool check metrics passes on both scrapes", async (t) => {
@@ -286,10 +290,12 @@ Deno.test("refsync_mirror_lag_bytes: the log bytes the destination has not ackno
       stopped = true;
       assert.equal((await put("L", bytes(10_000, 2))).status, 503);
       // One record of one frame: header, the key "L", the payload.
-      assert.equal(
-        value(await scrape(pair.src), "refsync_mirror_lag_bytes"),
-        HEADER_SIZE + 1 + 10_000,
-      );
+      const behind = await scrape(pair.src);
+      assert.equal(value(behind, "refsync_mirror_lag_bytes"), HEADER_SIZE + 1 + 10_000);
+      assert.equal(value(behind, "refsync_mirror_lag_records"), 1);
+      // The record was written over a second ago (the 503 came after --sync-timeout).
+      const seconds = value(behind, "refsync_mirror_lag_seconds");
+      assert.ok(seconds >= 0.9 && seconds < 60, `lag seconds ${seconds}`);
       Deno.kill(pair.dst.pid, "SIGCONT");
       stopped = false;
       // The record stays queued and reaches the destination once it runs again.

@@ -1,12 +1,16 @@
 /**
  * The replication client over HTTP: `GET /v1/repl/state`,
  * `POST /v1/repl/log/reset`, `POST /v1/repl/log`, `POST /v1/repl/cp`, each
- * with the pair token.
+ * with the pair token. Every request has a deadline (`timeoutMs`, by body
+ * size): a destination that accepts and never answers (a silent partition) is
+ * `unavailable` then, as one that refuses the connection, never a forwarder
+ * hung for ever.
  *
  * @module
  */
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
+import { type Clock, systemClock } from "../../runtime/clock.ts";
 import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
 import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 
@@ -28,47 +32,78 @@ export class HttpReplicaClient implements ReplicaClient {
   readonly url: string;
   readonly #token: string;
   readonly #fetch: Fetch;
+  readonly #timeoutMs: ((bodyBytes: number) => number) | null;
+  readonly #clock: Clock;
 
-  constructor(opts: { url: string; token: string; fetch?: Fetch }) {
+  constructor(opts: {
+    url: string;
+    token: string;
+    fetch?: Fetch;
+    /**
+     * Deadline (ms) of a request with a body of this many bytes, its answer
+     * read. Default none (the simulator's link times out by itself).
+     */
+    timeoutMs?: (bodyBytes: number) => number;
+    /** The deadlines' timers (the simulator's). Default the system clock. */
+    clock?: Clock;
+  }) {
     this.url = opts.url;
     this.#token = opts.token;
     this.#fetch = opts.fetch ?? ((request) => fetch(request));
+    this.#timeoutMs = opts.timeoutMs ?? null;
+    this.#clock = opts.clock ?? systemClock;
   }
 
-  async state(): Promise<DestState> {
-    return await json<DestState>(await this.#request("/v1/repl/state"));
+  state(): Promise<DestState> {
+    return this.#request("/v1/repl/state", {}, 0, (res) => json<DestState>(res));
   }
 
-  async resetLog(body: LogReset): Promise<DestState> {
-    return await json<DestState>(
-      await this.#request("/v1/repl/log/reset", {
+  resetLog(body: LogReset): Promise<DestState> {
+    const text = JSON.stringify(body);
+    return this.#request(
+      "/v1/repl/log/reset",
+      {
         method: "POST",
-        body: JSON.stringify(body),
+        body: text,
         headers: { "Content-Type": "application/json" },
-      }),
+      },
+      text.length,
+      (res) => json<DestState>(res),
     );
   }
 
-  async sendFrames(frames: Uint8Array): Promise<number> {
-    const res = await this.#request("/v1/repl/log", {
-      method: "POST",
-      body: frames as Uint8Array<ArrayBuffer>,
-      headers: { "Content-Type": "application/octet-stream" },
-    });
-    return (await json<{ lastLsn: number }>(res)).lastLsn;
+  sendFrames(frames: Uint8Array): Promise<number> {
+    return this.#request(
+      "/v1/repl/log",
+      {
+        method: "POST",
+        body: frames as Uint8Array<ArrayBuffer>,
+        headers: { "Content-Type": "application/octet-stream" },
+      },
+      frames.length,
+      async (res) => (await json<{ lastLsn: number }>(res)).lastLsn,
+    );
   }
 
-  async sendCpPart(
+  sendCpPart(
     cp: number,
     part: number,
     last: boolean,
     bytes: Uint8Array,
   ): Promise<CpPartAnswer> {
-    const res = await this.#request(`/v1/repl/cp?cp=${cp}&part=${part}&last=${last ? 1 : 0}`, {
-      method: "POST",
-      body: bytes as Uint8Array<ArrayBuffer>,
-      headers: { "Content-Type": "application/octet-stream" },
-    });
+    return this.#request(
+      `/v1/repl/cp?cp=${cp}&part=${part}&last=${last ? 1 : 0}`,
+      {
+        method: "POST",
+        body: bytes as Uint8Array<ArrayBuffer>,
+        headers: { "Content-Type": "application/octet-stream" },
+      },
+      bytes.length,
+      (res) => this.#cpAnswer(res),
+    );
+  }
+
+  async #cpAnswer(res: Response): Promise<CpPartAnswer> {
     if (res.status === 202) {
       await res.body?.cancel();
       return { status: 202 };
@@ -86,14 +121,47 @@ export class HttpReplicaClient implements ReplicaClient {
     };
   }
 
-  async #request(path: string, init: RequestInit = {}): Promise<Response> {
+  /**
+   * Sends one request and reads its answer with `read`, both within the
+   * deadline for `bodyBytes`; a transport failure or the deadline is
+   * `unavailable`.
+   */
+  async #request<T>(
+    path: string,
+    init: RequestInit,
+    bodyBytes: number,
+    read: (res: Response) => Promise<T>,
+  ): Promise<T> {
     const headers = { ...authHeader(this.#token), ...(init.headers ?? {}) };
+    const ms = this.#timeoutMs?.(bodyBytes) ?? null;
+    const abort = new AbortController();
+    const timer = ms === null ? undefined : this.#clock.setTimeout(() => abort.abort(), ms);
+    const request = new Request(new URL(path, this.url), {
+      ...init,
+      headers,
+      signal: abort.signal,
+    });
     try {
-      return await this.#fetch(new Request(new URL(path, this.url), { ...init, headers }));
-    } catch (e) {
-      throw unreachable(this.url, e);
+      let res: Response;
+      try {
+        res = await this.#fetch(request);
+      } catch (e) {
+        throw unreachable(this.url, abort.signal.aborted ? noAnswer(ms) : e);
+      }
+      try {
+        return await read(res);
+      } catch (e) {
+        if (!abort.signal.aborted) throw e;
+        throw unreachable(this.url, noAnswer(ms));
+      }
+    } finally {
+      this.#clock.clearTimeout(timer);
     }
   }
+}
+
+function noAnswer(ms: number | null): string {
+  return `no answer within ${ms} ms`;
 }
 
 function unreachable(url: string, e: unknown): RefsyncError {

@@ -23,6 +23,10 @@ export interface WireStats {
   /** CP sync request body bytes. */
   cpSyncBytes: number;
   cpBlocks: CpBlockCounts;
+  /** Catch-up stream bytes of baselines (from CP 0). */
+  baselineBytes: number;
+  /** Catch-up stream bytes of resyncs (from a CP > 0). */
+  resyncBytes: number;
 }
 
 /**
@@ -40,5 +44,7 @@ export function newWireStats(): WireStats {
     logFrames: 0,
     cpSyncBytes: 0,
     cpBlocks: { data: 0, logRef: 0, patch: 0, copy: 0, zero: 0, diff: 0 },
+    baselineBytes: 0,
+    resyncBytes: 0,
   };
 }
