@@ -38,7 +38,7 @@ async function withSilentServer(fn: (url: string) => Promise<void>): Promise<voi
 }
 
 /** `p`, or a rejection naming the hang after `ms` (without a deadline the request never ends). */
-async function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+async function bounded(p: Promise<unknown>, ms: number): Promise<unknown> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const hung = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
