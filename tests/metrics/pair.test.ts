@@ -11,7 +11,17 @@ import assert from "node:assert/strict";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { MIRROR_STATES } from "../../src/protocol/mirror-state/mod.ts";
 import { HEADER_SIZE } from "../../src/protocol/log-frame/mod.ts";
-import { adminCp, bearer, call, callJson, eventually, spawnPair, statsOf } from "../mirror/pair.ts";
+import {
+  adminCp,
+  bearer,
+  call,
+  callJson,
+  eventually,
+  spawnMirroredSource,
+  spawnPair,
+  statsOf,
+  stopAll,
+} from "../mirror/pair.ts";
 import { type ApplianceProcess, withTempDir } from "../support/appliance.ts";
 import { CREDS, sdkClient, spawnS3Pair } from "../s3/helpers.ts";
 
@@ -306,6 +316,40 @@ Deno.test("refsync_mirror_lag_bytes: the log bytes the destination has not ackno
     } finally {
       if (stopped) Deno.kill(pair.dst.pid, "SIGCONT");
       await pair.stop();
+    }
+  });
+});
+
+Deno.test("refsync_mirror_lag_*: 0 after a restart until a handshake told what the destination holds, not the whole log", async () => {
+  await withTempDir("refsync-metrics-lag-restart-", async (dir) => {
+    const pair = await spawnPair(dir, {
+      sourceArgs: ["--cp-interval", "0", "--sync-timeout", "1000"],
+      destArgs: ["--cp-interval", "0"],
+    });
+    let src: ApplianceProcess | null = pair.src;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const a = await call(`${src.url}/v1/objects/k${i}`, {
+          method: "PUT",
+          body: bytes(20_000, i),
+        });
+        assert.equal(a.status, 201, a.text);
+      }
+      // Every record is on the destination; the source restarts while the destination is away.
+      await pair.dst.kill();
+      await src.stop();
+      src = await spawnMirroredSource(`${dir}/source`, pair.dst.url, pair.token, [
+        "--cp-interval",
+        "0",
+        "--sync-timeout",
+        "1000",
+      ]);
+      const s = await scrape(src);
+      for (const lag of ["bytes", "records", "seconds"]) {
+        assert.equal(value(s, `refsync_mirror_lag_${lag}`), 0, `lag ${lag} before a handshake`);
+      }
+    } finally {
+      await stopAll(src, pair.dst);
     }
   });
 });
