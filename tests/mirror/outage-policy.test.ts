@@ -185,3 +185,39 @@ Deno.test("outage policy strict: the same outage gives 503 and out-of-sync", asy
     }
   });
 });
+
+Deno.test("outage policy available: a CP deferred while the link stayed up (a stalled destination) is sent once it answers again", async () => {
+  await withTempDir("refsync-outage-stall-", async (dir) => {
+    const { src, dst } = await spawnPolicyPair(dir, "available");
+    let stopped = false;
+    try {
+      const model = new Model();
+      const first = new Uint8Array(3000).fill(1);
+      assert.equal((await timedPut(src, "a", first)).status, 201);
+      model.put("a", first);
+      await adminCp(src);
+      // Stalled, not gone: its connection stays open (the request deadline is 2 x --sync-timeout).
+      Deno.kill(dst.pid, "SIGSTOP");
+      stopped = true;
+      const during = new Uint8Array(3000).fill(2);
+      const a = await timedPut(src, "b", during);
+      assert.equal(a.status, 201, a.text);
+      assert.equal(a.headers.get("Refsync-Mirror"), "out-of-sync");
+      model.put("b", during);
+      await adminCp(src); // committed here only: deferred
+      Deno.kill(dst.pid, "SIGCONT");
+      stopped = false;
+      await untilState(src, "in-sync", 30_000);
+      const after = new Uint8Array(3000).fill(3);
+      assert.equal((await timedPut(src, "c", after)).status, 201);
+      model.put("c", after);
+      await adminCp(src);
+      await assertSameDigest(src, dst, "after the stall");
+      await verifySides(model, { source: src, destination: dst }, "after the stall");
+      assert.equal((await mirrorOf(src)).state, "in-sync");
+    } finally {
+      if (stopped) Deno.kill(dst.pid, "SIGCONT");
+      await stopAll(src, dst);
+    }
+  });
+});

@@ -206,6 +206,16 @@ export class LogForwarder {
   }
 
   /**
+   * Starts the next round with a handshake (the mirror needs what the
+   * destination holds again), when the link is up: it is `down` meanwhile.
+   */
+  renew(cause: string): void {
+    if (this.#link !== "connected") return;
+    this.#setLink("down", cause, 0);
+    this.#poke();
+  }
+
+  /**
    * Available policy: stop waiting for the destination. Every waiting writer
    * and CP is released (as not held), and writes do not wait until the
    * destination has nearly caught up. Strict: nothing (writers time out).

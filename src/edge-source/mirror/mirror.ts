@@ -437,9 +437,17 @@ export class Mirror {
     return this.#defer(cp, outcome.message);
   }
 
-  /** Available policy: CP `cp` commits here only; the destination gets it by a later sync. */
+  /**
+   * Available policy: CP `cp` commits here only. A destination one CP behind
+   * gets it again after the next handshake (`resendLastCp`), so one is due
+   * even when the link stayed up (a slow destination); one further behind
+   * needs a resync.
+   */
   #defer(cp: CheckpointResult, why: string): SyncOutcome {
     this.#log.debug("mirror.cp_deferred", { cp: cp.superblock.cp, cause: why });
+    if (this.#destCp === cp.superblock.cp - 1) {
+      this.#forwarder!.renew(`CP ${cp.superblock.cp} deferred: ${why}`);
+    }
     this.#refreshState();
     return "deferred";
   }
