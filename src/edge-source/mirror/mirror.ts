@@ -34,7 +34,6 @@ import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
 import { type DestState, judgePairing } from "../../protocol/handshake/mod.ts";
 import type { MirrorState, SyncPolicy } from "../../protocol/mirror-state/mod.ts";
-import { Off } from "../../protocol/log-frame/mod.ts";
 import type { Appended } from "../../storage/log/mod.ts";
 import type { CheckpointResult, ObjectStore, SyncOutcome } from "../../storage/objects/store.ts";
 import { blockCheck, type CpRecord, runCheck } from "../../protocol/cp-sync/records.ts";
@@ -247,10 +246,11 @@ export class Mirror {
     const acked = Math.max(f.ackedLsn, log.firstLsn - 1);
     const records = Math.max(0, log.lastLsn - acked);
     if (records === 0) return { records: 0, bytes: 0, seconds: 0, known: true };
-    const oldest = log.readFrames(acked + 1, 1);
-    const mtime = oldest.length >= Off.mtime + 8
-      ? Number(new DataView(oldest.buffer, oldest.byteOffset).getBigUint64(Off.mtime, true))
-      : this.#clock.now();
+    // Only the oldest record's header is read.
+    const oldestRecords = log.records(acked + 1);
+    const oldest = oldestRecords.next();
+    oldestRecords.return(undefined);
+    const mtime = oldest.done ? this.#clock.now() : oldest.value.header.mtime;
     const seconds = Math.max(0, (this.#clock.now() - mtime) / 1000);
     return { records, bytes: log.bytesAfter(acked), seconds, known: true };
   }
@@ -307,7 +307,7 @@ export class Mirror {
     if (f.link === "fenced") return { state: "fenced", cause: f.lastError ?? "fenced" };
     const c = this.#catchUp;
     if (c) {
-      const what = c.baseCp === 0 ? "baseline" : `resync from CP ${c.baseCp}`;
+      const what = c.kind === "baseline" ? "baseline" : `resync from CP ${c.baseCp}`;
       return {
         state: c.kind === "baseline" ? "initializing" : "resyncing",
         cause: `${what} to CP ${c.targetCp}: ${c.done} of ${c.total} bytes`,
@@ -430,11 +430,16 @@ export class Mirror {
         (this.#destCp < cp.superblock.cp - 1 ? `the destination is at CP ${this.#destCp}` : null);
       if (why !== null) return this.#defer(cp, why);
     }
-    const outcome = await this.#sendCheckpoint(cp).catch((e) => e as RefsyncError);
-    if (!(outcome instanceof Error)) return outcome;
-    if (this.options.policy !== "available" || this.#fencing) throw outcome;
-    f.goOutOfSync(outcome.message);
-    return this.#defer(cp, outcome.message);
+    try {
+      return await this.#sendCheckpoint(cp);
+    } catch (e) {
+      // Available: a destination that fails the sync is out of sync; anything else is no outage.
+      if (this.options.policy !== "available" || this.#fencing || !(e instanceof RefsyncError)) {
+        throw e;
+      }
+      f.goOutOfSync(e.message);
+      return this.#defer(cp, e.message);
+    }
   }
 
   /**
