@@ -107,6 +107,7 @@ export class Machine {
       token: TOKEN,
       clientToken: null,
       cpSync: "refs",
+      syncPolicy: "strict",
       logLevel: "warn",
       ...SIM_CONFIG,
     }, {

@@ -8,6 +8,7 @@ import { DEFAULT_BODY_IDLE_TIMEOUT_MS } from "../http/body-timeout.ts";
 import { LOG_LEVELS, type LogLevel, parseLogLevel } from "../logging/mod.ts";
 import { isLoopbackHost } from "../protocol/auth/mod.ts";
 import { parseDuration } from "./duration.ts";
+import { SYNC_POLICIES, type SyncPolicy } from "../protocol/mirror-state/mod.ts";
 import { parseSize } from "./size.ts";
 
 /** Configuration of a source appliance. */
@@ -23,6 +24,8 @@ export interface SourceConfig {
   cpDirtyBytes: number;
   maxObjectBytes: number;
   syncTimeoutMs: number;
+  /** `--sync-policy`: strict (503 past --sync-timeout) or available (acknowledged locally). */
+  syncPolicy: SyncPolicy;
   cpSync: "refs" | "full";
   /** `--verify-interval`: an online verify of the pair this often (ms); 0 or absent: never. */
   verifyIntervalMs?: number;
@@ -149,6 +152,7 @@ const COMMON = {
 const SOURCE_ONLY = {
   dest: { type: "string" },
   "sync-timeout": { type: "string" },
+  "sync-policy": { type: "string" },
   "cp-sync": { type: "string" },
   "verify-interval": { type: "string" },
 } as const;
@@ -283,6 +287,10 @@ function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
   if (cpSync !== "refs" && cpSync !== "full") {
     throw new UsageError(`--cp-sync: '${cpSync}' is not refs or full`);
   }
+  const syncPolicy = (v["sync-policy"] as string | undefined) ?? "strict";
+  if (!(SYNC_POLICIES as readonly string[]).includes(syncPolicy)) {
+    throw new UsageError(`--sync-policy: '${syncPolicy}' is not ${SYNC_POLICIES.join(" or ")}`);
+  }
   const dest = (v.dest as string | undefined) ?? null;
   if (dest !== null && !/^https?:\/\//.test(dest)) {
     throw new UsageError(`--dest: '${dest}' is not an http:// URL`);
@@ -301,6 +309,7 @@ function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
       DEFAULTS.syncTimeoutMs,
       1,
     ),
+    syncPolicy: syncPolicy as SyncPolicy,
     cpSync,
     verifyIntervalMs: duration(v["verify-interval"], "--verify-interval", 0),
     logLevel: logLevel(v),

@@ -13,13 +13,13 @@ export const USAGE = `refsync: synchronous edge mirroring that ships references,
 
 usage:
   refsync pair    [--data DIR] [--host H] [--source-port P] [--dest-port P] [--token T]
-                  [--cp-sync refs|full] [--sync-timeout MS] [--source-s3-port P]
+                  [--cp-sync refs|full] [--sync-timeout MS] [--sync-policy P] [--source-s3-port P]
                   [--dest-s3-port P] [S3 flags] [client flags] [store flags] [--log-level L]
                   both appliances in one process: a destination in DIR/dest and a source
                   in DIR/source mirroring to it (default DIR ./data, ports ${DEFAULTS.sourcePort} and ${DEFAULTS.destPort})
   refsync source  [--host H] [--port P] [--data DIR] [--dest URL] [--token T] [--cp-sync refs|full]
-                  [--sync-timeout MS] [--verify-interval D] [S3 flags] [client flags]
-                  [store flags] [--log-level L]
+                  [--sync-timeout MS] [--sync-policy P] [--verify-interval D] [S3 flags]
+                  [client flags] [store flags] [--log-level L]
   refsync dest    [--host H] [--port P] [--data DIR] [--token T] [S3 flags] [client flags]
                   [store flags] [--log-level L]
   refsync promote --url DEST_URL --token T
@@ -38,6 +38,9 @@ appliance flags:
   --dest URL               source: the destination; without it the source runs alone
   --sync-timeout MS        source: how long a write waits for the destination before 503
                            (default ${DEFAULTS.syncTimeoutMs})
+  --sync-policy P          source: strict (a write the destination does not confirm in time gets
+                           503) or available (it is acknowledged locally, with the header
+                           Refsync-Mirror: out-of-sync, and the mirror resyncs later) (default strict)
   --cp-sync refs|full      source: CP blocks as references where possible, or all as data
                            (default refs)
   --verify-interval D      source: compare both sides' committed CP block by block this often

@@ -59,7 +59,7 @@ export async function startDest(
   const metrics = new ApplianceMetrics({
     // Scraped only once the server runs, so `store` is set by then.
     mirrorState: () => (store.isMirror ? "destination" : "local"),
-    lagBytes: () => 0, // it forwards no log of its own
+    lag: () => ({ records: 0, bytes: 0, seconds: 0 }), // it forwards no log of its own
     wire: () => wire,
   });
   const { store, token, tokenGenerated } = await openAppliance(config, log, {

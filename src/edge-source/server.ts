@@ -65,18 +65,19 @@ export async function startSource(
     url: config.dest,
     token: config.token!, // --dest needs --token (args.ts)
     syncTimeoutMs: config.syncTimeoutMs,
+    policy: config.syncPolicy,
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
     client: options.replicaClient &&
       ((wire) => options.replicaClient!(config.dest!, config.token!, wire, options.random)),
     random: options.random,
     clock: options.clock,
-    logger: options.logger,
+    logger: log, // its lines carry `role` like every other line of the source
   });
   const noWire = newWireStats();
   const metrics = new ApplianceMetrics({
     mirrorState: () => mirror?.state ?? "local",
-    lagBytes: () => mirror?.lagBytes ?? 0,
+    lag: () => mirror?.lag ?? { records: 0, bytes: 0, seconds: 0 },
     wire: () => mirror?.wire ?? noWire,
   });
   const { store, token, tokenGenerated } = await openAppliance(config, log, {
@@ -106,6 +107,7 @@ export async function startSource(
       return { mirror: { ...stats.mirror as object, verify: verifier?.last ?? null } };
     },
     admitWrite: mirror ? () => mirror.admitWrite() : undefined,
+    mirror: mirror !== null,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     metrics,
     clock: options.clock,
@@ -121,6 +123,7 @@ export async function startSource(
       store,
       maxObjectBytes: config.maxObjectBytes,
       admitWrite: mirror ? () => mirror.admitWrite() : () => Promise.resolve(),
+      mirror: mirror !== null,
       metrics,
       logger: log,
     });

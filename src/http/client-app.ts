@@ -18,6 +18,7 @@ import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "./body-timeout.ts
 import { checkConditions, etagHeader, parseConditions } from "./conditional.ts";
 import { methodNotAllowed, notFound, onError } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
+import { mirrorHeader } from "./mirror-header.ts";
 import { objectKey, registerObjectReads } from "./objects.ts";
 import { parseContentRange } from "./range.ts";
 
@@ -38,6 +39,8 @@ export interface ClientAppContext {
    * refused write is never applied.
    */
   admitWrite?: () => Promise<void>;
+  /** A destination mirrors this source: acknowledged writes carry `Refsync-Mirror`. */
+  mirror?: boolean;
   /** Extra fields for /v1/admin/stats (mirror state). */
   mirrorStats?: () => Record<string, unknown>;
   role?: string;
@@ -149,7 +152,7 @@ export function createClientApp(ctx: ClientAppContext): Hono {
     const written = range ? range.end - range.start : result.size;
     client.bytesWritten += written;
     ctx.metrics.clientBytes("in", written);
-    const headers: Record<string, string> = {};
+    const headers = mirrorHeader(ctx.mirror === true, result.mirrored);
     if (result.etag) headers["ETag"] = etagHeader(result.etag);
     return c.json(
       { key, size: result.size, etag: result.etag, lsn: result.lsn },
@@ -167,7 +170,7 @@ export function createClientApp(ctx: ClientAppContext): Hono {
     });
     if (!done) throw new RefsyncError("not_found", `no object with key '${key}'`);
     client.deletes++;
-    return c.body(null, 204);
+    return c.body(null, 204, mirrorHeader(ctx.mirror === true, done.mirrored));
   });
 
   registerObjectReads(app, () => store, client, ctx.metrics);

@@ -26,6 +26,8 @@ export type ClientDirection = "in" | "out";
 const WIRE_KINDS: Record<string, (w: WireStats) => number> = {
   log: (w) => w.logBytes,
   cp_sync: (w) => w.cpSyncBytes,
+  baseline: (w) => w.baselineBytes,
+  resync: (w) => w.resyncBytes,
 };
 
 /** Bucket upper bounds, seconds: CPs take ms to s, PUTs ms to the sync timeout, fsyncs µs to ms. */
@@ -57,11 +59,19 @@ export interface ClientMetrics {
   clientBytes(direction: ClientDirection, bytes: number): void;
 }
 
+/** What a source's destination has not acknowledged (0 when unknown, and on a destination). */
+export interface LagSample {
+  records: number;
+  bytes: number;
+  /** Age of the oldest unacknowledged record. */
+  seconds: number;
+}
+
 /** What the appliance counts elsewhere, read at every scrape. */
 export interface ApplianceSources {
   mirrorState(): MirrorState;
-  /** Log bytes written here that the destination has not acknowledged yet. */
-  lagBytes(): number;
+  /** What the destination has not acknowledged yet of the log written here. */
+  lag(): LagSample;
   /** Replication bytes sent (source) or received (destination). */
   wire(): WireStats;
 }
@@ -73,7 +83,8 @@ export interface ApplianceSources {
  * ```ts
  * import { newWireStats } from "../protocol/cp-sync/stats.ts";
  * const wire = newWireStats();
- * const metrics = new ApplianceMetrics({ mirrorState: () => "local", lagBytes: () => 0, wire: () => wire });
+ * const lag = () => ({ records: 0, bytes: 0, seconds: 0 });
+ * const metrics = new ApplianceMetrics({ mirrorState: () => "local", lag, wire: () => wire });
  * metrics.request("native", "put", 201, 0.004);
  * metrics.clientBytes("in", 4096);
  * const text = metrics.render(); // the body of GET /metrics
@@ -96,11 +107,22 @@ export class ApplianceMetrics implements ClientMetrics {
       ["state"],
     );
     for (const s of MIRROR_STATES) state.labels(s);
-    const lag = r.gauge(
-      "refsync_mirror_lag_bytes",
-      "Log bytes written on this source that its destination has not acknowledged yet " +
-        "(0 on a destination and on a source without one).",
-    );
+    const unknown = "0 until a handshake told what the destination holds, on a destination, " +
+      "and on a source without one";
+    const lag = {
+      bytes: r.gauge(
+        "refsync_mirror_lag_bytes",
+        `Log bytes written on this source that its destination has not acknowledged yet (${unknown}).`,
+      ).labels(),
+      records: r.gauge(
+        "refsync_mirror_lag_records",
+        `Log records written on this source that its destination has not acknowledged yet (${unknown}).`,
+      ).labels(),
+      seconds: r.gauge(
+        "refsync_mirror_lag_seconds",
+        `Age of the oldest log record its destination has not acknowledged (${unknown}).`,
+      ).labels(),
+    };
     this.#cps = r.counter(
       "refsync_cp_total",
       "CPs committed by this appliance (a destination: CPs applied from its source).",
@@ -144,7 +166,10 @@ export class ApplianceMetrics implements ClientMetrics {
     r.onCollect(() => {
       const current = sources.mirrorState();
       for (const s of state.series) s.child.set(s.values[0] === current ? 1 : 0);
-      lag.labels().set(sources.lagBytes());
+      const behind = sources.lag();
+      lag.bytes.set(behind.bytes);
+      lag.records.set(behind.records);
+      lag.seconds.set(behind.seconds);
       const wire = sources.wire();
       for (const s of wireBytes.series) s.child.set(WIRE_KINDS[s.values[0]](wire));
       const p = processStats();

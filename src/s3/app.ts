@@ -7,6 +7,7 @@
  */
 import { bucketLocation, createBucket, deleteBucket, headBucket, listBuckets } from "./buckets.ts";
 import type { S3Context, S3Request } from "./context.ts";
+import { mirrorHeader } from "../http/mirror-header.ts";
 import { errorResponse, S3Error } from "./errors.ts";
 import { listObjects } from "./list.ts";
 import {
@@ -114,12 +115,21 @@ export function createS3Handler(
       const named = operationOf(target);
       const unsupported = [...target.query.keys()].find((name) => UNSUPPORTED.has(name));
       if (typeof named === "string" && unsupported === undefined) op = named;
-      const r: S3Request = { ...target, verified: verifyRequest(req, credentials) };
+      const r: S3Request = {
+        ...target,
+        verified: verifyRequest(req, credentials),
+        mirrored: null,
+      };
       if (unsupported !== undefined) {
         throw new S3Error("NotImplemented", `the ?${unsupported} subresource is not implemented`);
       }
       if (named instanceof S3Error) throw named;
       res = await OPERATIONS[named](ctx, r);
+      // The one place every acknowledged write's response gets the header.
+      if (r.mirrored !== null) {
+        const header = mirrorHeader(ctx.mirror === true, r.mirrored);
+        for (const [name, value] of Object.entries(header)) res.headers.set(name, value);
+      }
     } catch (e) {
       await req.body?.cancel().catch(() => {});
       res = errorResponse(e, req.method, url.pathname, ctx.logger);
@@ -130,7 +140,7 @@ export function createS3Handler(
 }
 
 /** A request before its signature is checked. */
-type Target = Omit<S3Request, "verified">;
+type Target = Omit<S3Request, "verified" | "mirrored">;
 
 /** The operation a request names, or the MethodNotAllowed error saying what its resource allows. */
 function operationOf(r: Target): S3Operation | S3Error {

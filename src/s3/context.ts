@@ -20,6 +20,8 @@ export interface S3Context {
    * no link to the destination: `unavailable`), exactly as the native API.
    */
   admitWrite: () => Promise<void>;
+  /** A destination mirrors this source: acknowledged writes carry `Refsync-Mirror`. */
+  mirror?: boolean;
   /** Where requests and object bytes are counted, if anywhere. */
   metrics?: ClientMetrics;
   logger: Logger;
@@ -36,4 +38,23 @@ export interface S3Request {
   /** Query parameters, percent-decoded (`+` is a plus sign). */
   query: Map<string, string>;
   verified: Verified;
+  /**
+   * Whether every store write this request made was acknowledged mirrored
+   * (in sync), null when it made none: the handler sets `Refsync-Mirror` from
+   * it ({@link noteWrite}).
+   */
+  mirrored: boolean | null;
+}
+
+/**
+ * Records that `r` made a store write acknowledged with `mirrored`.
+ *
+ * @example
+ * ```ts
+ * declare const r: S3Request;
+ * noteWrite(r, false); // the response says Refsync-Mirror: out-of-sync
+ * ```
+ */
+export function noteWrite(r: S3Request, mirrored: boolean): void {
+  r.mirrored = (r.mirrored ?? true) && mirrored;
 }

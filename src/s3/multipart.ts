@@ -17,7 +17,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { ObjectInfo, ObjectStore } from "../storage/objects/store.ts";
 import { nativeKey, requireBucket, requireWritable, S3_RESERVED, xmlResponse } from "./buckets.ts";
-import type { S3Context, S3Request } from "./context.ts";
+import { noteWrite, type S3Context, type S3Request } from "./context.ts";
 import { S3Error } from "./errors.ts";
 import { decodeMeta, DEFAULT_CONTENT_TYPE, encodeMeta, hex, type S3Meta } from "./meta.ts";
 import { MAX_XML_BYTES, writeChecked } from "./objects.ts";
@@ -125,6 +125,7 @@ export async function uploadPart(ctx: S3Context, r: S3Request): Promise<Response
     payload,
     (res) => encodeMeta({ md5: res.md5, parts: 0, contentType: "", user: [] }),
   );
+  noteWrite(r, result.mirrored);
   ctx.metrics?.clientBytes("in", result.size);
   const headers: Record<string, string> = { ETag: `"${hex(result.md5)}"` };
   if (result.checksum) headers[result.checksum.header] = result.checksum.value;
@@ -196,11 +197,16 @@ export async function completeUpload(ctx: S3Context, r: S3Request): Promise<Resp
     contentType: upload.contentType,
     user: upload.user,
   };
-  await store.write(nativeKey(r.bucket, r.key), ReadableStream.from(concatenated()), {
-    replace: true,
-    offset: 0,
-    meta: () => encodeMeta(meta),
-  });
+  const written = await store.write(
+    nativeKey(r.bucket, r.key),
+    ReadableStream.from(concatenated()),
+    {
+      replace: true,
+      offset: 0,
+      meta: () => encodeMeta(meta),
+    },
+  );
+  noteWrite(r, written.mirrored);
   await dropUpload(store, r.bucket, id);
   const etag = `"${hex(etagMd5)}-${parts.length}"`;
   return xmlResponse(xmlDocument("CompleteMultipartUploadResult", {

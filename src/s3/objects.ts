@@ -12,7 +12,7 @@ import { isError } from "../errors/mod.ts";
 import { parseRange } from "../http/range.ts";
 import type { ObjectInfo, ObjectStore } from "../storage/objects/store.ts";
 import { nativeKey, requireBucket, requireWritable, xmlResponse } from "./buckets.ts";
-import type { S3Context, S3Request } from "./context.ts";
+import { noteWrite, type S3Context, type S3Request } from "./context.ts";
 import { asS3Error, S3Error } from "./errors.ts";
 import { decodeMeta, DEFAULT_CONTENT_TYPE, encodeMeta, hex, s3Etag, type S3Meta } from "./meta.ts";
 import { type Payload, type PayloadResult, readSmallBody, receivePayload } from "./payload.ts";
@@ -66,18 +66,19 @@ export async function writeChecked(
   key: string,
   payload: Payload,
   describe: (result: PayloadResult) => Uint8Array,
-): Promise<PayloadResult> {
+): Promise<PayloadResult & { mirrored: boolean }> {
   let result: PayloadResult | null = null;
+  let mirrored: boolean;
   try {
-    await store.write(key, payload.stream, {
+    ({ mirrored } = await store.write(key, payload.stream, {
       replace: true,
       offset: 0,
       meta: () => describe(result = payload.check()),
-    });
+    }));
   } catch (e) {
     throw payload.failure(e);
   }
-  return result!;
+  return { ...result!, mirrored };
 }
 
 /** PUT /bucket/key (CopyObject when `x-amz-copy-source` is set). */
@@ -95,6 +96,7 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<Response>
     payload,
     (res) => encodeMeta({ md5: res.md5, parts: 0, ...described }),
   );
+  noteWrite(r, result.mirrored);
   ctx.metrics?.clientBytes("in", result.size);
   const headers: Record<string, string> = { ETag: `"${hex(result.md5)}"` };
   if (result.checksum) headers[result.checksum.header] = result.checksum.value;
@@ -186,7 +188,8 @@ export function getObject(ctx: S3Context, r: S3Request): Response {
 export async function deleteObject(ctx: S3Context, r: S3Request): Promise<Response> {
   requireBucket(ctx.store, r.bucket);
   await requireWritable(ctx);
-  await ctx.store.delete(nativeKey(r.bucket, r.key));
+  const done = await ctx.store.delete(nativeKey(r.bucket, r.key));
+  if (done) noteWrite(r, done.mirrored);
   return new Response(null, { status: 204 });
 }
 
@@ -207,7 +210,8 @@ export async function deleteObjects(ctx: S3Context, r: S3Request): Promise<Respo
   for (const o of objects) {
     const key = childText(o, "Key") ?? "";
     try {
-      await ctx.store.delete(nativeKey(r.bucket, key));
+      const done = await ctx.store.delete(nativeKey(r.bucket, key));
+      if (done) noteWrite(r, done.mirrored);
       if (!quiet) out.push(element("Deleted", [textElement("Key", key)]));
     } catch (e) {
       const err = asS3Error(e);
@@ -258,11 +262,12 @@ async function copyObject(ctx: S3Context, r: S3Request, target: string): Promise
     }),
   );
   let digest: Uint8Array | null = null;
-  await ctx.store.write(target, source, {
+  const written = await ctx.store.write(target, source, {
     replace: true,
     offset: 0,
     meta: () => encodeMeta({ md5: digest = new Uint8Array(md5.digest()), parts: 0, ...described }),
   });
+  noteWrite(r, written.mirrored);
   const stat = ctx.store.stat(target);
   return xmlResponse(xmlDocument("CopyObjectResult", {
     LastModified: new Date(stat?.mtime ?? Date.now()).toISOString(),

@@ -26,6 +26,8 @@ export interface S3ServerOptions {
   credentials: Credentials;
   /** Resolves when a write may be logged now (see {@link S3Context.admitWrite}). */
   admitWrite: () => Promise<void>;
+  /** A destination mirrors this source: acknowledged writes carry `Refsync-Mirror`. */
+  mirror?: boolean;
   /** Unfinished uploads older than this are dropped (default 1 day). */
   uploadExpiryMs?: number;
   /** Where requests and object bytes are counted (`/metrics` of the appliance). */
@@ -60,6 +62,7 @@ export function startS3Server(opts: S3ServerOptions): S3Server {
     store: opts.store,
     maxObjectBytes: opts.maxObjectBytes,
     admitWrite: opts.admitWrite,
+    mirror: opts.mirror,
     metrics: opts.metrics,
     logger,
   }, opts.credentials);

@@ -11,7 +11,17 @@ import assert from "node:assert/strict";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { MIRROR_STATES } from "../../src/protocol/mirror-state/mod.ts";
 import { HEADER_SIZE } from "../../src/protocol/log-frame/mod.ts";
-import { adminCp, bearer, call, callJson, eventually, spawnPair, statsOf } from "../mirror/pair.ts";
+import {
+  adminCp,
+  bearer,
+  call,
+  callJson,
+  eventually,
+  spawnMirroredSource,
+  spawnPair,
+  statsOf,
+  stopAll,
+} from "../mirror/pair.ts";
 import { type ApplianceProcess, withTempDir } from "../support/appliance.ts";
 import { CREDS, sdkClient, spawnS3Pair } from "../s3/helpers.ts";
 
@@ -19,6 +29,8 @@ import { CREDS, sdkClient, spawnS3Pair } from "../s3/helpers.ts";
 const FAMILIES = [
   "refsync_mirror_state",
   "refsync_mirror_lag_bytes",
+  "refsync_mirror_lag_records",
+  "refsync_mirror_lag_seconds",
   "refsync_cp_total",
   "refsync_cp_duration_seconds",
   "refsync_wire_bytes_total",
@@ -219,11 +231,13 @@ Deno.test("GET /metrics on both appliances: the families, their values, promtool
       });
 
       await t.step("mirror state and lag", () => {
-        assert.equal(stateOf(ms), "connected");
+        assert.equal(stateOf(ms), "in-sync");
         assert.equal(stateOf(md), "destination");
         // Every write was acknowledged before it was answered: nothing is owed.
-        assert.equal(value(ms, "refsync_mirror_lag_bytes"), 0);
-        assert.equal(value(md, "refsync_mirror_lag_bytes"), 0);
+        for (const lag of ["bytes", "records", "seconds"]) {
+          assert.equal(value(ms, `refsync_mirror_lag_${lag}`), 0);
+          assert.equal(value(md, `refsync_mirror_lag_${lag}`), 0);
+        }
       });
 
       await t.step("promtool check metrics passes on both scrapes", async (t) => {
@@ -286,10 +300,12 @@ Deno.test("refsync_mirror_lag_bytes: the log bytes the destination has not ackno
       stopped = true;
       assert.equal((await put("L", bytes(10_000, 2))).status, 503);
       // One record of one frame: header, the key "L", the payload.
-      assert.equal(
-        value(await scrape(pair.src), "refsync_mirror_lag_bytes"),
-        HEADER_SIZE + 1 + 10_000,
-      );
+      const behind = await scrape(pair.src);
+      assert.equal(value(behind, "refsync_mirror_lag_bytes"), HEADER_SIZE + 1 + 10_000);
+      assert.equal(value(behind, "refsync_mirror_lag_records"), 1);
+      // The record was written over a second ago (the 503 came after --sync-timeout).
+      const seconds = value(behind, "refsync_mirror_lag_seconds");
+      assert.ok(seconds >= 0.9 && seconds < 60, `lag seconds ${seconds}`);
       Deno.kill(pair.dst.pid, "SIGCONT");
       stopped = false;
       // The record stays queued and reaches the destination once it runs again.
@@ -300,6 +316,40 @@ Deno.test("refsync_mirror_lag_bytes: the log bytes the destination has not ackno
     } finally {
       if (stopped) Deno.kill(pair.dst.pid, "SIGCONT");
       await pair.stop();
+    }
+  });
+});
+
+Deno.test("refsync_mirror_lag_*: 0 after a restart until a handshake told what the destination holds, not the whole log", async () => {
+  await withTempDir("refsync-metrics-lag-restart-", async (dir) => {
+    const pair = await spawnPair(dir, {
+      sourceArgs: ["--cp-interval", "0", "--sync-timeout", "1000"],
+      destArgs: ["--cp-interval", "0"],
+    });
+    let src: ApplianceProcess | null = pair.src;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const a = await call(`${src.url}/v1/objects/k${i}`, {
+          method: "PUT",
+          body: bytes(20_000, i),
+        });
+        assert.equal(a.status, 201, a.text);
+      }
+      // Every record is on the destination; the source restarts while the destination is away.
+      await pair.dst.kill();
+      await src.stop();
+      src = await spawnMirroredSource(`${dir}/source`, pair.dst.url, pair.token, [
+        "--cp-interval",
+        "0",
+        "--sync-timeout",
+        "1000",
+      ]);
+      const s = await scrape(src);
+      for (const lag of ["bytes", "records", "seconds"]) {
+        assert.equal(value(s, `refsync_mirror_lag_${lag}`), 0, `lag ${lag} before a handshake`);
+      }
+    } finally {
+      await stopAll(src, pair.dst);
     }
   });
 });

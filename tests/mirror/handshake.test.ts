@@ -101,7 +101,8 @@ Deno.test("mirror handshake: a wrong token is refused loudly at startup, then ta
       assert.equal(lines[0].level, "error");
       assert.match(String(lines[0].reason), /token/);
       await assertWriteRefused(src, /token/);
-      assert.equal(m.state, "refused");
+      assert.equal(m.link, "refused");
+      assert.equal(m.state, "out-of-sync");
 
       // The operator restarts the destination with the token the source has.
       const port = dst.port;
@@ -170,7 +171,8 @@ Deno.test("mirror handshake: the old source's data as destination of the promote
         ...SOURCE_ARGS,
       ]);
       const m = await refused(promoted, /pair generation 1, this source 2/);
-      assert.equal(m.state, "refused");
+      assert.equal(m.link, "refused");
+      assert.equal(m.state, "out-of-sync");
       const lines = logEvents(promoted, "mirror.refused");
       assert.equal(lines.length, 1, promoted.stderr);
       assert.match(String(lines[0].reason), /pair generation/);

@@ -170,7 +170,13 @@ export function logEvents(p: ApplianceProcess, event: string): Array<Record<stri
 
 /** The `mirror` part of a source's stats. */
 export interface MirrorStats {
+  /** `in-sync`, `out-of-sync`, `initializing`, `resyncing`, `fenced`. */
   state: string;
+  /** The link: `connecting`, `connected`, `down`, `refused`, `fenced`. */
+  link: string;
+  policy: string;
+  lag: { records: number; bytes: number; seconds: number; known: boolean };
+  progress: unknown;
   connected: boolean;
   lastError: string | null;
   ackedLsn: number;

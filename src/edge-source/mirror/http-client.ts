@@ -4,11 +4,15 @@
  * `GET /v1/repl/verify`, `POST /v1/repl/repair`, each with the pair token.
  * Log batches and CP sync parts go compressed (`src/protocol/link-compress`);
  * the bytes sent, and their bytes before compression, are counted into `wire`.
+ * Every request has a deadline (`timeoutMs`, by body size): a destination that
+ * accepts and never answers (a silent partition) is `unavailable` then, as one
+ * that refuses the connection, never a forwarder hung for ever.
  *
  * @module
  */
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
+import { type Clock, systemClock } from "../../runtime/clock.ts";
 import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
 import {
   type DigestReader,
@@ -42,31 +46,51 @@ export class HttpReplicaClient implements ReplicaClient {
   readonly #fetch: Fetch;
   readonly #wire: WireStats;
   readonly #encoder: LinkEncoder;
+  readonly #timeoutMs: ((bodyBytes: number) => number) | null;
+  readonly #clock: Clock;
 
-  /** `wire` counts the bytes sent; `random` picks the link epochs' ids. */
-  constructor(
-    opts: { url: string; token: string; fetch?: Fetch; wire?: WireStats; random?: Random },
-  ) {
+  constructor(opts: {
+    url: string;
+    token: string;
+    fetch?: Fetch;
+    /** Counts the bytes sent, and before compression. */
+    wire?: WireStats;
+    /** Picks the link epochs' ids. */
+    random?: Random;
+    /**
+     * Deadline (ms) of a request with a body of this many bytes, its answer
+     * read. Default none (the simulator's link times out by itself).
+     */
+    timeoutMs?: (bodyBytes: number) => number;
+    /** The deadlines' timers (the simulator's). Default the system clock. */
+    clock?: Clock;
+  }) {
     this.url = opts.url;
     this.#token = opts.token;
     this.#fetch = opts.fetch ?? ((request) => fetch(request));
     this.#wire = opts.wire ?? newWireStats();
     this.#encoder = new LinkEncoder({ random: opts.random });
+    this.#timeoutMs = opts.timeoutMs ?? null;
+    this.#clock = opts.clock ?? systemClock;
   }
 
-  async state(): Promise<DestState> {
+  state(): Promise<DestState> {
     // The handshake of a (re)connect: the log stream starts a new epoch with it.
     this.#encoder.restart();
-    return await json<DestState>(await this.#request("/v1/repl/state"));
+    return this.#request("/v1/repl/state", {}, 0, (res) => json<DestState>(res));
   }
 
-  async resetLog(body: LogReset): Promise<DestState> {
-    return await json<DestState>(
-      await this.#request("/v1/repl/log/reset", {
+  resetLog(body: LogReset): Promise<DestState> {
+    const text = JSON.stringify(body);
+    return this.#request(
+      "/v1/repl/log/reset",
+      {
         method: "POST",
-        body: JSON.stringify(body),
+        body: text,
         headers: { "Content-Type": "application/json" },
-      }),
+      },
+      text.length,
+      (res) => json<DestState>(res),
     );
   }
 
@@ -75,8 +99,12 @@ export class HttpReplicaClient implements ReplicaClient {
     this.#wire.logBytes += encoded.body.length;
     this.#wire.logBytesRaw += frames.length;
     try {
-      const res = await this.#request("/v1/repl/log", octets(encoded));
-      return (await json<{ lastLsn: number }>(res)).lastLsn;
+      return await this.#request(
+        "/v1/repl/log",
+        octets(encoded),
+        encoded.body.length,
+        async (res) => (await json<{ lastLsn: number }>(res)).lastLsn,
+      );
     } catch (e) {
       // Lost, refused or answered lost: the destination's context may differ from ours now.
       this.#encoder.restart();
@@ -93,10 +121,41 @@ export class HttpReplicaClient implements ReplicaClient {
     const encoded = await this.#encoder.single(bytes);
     this.#wire.cpSyncBytes += encoded.body.length;
     this.#wire.cpSyncBytesRaw += bytes.length;
-    const res = await this.#request(
+    return await this.#request(
       `/v1/repl/cp?cp=${cp}&part=${part}&last=${last ? 1 : 0}`,
       octets(encoded),
+      encoded.body.length,
+      (res) => this.#cpAnswer(res),
     );
+  }
+
+  verifyDigests(cp: number): Promise<DigestReader> {
+    // The deadline covers the answer's head; the stream itself is bounded by the reader's pulls.
+    return this.#request(`/v1/repl/verify?cp=${cp}`, {}, 0, async (res) => {
+      if (!res.ok) return await json<never>(res); // a refusal: it throws
+      if (res.body === null) throw unreachable(this.url, "an empty digest stream");
+      try {
+        return await readDigestStream(res.body);
+      } catch (e) {
+        throw unreachable(this.url, e);
+      }
+    });
+  }
+
+  repair(cp: number, bytes: Uint8Array): Promise<RepairAnswer> {
+    return this.#request(
+      `/v1/repl/repair?cp=${cp}`,
+      {
+        method: "POST",
+        body: bytes as Uint8Array<ArrayBuffer>,
+        headers: { "Content-Type": "application/octet-stream" },
+      },
+      bytes.length,
+      (res) => json<RepairAnswer>(res),
+    );
+  }
+
+  async #cpAnswer(res: Response): Promise<CpPartAnswer> {
     if (res.status === 202) {
       await res.body?.cancel();
       return { status: 202 };
@@ -114,33 +173,41 @@ export class HttpReplicaClient implements ReplicaClient {
     };
   }
 
-  async verifyDigests(cp: number): Promise<DigestReader> {
-    const res = await this.#request(`/v1/repl/verify?cp=${cp}`);
-    if (!res.ok) return await json<never>(res); // a refusal: it throws
-    if (res.body === null) throw unreachable(this.url, "an empty digest stream");
-    try {
-      return await readDigestStream(res.body);
-    } catch (e) {
-      throw unreachable(this.url, e);
-    }
-  }
-
-  async repair(cp: number, bytes: Uint8Array): Promise<RepairAnswer> {
-    return await json<RepairAnswer>(
-      await this.#request(`/v1/repl/repair?cp=${cp}`, {
-        method: "POST",
-        body: bytes as Uint8Array<ArrayBuffer>,
-        headers: { "Content-Type": "application/octet-stream" },
-      }),
-    );
-  }
-
-  async #request(path: string, init: RequestInit = {}): Promise<Response> {
+  /**
+   * Sends one request and reads its answer with `read`, both within the
+   * deadline for `bodyBytes`; a transport failure or the deadline is
+   * `unavailable`.
+   */
+  async #request<T>(
+    path: string,
+    init: RequestInit,
+    bodyBytes: number,
+    read: (res: Response) => Promise<T>,
+  ): Promise<T> {
     const headers = { ...authHeader(this.#token), ...(init.headers ?? {}) };
+    const ms = this.#timeoutMs?.(bodyBytes) ?? null;
+    const abort = new AbortController();
+    const timer = ms === null ? undefined : this.#clock.setTimeout(() => abort.abort(), ms);
+    const request = new Request(new URL(path, this.url), {
+      ...init,
+      headers,
+      signal: abort.signal,
+    });
     try {
-      return await this.#fetch(new Request(new URL(path, this.url), { ...init, headers }));
-    } catch (e) {
-      throw unreachable(this.url, e);
+      let res: Response;
+      try {
+        res = await this.#fetch(request);
+      } catch (e) {
+        throw unreachable(this.url, abort.signal.aborted ? noAnswer(ms) : e);
+      }
+      try {
+        return await read(res);
+      } catch (e) {
+        if (!abort.signal.aborted) throw e;
+        throw unreachable(this.url, noAnswer(ms));
+      }
+    } finally {
+      this.#clock.clearTimeout(timer);
     }
   }
 }
@@ -152,6 +219,10 @@ function octets({ body, headers }: EncodedBody): RequestInit {
     body,
     headers: { "Content-Type": "application/octet-stream", ...headers },
   };
+}
+
+function noAnswer(ms: number | null): string {
+  return `no answer within ${ms} ms`;
 }
 
 function unreachable(url: string, e: unknown): RefsyncError {

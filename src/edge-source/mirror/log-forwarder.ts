@@ -4,8 +4,15 @@
  * sends big batches: group commit on the wire), one request in flight at a
  * time over a kept-alive connection. A write is acknowledged only when the
  * destination has confirmed its LSN durable; past `--sync-timeout` its writer
- * gets a 503 — the record stays queued and is delivered once the destination
- * is back, so the two logs never diverge.
+ * gets a 503 (`strict` policy) — the record stays queued and is delivered once
+ * the destination is back, so the two logs never diverge.
+ *
+ * The `available` policy: past `--sync-timeout` (or at once when the
+ * destination refuses us) the forwarder goes out of sync: every waiting write
+ * is acknowledged on local durability, and until the destination has caught
+ * up (within a small tail) no write waits for it at all. The records stay in
+ * the log and are sent as always; the writes wait again once the destination
+ * holds all but the last {@link RESUME_BYTES}.
  *
  * The link: every failure is retried, a transport failure within a second, a
  * refusal (the destination answered, but cannot mirror us) with a backoff
@@ -19,7 +26,7 @@ import { assert, AssertionError } from "../../assert.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { Off } from "../../protocol/log-frame/mod.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
-import type { MirrorState } from "../../protocol/mirror-state/mod.ts";
+import type { SyncPolicy } from "../../protocol/mirror-state/mod.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
 import { type Clock, systemClock, type TimerId } from "../../runtime/clock.ts";
 
@@ -29,8 +36,17 @@ const RETRY = {
   refusal: { firstMs: 500, maxMs: 30_000 },
 } as const;
 
+/** Every state of the link (`mirror.link`), one line each. */
+export const LINK_STATES = [
+  "connecting", // no handshake answered yet
+  "connected",
+  "down", // the destination is unreachable or answers 5xx
+  "refused", // the destination answered the handshake with no
+  "fenced", // the destination was promoted over this source: final
+] as const;
+
 /** Where the link to the destination stands. */
-export type LinkState = Exclude<MirrorState, "local" | "destination">;
+export type LinkState = typeof LINK_STATES[number];
 
 /** A change of the link, for logs; `cause` says why it is not connected. */
 export interface LinkChange {
@@ -45,11 +61,21 @@ export interface LinkChange {
 const BATCH_BYTES = 8 << 20;
 /** Frames kept in memory for sending; beyond it they are re-read from the log. */
 const QUEUE_BYTES = 64 << 20;
+/**
+ * Out of sync (available policy), writes wait for the destination again once
+ * it lacks at most this many bytes of log: a tail it takes well within
+ * --sync-timeout, so the first writes to wait do not time out behind it.
+ */
+export const RESUME_BYTES = 1 << 20;
 
-/** A writer or CP waiting for an LSN to be acknowledged (acks), or for the link (lsn 0). */
+/**
+ * A writer or CP waiting for an LSN to be acknowledged (acks), or for the link
+ * (lsn 0); resolved `true` when the destination holds it, `false` when the
+ * available policy stopped waiting.
+ */
 interface Waiter {
   lsn: number;
-  resolve: () => void;
+  resolve: (held: boolean) => void;
   reject: (e: Error) => void;
   timer: TimerId;
 }
@@ -95,6 +121,14 @@ export class LogForwarder {
   #waiters: Waiter[] = [];
   #linkWaiters: Waiter[] = [];
   #onLink: (change: LinkChange) => void;
+  #onChange: () => void;
+  #policy: SyncPolicy;
+  /** Highest LSN a writer stopped waiting for (a 503, or acknowledged locally when available). */
+  #behind = 0;
+  /** Why writes do not wait for the destination now (available policy), or null. */
+  #outOfSync: string | null = null;
+  /** A handshake told what the destination holds (before it, `ackedLsn` means nothing). */
+  #ackKnown = false;
   #wake: (() => void) | null = null;
   #stopped = false;
   #loop: Promise<void> | null = null;
@@ -114,6 +148,10 @@ export class LogForwarder {
       syncTimeoutMs: number;
       wire: WireStats;
       onLink?: (change: LinkChange) => void;
+      /** Called after anything the mirror's state depends on changed (acks, going out of sync). */
+      onChange?: () => void;
+      /** `--sync-policy` (default strict). */
+      policy?: SyncPolicy;
       /** Timeouts and retry delays (the simulator's). Default the system clock. */
       clock?: Clock;
     },
@@ -124,6 +162,76 @@ export class LogForwarder {
     this.#timeoutMs = opts.syncTimeoutMs;
     this.#wire = opts.wire;
     this.#onLink = opts.onLink ?? (() => {});
+    this.#onChange = opts.onChange ?? (() => {});
+    this.#policy = opts.policy ?? "strict";
+  }
+
+  /** Why writes do not wait for the destination now (available policy, out of sync), or null. */
+  get outOfSync(): string | null {
+    return this.#outOfSync;
+  }
+
+  /** True once a handshake told what the destination holds: {@link ackedLsn} is real. */
+  get ackKnown(): boolean {
+    return this.#ackKnown;
+  }
+
+  /**
+   * True when the link is up, writes wait for the destination, and it holds
+   * every record a writer stopped waiting for: the log is in sync.
+   */
+  get logInSync(): boolean {
+    return this.#link === "connected" && this.#outOfSync === null && this.#acked >= this.#behind;
+  }
+
+  /** Highest LSN a writer stopped waiting for (503, or acknowledged locally), 0 for none. */
+  get behindLsn(): number {
+    return this.#behind;
+  }
+
+  /**
+   * Resolves when a write may be logged. Strict: {@link whenConnected}.
+   * Available: at once while out of sync; else when the link is up, or, when
+   * it is not within `timeoutMs` (or the destination refuses us), the
+   * forwarder goes out of sync and it resolves then. Rejects once fatal.
+   */
+  admit(timeoutMs: number): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.#policy === "strict") return this.whenConnected(timeoutMs);
+    if (this.#outOfSync !== null) return Promise.resolve();
+    return this.whenConnected(timeoutMs).catch((e) => {
+      if (this.fatal) throw this.fatal;
+      this.goOutOfSync(errorMessage(e));
+    });
+  }
+
+  /**
+   * Starts the next round with a handshake (the mirror needs what the
+   * destination holds again), when the link is up: it is `down` meanwhile.
+   */
+  renew(cause: string): void {
+    if (this.#link !== "connected") return;
+    this.#setLink("down", cause, 0);
+    this.#poke();
+  }
+
+  /**
+   * Available policy: stop waiting for the destination. Every waiting writer
+   * and CP is released (as not held), and writes do not wait until the
+   * destination has nearly caught up. Strict: nothing (writers time out).
+   */
+  goOutOfSync(cause: string): void {
+    if (this.#policy === "strict" || this.#outOfSync !== null || this.fatal) return;
+    this.#outOfSync = cause;
+    this.#behind = Math.max(this.#behind, this.#log.lastLsn);
+    const waiters = [...this.#waiters, ...this.#linkWaiters];
+    this.#waiters = [];
+    this.#linkWaiters = [];
+    for (const w of waiters) {
+      this.#clock.clearTimeout(w.timer);
+      w.resolve(false);
+    }
+    this.#onChange();
   }
 
   /** Highest LSN the destination confirmed durable. */
@@ -157,19 +265,20 @@ export class LogForwarder {
       timeoutMs,
       (cause) =>
         `no handshake with the destination within --sync-timeout (${timeoutMs} ms)${cause}`,
-    );
+    ).then(() => {});
   }
 
   /**
-   * A promise settled through a waiter of `which` (acks or link), rejected
-   * with `expired(": last error")` after `timeoutMs`.
+   * A promise settled through a waiter of `which` (acks or link). After
+   * `timeoutMs` it is rejected with `expired(": last error")` (strict), or the
+   * forwarder goes out of sync and it resolves `false` (available).
    */
   #waitFor(
     which: "acks" | "link",
     lsn: number,
     timeoutMs: number,
     expired: (cause: string) => string,
-  ): Promise<void> {
+  ): Promise<boolean> {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         lsn,
@@ -178,9 +287,13 @@ export class LogForwarder {
         timer: this.#clock.setTimeout(() => {
           if (which === "link") this.#linkWaiters = this.#linkWaiters.filter((w) => w !== waiter);
           else this.#waiters = this.#waiters.filter((w) => w !== waiter);
-          reject(
-            new RefsyncError("unavailable", expired(this.lastError ? `: ${this.lastError}` : "")),
-          );
+          // The destination may get it later; until then the pair is not in sync.
+          this.#behind = Math.max(this.#behind, lsn);
+          const message = expired(this.lastError ? `: ${this.lastError}` : "");
+          if (this.#policy === "available") {
+            this.goOutOfSync(message);
+            resolve(false);
+          } else reject(new RefsyncError("unavailable", message));
         }, timeoutMs),
       };
       (which === "link" ? this.#linkWaiters : this.#waiters).push(waiter);
@@ -191,8 +304,12 @@ export class LogForwarder {
     this.#loop ??= this.#run();
   }
 
-  /** Queues `records` and resolves when the destination holds them durably. */
-  forward(records: Appended[]): Promise<void> {
+  /**
+   * Queues `records`; resolves `true` when the destination holds them
+   * durably, `false` when the available policy acknowledges them locally (at
+   * once while out of sync).
+   */
+  forward(records: Appended[]): Promise<boolean> {
     for (const r of records) {
       if (this.#queueBytes < QUEUE_BYTES) {
         this.#queue.push(r);
@@ -204,10 +321,17 @@ export class LogForwarder {
     return this.waitAcked(lsn, this.#timeoutMs);
   }
 
-  /** Resolves once the destination confirmed `lsn`; 503 after `timeoutMs`. */
-  waitAcked(lsn: number, timeoutMs: number): Promise<void> {
+  /**
+   * Resolves `true` once the destination confirmed `lsn`. After `timeoutMs`:
+   * 503 (strict), or `false` (available: then, and at once while out of sync).
+   */
+  waitAcked(lsn: number, timeoutMs: number): Promise<boolean> {
     if (this.fatal) return Promise.reject(this.fatal);
-    if (lsn <= this.#acked) return Promise.resolve();
+    if (lsn <= this.#acked) return Promise.resolve(true);
+    if (this.#outOfSync !== null) {
+      this.#behind = Math.max(this.#behind, lsn);
+      return Promise.resolve(false);
+    }
     return this.#waitFor(
       "acks",
       lsn,
@@ -256,12 +380,14 @@ export class LogForwarder {
     this.#link = to;
     this.lastError = cause;
     if (changed) this.#onLink({ from, to, cause, retryInMs });
+    // Available: a refusal is not waited out (strict answers 503 at once).
+    if (to === "refused") this.goOutOfSync(`the destination refuses this source: ${cause}`);
     if (to !== "connected" && to !== "refused") return;
     const refusal = to === "refused" ? this.#refusal() : null;
     for (const w of this.#linkWaiters) {
       this.#clock.clearTimeout(w.timer);
       if (refusal) w.reject(refusal);
-      else w.resolve();
+      else w.resolve(true);
     }
     this.#linkWaiters = [];
   }
@@ -281,10 +407,18 @@ export class LogForwarder {
     for (const w of this.#waiters) {
       if (w.lsn <= this.#acked) {
         this.#clock.clearTimeout(w.timer);
-        w.resolve();
+        w.resolve(true);
       } else still.push(w);
     }
     this.#waiters = still;
+    // Nearly caught up: writes wait for the destination again (the tail follows within a batch).
+    if (
+      this.#outOfSync !== null && this.#link === "connected" &&
+      this.#log.bytesAfter(this.#acked) <= RESUME_BYTES
+    ) {
+      this.#outOfSync = null;
+    }
+    this.#onChange();
   }
 
   /** The frames to send next, from LSN acked+1: from the queue, else re-read from the log. */
@@ -325,8 +459,9 @@ export class LogForwarder {
             held <= this.#log.lastLsn,
             `the destination holds LSN ${held} after the handshake; this log ends at ${this.#log.lastLsn}`,
           );
-          this.#ack(held);
+          this.#ackKnown = true;
           this.#setLink("connected", null, null);
+          this.#ack(held);
           backoff = 0;
           connecting = false;
         }

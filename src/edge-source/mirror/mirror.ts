@@ -16,6 +16,16 @@
  * CPs commit locally only once the destination holds their records, so no
  * committed CP holds a write it refused.
  *
+ * Outage policy (`--sync-policy`): strict writes wait for the destination
+ * (503 after --sync-timeout); available ones are acknowledged locally once it
+ * has not confirmed within --sync-timeout (the forwarder goes out of sync),
+ * CPs then commit locally and their syncs are deferred (what they replaced is
+ * kept until the destination caught up: `ObjectStore.mirrorCaughtUp`).
+ *
+ * State (`mirror.state`, `MIRROR_STATES` of src/protocol/mirror-state): computed from the link, the
+ * log, the destination's CP and a catch-up; each change is one
+ * `mirror.state {from, to, cause}` line.
+ *
  * @module
  */
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
@@ -23,8 +33,9 @@ import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
 import { type DestState, judgePairing } from "../../protocol/handshake/mod.ts";
+import type { MirrorState, SyncPolicy } from "../../protocol/mirror-state/mod.ts";
 import type { Appended } from "../../storage/log/mod.ts";
-import type { CheckpointResult, ObjectStore } from "../../storage/objects/store.ts";
+import type { CheckpointResult, ObjectStore, SyncOutcome } from "../../storage/objects/store.ts";
 import { blockCheck, type CpRecord, runCheck } from "../../protocol/cp-sync/records.ts";
 import { BlockLocator, contentMatches } from "./block-locator.ts";
 import { type CpSyncMode, cpSyncParts } from "./cp-sync-sender.ts";
@@ -34,12 +45,48 @@ import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 import { type Clock, systemClock } from "../../runtime/clock.ts";
 import type { Random } from "../../runtime/random.ts";
 
+/** A catch-up's progress (`mirror.progress`): bytes of the blocks its walk sends. */
+export interface CatchUpProgress {
+  kind: "baseline" | "resync";
+  baseCp: number;
+  targetCp: number;
+  done: number;
+  total: number;
+}
+
+/** What the destination has not acknowledged (`mirror.lag`). */
+export interface MirrorLag {
+  records: number;
+  bytes: number;
+  /** Age of the oldest of them, seconds (0 when none). */
+  seconds: number;
+  /** False until a handshake told what the destination holds: all zero then. */
+  known: boolean;
+}
+
+/**
+ * How long one request to the destination may take before it counts as
+ * unreachable (a silent partition must not hang the forwarder): twice
+ * --sync-timeout, more for a large body (at 1 MiB/s).
+ *
+ * @example
+ * ```ts
+ * replicaTimeoutMs(5000)(0); // 10000
+ * replicaTimeoutMs(5000)(32 << 20); // 32000
+ * ```
+ */
+export function replicaTimeoutMs(syncTimeoutMs: number): (bodyBytes: number) => number {
+  return (bytes) => Math.max(2 * syncTimeoutMs, Math.ceil(bytes / (1 << 20) * 1000));
+}
+
 /** Configuration of the mirror. */
 export interface MirrorOptions {
   /** Base URL of the destination appliance. */
   url: string;
   token: string;
   syncTimeoutMs: number;
+  /** `--sync-policy`: what a write does when the destination does not confirm it (default strict). */
+  policy?: SyncPolicy;
   mode: CpSyncMode;
   /** Where a fenced source sets its unacknowledged log tail aside (`DATA/quarantine`). */
   quarantineDir: string;
@@ -89,6 +136,10 @@ export class Mirror {
   /** What the fencing set aside. */
   #quarantine: { file: string; firstLsn: number; lastLsn: number } | null = null;
   readonly locator: BlockLocator = new BlockLocator();
+  /** The catch-up running or pending (set by the catch-up through {@link #setCatchUp}), or null. */
+  #catchUp: CatchUpProgress | null = null;
+  /** The state last reported (its changes are logged). */
+  #reported: { state: MirrorState; cause: string } = { state: "out-of-sync", cause: "starting" };
 
   constructor(options: MirrorOptions) {
     this.options = options;
@@ -98,6 +149,7 @@ export class Mirror {
         token: options.token,
         wire: this.wire,
         random: options.random,
+        timeoutMs: replicaTimeoutMs(options.syncTimeoutMs),
       });
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? rootLogger()).child({ destination: options.url });
@@ -114,28 +166,33 @@ export class Mirror {
 
   /** The store hooks: pass them to ObjectStore.open. */
   get hooks(): {
-    replicate: (written: Appended[]) => Promise<void>;
-    syncCheckpoint: (cp: CheckpointResult) => Promise<void>;
+    replicate: (written: Appended[]) => Promise<boolean>;
+    syncCheckpoint: (cp: CheckpointResult) => Promise<SyncOutcome>;
     ready: () => Promise<void>;
     mirrorHolds: (lsn: number) => Promise<void>;
     mirrorAckedLsn: () => number;
   } {
     return {
-      replicate: (written) => {
+      replicate: async (written) => {
         if (this.options.mode === "refs") this.locator.addLogRecords(written);
-        return this.#forwarder!.forward(written);
+        const held = await this.#forwarder!.forward(written);
+        // Held, but RPO 0 only when the destination could take over: in sync.
+        return held && this.state === "in-sync";
       },
       syncCheckpoint: (cp) => this.#syncCheckpoint(cp),
       ready: () => this.#untilFenced(() => this.#ready()),
       mirrorHolds: (lsn) =>
-        this.#untilFenced(() => this.#forwarder!.waitAcked(lsn, this.options.syncTimeoutMs)),
+        this.#untilFenced(async () => {
+          // Available and out of sync: resolves at once (the CP's sync is deferred).
+          await this.#forwarder!.waitAcked(lsn, this.options.syncTimeoutMs);
+        }),
       mirrorAckedLsn: () => this.#forwarder!.ackedLsn,
     };
   }
 
   /** CPs wait for the first handshake: it decides whether our last CP must be sent again. */
   async #ready(): Promise<void> {
-    if (this.#handshakes === 0) await this.#forwarder!.whenConnected(this.options.syncTimeoutMs);
+    if (this.#handshakes === 0) await this.#forwarder!.admit(this.options.syncTimeoutMs);
   }
 
   /** Waits for `wait()`, abandoned as soon as fencing starts. */
@@ -148,14 +205,15 @@ export class Mirror {
 
   /**
    * Resolves when a write may be logged: the pair is connected (or becomes so
-   * within --sync-timeout). Rejects, before anything is logged, with `fenced`
-   * (403) once the destination was promoted, and with `unavailable` (503) at
+   * within --sync-timeout), or (available policy) the mirror is out of sync.
+   * Rejects, before anything is logged, with `fenced` (403) once the
+   * destination was promoted, and (strict policy) with `unavailable` (503) at
    * once while the destination refuses this source, or after --sync-timeout
    * while it is unreachable.
    */
   admitWrite(): Promise<void> {
     if (this.#fencing) return Promise.reject(this.#fencing);
-    return this.#forwarder!.whenConnected(this.options.syncTimeoutMs);
+    return this.#forwarder!.admit(this.options.syncTimeoutMs);
   }
 
   /** Starts forwarding for `store` (opened with {@link Mirror.hooks}). */
@@ -166,38 +224,123 @@ export class Mirror {
       send: (frames) => this.#client.sendFrames(frames),
     }, {
       syncTimeoutMs: this.options.syncTimeoutMs,
+      policy: this.options.policy,
       clock: this.#clock,
       wire: this.wire,
-      onLink: (change) => this.#logLink(change),
+      onLink: (change) => {
+        this.#logLink(change);
+        this.#refreshState();
+      },
+      onChange: () => this.#refreshState(),
     });
     this.#forwarder.start();
   }
 
-  /** Where the link to the destination stands. */
-  get state(): LinkState {
+  /** The pair's state (`mirror.state`); a change is logged once. */
+  get state(): MirrorState {
+    return this.#refreshState().state;
+  }
+
+  /** Where the link to the destination stands (`mirror.link`). */
+  get link(): LinkState {
     return this.#forwarder?.link ?? "connecting";
   }
 
-  /** Log bytes written here and not yet acknowledged by the destination. */
-  get lagBytes(): number {
+  /**
+   * What the destination has not acknowledged: records, log bytes, and the
+   * age (s) of the oldest of them (its frame's mtime). `known` is false
+   * until a handshake told what it holds (all zero then).
+   */
+  get lag(): MirrorLag {
+    const f = this.#forwarder;
+    const log = this.#store?.log;
     // The HTTP server, the only caller, stops before the store closes.
-    return this.#store?.log.bytesAfter(this.#forwarder?.ackedLsn ?? 0) ?? 0;
+    if (!f?.ackKnown || !log) return { records: 0, bytes: 0, seconds: 0, known: false };
+    const acked = Math.max(f.ackedLsn, log.firstLsn - 1);
+    const records = Math.max(0, log.lastLsn - acked);
+    if (records === 0) return { records: 0, bytes: 0, seconds: 0, known: true };
+    // Only the oldest record's header is read.
+    const oldestRecords = log.records(acked + 1);
+    const oldest = oldestRecords.next();
+    oldestRecords.return(undefined);
+    const mtime = oldest.done ? this.#clock.now() : oldest.value.header.mtime;
+    const seconds = Math.max(0, (this.#clock.now() - mtime) / 1000);
+    return { records, bytes: log.bytesAfter(acked), seconds, known: true };
   }
 
   /** Mirror state for `/v1/admin/stats`. */
   stats(): Record<string, unknown> {
     const f = this.#forwarder;
+    const { state, cause } = this.#refreshState();
     return {
       mirror: {
         destination: this.options.url,
         mode: this.options.mode,
-        state: this.state,
+        policy: this.options.policy ?? "strict",
+        state,
+        link: this.link,
         connected: f?.connected ?? false,
         ackedLsn: f?.ackedLsn ?? 0,
         destinationCp: this.#destCp,
-        lastError: f?.lastError ?? null,
+        lag: this.lag,
+        lastError: state === "in-sync" ? null : f?.lastError ?? cause,
+        progress: this.#catchUp,
         quarantine: this.#quarantine,
       },
+    };
+  }
+
+  /**
+   * The catch-up running or pending (null: none): the state becomes
+   * `initializing` (a baseline) or `resyncing` until it is null again.
+   */
+  #setCatchUp(progress: CatchUpProgress | null): void {
+    this.#catchUp = progress;
+    this.#refreshState();
+  }
+
+  /** Recomputes the state; logs `mirror.state` when it changed. */
+  #refreshState(): { state: MirrorState; cause: string } {
+    const next = this.#computeState();
+    const from = this.#reported.state;
+    this.#reported = next;
+    if (next.state !== from) {
+      const fields = { from, to: next.state, cause: next.cause };
+      if (next.state === "in-sync") this.#log.info("mirror.state", fields);
+      else if (next.state === "fenced") this.#log.error("mirror.state", fields);
+      else this.#log.warn("mirror.state", fields);
+    }
+    return next;
+  }
+
+  #computeState(): { state: MirrorState; cause: string } {
+    const f = this.#forwarder;
+    if (this.#fencing) return { state: "fenced", cause: this.#fencing.message };
+    if (!f) return this.#reported;
+    if (f.link === "fenced") return { state: "fenced", cause: f.lastError ?? "fenced" };
+    const c = this.#catchUp;
+    if (c) {
+      const what = c.kind === "baseline" ? "baseline" : `resync from CP ${c.baseCp}`;
+      return {
+        state: c.kind === "baseline" ? "initializing" : "resyncing",
+        cause: `${what} to CP ${c.targetCp}: ${c.done} of ${c.total} bytes`,
+      };
+    }
+    const outOfSync = (cause: string) => ({ state: "out-of-sync" as const, cause });
+    if (f.link !== "connected") return outOfSync(f.lastError ?? `the link is ${f.link}`);
+    if (f.outOfSync !== null) return outOfSync(f.outOfSync);
+    if (f.ackedLsn < f.behindLsn) {
+      return outOfSync(
+        `the destination holds the log to LSN ${f.ackedLsn}, writes were answered to LSN ${f.behindLsn}`,
+      );
+    }
+    const cp = this.#store!.superblock.cp;
+    if (this.#destCp < cp - 1) {
+      return outOfSync(`the destination is at CP ${this.#destCp}, this source at CP ${cp}`);
+    }
+    return {
+      state: "in-sync",
+      cause: `the destination holds the log to LSN ${f.ackedLsn} and CP ${this.#destCp}`,
     };
   }
 
@@ -252,6 +395,8 @@ export class Mirror {
       state = await this.#client.resetLog({ lastLsn: log.firstLsn - 1, ifLastLsn: state.lastLsn });
     }
     this.#destCp = state.cp;
+    // What CPs through the destination's replaced (kept while their syncs were deferred) may go.
+    store.mirrorCaughtUp(state.cp);
     const fields = { cp: state.cp, lastLsn: state.lastLsn };
     if (this.#handshakes++ === 0) this.#log.info("mirror.connected", fields);
     else {this.#log.info("mirror.reconnected", {
@@ -288,8 +433,44 @@ export class Mirror {
     return error;
   }
 
-  async #syncCheckpoint(cp: CheckpointResult): Promise<void> {
+  async #syncCheckpoint(cp: CheckpointResult): Promise<SyncOutcome> {
     if (this.#fencing) throw this.#fencing;
+    const f = this.#forwarder!;
+    if (this.options.policy === "available") {
+      // Out of sync its references may name log the destination lacks, and one that is more than
+      // a CP behind cannot apply it: the CP stays local until the destination caught up.
+      const why = f.outOfSync ??
+        (this.#destCp < cp.superblock.cp - 1 ? `the destination is at CP ${this.#destCp}` : null);
+      if (why !== null) return this.#defer(cp, why);
+    }
+    try {
+      return await this.#sendCheckpoint(cp);
+    } catch (e) {
+      // Available: a destination that fails the sync is out of sync; anything else is no outage.
+      if (this.options.policy !== "available" || this.#fencing || !(e instanceof RefsyncError)) {
+        throw e;
+      }
+      f.goOutOfSync(e.message);
+      return this.#defer(cp, e.message);
+    }
+  }
+
+  /**
+   * Available policy: CP `cp` commits here only. A destination one CP behind
+   * gets it again after the next handshake (`resendLastCp`), so one is due
+   * even when the link stayed up (a slow destination); one further behind
+   * needs a resync.
+   */
+  #defer(cp: CheckpointResult, why: string): SyncOutcome {
+    this.#log.debug("mirror.cp_deferred", { cp: cp.superblock.cp, cause: why });
+    if (this.#destCp === cp.superblock.cp - 1) {
+      this.#forwarder!.renew(`CP ${cp.superblock.cp} deferred: ${why}`);
+    }
+    this.#refreshState();
+    return "deferred";
+  }
+
+  async #sendCheckpoint(cp: CheckpointResult): Promise<SyncOutcome> {
     // The references resolve against the destination's log: mirrorHolds saw it hold them.
     const forceData = new Set<number>();
     let lastMessage = "";
@@ -308,7 +489,8 @@ export class Mirror {
       if (res.status === 200) {
         this.#destCp = cp.superblock.cp;
         this.#indexWritten(cp);
-        return;
+        this.#refreshState();
+        return "synced";
       }
       lastMessage = res.message ?? `status ${res.status}`;
       if (res.status === 409 && res.need) {
@@ -324,7 +506,8 @@ export class Mirror {
       state.volumeDigest === cp.superblock.volumeDigest.toHex()
     ) {
       this.#destCp = state.cp;
-      return;
+      this.#refreshState();
+      return "synced";
     }
     throw new RefsyncError("unavailable", `CP ${cp.superblock.cp} sync failed: ${lastMessage}`);
   }

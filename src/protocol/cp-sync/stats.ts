@@ -27,6 +27,10 @@ export interface WireStats {
   /** CP sync record bytes before compression. */
   cpSyncBytesRaw: number;
   cpBlocks: CpBlockCounts;
+  /** Catch-up stream bytes of baselines (from CP 0). */
+  baselineBytes: number;
+  /** Catch-up stream bytes of resyncs (from a CP > 0). */
+  resyncBytes: number;
 }
 
 /**
@@ -46,5 +50,7 @@ export function newWireStats(): WireStats {
     cpSyncBytes: 0,
     cpSyncBytesRaw: 0,
     cpBlocks: { data: 0, logRef: 0, patch: 0, copy: 0, zero: 0, diff: 0 },
+    baselineBytes: 0,
+    resyncBytes: 0,
   };
 }

@@ -95,10 +95,7 @@ export class CpLifecycle {
   async #run(force: boolean): Promise<CheckpointResult | null> {
     const { options, layers, state, volume } = this.#ctx;
     await options.ready?.();
-    if (this.#unsynced) {
-      await options.syncCheckpoint!(this.#unsynced);
-      this.#synced(this.#unsynced);
-    }
+    if (this.#unsynced) await this.#sync(this.#unsynced);
     if (layers.active.size === 0 && !force) return null;
     const started = this.#ctx.clock.monotonic();
     const lsnCovered = layers.coveredLsn(state.stats.lsn.last);
@@ -120,9 +117,8 @@ export class CpLifecycle {
     }
     if (options.syncCheckpoint) {
       this.#unsynced = result;
-      await options.syncCheckpoint(result);
-    }
-    this.#synced(result);
+      await this.#sync(result);
+    } else this.#ctx.reclamation.markSyncedThrough(result.superblock.cp);
     return result;
   }
 
@@ -189,10 +185,21 @@ export class CpLifecycle {
     };
   }
 
-  /** The mirror holds `result` now: what every CP so far replaced may be freed. */
-  #synced(result: CheckpointResult): void {
+  /**
+   * Lets the mirror commit `result`. Synced: what every CP through it replaced
+   * may be freed. Deferred: it is no longer owed (the mirror brings the
+   * destination past it itself), and what it replaced stays until
+   * {@link mirrorCaughtUp}. A rejection keeps it owed.
+   */
+  async #sync(result: CheckpointResult): Promise<void> {
+    const outcome = await this.#ctx.options.syncCheckpoint!(result);
     if (this.#unsynced === result) this.#unsynced = null;
-    this.#ctx.reclamation.markSynced();
+    if (outcome === "synced") this.#ctx.reclamation.markSyncedThrough(result.superblock.cp);
+  }
+
+  /** See {@link ObjectStore.mirrorCaughtUp}. */
+  mirrorCaughtUp(cp: number): void {
+    this.#ctx.reclamation.markSyncedThrough(cp);
   }
 
   /**

@@ -18,6 +18,8 @@
  * const pin = reclaim.pin(volume.superblock.cp, "a"); // a reader starts on the committed CP
  * reclaim.retire({ cp: 8, blocks: [12, 13], lsn: 900, synced: true }); // CP 8 released them
  * reclaim.unpin(pin); // the reader ended: blocks 12 and 13 are free now
+ * reclaim.retire({ cp: 9, blocks: [14], lsn: 950, synced: false }); // deferred: the mirror is away
+ * reclaim.markSyncedThrough(9); // the destination committed CP 9: block 14 is free now
  * ```
  *
  * @module
@@ -102,9 +104,14 @@ export class Reclamation {
     this.#retired.push(retired);
   }
 
-  /** The mirror committed every CP committed here: all of it may go once no reader holds it. */
-  markSynced(): void {
-    for (const r of this.#retired) r.synced = true;
+  /**
+   * The mirror committed CP `cp` (or a later one): what CPs up to `cp`
+   * replaced may go once no reader holds it. What later CPs replaced (CPs
+   * committed here while the destination was away: "deferred") stays until
+   * the mirror holds them too.
+   */
+  markSyncedThrough(cp: number): void {
+    for (const r of this.#retired) if (r.cp <= cp) r.synced = true;
     this.collect();
   }
 

@@ -62,6 +62,7 @@ export {
   type Precondition,
   RECORD_PAYLOAD_BYTES,
   type StoreOptions,
+  type SyncOutcome,
   type WriteOptions,
   type WriteResult,
 } from "./types.ts";
@@ -286,7 +287,10 @@ export class ObjectStore {
    * Deletes `key`; null when there was no such object. A `precondition` is
    * checked against the object when the delete is applied.
    */
-  delete(key: string, opts: { precondition?: Precondition } = {}): Promise<{ lsn: number } | null> {
+  delete(
+    key: string,
+    opts: { precondition?: Precondition } = {},
+  ): Promise<{ lsn: number; mirrored: boolean } | null> {
     return this.#writes.delete(key, opts);
   }
 
@@ -334,6 +338,21 @@ export class ObjectStore {
   /** Records that the mirror still owes the commit of `result` (a resync after a restart). */
   markUnsynced(result: CheckpointResult): void {
     this.#cps.markUnsynced(result);
+  }
+
+  /**
+   * The mirror learned that its destination committed CP `cp`: what the CPs
+   * through `cp` replaced (kept while their syncs were deferred) may be freed
+   * once no reader of an older CP remains.
+   *
+   * @example
+   * ```ts
+   * declare const store: ObjectStore;
+   * store.mirrorCaughtUp(12); // the destination reported CP 12 at its handshake
+   * ```
+   */
+  mirrorCaughtUp(cp: number): void {
+    this.#cps.mirrorCaughtUp(cp);
   }
 
   /**

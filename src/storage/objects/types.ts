@@ -27,16 +27,24 @@ export interface StoreOptions {
   logSegmentBytes?: number;
   /**
    * Called with each batch of appended records as soon as they are written
-   * locally (the local fsync runs meanwhile); resolves once the mirror holds
-   * them durably. A write is acknowledged only when both are durable.
+   * locally (the local fsync runs meanwhile); resolves once the write may be
+   * acknowledged as far as the mirror goes: `true` when the mirror holds them
+   * durably and is in sync, `false` when they are acknowledged on local
+   * durability only (the available policy while out of sync:
+   * {@link WriteResult.mirrored}). A write is acknowledged only once the
+   * local log is durable too.
    */
-  replicate?: (written: Appended[]) => Promise<void>;
+  replicate?: (written: Appended[]) => Promise<boolean>;
   /**
-   * Called after a CP committed locally; resolves once the mirror committed it
-   * too. Until then the blocks and log the CP replaced are kept, and no next CP
-   * starts.
+   * Called after a CP committed locally; resolves `"synced"` once the mirror
+   * committed it too, or `"deferred"` when the mirror will not take it now
+   * (out of sync, or a catch-up will bring the destination past it): the CP
+   * stays committed here, the store does not retry its sync, and what it
+   * replaced is kept until {@link ObjectStore.mirrorCaughtUp}. Until it
+   * settles no next CP starts; a rejection keeps the CP owed (retried at the
+   * next CP).
    */
-  syncCheckpoint?: (cp: CheckpointResult) => Promise<void>;
+  syncCheckpoint?: (cp: CheckpointResult) => Promise<SyncOutcome>;
   /**
    * Mirror mode (a destination): the log is not replayed into the dirty
    * layers; reads serve the last committed CP, and CPs arrive from the source
@@ -84,6 +92,9 @@ export interface StoreOptions {
   cpCommitted?: (durationMs: number) => void;
 }
 
+/** How a CP's sync to the mirror ended ({@link StoreOptions.syncCheckpoint}). */
+export type SyncOutcome = "synced" | "deferred";
+
 /** How {@link ObjectStore.write} writes a body (see there). */
 export interface WriteOptions {
   replace: boolean;
@@ -120,6 +131,12 @@ export interface WriteResult {
   etag: string | null;
   lsn: number;
   created: boolean;
+  /**
+   * The mirror held every record of this write when it was acknowledged and
+   * was in sync (RPO 0): the `Refsync-Mirror: in-sync` header. False when it
+   * was acknowledged on local durability only, and without a mirror.
+   */
+  mirrored: boolean;
 }
 
 /** A committed CP, with what the CP sync needs to send it. */

@@ -103,8 +103,10 @@ export class ObjectWrites {
     let txn = 0;
     const staged: Extent[] = [];
     let stagedBytes = 0;
-    const pending: Promise<void>[] = [];
+    const pending: Promise<boolean>[] = [];
     let lastLsn = 0;
+    /** Every record so far was held by an in-sync mirror. */
+    let mirrored = true;
     try {
       while (true) {
         const data = piece.done ? new Uint8Array(0) : piece.value;
@@ -176,7 +178,7 @@ export class ObjectWrites {
           stagedBytes += data.length;
           layers.stagedBytes += data.length;
         }
-        if (pending.length >= PENDING_RECORDS) await pending.shift();
+        if (pending.length >= PENDING_RECORDS) mirrored = await pending.shift()! && mirrored;
         if (last) break;
         piece = next;
       }
@@ -211,8 +213,8 @@ export class ObjectWrites {
       }
       // The size this write left, read now: a CP may freeze the active layer while we wait.
       const newSize = opts.replace ? size : (layers.active.get(key)?.size ?? size);
-      await Promise.all(pending);
-      this.#assertDurable(lastLsn);
+      for (const held of await Promise.all(pending)) mirrored &&= held;
+      this.#assertDurable(lastLsn, mirrored);
       state.stats.lsn.acked = Math.max(state.stats.lsn.acked, lastLsn);
       this.#maybeCheckpoint();
       return {
@@ -221,6 +223,7 @@ export class ObjectWrites {
         etag: etag ? etag.toHex() : null,
         lsn: lastLsn,
         created,
+        mirrored,
       };
     } catch (e) {
       // An uncommitted transaction stays in the log but is never applied.
@@ -236,7 +239,7 @@ export class ObjectWrites {
   async delete(
     key: string,
     opts: { precondition?: Precondition } = {},
-  ): Promise<{ lsn: number } | null> {
+  ): Promise<{ lsn: number; mirrored: boolean } | null> {
     const { state, layers, reads, clock } = this.#ctx;
     assertOpen(state);
     const keyBytes = encodeKey(key);
@@ -251,37 +254,42 @@ export class ObjectWrites {
       new Uint8Array(0),
     );
     layers.applyDelete(key, keyBytes, appended.lsn, mtime);
-    await done;
-    this.#assertDurable(appended.lsn);
+    const mirrored = await done;
+    this.#assertDurable(appended.lsn, mirrored);
     state.stats.lsn.acked = Math.max(state.stats.lsn.acked, appended.lsn);
-    return { lsn: appended.lsn };
+    return { lsn: appended.lsn, mirrored };
   }
 
   #append(
     fields: AppendFields,
     payload: Uint8Array,
-  ): { appended: Appended; done: Promise<void> } {
+  ): { appended: Appended; done: Promise<boolean> } {
     const { state, log, options } = this.#ctx;
     // Fenced: nothing more is logged, so nothing refused is ever applied.
     if (state.fenced !== null) throw new RefsyncError("fenced", state.fenced);
     const { records: written, durable } = log.write([{ fields, payload }]);
     this.#lastDurable = durable.catch(() => {});
-    const remote = options.replicate ? options.replicate(written) : Promise.resolve();
-    const done = Promise.all([durable, remote]).then(() => {});
+    // Without a mirror nothing holds a copy: never "mirrored".
+    const remote = options.replicate ? options.replicate(written) : Promise.resolve(false);
+    const done = Promise.all([durable, remote]).then(([, mirrored]) => mirrored);
     done.catch(() => {}); // awaited by the writer; this only silences the early rejection
     state.stats.lsn.last = written[written.length - 1].lsn;
     return { appended: written[0], done };
   }
 
-  /** Paired with the acknowledgement: record `lsn` is durable here and on the mirror. */
-  #assertDurable(lsn: number): void {
+  /**
+   * Paired with the acknowledgement: record `lsn` is durable here, and on the
+   * mirror when the write is acknowledged as `mirrored`.
+   */
+  #assertDurable(lsn: number, mirrored: boolean): void {
     const { log, options } = this.#ctx;
     assert(
       lsn <= log.durableLsn,
       `acknowledging LSN ${lsn}; the log is durable to ${log.durableLsn}`,
     );
-    const mirrored = options.mirrorAckedLsn?.() ?? lsn;
-    assert(lsn <= mirrored, `acknowledging LSN ${lsn}; the mirror confirmed ${mirrored}`);
+    if (!mirrored) return;
+    const held = options.mirrorAckedLsn?.() ?? lsn;
+    assert(lsn <= held, `acknowledging LSN ${lsn} as mirrored; the mirror confirmed ${held}`);
   }
 
   async #waitForRoom(): Promise<void> {

@@ -147,7 +147,9 @@ Deno.test("store log: cp.committed is a debug line with the CP's numbers; a fail
       ...SOURCE,
       logger,
       syncCheckpoint: () =>
-        failSync ? Promise.reject(new Error("destination unreachable")) : Promise.resolve(),
+        failSync
+          ? Promise.reject(new Error("destination unreachable"))
+          : Promise.resolve("synced" as const),
     });
     try {
       await store.write("a", body("x".repeat(5000)), { replace: true, offset: 0 });

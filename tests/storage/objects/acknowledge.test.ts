@@ -20,7 +20,7 @@ Deno.test("acknowledge: a write resolves once the mirror confirmed its LSN", asy
       ...STORE_OPTS,
       replicate: (written) => {
         confirmed = written[written.length - 1].lsn;
-        return Promise.resolve();
+        return Promise.resolve(true);
       },
       mirrorAckedLsn: () => confirmed,
     });
@@ -30,7 +30,8 @@ Deno.test("acknowledge: a write resolves once the mirror confirmed its LSN", asy
         offset: 0,
       });
       assert.equal(put.lsn, 1);
-      assert.deepEqual(await store.delete("a"), { lsn: 2 });
+      assert.equal(put.mirrored, true);
+      assert.deepEqual(await store.delete("a"), { lsn: 2, mirrored: true });
     } finally {
       await store.close();
     }
@@ -41,18 +42,56 @@ Deno.test("acknowledge: a mirror hook that resolves before the mirror confirmed 
   await withTempDir(async (dir) => {
     const store = await ObjectStore.open(dir, {
       ...STORE_OPTS,
-      replicate: () => Promise.resolve(), // claims the records are mirrored...
+      replicate: () => Promise.resolve(true), // claims the records are mirrored...
       mirrorAckedLsn: () => 0, // ... but the mirror confirmed nothing
     });
     try {
       const refused = (e: unknown) =>
         e instanceof AssertionError &&
-        /acknowledging LSN 1; the mirror confirmed 0/.test(e.message);
+        /acknowledging LSN 1 as mirrored; the mirror confirmed 0/.test(e.message);
       await assert.rejects(
         () => store.write("a", bytesStream(new Uint8Array(10)), { replace: true, offset: 0 }),
         refused,
       );
-      await assert.rejects(() => store.delete("a"), /acknowledging LSN 2; the mirror confirmed 0/);
+      await assert.rejects(
+        () => store.delete("a"),
+        /acknowledging LSN 2 as mirrored; the mirror confirmed 0/,
+      );
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("acknowledge: a write the mirror did not hold (available policy) is acknowledged as not mirrored", async () => {
+  await withTempDir(async (dir) => {
+    const store = await ObjectStore.open(dir, {
+      ...STORE_OPTS,
+      replicate: () => Promise.resolve(false), // out of sync: acknowledged on local durability
+      mirrorAckedLsn: () => 0,
+    });
+    try {
+      const put = await store.write("a", bytesStream(new Uint8Array(10)), {
+        replace: true,
+        offset: 0,
+      });
+      assert.equal(put.mirrored, false);
+      assert.deepEqual(await store.delete("a"), { lsn: 2, mirrored: false });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("acknowledge: without a mirror a write is not mirrored", async () => {
+  await withTempDir(async (dir) => {
+    const store = await ObjectStore.open(dir, STORE_OPTS);
+    try {
+      const put = await store.write("a", bytesStream(new Uint8Array(10)), {
+        replace: true,
+        offset: 0,
+      });
+      assert.equal(put.mirrored, false);
     } finally {
       await store.close();
     }
