@@ -240,7 +240,9 @@ export class Catalog {
   /**
    * Visits every node block of the tree in pre-order (to rebuild the
    * free-space map at open) and, if given, every entry in key order. The
-   * arguments are fresh copies.
+   * arguments are fresh copies. With `sinceCp`, only nodes born after it and
+   * the entries of those leaves: a node is rewritten whenever a child is, so a
+   * subtree born at or before `sinceCp` is skipped unread.
    *
    * @example
    * ```ts
@@ -252,9 +254,11 @@ export class Catalog {
   walk(
     visitNode: (ptr: BlockPtr) => void,
     visitEntry?: (key: Uint8Array, value: Uint8Array) => void,
+    sinceCp = 0,
   ): void {
     // Recursion depth is the tree height, at most MAX_LEVEL + 1.
     const visit = (ptr: BlockPtr, level: number | null): void => {
+      if (ptr.birth <= sinceCp) return;
       visitNode({ block: ptr.block, birth: ptr.birth });
       // Leaves are read once each here: keep them out of the cache.
       const node = this.#load(ptr, level, this.#reader, level !== 0);
@@ -284,13 +288,7 @@ export class Catalog {
    */
   changedNodes(sinceCp: number): BlockPtr[] {
     const out: BlockPtr[] = [];
-    const visit = (ptr: BlockPtr, level: number | null): void => {
-      if (ptr.birth <= sinceCp) return;
-      out.push({ block: ptr.block, birth: ptr.birth });
-      const node = this.#load(ptr, level, this.#reader);
-      for (const child of node.children) visit(child, node.level - 1);
-    };
-    if (this.#root !== null) visit(this.#root, null);
+    this.walk((ptr) => out.push(ptr), undefined, sinceCp);
     return out;
   }
 
