@@ -170,6 +170,9 @@ export class Machine {
         sim.cpSync.answered(this, cp, answer);
         return answer;
       },
+      // Catch-ups pass untapped: the simulator's pairs start empty on both sides.
+      beginCatchUp: (body) => client.beginCatchUp(body),
+      sendCatchUpPart: (cp, part, last, bytes) => client.sendCatchUpPart(cp, part, last, bytes),
     };
   }
 

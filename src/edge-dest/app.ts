@@ -19,6 +19,9 @@ import type { DestState } from "../protocol/handshake/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { CpSyncSessions } from "./cp-sync-session.ts";
+import { applyCatchUp } from "./cp-apply.ts";
+import { promotionRefused } from "../storage/objects/catch-up.ts";
+import { beginCatchUp, refuseReadsWhileCatchingUp } from "./catch-up.ts";
 import { receiveLog } from "./log-receiver.ts";
 
 /** What the destination app needs. */
@@ -72,6 +75,8 @@ export function createDestApp(ctx: DestAppContext): Hono {
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
   /** The CP sync being applied: a promotion stops it first (its CP never commits). */
   const cpSync = new CpSyncSessions(store, wire, body, (ms) => ctx.metrics.cpCommitted(ms));
+  /** The catch-up stream (baseline or resync) being applied, likewise. */
+  const catchUp = new CpSyncSessions(store, wire, body, undefined, applyCatchUp);
 
   app.use("/v1/repl/*", requireToken(() => ctx.token));
   app.use("/v1/repl/*", async (c, next) => {
@@ -120,11 +125,13 @@ export function createDestApp(ctx: DestAppContext): Hono {
       }
       await store.log.truncateAfter(body.truncateAfter);
     } else if (typeof body?.lastLsn === "number") {
-      // The source dropped log that a CP committed here covers: skip to it.
-      if (body.lastLsn > sb.lsnCovered) {
+      // The source dropped log that a CP committed here covers (or the recorded catch-up's
+      // target will cover once it commits): skip to it.
+      const covered = Math.max(sb.lsnCovered, store.catchUp?.lsnCovered ?? 0);
+      if (body.lastLsn > covered) {
         throw new RefsyncError(
           "conflict",
-          `LSN ${body.lastLsn} is past the committed CP's ${sb.lsnCovered}`,
+          `LSN ${body.lastLsn} is past the committed CP's ${covered}`,
         );
       }
       await store.log.reset(body.lastLsn);
@@ -137,6 +144,11 @@ export function createDestApp(ctx: DestAppContext): Hono {
     return c.json(destState(store));
   });
   app.post("/v1/repl/cp", (c) => cpSync.handle(c));
+  app.post("/v1/repl/catch-up/begin", async (c) => {
+    beginCatchUp(store, await c.req.json().catch(() => null));
+    return c.json(destState(store));
+  });
+  app.post("/v1/repl/catch-up", (c) => catchUp.handle(c));
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
 
   const forbidden = () => {
@@ -147,6 +159,8 @@ export function createDestApp(ctx: DestAppContext): Hono {
   };
   app.put("/v1/objects/*", forbidden);
   app.delete("/v1/objects/*", forbidden);
+  app.use("/v1/objects", refuseReadsWhileCatchingUp(store));
+  app.use("/v1/objects/*", refuseReadsWhileCatchingUp(store));
   registerObjectReads(app, () => store, reads, ctx.metrics);
   app.all("/v1/objects/*", (c) => methodNotAllowed(c, ["GET", "HEAD"]));
 
@@ -157,12 +171,16 @@ export function createDestApp(ctx: DestAppContext): Hono {
       cp: { committed: store.superblock.cp },
       lsn: { last: store.log.lastLsn, durable: store.log.durableLsn },
       client: reads,
+      catchUp: store.catchUp,
       wire,
       process: processStats(),
     }));
   app.post("/v1/admin/promote", async (c) => {
+    // Refused before anything stops: a catch-up left alone goes on.
+    if (store.catchUp) throw promotionRefused(store.catchUp);
     // A source that died mid-sync may have left its stream open: that CP is abandoned.
     await cpSync.end();
+    await catchUp.end();
     return c.json(await ctx.promote());
   });
   app.post("/v1/admin/cp", () => {
@@ -187,5 +205,13 @@ export function destState(store: ObjectStore): DestState {
     lastLsn: store.log.lastLsn,
     promoted: !store.isMirror,
     promotedAtLsn: sb.pairGeneration > 1 ? sb.promotedAtLsn : null,
+    catchUp: store.catchUp &&
+      {
+        baseCp: store.catchUp.baseCp,
+        targetCp: store.catchUp.targetCp,
+        targetDigest: store.catchUp.targetDigest,
+        blocksDone: store.catchUp.blocksDone,
+        bytesDone: store.catchUp.bytesDone,
+      },
   };
 }

@@ -7,7 +7,7 @@
  */
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
-import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
+import type { CatchUpBegin, DestState, LogReset } from "../../protocol/handshake/mod.ts";
 import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 
 /** Sends one request (global `fetch` by default; the simulator's network in `sim/`). */
@@ -39,14 +39,8 @@ export class HttpReplicaClient implements ReplicaClient {
     return await json<DestState>(await this.#request("/v1/repl/state"));
   }
 
-  async resetLog(body: LogReset): Promise<DestState> {
-    return await json<DestState>(
-      await this.#request("/v1/repl/log/reset", {
-        method: "POST",
-        body: JSON.stringify(body),
-        headers: { "Content-Type": "application/json" },
-      }),
-    );
+  resetLog(body: LogReset): Promise<DestState> {
+    return this.#postJson("/v1/repl/log/reset", body);
   }
 
   async sendFrames(frames: Uint8Array): Promise<number> {
@@ -58,13 +52,41 @@ export class HttpReplicaClient implements ReplicaClient {
     return (await json<{ lastLsn: number }>(res)).lastLsn;
   }
 
-  async sendCpPart(
+  sendCpPart(cp: number, part: number, last: boolean, bytes: Uint8Array): Promise<CpPartAnswer> {
+    return this.#sendPart("/v1/repl/cp", cp, part, last, bytes);
+  }
+
+  beginCatchUp(body: CatchUpBegin): Promise<DestState> {
+    return this.#postJson("/v1/repl/catch-up/begin", body);
+  }
+
+  async #postJson(path: string, body: unknown): Promise<DestState> {
+    return await json<DestState>(
+      await this.#request(path, {
+        method: "POST",
+        body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json" },
+      }),
+    );
+  }
+
+  sendCatchUpPart(
     cp: number,
     part: number,
     last: boolean,
     bytes: Uint8Array,
   ): Promise<CpPartAnswer> {
-    const res = await this.#request(`/v1/repl/cp?cp=${cp}&part=${part}&last=${last ? 1 : 0}`, {
+    return this.#sendPart("/v1/repl/catch-up", cp, part, last, bytes);
+  }
+
+  async #sendPart(
+    path: string,
+    cp: number,
+    part: number,
+    last: boolean,
+    bytes: Uint8Array,
+  ): Promise<CpPartAnswer> {
+    const res = await this.#request(`${path}?cp=${cp}&part=${part}&last=${last ? 1 : 0}`, {
       method: "POST",
       body: bytes as Uint8Array<ArrayBuffer>,
       headers: { "Content-Type": "application/octet-stream" },

@@ -7,13 +7,16 @@
  * network, which delivers requests to the destination's app directly and can
  * delay, drop, duplicate, cut and partition them).
  *
+ * Catch-ups (baseline, resync) have their own begin and parts
+ * (`/v1/repl/catch-up/begin`, `/v1/repl/catch-up?cp&part&last`).
+ *
  * Every method rejects with a RefsyncError: `unavailable` when the
  * destination could not be reached or answered 5xx (transient),
  * `unauthorized` for a refused token, `conflict` for any other refusal.
  *
  * @module
  */
-import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
+import type { CatchUpBegin, DestState, LogReset } from "../../protocol/handshake/mod.ts";
 
 /** What the destination answered to one CP sync part. */
 export interface CpPartAnswer {
@@ -40,4 +43,13 @@ export interface ReplicaClient {
    * whatever its status (the caller decides); rejects only when no answer came.
    */
   sendCpPart(cp: number, part: number, last: boolean, bytes: Uint8Array): Promise<CpPartAnswer>;
+  /** Records a catch-up on the destination (durably, before its first block); its new state. */
+  beginCatchUp(body: CatchUpBegin): Promise<DestState>;
+  /** Sends part `part` of the catch-up stream to CP `cp`, answered like {@link sendCpPart}. */
+  sendCatchUpPart(
+    cp: number,
+    part: number,
+    last: boolean,
+    bytes: Uint8Array,
+  ): Promise<CpPartAnswer>;
 }

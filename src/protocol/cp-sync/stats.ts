@@ -22,6 +22,9 @@ export interface WireStats {
   logFrames: number;
   /** CP sync request body bytes. */
   cpSyncBytes: number;
+  /** Catch-up request body bytes: baselines (from an empty destination) and resyncs. */
+  baselineBytes: number;
+  resyncBytes: number;
   cpBlocks: CpBlockCounts;
 }
 
@@ -39,6 +42,8 @@ export function newWireStats(): WireStats {
     logBytes: 0,
     logFrames: 0,
     cpSyncBytes: 0,
+    baselineBytes: 0,
+    resyncBytes: 0,
     cpBlocks: { data: 0, logRef: 0, patch: 0, copy: 0, zero: 0, diff: 0 },
   };
 }

@@ -98,6 +98,15 @@ export class Reclamation {
     this.collect();
   }
 
+  /**
+   * The mirror holds CP `cp` (a catch-up committed it): what CPs up to it
+   * replaced may go once no reader holds it; later CPs wait for their sync.
+   */
+  markSyncedThrough(cp: number): void {
+    for (const r of this.#retired) if (r.cp <= cp) r.synced = true;
+    this.collect();
+  }
+
   /** Frees what committed CPs replaced, once the mirror has them and no reader of an older CP remains. */
   collect(): void {
     while (this.#retired.length > 0) {
