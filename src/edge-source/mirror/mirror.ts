@@ -109,8 +109,9 @@ export class Mirror {
   #quarantine: { file: string; firstLsn: number; lastLsn: number } | null = null;
   /** The catch-up (baseline or resync) running or pending, for the stats: bytes done of total. */
   #catchUp: CatchUpProgress | null = null;
-  /** The catch-up running in the background; CP syncs wait for it. */
+  /** The catch-up running in the background, and what it sends; CP syncs wait for it. */
   #catchUpRun: Promise<void> | null = null;
+  #catchUpPlan: PlannedCatchUp | null = null;
   #closing = false;
   readonly locator: BlockLocator = new BlockLocator();
 
@@ -281,8 +282,15 @@ export class Mirror {
         ifLastLsn: state.lastLsn,
       });
     }
-    if (state.lastLsn + 1 < log.firstLsn) {
-      state = await this.#client.resetLog({ lastLsn: log.firstLsn - 1, ifLastLsn: state.lastLsn });
+    // A catch-up's target holds every record it covers: the destination's log may skip to
+    // them (a destination restored from an old copy lacks records we saw acknowledged).
+    const plan = catchUp ?? this.#catchUpPlan;
+    const skipTo = Math.max(
+      log.firstLsn - 1,
+      plan ? Math.min(this.#forwarder!.ackedLsn, plan.target.lsnCovered) : 0,
+    );
+    if (state.lastLsn < skipTo) {
+      state = await this.#client.resetLog({ lastLsn: skipTo, ifLastLsn: state.lastLsn });
     }
     this.#destCp = state.cp;
     if (catchUp) this.#startCatchUp(catchUp, state);
@@ -454,9 +462,12 @@ export class Mirror {
         cause: errorMessage(e),
       });
     }).finally(() => {
-      if (this.#catchUpRun === run) this.#catchUpRun = null;
+      if (this.#catchUpRun !== run) return;
+      this.#catchUpRun = null;
+      this.#catchUpPlan = null;
     });
     this.#catchUpRun = run;
+    this.#catchUpPlan = plan;
   }
 
   /**
