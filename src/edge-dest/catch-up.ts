@@ -18,7 +18,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { RefsyncError } from "../errors/mod.ts";
-import { type CatchUpRecord, describeCatchUp } from "../storage/objects/catch-up.ts";
+import { type CatchUpRecord, readsRefused } from "../storage/objects/catch-up.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 
 /** The fields of `POST /v1/repl/catch-up/begin`, all required. */
@@ -61,15 +61,7 @@ export function beginCatchUp(store: ObjectStore, body: unknown): CatchUpRecord {
 /** Object reads answer 503 `unavailable` while a catch-up is recorded: the image is incomplete. */
 export function refuseReadsWhileCatchingUp(store: ObjectStore): MiddlewareHandler {
   return async (_c, next) => {
-    const c = store.catchUp;
-    if (c !== null) {
-      throw new RefsyncError(
-        "unavailable",
-        `this destination is ${
-          c.baseCp === 0 ? "initializing (a baseline)" : "resyncing"
-        }: its image is incomplete; ${describeCatchUp(c)}`,
-      );
-    }
+    if (store.catchUp !== null) throw readsRefused(store.catchUp);
     await next();
   };
 }

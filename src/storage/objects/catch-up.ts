@@ -101,6 +101,24 @@ export function promotionRefused(c: CatchUpRecord): RefsyncError {
 }
 
 /**
+ * Why a destination in a catch-up serves no object (`unavailable`, 503): its
+ * image is incomplete.
+ *
+ * @example
+ * ```ts
+ * declare const record: CatchUpRecord;
+ * throw readsRefused(record);
+ * ```
+ */
+export function readsRefused(c: CatchUpRecord): RefsyncError {
+  const what = c.baseCp === 0 ? "initializing (a baseline)" : "resyncing";
+  return new RefsyncError(
+    "unavailable",
+    `this destination is ${what}: its image is incomplete; ${describeCatchUp(c)}`,
+  );
+}
+
+/**
  * "a baseline to CP 9 is 31% done (N of M bytes)".
  *
  * @example
