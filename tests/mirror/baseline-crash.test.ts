@@ -10,7 +10,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawnSource, withTempDir } from "../support/appliance.ts";
+import { withTempDir } from "../support/appliance.ts";
+import { fillAlone, untilCommitted, untilDone } from "./catch-up.ts";
 import { objectUrl } from "../support/http.ts";
 import { Model } from "../support/model.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
@@ -18,9 +19,7 @@ import {
   adminCp,
   assertSameDigest,
   callJson,
-  eventually,
   logEvents,
-  putRandomObject,
   spawnDest,
   spawnMirroredSource,
   statsOf,
@@ -29,12 +28,6 @@ import {
 } from "./pair.ts";
 
 const MiB = 1024 * 1024;
-
-interface Progress {
-  kind: string;
-  done: number;
-  total: number;
-}
 
 Deno.test("mirror baseline crash: the destination killed at 30% resumes, 1.15x the image at most", async () => {
   const seed = testSeed(0xba5e_0002);
@@ -46,19 +39,15 @@ Deno.test("mirror baseline crash: the destination killed at 30% resumes, 1.15x t
         const rng = new Prng(seed);
         const token = "pair-token-baseline-crash";
         const model = new Model();
-        let image = 0;
-        const alone = await spawnSource(`${dir}/source`, ["--token", token]);
-        try {
-          for (let i = 0; i < 50; i++) {
-            const size = 8 * MiB - rng.int(4096);
-            image += Math.ceil(size / 4096) * 4096;
-            const put = await putRandomObject(alone.url, model, `big/${i}`, rng.int(2 ** 31), size);
-            assert.equal(put.status, 201, put.text);
-          }
-          await adminCp(alone);
-        } finally {
-          await alone.stop(5000);
-        }
+        const image = await fillAlone(
+          `${dir}/source`,
+          token,
+          model,
+          rng,
+          50,
+          () => 8 * MiB - rng.int(4096),
+          "big/",
+        );
 
         let dst = await spawnDest(`${dir}/dest`, token);
         const port = dst.port;
@@ -66,20 +55,14 @@ Deno.test("mirror baseline crash: the destination killed at 30% resumes, 1.15x t
         try {
           src = await spawnMirroredSource(`${dir}/source`, dst.url, token);
           const source = src;
-          const at = await eventually("the baseline reaches 30%", async () => {
-            const p = (await statsOf(source)).mirror?.progress as Progress | null;
-            return p && p.done >= 0.3 * p.total ? p : undefined;
-          }, { ms: 120_000, pauseMs: 20, attempts: 10_000 });
+          const at = await untilDone(source, 0.3);
           assert.equal(at.kind, "baseline");
           await dst.kill();
           dst = await spawnDest(`${dir}/dest`, token, [], port);
           // Back up, it still knows its image is incomplete.
           const read = await callJson(objectUrl(dst.url, "big/0"));
           assert.equal(read.status, 503, read.text);
-          await eventually("the baseline commits", async () => {
-            const m = (await statsOf(source)).mirror!;
-            return m.progress === null ? true : undefined;
-          }, { ms: 240_000, pauseMs: 250, attempts: 2_000 });
+          await untilCommitted(source);
           assert.equal(logEvents(source, "mirror.catch_up_committed").length, 1);
           await adminCp(source);
           await assertSameDigest(source, dst, "after the resumed baseline and a CP");

@@ -13,7 +13,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { adminAuth, spawnSource, withTempDir } from "../support/appliance.ts";
+import { adminAuth, withTempDir } from "../support/appliance.ts";
+import { fillAlone, untilCommitted } from "./catch-up.ts";
 import { objectUrl } from "../support/http.ts";
 import { Model } from "../support/model.ts";
 import { Prng, testSeed, withSeed } from "../support/prng.ts";
@@ -42,19 +43,15 @@ Deno.test("mirror baseline: an empty destination gets the image while writes go 
       const rng = new Prng(seed);
       const token = "pair-token-baseline";
       const model = new Model();
-      let image = 0;
-      const alone = await spawnSource(`${dir}/source`, ["--token", token]);
-      try {
-        for (let i = 0; i < 120; i++) {
-          const size = rng.range(400 * KiB, 1300 * KiB);
-          image += Math.ceil(size / 4096) * 4096;
-          const put = await putRandomObject(alone.url, model, `old/${i}`, rng.int(2 ** 31), size);
-          assert.equal(put.status, 201, put.text);
-        }
-        await adminCp(alone);
-      } finally {
-        await alone.stop(5000);
-      }
+      const image = await fillAlone(
+        `${dir}/source`,
+        token,
+        model,
+        rng,
+        120,
+        () => rng.range(400 * KiB, 1300 * KiB),
+        "old/",
+      );
 
       const dst = await spawnDest(`${dir}/dest`, token);
       let src = null;
@@ -111,10 +108,7 @@ Deno.test("mirror baseline: an empty destination gets the image while writes go 
           );
           assert.equal(put.status, 201, `write ${i} during the baseline: ${put.text}`);
         }
-        await eventually("the baseline commits", async () => {
-          const m = (await statsOf(source)).mirror!;
-          return m.progress === null ? true : undefined;
-        }, { ms: 180_000, pauseMs: 200 });
+        await untilCommitted(source, 180_000);
         const committed = logEvents(source, "mirror.catch_up_committed");
         assert.equal(committed.length, 1, source.stderr.slice(-3000));
         await adminCp(source);
