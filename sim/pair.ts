@@ -174,6 +174,10 @@ export class Machine {
       },
       verifyDigests: (cp) => client.verifyDigests(cp),
       repair: (cp, bytes) => client.repair(cp, bytes),
+      // Catch-ups pass untapped: the simulator's pairs start empty on both sides.
+      beginCatchUp: (body) => client.beginCatchUp(body),
+      sendCatchUpPart: (cp, part, last, bytes, kind) =>
+        client.sendCatchUpPart(cp, part, last, bytes, kind),
     };
   }
 

@@ -21,6 +21,9 @@ import type { ObjectStore } from "../storage/objects/store.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { LinkDecoder } from "../protocol/link-compress/mod.ts";
 import { CpSyncSessions, MAX_PART_BYTES } from "./cp-sync-session.ts";
+import { applyCatchUp } from "./cp-apply.ts";
+import { promotionRefused } from "../storage/objects/catch-up.ts";
+import { beginCatchUp, refuseReadsWhileCatchingUp } from "./catch-up.ts";
 import { receiveLog } from "./log-receiver.ts";
 import { registerVerifyRoutes } from "./verify-routes.ts";
 
@@ -28,7 +31,12 @@ import { registerVerifyRoutes } from "./verify-routes.ts";
  * The most one compressed request may decode to: a CP sync part's limit, and
  * for log twice the source's largest batch (8 MiB, one record past it).
  */
-const MAX_DECODED = { cpSyncBytes: MAX_PART_BYTES, logBytes: 16 << 20 } as const;
+const MAX_DECODED = {
+  cpSyncBytes: MAX_PART_BYTES,
+  baselineBytes: MAX_PART_BYTES,
+  resyncBytes: MAX_PART_BYTES,
+  logBytes: 16 << 20,
+} as const;
 
 /** What the destination app needs. */
 export interface DestAppContext {
@@ -74,7 +82,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
    * The body of a replication request, decoded (link compression) and counted
    * as received into `counter`: a source that stalls is cut off, never waited on.
    */
-  const body = (c: Context, counter: "logBytes" | "cpSyncBytes") =>
+  const body = (c: Context, counter: keyof typeof MAX_DECODED) =>
     link.decode(c.req.raw.headers, rawBody(c), {
       maxBytes: MAX_DECODED[counter],
       received: (n) => wire[counter] += n,
@@ -97,6 +105,14 @@ export function createDestApp(ctx: DestAppContext): Hono {
     wire,
     (c) => body(c, "cpSyncBytes"),
     (ms) => ctx.metrics.cpCommitted(ms),
+  );
+  /** The catch-up stream (baseline or resync) being applied, likewise. */
+  const catchUp = new CpSyncSessions(
+    store,
+    wire,
+    (c) => body(c, (store.catchUp?.baseCp ?? 0) === 0 ? "baselineBytes" : "resyncBytes"),
+    undefined,
+    applyCatchUp,
   );
 
   app.use("/v1/repl/*", requireToken(() => ctx.token));
@@ -146,11 +162,13 @@ export function createDestApp(ctx: DestAppContext): Hono {
       }
       await store.log.truncateAfter(body.truncateAfter);
     } else if (typeof body?.lastLsn === "number") {
-      // The source dropped log that a CP committed here covers: skip to it.
-      if (body.lastLsn > sb.lsnCovered) {
+      // The source dropped log that a CP committed here covers (or the recorded catch-up's
+      // target will cover once it commits): skip to it.
+      const covered = Math.max(sb.lsnCovered, store.catchUp?.lsnCovered ?? 0);
+      if (body.lastLsn > covered) {
         throw new RefsyncError(
           "conflict",
-          `LSN ${body.lastLsn} is past the committed CP's ${sb.lsnCovered}`,
+          `LSN ${body.lastLsn} is past the committed CP's ${covered}`,
         );
       }
       await store.log.reset(body.lastLsn);
@@ -164,6 +182,11 @@ export function createDestApp(ctx: DestAppContext): Hono {
   });
   app.post("/v1/repl/cp", (c) => cpSync.handle(c));
   registerVerifyRoutes(app, store, rawBody, ctx.logger);
+  app.post("/v1/repl/catch-up/begin", async (c) => {
+    beginCatchUp(store, await c.req.json().catch(() => null));
+    return c.json(destState(store));
+  });
+  app.post("/v1/repl/catch-up", (c) => catchUp.handle(c));
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
 
   const forbidden = () => {
@@ -174,6 +197,8 @@ export function createDestApp(ctx: DestAppContext): Hono {
   };
   app.put("/v1/objects/*", forbidden);
   app.delete("/v1/objects/*", forbidden);
+  app.use("/v1/objects", refuseReadsWhileCatchingUp(store));
+  app.use("/v1/objects/*", refuseReadsWhileCatchingUp(store));
   registerObjectReads(app, () => store, reads, ctx.metrics);
   app.all("/v1/objects/*", (c) => methodNotAllowed(c, ["GET", "HEAD"]));
 
@@ -184,12 +209,16 @@ export function createDestApp(ctx: DestAppContext): Hono {
       cp: { committed: store.superblock.cp },
       lsn: { last: store.log.lastLsn, durable: store.log.durableLsn },
       client: reads,
+      catchUp: store.catchUp,
       wire,
       process: processStats(),
     }));
   app.post("/v1/admin/promote", async (c) => {
+    // Refused before anything stops: a catch-up left alone goes on.
+    if (store.catchUp) throw promotionRefused(store.catchUp);
     // A source that died mid-sync may have left its stream open: that CP is abandoned.
     await cpSync.end();
+    await catchUp.end();
     return c.json(await ctx.promote());
   });
   app.post("/v1/admin/cp", () => {
@@ -214,5 +243,13 @@ export function destState(store: ObjectStore): DestState {
     lastLsn: store.log.lastLsn,
     promoted: !store.isMirror,
     promotedAtLsn: sb.pairGeneration > 1 ? sb.promotedAtLsn : null,
+    catchUp: store.catchUp &&
+      {
+        baseCp: store.catchUp.baseCp,
+        targetCp: store.catchUp.targetCp,
+        targetDigest: store.catchUp.targetDigest,
+        blocksDone: store.catchUp.blocksDone,
+        bytesDone: store.catchUp.bytesDone,
+      },
   };
 }

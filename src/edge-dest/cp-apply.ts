@@ -30,6 +30,9 @@ export type ApplyResult =
 /** A record of one kind. */
 type RecordOf<K extends CpRecord["kind"]> = Extract<CpRecord, { kind: K }>;
 
+/** A catch-up keeps its progress every this many walk entries (4 MiB of blocks). */
+const PROGRESS_ENTRIES = 1024;
+
 /**
  * Applies one CP sync stream to `store`'s volume.
  *
@@ -49,9 +52,47 @@ export async function applyCpSync(
   wire: WireStats,
   signal?: AbortSignal,
 ): Promise<ApplyResult> {
-  const applier = new CpApplier(store, wire);
+  return await applyStream(
+    new CpApplier(store, wire),
+    store,
+    body,
+    (n) => wire.cpSyncBytesRaw += n, // the route counted the bytes received
+    signal,
+  );
+}
+
+/**
+ * Applies one catch-up stream (`POST /v1/repl/catch-up`): CATCH_UP, the
+ * blocks of the walk from `resumeFrom` on, COMMIT.
+ *
+ * @example
+ * ```ts
+ * import { newWireStats } from "../protocol/cp-sync/stats.ts";
+ * import type { ObjectStore } from "../storage/objects/store.ts";
+ * declare const store: ObjectStore;
+ * declare const request: Request;
+ * const result = await applyCatchUp(store, request.body!, newWireStats());
+ * ```
+ */
+export async function applyCatchUp(
+  store: ObjectStore,
+  body: ReadableStream<Uint8Array>,
+  wire: WireStats,
+  signal?: AbortSignal,
+): Promise<ApplyResult> {
+  // The route counted the bytes received (baselineBytes or resyncBytes).
+  return await applyStream(new CpApplier(store, wire), store, body, () => {}, signal);
+}
+
+async function applyStream(
+  applier: CpApplier,
+  store: ObjectStore,
+  body: ReadableStream<Uint8Array>,
+  count: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<ApplyResult> {
   try {
-    for await (const r of decodeRecords(body, wire, signal)) {
+    for await (const r of decodeRecords(body, count, signal)) {
       await endOfSlice(store.options.clock); // log forwarding keeps flowing while a big CP is applied
       const result = await applier.apply(r);
       if (result) return result;
@@ -84,6 +125,11 @@ export class CpApplier {
   readonly #reasons: string[] = [];
   readonly #released: number[] = [];
   readonly #claimed = new Bitmap();
+  /**
+   * A catch-up (CATCH_UP instead of BEGIN): walk entries done so far (from
+   * its `resumeFrom`), and those last made durable.
+   */
+  #catchUp: { entries: number; saved: number } | null = null;
 
   constructor(store: ObjectStore, wire: WireStats) {
     this.#store = store;
@@ -96,6 +142,10 @@ export class CpApplier {
   async apply(r: CpRecord): Promise<ApplyResult | null> {
     if (r.kind === "begin") {
       this.begin(r);
+      return null;
+    }
+    if (r.kind === "catchUp") {
+      this.catchUp(r);
       return null;
     }
     if (!this.#tx) throw new RefsyncError("bad_request", "CP sync: a record before BEGIN");
@@ -118,12 +168,75 @@ export class CpApplier {
         this.diff(r);
         break;
       case "free":
+        if (this.#catchUp) throw new RefsyncError("bad_request", "catch-up: FREE in a catch-up");
         this.free(r);
+        break;
+      case "check":
+        this.check(r);
         break;
       case "commit":
         return await this.commit(r);
     }
+    if (this.#catchUp) await this.#advance(r.kind === "logRef" ? r.count : 1);
     return null;
+  }
+
+  /**
+   * CATCH_UP: the catch-up recorded here (its target, base and identity), resumed
+   * at `resumeFrom`, at most where this destination's durable progress is.
+   */
+  catchUp(r: RecordOf<"catchUp">): void {
+    if (this.#tx) throw new RefsyncError("bad_request", "catch-up: CATCH_UP after BEGIN");
+    const recorded = this.#store.catchUp;
+    const committed = this.#committed;
+    if (
+      recorded === null || recorded.targetCp !== r.cp || recorded.baseCp !== r.baseCp ||
+      recorded.targetDigest !== r.targetDigest.toHex() ||
+      recorded.volumeId !== r.volumeId.toHex() || recorded.pairGeneration !== r.pairGeneration
+    ) {
+      throw new RefsyncError(
+        "conflict",
+        `no catch-up to CP ${r.cp} from CP ${r.baseCp} of this volume is recorded here; begin it again`,
+      );
+    }
+    if (committed.cp !== r.baseCp || !equalBytes(committed.volumeDigest, r.baseDigest)) {
+      throw new RefsyncError(
+        "conflict",
+        `a catch-up from CP ${r.baseCp}, but this destination is at CP ${committed.cp} (or digests differ)`,
+      );
+    }
+    if (r.resumeFrom > recorded.blocksDone) {
+      throw new RefsyncError(
+        "conflict",
+        `a catch-up resumed at entry ${r.resumeFrom}, but only ${recorded.blocksDone} are durable here`,
+      );
+    }
+    this.#catchUp = { entries: r.resumeFrom, saved: r.resumeFrom };
+    this.#tx = this.#store.catchUpTransaction();
+  }
+
+  /** CHECK: a block this destination already holds; kept when its bytes match, else asked for. */
+  check(r: RecordOf<"check">): void {
+    if (!this.#catchUp) throw new RefsyncError("bad_request", "CP sync: CHECK outside a catch-up");
+    if (this.#claimed.has(r.block)) {
+      throw new RefsyncError("conflict", `catch-up names block ${r.block} twice`);
+    }
+    this.#claimed.set(r.block);
+    const held = this.#tx!.readBlock(r.block);
+    if (!equalBytes(blockCheck(blake3(held)), r.check)) {
+      this.#fail([r.block], `CHECK of block ${r.block}: this destination holds other bytes`);
+    }
+  }
+
+  /** `n` more walk entries are written; their progress is made durable every few MiB. */
+  async #advance(n: number): Promise<void> {
+    const c = this.#catchUp!;
+    // Progress counts a prefix of the walk that is all here: it stops at the first need.
+    if (this.#need.size > 0) return;
+    c.entries += n;
+    if (c.entries - c.saved < PROGRESS_ENTRIES) return;
+    await this.#store.recordCatchUpProgress(this.#tx!, c.entries, c.entries * BLOCK_SIZE);
+    c.saved = c.entries;
   }
 
   /** Gives up the sync: nothing of it is committed, its blocks stay free. */
@@ -253,12 +366,23 @@ export class CpApplier {
   async commit(r: RecordOf<"commit">): Promise<ApplyResult> {
     const tx = this.#tx!;
     if (this.#need.size > 0) {
+      // A catch-up keeps what it wrote: the source resumes after the durable prefix.
+      if (this.#catchUp) await this.#saveProgress();
       this.abort();
       return {
         committed: false,
         need: [...this.#need].sort((a, b) => a - b),
         reason: this.#reasons.join("; "),
       };
+    }
+    if (this.#catchUp) {
+      const done = await this.#store.commitCatchUp(tx, r.superblock);
+      this.#tx = null;
+      if (!done.committed) {
+        this.#need.clear();
+        return { committed: false, need: done.need, reason: done.reason };
+      }
+      return { committed: true, cp: done.superblock.cp, digest: done.superblock.volumeDigest };
     }
     const sb = decodeSuperblock(r.superblock);
     if (sb === null || sb.cp !== tx.cp) {
@@ -293,8 +417,16 @@ export class CpApplier {
     if (this.#reasons.length < 5) this.#reasons.push(reason);
   }
 
+  async #saveProgress(): Promise<void> {
+    const c = this.#catchUp!;
+    if (c.entries === c.saved) return;
+    await this.#store.recordCatchUpProgress(this.#tx!, c.entries, c.entries * BLOCK_SIZE);
+    c.saved = c.entries;
+  }
+
   #claim(block: number): void {
-    if (block < 2 || this.#volume.isLive(block)) {
+    // A catch-up may write over its base (the image is declared incomplete meanwhile).
+    if (block < 2 || (!this.#catchUp && this.#volume.isLive(block))) {
       throw new RefsyncError(
         "conflict",
         `CP sync writes block ${block}, which is live in CP ${this.#committed.cp} here`,
@@ -303,6 +435,7 @@ export class CpApplier {
     if (this.#claimed.has(block)) {
       throw new RefsyncError("conflict", `CP sync writes block ${block} twice`);
     }
+
     this.#claimed.set(block);
     this.#tx!.claim(block);
   }
@@ -335,11 +468,11 @@ export class CpApplier {
  */
 async function* decodeRecords(
   body: ReadableStream<Uint8Array>,
-  wire: WireStats,
+  count: (n: number) => void,
   signal?: AbortSignal,
 ): AsyncGenerator<CpRecord> {
   try {
-    yield* readRecords(body, (n) => wire.cpSyncBytesRaw += n, signal);
+    yield* readRecords(body, count, signal);
   } catch (e) {
     if (e instanceof RefsyncError) throw e;
     throw new RefsyncError("bad_request", `CP sync: ${errorMessage(e)}`);

@@ -27,6 +27,14 @@ import type { ObjectStore } from "../storage/objects/store.ts";
 import { systemClock } from "../runtime/clock.ts";
 import { applyCpSync, type ApplyResult } from "./cp-apply.ts";
 
+/** Applies one stream of records (a CP sync's or a catch-up's). */
+export type StreamApplier = (
+  store: ObjectStore,
+  body: ReadableStream<Uint8Array>,
+  wire: WireStats,
+  signal?: AbortSignal,
+) => Promise<ApplyResult>;
+
 /** Largest CP sync part (the source sends 4 MiB). */
 export const MAX_PART_BYTES = 64 << 20;
 
@@ -47,23 +55,27 @@ export class CpSyncSessions {
   readonly #wire: WireStats;
   readonly #body: (c: Context) => ReadableStream<Uint8Array> | null;
   readonly #committed: ((durationMs: number) => void) | undefined;
+  readonly #applyStream: StreamApplier;
   #applying: Session | null = null;
 
   /**
    * `body` gives a request's body stream (with the idle bound of replication
    * requests); `committed` is called with the duration of each CP sync that
-   * committed (this appliance's CP, for metrics).
+   * committed (this appliance's CP, for metrics); `apply` applies a stream
+   * (default a CP sync; `applyCatchUp` for `/v1/repl/catch-up`).
    */
   constructor(
     store: ObjectStore,
     wire: WireStats,
     body: (c: Context) => ReadableStream<Uint8Array> | null,
     committed?: (durationMs: number) => void,
+    apply: StreamApplier = applyCpSync,
   ) {
     this.#store = store;
     this.#wire = wire;
     this.#body = body;
     this.#committed = committed;
+    this.#applyStream = apply;
   }
 
   /** Answers one `POST /v1/repl/cp`. */
@@ -137,7 +149,7 @@ export class CpSyncSessions {
   async #apply(stream: ReadableStream<Uint8Array>, signal: AbortSignal): Promise<ApplyResult> {
     const clock = this.#store.options.clock ?? systemClock;
     const started = clock.monotonic();
-    const result = await applyCpSync(this.#store, stream, this.#wire, signal);
+    const result = await this.#applyStream(this.#store, stream, this.#wire, signal);
     if (result.committed) this.#committed?.(clock.monotonic() - started);
     return result;
   }

@@ -21,6 +21,7 @@ import {
 } from "./multipart.ts";
 import { deleteObject, deleteObjects, getObject, putObject } from "./objects.ts";
 import { type Credentials, decode, parseQuery, verifyRequest } from "./sigv4.ts";
+import { readsRefused } from "../storage/objects/catch-up.ts";
 
 /** Subresources S3 has and this face does not: a clear 501 rather than a wrong answer. */
 const UNSUPPORTED = new Set([
@@ -124,6 +125,11 @@ export function createS3Handler(
         throw new S3Error("NotImplemented", `the ?${unsupported} subresource is not implemented`);
       }
       if (named instanceof S3Error) throw named;
+      // A destination in a catch-up holds no complete image: nothing of it is served.
+      const catchUp = ctx.store.catchUp;
+      if (catchUp !== null && (req.method === "GET" || req.method === "HEAD")) {
+        throw readsRefused(catchUp);
+      }
       res = await OPERATIONS[named](ctx, r);
       // The one place every acknowledged write's response gets the header.
       if (r.mirrored !== null) {

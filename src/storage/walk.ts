@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type BlockMap, walkMap } from "./blockmap/blockmap.ts";
+import { walkMap } from "./blockmap/blockmap.ts";
 import { Catalog } from "./catalog/mod.ts";
 import { decodeRecord, type ObjectRecord } from "./objects/record.ts";
 import type { Superblock } from "./volume/superblock.ts";
@@ -28,6 +28,8 @@ export interface LiveBlock {
 
 /** What a walk reports besides the blocks. */
 export interface WalkHooks {
+  /** Only blocks born after this CP: a subtree born at or before it is skipped unread. */
+  sinceCp?: number;
   /**
    * A node or map block that could not be read (damaged): its subtree is
    * skipped and the walk goes on. Without this hook the walk throws instead.
@@ -55,40 +57,36 @@ export function walkLive(
   visit: (b: LiveBlock) => void,
   hooks: WalkHooks = {},
 ): void {
-  const { onDamaged, onObject } = hooks;
+  const { onDamaged, onObject, sinceCp = 0 } = hooks;
   new Catalog(reader, root).walk(
     (node) => visit({ block: node.block, birth: node.birth, kind: "node", check: 0n, key: null }),
     (key, value) => {
       const record = decodeRecord(value);
       let intact = true;
-      walkMapOf(
+      walkMap(
         reader,
-        key,
         record.map,
-        visit,
-        onDamaged && ((block, error) => {
-          intact = false;
-          onDamaged(block, "map", key, error);
-        }),
+        (p, isMap) =>
+          visit({
+            block: p.block,
+            birth: p.birth,
+            kind: isMap ? "map" : "data",
+            check: p.check,
+            key,
+          }),
+        {
+          sinceCp,
+          onDamaged: onDamaged && ((p, error) => {
+            intact = false;
+            onDamaged(p.block, "map", key, error);
+          }),
+        },
       );
       onObject?.(key, record, intact);
     },
-    onDamaged && ((ptr, error) => onDamaged(ptr.block, "node", null, error)),
-  );
-}
-
-function walkMapOf(
-  reader: BlockReader,
-  key: Uint8Array,
-  map: BlockMap,
-  visit: (b: LiveBlock) => void,
-  onDamaged: ((block: number, error: Error) => void) | undefined,
-): void {
-  walkMap(
-    reader,
-    map,
-    (p, isMap) =>
-      visit({ block: p.block, birth: p.birth, kind: isMap ? "map" : "data", check: p.check, key }),
-    onDamaged && ((p, error) => onDamaged(p.block, error)),
+    {
+      sinceCp,
+      onDamaged: onDamaged && ((ptr, error) => onDamaged(ptr.block, "node", null, error)),
+    },
   );
 }

@@ -106,7 +106,7 @@ export function* cpRecords(cp: CheckpointResult, src: CpSyncSource): Generator<C
       i += n - 1;
       continue;
     }
-    const found = src.locate?.(digest, block);
+    const found = referenceFor(src, digest, block);
     if (found) {
       yield found;
       continue;
@@ -130,6 +130,20 @@ export function* cpRecords(cp: CheckpointResult, src: CpSyncSource): Generator<C
     yield { kind: "free", blocks: cp.released.slice(i, i + MAX_FREE) };
   }
   yield { kind: "commit", superblock: cp.superblockBytes };
+}
+
+/**
+ * A verified reference (COPY, LOG_REF) to bytes the destination holds equal to
+ * a data block's `digest`, or null (then the block travels as PATCH or DATA).
+ * The one choice for a data block, in a CP sync and a catch-up alike.
+ */
+export function referenceFor(
+  src: Pick<CpSyncSource, "mode" | "forceData" | "locate">,
+  digest: Uint8Array,
+  block: number,
+): CpRecord | null {
+  if (src.mode === "full" || src.forceData.has(block)) return null;
+  return src.locate?.(digest, block) ?? null;
 }
 
 function diffOrData(
@@ -177,6 +191,31 @@ export function* cpSyncParts(
   wire: WireStats,
   partBytes = PART_BYTES,
 ): Generator<Uint8Array<ArrayBuffer>> {
+  yield* recordParts(
+    cpRecords(cp, src),
+    (record) => count(wire, record),
+    partBytes,
+  );
+}
+
+/**
+ * A stream of records cut into parts of about `partBytes` (whole records
+ * each): `onRecord` hears each record as it is encoded. The client counts
+ * the bytes of each part as it sends them (after link compression).
+ *
+ * @example
+ * ```ts
+ * import type { CpRecord } from "../../protocol/cp-sync/records.ts";
+ * declare const records: Iterable<CpRecord>;
+ * let sent = 0;
+ * for (const part of recordParts(records, () => {})) sent += part.length;
+ * ```
+ */
+export function* recordParts(
+  stream: Iterable<CpRecord>,
+  onRecord: (record: CpRecord) => void,
+  partBytes = PART_BYTES,
+): Generator<Uint8Array<ArrayBuffer>> {
   let records: Uint8Array[] = [];
   let size = 0;
   const cut = () => {
@@ -190,8 +229,8 @@ export function* cpSyncParts(
     size = 0;
     return part;
   };
-  for (const record of cpRecords(cp, src)) {
-    count(wire, record);
+  for (const record of stream) {
+    onRecord(record);
     const bytes = encodeRecord(record);
     records.push(bytes);
     size += bytes.length;

@@ -1,7 +1,8 @@
 /**
  * The replication client over HTTP: `GET /v1/repl/state`,
  * `POST /v1/repl/log/reset`, `POST /v1/repl/log`, `POST /v1/repl/cp`,
- * `GET /v1/repl/verify`, `POST /v1/repl/repair`, each with the pair token.
+ * `GET /v1/repl/verify`, `POST /v1/repl/repair`, `POST /v1/repl/catch-up/begin`,
+ * `POST /v1/repl/catch-up`, each with the pair token.
  * Log batches and CP sync parts go compressed (`src/protocol/link-compress`);
  * the bytes sent, and their bytes before compression, are counted into `wire`.
  * Every request has a deadline (`timeoutMs`, by body size): a destination that
@@ -13,7 +14,7 @@
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { authHeader } from "../../protocol/auth/mod.ts";
 import { type Clock, systemClock } from "../../runtime/clock.ts";
-import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
+import type { CatchUpBegin, DestState, LogReset } from "../../protocol/handshake/mod.ts";
 import {
   type DigestReader,
   readDigestStream,
@@ -81,17 +82,7 @@ export class HttpReplicaClient implements ReplicaClient {
   }
 
   resetLog(body: LogReset): Promise<DestState> {
-    const text = JSON.stringify(body);
-    return this.#request(
-      "/v1/repl/log/reset",
-      {
-        method: "POST",
-        body: text,
-        headers: { "Content-Type": "application/json" },
-      },
-      text.length,
-      (res) => json<DestState>(res),
-    );
+    return this.#postJson("/v1/repl/log/reset", body);
   }
 
   async sendFrames(frames: Uint8Array): Promise<number> {
@@ -112,20 +103,52 @@ export class HttpReplicaClient implements ReplicaClient {
     }
   }
 
-  async sendCpPart(
+  sendCpPart(cp: number, part: number, last: boolean, bytes: Uint8Array): Promise<CpPartAnswer> {
+    return this.#sendPart("/v1/repl/cp", "cpSyncBytes", cp, part, last, bytes);
+  }
+
+  beginCatchUp(body: CatchUpBegin): Promise<DestState> {
+    return this.#postJson("/v1/repl/catch-up/begin", body);
+  }
+
+  sendCatchUpPart(
+    cp: number,
+    part: number,
+    last: boolean,
+    bytes: Uint8Array,
+    kind: "baseline" | "resync",
+  ): Promise<CpPartAnswer> {
+    const counter = kind === "baseline" ? "baselineBytes" : "resyncBytes";
+    return this.#sendPart("/v1/repl/catch-up", counter, cp, part, last, bytes);
+  }
+
+  /** One part of a CP sync or catch-up stream, compressed on its own, counted as sent. */
+  async #sendPart(
+    path: string,
+    counter: "cpSyncBytes" | "baselineBytes" | "resyncBytes",
     cp: number,
     part: number,
     last: boolean,
     bytes: Uint8Array,
   ): Promise<CpPartAnswer> {
     const encoded = await this.#encoder.single(bytes);
-    this.#wire.cpSyncBytes += encoded.body.length;
-    this.#wire.cpSyncBytesRaw += bytes.length;
+    this.#wire[counter] += encoded.body.length;
+    if (counter === "cpSyncBytes") this.#wire.cpSyncBytesRaw += bytes.length;
     return await this.#request(
-      `/v1/repl/cp?cp=${cp}&part=${part}&last=${last ? 1 : 0}`,
+      `${path}?cp=${cp}&part=${part}&last=${last ? 1 : 0}`,
       octets(encoded),
       encoded.body.length,
       (res) => this.#cpAnswer(res),
+    );
+  }
+
+  #postJson(path: string, body: unknown): Promise<DestState> {
+    const text = JSON.stringify(body);
+    return this.#request(
+      path,
+      { method: "POST", body: text, headers: { "Content-Type": "application/json" } },
+      text.length,
+      (res) => json<DestState>(res),
     );
   }
 

@@ -39,6 +39,10 @@ import type { CheckpointResult, ObjectStore, SyncOutcome } from "../../storage/o
 import { blockCheck, type CpRecord, runCheck } from "../../protocol/cp-sync/records.ts";
 import { BlockLocator, contentMatches } from "./block-locator.ts";
 import { type CpSyncMode, cpSyncParts } from "./cp-sync-sender.ts";
+import { catchUpParts } from "./catch-up-sender.ts";
+import { type BirthWalk, walkBornAfter } from "../../storage/objects/catch-up-walk.ts";
+import { encodeSuperblock, type Superblock } from "../../storage/volume/superblock.ts";
+import { sleep } from "../../runtime/clock.ts";
 import { type LinkChange, type LinkState, LogForwarder } from "./log-forwarder.ts";
 import { HttpReplicaClient } from "./http-client.ts";
 import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
@@ -77,6 +81,27 @@ export interface MirrorLag {
  */
 export function replicaTimeoutMs(syncTimeoutMs: number): (bodyBytes: number) => number {
   return (bytes) => Math.max(2 * syncTimeoutMs, Math.ceil(bytes / (1 << 20) * 1000));
+}
+
+/** A catch-up's progress, as `stats().mirror.progress` shows it (bytes). */
+export interface CatchUpProgress {
+  kind: "baseline" | "resync";
+  baseCp: number;
+  targetCp: number;
+  done: number;
+  total: number;
+}
+
+/** A catch-up decided at a handshake. */
+interface PlannedCatchUp {
+  kind: "baseline" | "resync";
+  target: Superblock;
+  targetBytes: Uint8Array;
+  baseCp: number;
+  baseDigest: Uint8Array;
+  walk: BirthWalk;
+  checkThrough: number;
+  resumed: boolean;
 }
 
 /** Configuration of the mirror. */
@@ -135,6 +160,10 @@ export class Mirror {
   #fencingStarted: { promise: Promise<never>; reject: (e: RefsyncError) => void };
   /** What the fencing set aside. */
   #quarantine: { file: string; firstLsn: number; lastLsn: number } | null = null;
+  /** The catch-up running in the background, and what it sends; CP syncs wait for it. */
+  #catchUpRun: Promise<void> | null = null;
+  #catchUpPlan: PlannedCatchUp | null = null;
+  #closing = false;
   readonly locator: BlockLocator = new BlockLocator();
   /** The catch-up running or pending (set by the catch-up through {@link #setCatchUp}), or null. */
   #catchUp: CatchUpProgress | null = null;
@@ -284,7 +313,7 @@ export class Mirror {
         destinationCp: this.#destCp,
         lag: this.lag,
         lastError: state === "in-sync" ? null : f?.lastError ?? cause,
-        progress: this.#catchUp,
+        progress: this.#catchUp && { ...this.#catchUp },
         quarantine: this.#quarantine,
       },
     };
@@ -345,7 +374,9 @@ export class Mirror {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     await this.#forwarder?.stop();
+    await this.#catchUpRun;
   }
 
   /** One log line per change of the link (never one per retry). */
@@ -380,7 +411,23 @@ export class Mirror {
     });
     if (verdict.kind === "fenced") throw await this.#fence(verdict.reason, verdict.keepLsn);
     if (verdict.kind === "refused") throw new RefsyncError("conflict", verdict.reason);
-    if (verdict.resendLastCp && !store.needsSync) {
+    let catchUp: PlannedCatchUp | null = null;
+    if (verdict.kind === "catchUp") {
+      catchUp = this.#catchUpRun ? null : this.#planCatchUp(state, verdict.baseCp, verdict.resume);
+      if (catchUp && !verdict.resume) {
+        // Recorded there before its first block: from then on its image is incomplete, and its
+        // log may skip to what the target covers.
+        state = await this.#client.beginCatchUp({
+          baseCp: catchUp.baseCp,
+          targetCp: catchUp.target.cp,
+          targetDigest: catchUp.target.volumeDigest.toHex(),
+          lsnCovered: catchUp.target.lsnCovered,
+          volumeId: catchUp.target.volumeId.toHex(),
+          pairGeneration: catchUp.target.pairGeneration,
+          totalBytes: catchUp.walk.length * BLOCK_SIZE,
+        });
+      }
+    } else if (verdict.resendLastCp && !store.needsSync) {
       // We committed a CP the destination lacks, and restarted since: send it again from the volume.
       store.markUnsynced(store.rebuildLastCheckpoint());
     }
@@ -391,12 +438,20 @@ export class Mirror {
         ifLastLsn: state.lastLsn,
       });
     }
-    if (state.lastLsn + 1 < log.firstLsn) {
-      state = await this.#client.resetLog({ lastLsn: log.firstLsn - 1, ifLastLsn: state.lastLsn });
+    // A catch-up's target holds every record it covers: the destination's log may skip to
+    // them (a destination restored from an old copy lacks records we saw acknowledged).
+    const plan = catchUp ?? this.#catchUpPlan;
+    const skipTo = Math.max(
+      log.firstLsn - 1,
+      plan ? Math.min(this.#forwarder!.ackedLsn, plan.target.lsnCovered) : 0,
+    );
+    if (state.lastLsn < skipTo) {
+      state = await this.#client.resetLog({ lastLsn: skipTo, ifLastLsn: state.lastLsn });
     }
     this.#destCp = state.cp;
     // What CPs through the destination's replaced (kept while their syncs were deferred) may go.
     store.mirrorCaughtUp(state.cp);
+    if (catchUp) this.#startCatchUp(catchUp, state);
     const fields = { cp: state.cp, lastLsn: state.lastLsn };
     if (this.#handshakes++ === 0) this.#log.info("mirror.connected", fields);
     else {this.#log.info("mirror.reconnected", {
@@ -439,8 +494,9 @@ export class Mirror {
     if (this.options.policy === "available") {
       // Out of sync its references may name log the destination lacks, and one that is more than
       // a CP behind cannot apply it: the CP stays local until the destination caught up.
-      const why = f.outOfSync ??
-        (this.#destCp < cp.superblock.cp - 1 ? `the destination is at CP ${this.#destCp}` : null);
+      // A catch-up running is no outage: the CP waits for it below, as under strict.
+      const behind = this.#catchUpRun === null && this.#destCp < cp.superblock.cp - 1;
+      const why = f.outOfSync ?? (behind ? `the destination is at CP ${this.#destCp}` : null);
       if (why !== null) return this.#defer(cp, why);
     }
     try {
@@ -471,6 +527,9 @@ export class Mirror {
   }
 
   async #sendCheckpoint(cp: CheckpointResult): Promise<SyncOutcome> {
+    // A CP committed during a catch-up waits for it: then it is a CP sync over its target.
+    await this.#catchUpRun;
+    if (this.#destCp >= cp.superblock.cp) return "synced";
     // The references resolve against the destination's log: mirrorHolds saw it hold them.
     const forceData = new Set<number>();
     let lastMessage = "";
@@ -539,35 +598,173 @@ export class Mirror {
       if (!contentMatches(store.volume.readBlock(where.block), digest)) return null;
       return { kind: "copy", block, from: where.block, check: blockCheck(digest) };
     }
-    // The destination drops log its committed CP covers, and holds only what it acknowledged.
-    const dropped = store.volume.previousSuperblock?.lsnCovered ?? 0;
-    if (where.lsn <= dropped || where.lsn > this.#forwarder!.ackedLsn) return null;
-    const bytes = store.log.readRecordPayload(where.lsn, where.payloadOffset, BLOCK_SIZE);
-    if (bytes === null || !contentMatches(bytes, digest)) return null;
-    return {
-      kind: "logRef",
-      block,
-      count: 1,
-      lsn: where.lsn,
-      payloadOffset: where.payloadOffset,
-      check: runCheck(digest),
-    };
+    // The destination drops log its committed CP covers.
+    return this.#logRef(where, digest, block, store.volume.previousSuperblock?.lsnCovered ?? 0);
   }
 
   /**
-   * Sends the parts of one CP sync in order; every part but the last is
-   * answered 202. Resolves with the answer to the last part (or the first
-   * refusal), or the transport error.
+   * A LOG_REF for `block` to a record above `dropped` that the destination
+   * acknowledged (so its log holds it), checked against the bytes here; else null.
+   */
+  #logRef(
+    where: { lsn: number; payloadOffset: number },
+    digest: Uint8Array,
+    block: number,
+    dropped: number,
+  ): CpRecord | null {
+    if (where.lsn <= dropped || where.lsn > this.#forwarder!.ackedLsn) return null;
+    const bytes = this.#store!.log.readRecordPayload(where.lsn, where.payloadOffset, BLOCK_SIZE);
+    if (bytes === null || !contentMatches(bytes, digest)) return null;
+    const { lsn, payloadOffset } = where;
+    return { kind: "logRef", block, count: 1, lsn, payloadOffset, check: runCheck(digest) };
+  }
+
+  /**
+   * What a catch-up to our committed CP from the destination's CP `baseCp`
+   * sends: the walk by birth CP of our committed tree. `resume`: the
+   * destination records this very catch-up; otherwise blocks of the target of
+   * the one it records (if any) go as CHECK.
+   */
+  #planCatchUp(state: DestState, baseCp: number, resume: boolean): PlannedCatchUp {
+    const volume = this.#store!.volume;
+    const target = volume.superblock;
+    return {
+      kind: baseCp === 0 ? "baseline" : "resync",
+      target,
+      targetBytes: encodeSuperblock(target),
+      baseCp,
+      baseDigest: Uint8Array.fromHex(state.volumeDigest),
+      walk: walkBornAfter(volume, target.catalogRoot, baseCp),
+      checkThrough: !resume && state.catchUp ? state.catchUp.targetCp : 0,
+      resumed: resume,
+    };
+  }
+
+  /** Runs the catch-up in the background (log forwarding goes on beside it). */
+  #startCatchUp(plan: PlannedCatchUp, state: DestState): void {
+    const total = plan.walk.length * BLOCK_SIZE;
+    const done = plan.resumed ? (state.catchUp?.bytesDone ?? 0) : 0;
+    this.#setCatchUp({
+      kind: plan.kind,
+      baseCp: plan.baseCp,
+      targetCp: plan.target.cp,
+      done,
+      total,
+    });
+    this.#log.info(plan.resumed ? "mirror.catch_up_resumed" : "mirror.catch_up_started", {
+      kind: plan.kind,
+      baseCp: plan.baseCp,
+      targetCp: plan.target.cp,
+      totalBytes: total,
+      doneBytes: done,
+    });
+    const run = this.#runCatchUp(plan).catch((e) => {
+      this.#log.error("mirror.catch_up_failed", {
+        kind: plan.kind,
+        targetCp: plan.target.cp,
+        cause: errorMessage(e),
+      });
+    }).finally(() => {
+      if (this.#catchUpRun !== run) return;
+      this.#catchUpRun = null;
+      this.#catchUpPlan = null;
+    });
+    this.#catchUpRun = run;
+    this.#catchUpPlan = plan;
+  }
+
+  /**
+   * Sends the catch-up until the destination committed its target: after a
+   * lost link or a need for DATA it asks the destination how far it got and
+   * continues from there. A damaged block here stops it (never sent).
+   */
+  async #runCatchUp(plan: PlannedCatchUp): Promise<void> {
+    const started = this.#clock.monotonic();
+    const counter = plan.kind === "baseline" ? "baselineBytes" : "resyncBytes";
+    const sentBefore = this.wire[counter];
+    const targetDigest = plan.target.volumeDigest.toHex();
+    const forceData = new Set<number>();
+    const progress = this.#catchUp!;
+    for (let attempt = 0; !this.#closing; attempt++) {
+      if (attempt > 0) await sleep(this.#clock, Math.min(5000, 250 * attempt));
+      if (this.#closing) return;
+      const state = await this.#state().catch(() => null);
+      if (state === null) continue;
+      if (state.cp === plan.target.cp && state.volumeDigest === targetDigest) break;
+      const c = state.catchUp;
+      if (c === null || c.targetCp !== plan.target.cp || c.targetDigest !== targetDigest) {
+        // The destination was replaced or started another catch-up: the next handshake decides.
+        throw new RefsyncError("conflict", "the destination no longer records this catch-up");
+      }
+      progress.done = c.bytesDone;
+      const parts = catchUpParts(
+        {
+          volume: this.#store!.volume,
+          mode: this.options.mode,
+          forceData,
+          locate: (digest, block) => this.#locateInLog(digest, block),
+          target: plan.target,
+          targetBytes: plan.targetBytes,
+          baseCp: plan.baseCp,
+          baseDigest: plan.baseDigest,
+          walk: plan.walk,
+          resumeFrom: c.blocksDone,
+          checkThrough: plan.checkThrough,
+        },
+        (n) => progress.done += n * BLOCK_SIZE,
+      );
+      const res = await this.#sendParts(
+        plan.target.cp,
+        parts,
+        (cp, part, last, bytes) => this.#client.sendCatchUpPart(cp, part, last, bytes, plan.kind),
+      );
+      if (res instanceof Error) continue;
+      if (res.status === 200) break;
+      if (res.status === 409 && res.need) {
+        for (const b of res.need) forceData.add(b);
+        attempt = 0; // progress, not a failure: go again at once
+        continue;
+      }
+      this.#log.warn("mirror.catch_up_refused", { status: res.status, message: res.message });
+    }
+    if (this.#closing) return;
+    this.#destCp = plan.target.cp;
+    this.#store!.mirrorCaughtUp(plan.target.cp);
+    this.#setCatchUp(null);
+    this.#log.info("mirror.catch_up_committed", {
+      kind: plan.kind,
+      baseCp: plan.baseCp,
+      targetCp: plan.target.cp,
+      bytes: this.wire[counter] - sentBefore,
+      imageBytes: plan.walk.length * BLOCK_SIZE,
+      durationMs: Math.round(this.#clock.monotonic() - started),
+    });
+  }
+
+  /** A catch-up's reference: only to the log it forwarded since the destination's log reset. */
+  #locateInLog(digest: Uint8Array, block: number): CpRecord | null {
+    const where = this.locator.find(digest);
+    if (where === null || where.kind !== "log") return null;
+    return this.#logRef(where, digest, block, this.#store!.log.firstLsn - 1);
+  }
+
+  /**
+   * Sends the parts of one CP sync (or catch-up) in order; every part but the
+   * last is answered 202. Resolves with the answer to the last part (or the
+   * first refusal), or the transport error.
    */
   async #sendParts(
     cp: number,
     parts: Generator<Uint8Array<ArrayBuffer>>,
+    send: (cp: number, part: number, last: boolean, bytes: Uint8Array) => Promise<CpPartAnswer> = (
+      ...a
+    ) => this.#client.sendCpPart(...a),
   ): Promise<CpPartAnswer | Error> {
     let part = parts.next();
     for (let index = 0; !part.done; index++) {
       const next = parts.next();
       const last = next.done === true;
-      const res = await this.#client.sendCpPart(cp, index, last, part.value)
+      const res = await send(cp, index, last, part.value)
         .catch((e) => e as Error);
       if (res instanceof Error || last || res.status !== 202) return res;
       part = next;

@@ -8,13 +8,16 @@
  * network, which delivers requests to the destination's app directly and can
  * delay, drop, duplicate, cut and partition them).
  *
+ * Catch-ups (baseline, resync) have their own begin and parts
+ * (`/v1/repl/catch-up/begin`, `/v1/repl/catch-up?cp&part&last`).
+ *
  * Every method rejects with a RefsyncError: `unavailable` when the
  * destination could not be reached or answered 5xx (transient),
  * `unauthorized` for a refused token, `conflict` for any other refusal.
  *
  * @module
  */
-import type { DestState, LogReset } from "../../protocol/handshake/mod.ts";
+import type { CatchUpBegin, DestState, LogReset } from "../../protocol/handshake/mod.ts";
 import type { DigestReader, RepairAnswer } from "../../protocol/verify/mod.ts";
 
 /** What the destination answered to one CP sync part. */
@@ -50,4 +53,18 @@ export interface ReplicaClient {
   verifyDigests(cp: number): Promise<DigestReader>;
   /** Sends repair records (`encodeRepair`) for the destination's committed CP `cp`. */
   repair(cp: number, bytes: Uint8Array): Promise<RepairAnswer>;
+  /** Records a catch-up on the destination (durably, before its first block); its new state. */
+  beginCatchUp(body: CatchUpBegin): Promise<DestState>;
+  /**
+   * Sends part `part` of the catch-up stream to CP `cp`, answered like
+   * {@link sendCpPart}; counted as sent into `wire.baselineBytes` or
+   * `wire.resyncBytes` by `kind`.
+   */
+  sendCatchUpPart(
+    cp: number,
+    part: number,
+    last: boolean,
+    bytes: Uint8Array,
+    kind: "baseline" | "resync",
+  ): Promise<CpPartAnswer>;
 }

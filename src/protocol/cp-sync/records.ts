@@ -16,7 +16,14 @@
  * DIFF    u32 block, u32 base, 16 check, u16 n, n x (u16 at, u16 length-1, bytes)
  * FREE    u32 n, n x u32 block (released by this CP: free once it commits)
  * COMMIT  4096 superblock bytes
+ * CATCH_UP u64 cp (target), u64 base cp, u64 pairGeneration, 16 volumeId,
+ *         32 base volume digest, 32 target volume digest, u64 target lsnCovered,
+ *         u64 resumeFrom (walk entries the destination already holds)
+ * CHECK   u32 block, 16 check ("you already hold these bytes at this block")
  * ```
+ * A catch-up stream (`POST /v1/repl/catch-up`) starts with CATCH_UP instead of
+ * BEGIN, carries DATA, LOG_REF, COPY and CHECK records for the blocks of the
+ * walk by birth CP from `resumeFrom` on (no FREE), and ends with COMMIT.
  * A check is the first 16 bytes of the BLAKE3 of the block (for a LOG_REF run:
  * of the concatenated 32-byte digests of its blocks). The full volume digest in
  * the superblock is verified at COMMIT, so a check only has to localise a
@@ -34,6 +41,8 @@ export const CHECK_BYTES = 16;
 export const MAX_PIECES = 1024;
 /** Largest block count in one FREE record. */
 export const MAX_FREE = 4096;
+/** Body bytes of a CATCH_UP record. */
+const CATCH_UP_BYTES = 3 * 8 + 16 + 32 + 32 + 2 * 8;
 
 /** Record kinds. */
 export const Kind = {
@@ -45,6 +54,8 @@ export const Kind = {
   DIFF: 6,
   FREE: 7,
   COMMIT: 8,
+  CATCH_UP: 9,
+  CHECK: 10,
 } as const;
 
 /** A slice of a log payload laid into a block. */
@@ -83,7 +94,19 @@ export type CpRecord =
   | { kind: "copy"; block: number; from: number; check: Uint8Array }
   | { kind: "diff"; block: number; base: number; check: Uint8Array; ranges: DiffRange[] }
   | { kind: "free"; blocks: number[] }
-  | { kind: "commit"; superblock: Uint8Array };
+  | { kind: "commit"; superblock: Uint8Array }
+  | {
+    kind: "catchUp";
+    cp: number;
+    baseCp: number;
+    pairGeneration: number;
+    volumeId: Uint8Array;
+    baseDigest: Uint8Array;
+    targetDigest: Uint8Array;
+    lsnCovered: number;
+    resumeFrom: number;
+  }
+  | { kind: "check"; block: number; check: Uint8Array };
 
 /** The check of one block's content. */
 export function blockCheck(digest: Uint8Array): Uint8Array {
@@ -176,6 +199,22 @@ export function encodeRecord(r: CpRecord): Uint8Array {
     case "commit":
       alloc(Kind.COMMIT, BLOCK_SIZE);
       out!.set(r.superblock, 1);
+      break;
+    case "catchUp":
+      alloc(Kind.CATCH_UP, CATCH_UP_BYTES);
+      v!.setBigUint64(1, BigInt(r.cp), true);
+      v!.setBigUint64(9, BigInt(r.baseCp), true);
+      v!.setBigUint64(17, BigInt(r.pairGeneration), true);
+      out!.set(r.volumeId, 25);
+      out!.set(r.baseDigest, 41);
+      out!.set(r.targetDigest, 73);
+      v!.setBigUint64(105, BigInt(r.lsnCovered), true);
+      v!.setBigUint64(113, BigInt(r.resumeFrom), true);
+      break;
+    case "check":
+      alloc(Kind.CHECK, 4 + CHECK_BYTES);
+      v!.setUint32(1, r.block, true);
+      out!.set(r.check, 5);
       break;
   }
   return out!;
@@ -315,6 +354,24 @@ async function readBody(r: ByteReader, kind: number): Promise<CpRecord> {
     }
     case Kind.COMMIT:
       return { kind: "commit", superblock: await r.readExact(BLOCK_SIZE) };
+    case Kind.CATCH_UP: {
+      const b = await r.readExact(CATCH_UP_BYTES);
+      return {
+        kind: "catchUp",
+        cp: u64(b, 0),
+        baseCp: u64(b, 8),
+        pairGeneration: u64(b, 16),
+        volumeId: b.slice(24, 40),
+        baseDigest: b.slice(40, 72),
+        targetDigest: b.slice(72, 104),
+        lsnCovered: u64(b, 104),
+        resumeFrom: u64(b, 112),
+      };
+    }
+    case Kind.CHECK: {
+      const b = await r.readExact(4 + CHECK_BYTES);
+      return { kind: "check", block: dv(b).getUint32(0, true), check: b.slice(4) };
+    }
     default:
       throw new CpSyncFormatError(`unknown CP sync record kind ${kind}`);
   }

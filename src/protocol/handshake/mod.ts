@@ -4,7 +4,8 @@
  * which a source decides from it whether the pair can work. A pairing is
  * accepted only when every CP sync it leads to could succeed: the same volume,
  * the same pair generation, and a destination at the source's CP or the one
- * before with the same volume digest. Both appliances import this module; it
+ * before with the same volume digest. A destination that is empty, further
+ * behind (same volume and generation), or in a catch-up gets a catch-up. Both appliances import this module; it
  * imports no storage.
  *
  * @example
@@ -15,7 +16,7 @@
  *   volumeId: "00".repeat(16), pairGeneration: 1, cp: 3,
  *   volumeDigest: "ab".repeat(32), previousDigest: "cd".repeat(32),
  * });
- * if (verdict.kind !== "ok") console.error(verdict.reason);
+ * if (verdict.kind === "refused" || verdict.kind === "fenced") console.error(verdict.reason);
  * ```
  *
  * @module
@@ -41,6 +42,40 @@ export interface DestState {
    * acknowledged. Null in pair generation 1 (never promoted).
    */
   promotedAtLsn: number | null;
+  /**
+   * The catch-up recorded there (its image is incomplete until it commits), or
+   * null: from CP `baseCp` (0: a baseline) to the source's CP `targetCp` of hex
+   * digest `targetDigest`; `blocksDone` walk entries (`bytesDone` bytes) are
+   * durable there, so a source that still has the target resumes after them.
+   */
+  catchUp: DestCatchUp | null;
+}
+
+/**
+ * What `POST /v1/repl/catch-up/begin` records on the destination before the
+ * first block of a catch-up (hex digests and ids).
+ */
+export interface CatchUpBegin {
+  /** The destination's committed CP it builds on (0: empty, a baseline). */
+  baseCp: number;
+  /** The source's CP it makes an image of, its volume digest and lsnCovered. */
+  targetCp: number;
+  targetDigest: string;
+  lsnCovered: number;
+  /** The source's volume id and pair generation. */
+  volumeId: string;
+  pairGeneration: number;
+  /** Bytes of the blocks the catch-up brings (for the destination's progress). */
+  totalBytes: number;
+}
+
+/** A destination's catch-up in progress, as {@link DestState} reports it. */
+export interface DestCatchUp {
+  baseCp: number;
+  targetCp: number;
+  targetDigest: string;
+  blocksDone: number;
+  bytesDone: number;
 }
 
 /** What the source's side of the handshake compares: its committed CP. */
@@ -64,6 +99,13 @@ export type Pairing =
    * committed CP holds).
    */
   | { kind: "fenced"; reason: string; keepLsn: number }
+  /**
+   * The destination must be brought to our committed CP in one catch-up
+   * stream from its CP `baseCp`: a baseline (0, an empty destination) or a
+   * resync (it was away while we made CPs). `resume`: the catch-up it records
+   * is to our committed CP, so it continues after what it holds.
+   */
+  | { kind: "catchUp"; baseCp: number; resume: boolean }
   /** The destination cannot mirror this source now; retried, it may be replaced. */
   | { kind: "refused"; reason: string };
 
@@ -106,6 +148,23 @@ export function judgePairing(dest: DestState, local: LocalCp): Pairing {
       reason: `the destination holds pair generation ${generations}: it is the other side ` +
         "of a promotion and its history diverged; it cannot mirror this source",
     };
+  }
+  if (dest.catchUp !== null) {
+    const c = dest.catchUp;
+    if (c.targetCp > local.cp) {
+      return {
+        kind: "refused",
+        reason: `the destination is catching up to CP ${c.targetCp}, past this source's CP ` +
+          `${local.cp}: unrelated histories`,
+      };
+    }
+    const resume = c.targetCp === local.cp && c.targetDigest === local.volumeDigest;
+    return { kind: "catchUp", baseCp: c.baseCp, resume };
+  }
+  // An empty destination (no CP, no log) gets our image; one behind us gets what changed.
+  const empty = dest.cp === 0 && dest.lastLsn < dest.firstLsn;
+  if ((empty && local.cp > 1) || (dest.cp > 0 && dest.cp < local.cp - 1)) {
+    return { kind: "catchUp", baseCp: dest.cp, resume: false };
   }
   if (dest.cp > local.cp || dest.cp < local.cp - 1) {
     return {

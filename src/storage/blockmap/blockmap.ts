@@ -238,7 +238,10 @@ export function releaseMapBlocks(w: CpWriter, map: BlockMap): void {
 }
 
 /**
- * Visits every non-hole pointer of `map`: map blocks (isMap) and data blocks.
+ * Visits every non-hole pointer of `map`: map blocks (isMap) and data blocks,
+ * each map block before its children, in file order. With `sinceCp`, only
+ * pointers born after it: copy-on-write rewrites every map block above a
+ * changed block, so a subtree born at or before `sinceCp` is skipped unread.
  * A map block that cannot be read (it fails its entry's check) throws, unless
  * `onDamaged` is given: then it hears that block (visited already) and the
  * walk skips its subtree.
@@ -255,16 +258,18 @@ export function walkMap(
   reader: BlockReader,
   map: BlockMap,
   visit: (ptr: CheckedPtr, isMap: boolean, fileBlock: number) => void,
-  onDamaged?: (ptr: CheckedPtr, error: Error) => void,
+  opts: { sinceCp?: number; onDamaged?: (ptr: CheckedPtr, error: Error) => void } = {},
 ): void {
+  const { sinceCp = 0, onDamaged } = opts;
+  const wanted = (p: CheckedPtr) => p.block !== 0 && p.birth > sinceCp;
   if ("ptrs" in map) {
     map.ptrs.forEach((p, i) => {
-      if (p.block !== 0) visit(p, false, i);
+      if (wanted(p)) visit(p, false, i);
     });
     return;
   }
   const go = (ptr: CheckedPtr, level: number, base: number) => {
-    if (ptr.block === 0) return;
+    if (!wanted(ptr)) return;
     visit(ptr, true, base);
     let children: CheckedPtr[];
     try {
@@ -276,7 +281,7 @@ export function walkMap(
     }
     const childSpan = span(level - 1);
     children.forEach((c, i) => {
-      if (c.block === 0) return;
+      if (!wanted(c)) return;
       if (level === 1) visit(c, false, base + i);
       else go(c, level - 1, base + i * childSpan);
     });

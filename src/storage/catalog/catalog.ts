@@ -240,9 +240,12 @@ export class Catalog {
   /**
    * Visits every node block of the tree in pre-order (to rebuild the
    * free-space map at open) and, if given, every entry in key order. The
-   * arguments are fresh copies. A node that fails to load (damaged, stale)
-   * throws, unless `onDamaged` is given: then it hears the node and the walk
-   * goes on without its subtree (an online verify lists what it can reach).
+   * arguments are fresh copies. With `sinceCp`, only nodes born after it and
+   * the entries of those leaves: a node is rewritten whenever a child is, so a
+   * subtree born at or before `sinceCp` is skipped unread. A node that fails
+   * to load (damaged, stale) throws, unless `onDamaged` is given: then it
+   * hears the node and the walk goes on without its subtree (an online verify
+   * lists what it can reach).
    *
    * @example
    * ```ts
@@ -254,10 +257,15 @@ export class Catalog {
   walk(
     visitNode: (ptr: BlockPtr) => void,
     visitEntry?: (key: Uint8Array, value: Uint8Array) => void,
-    onDamaged?: (ptr: BlockPtr, error: CatalogNodeError) => void,
+    opts: {
+      sinceCp?: number;
+      onDamaged?: (ptr: BlockPtr, error: CatalogNodeError) => void;
+    } = {},
   ): void {
+    const { sinceCp = 0, onDamaged } = opts;
     // Recursion depth is the tree height, at most MAX_LEVEL + 1.
     const visit = (ptr: BlockPtr, level: number | null): void => {
+      if (ptr.birth <= sinceCp) return;
       visitNode({ block: ptr.block, birth: ptr.birth });
       let node: Node;
       try {
@@ -294,13 +302,7 @@ export class Catalog {
    */
   changedNodes(sinceCp: number): BlockPtr[] {
     const out: BlockPtr[] = [];
-    const visit = (ptr: BlockPtr, level: number | null): void => {
-      if (ptr.birth <= sinceCp) return;
-      out.push({ block: ptr.block, birth: ptr.birth });
-      const node = this.#load(ptr, level, this.#reader);
-      for (const child of node.children) visit(child, node.level - 1);
-    };
-    if (this.#root !== null) visit(this.#root, null);
+    this.walk((ptr) => out.push(ptr), undefined, { sinceCp });
     return out;
   }
 

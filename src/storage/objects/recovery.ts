@@ -34,13 +34,25 @@ import type { Extent } from "./overlay.ts";
 import type { Retired } from "./reclamation.ts";
 import type { CheckpointResult } from "./types.ts";
 
-/** Visits every block of the tree under `root`: catalog nodes, map blocks, data blocks. */
+/**
+ * Visits every block of the tree under `root`: catalog nodes (`check` null:
+ * a node carries its own checksum), map blocks, data blocks (with the check
+ * of their pointer); a catalog leaf before the maps of its entries, a map
+ * block before what it points at. With `sinceCp`, only blocks born after it
+ * (the walk by birth CP: older subtrees are skipped unread).
+ */
 export function walkTree(
   volume: Volume,
   root: Superblock["catalogRoot"],
-  visit: (block: number, birth: number, meta: boolean) => void,
+  visit: (block: number, birth: number, meta: boolean, check: bigint | null) => void,
+  sinceCp = 0,
 ): void {
-  walkLive(volume, root, (b) => visit(b.block, b.birth, b.kind !== "data"));
+  walkLive(
+    volume,
+    root,
+    (b) => visit(b.block, b.birth, b.kind !== "data", b.kind === "node" ? null : b.check),
+    { sinceCp },
+  );
 }
 
 /**

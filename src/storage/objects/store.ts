@@ -41,6 +41,18 @@ import { Reclamation } from "./reclamation.ts";
 import { decodeRecord } from "./record.ts";
 import { markLive, rebuildLastCheckpoint, replay } from "./recovery.ts";
 import { adoptCommitted, fence, promote, type RoleContext } from "./roles.ts";
+import {
+  type CatchUpCommit,
+  catchUpCommitted,
+  type CatchUpRecord,
+  clearCatchUp,
+  commitCatchUp,
+  loadCatchUp,
+  promotionRefused,
+  saveCatchUp,
+} from "./catch-up.ts";
+import type { CpTransaction } from "../volume/volume.ts";
+import type { CatchUpBegin } from "../../protocol/handshake/mod.ts";
 import { SpaceAccounting } from "./space.ts";
 import { newStoreState, type StoreState, type StoreStats } from "./state.ts";
 import {
@@ -105,6 +117,8 @@ export class ObjectStore {
   readonly #roles: RoleContext;
   readonly #digestContext: DigestListContext;
   readonly #logger: Logger;
+  /** The catch-up recorded in `DATA/catch-up.json` (a destination's), or null. */
+  #catchUp: CatchUpRecord | null = null;
 
   private constructor(dataDir: DataDir, volume: Volume, log: NvLog, options: StoreOptions) {
     const logger: Logger = options.logger ?? rootLogger();
@@ -206,17 +220,14 @@ export class ObjectStore {
     }
     const store = new ObjectStore(dataDir, volume, log, options);
     try {
-      const retired = markLive(
-        volume,
-        options.mirror === true,
-        (block, kind, key) =>
-          store.#logger.error("store.corrupt_block", {
-            block,
-            kind,
-            key: key === null ? null : new TextDecoder().decode(key),
-            at: "open",
-          }),
-      );
+      const fs = fileOps ?? nodeFileOps;
+      store.#catchUp = options.mirror ? loadCatchUp(fs, dir) : null;
+      if (store.#catchUp && catchUpCommitted(store.#catchUp, volume.superblock)) {
+        // Committed, and the crash came before the record was deleted.
+        clearCatchUp(fs, dir);
+        store.#catchUp = null;
+      }
+      const retired = store.#markLive();
       if (retired) store.#reclamation.retire(retired);
       if (!options.mirror) replay(log, volume.superblock.lsnCovered + 1, store.#layers);
     } catch (e) {
@@ -227,6 +238,117 @@ export class ObjectStore {
     store.stats.lsn.last = log.lastLsn;
     store.stats.lsn.acked = log.lastLsn;
     return store;
+  }
+
+  /**
+   * Marks the committed CP's blocks live. During a catch-up the base CP's
+   * blocks may be overwritten already (the image is declared incomplete), so
+   * a walk that fails there marks what it reached: nothing allocates on a
+   * destination, and the catch-up's commit rebuilds the bitmap from its tree.
+   */
+  #markLive(): ReturnType<typeof markLive> {
+    try {
+      return markLive(
+        this.volume,
+        this.options.mirror === true,
+        (block, kind, key) =>
+          this.#logger.error("store.corrupt_block", {
+            block,
+            kind,
+            key: key === null ? null : new TextDecoder().decode(key),
+            at: "open",
+          }),
+      );
+    } catch (e) {
+      if (this.#catchUp === null) throw e;
+      this.#logger.warn("store.catch_up_base_damaged", {
+        cause: e instanceof Error ? e.message : String(e),
+      });
+      return null;
+    }
+  }
+
+  /**
+   * Destination: the catch-up in progress (recorded in `DATA/catch-up.json`),
+   * or null. While one is recorded the image is incomplete: no object is
+   * served and promotion is refused.
+   */
+  get catchUp(): CatchUpRecord | null {
+    return this.#catchUp;
+  }
+
+  /**
+   * Destination: records a catch-up durably before its first block. The same
+   * catch-up (base, target and digest) keeps its progress; another one starts
+   * at 0 (the blocks of the old one stay on disk: a source may CHECK them).
+   */
+  beginCatchUp(
+    target: CatchUpBegin,
+  ): CatchUpRecord {
+    if (!this.isMirror) throw new RefsyncError("conflict", "only a destination catches up");
+    const current = this.#catchUp;
+    if (
+      current && current.baseCp === target.baseCp && current.targetCp === target.targetCp &&
+      current.targetDigest === target.targetDigest
+    ) return current;
+    const sb = this.superblock;
+    if (target.baseCp !== (current?.baseCp ?? sb.cp)) {
+      throw new RefsyncError(
+        "conflict",
+        `a catch-up from CP ${target.baseCp}, but this destination's image is CP ${
+          current?.baseCp ?? sb.cp
+        }`,
+      );
+    }
+    const record = { ...target, blocksDone: 0, bytesDone: 0 };
+    saveCatchUp(this.#fs, this.#dataDir.path, record);
+    this.#catchUp = record;
+    return record;
+  }
+
+  /** Destination: the volume transaction the recorded catch-up's blocks are written through. */
+  catchUpTransaction(): CpTransaction {
+    const record = this.#requireCatchUp();
+    return this.volume.beginCatchUp(record.targetCp);
+  }
+
+  /**
+   * Destination: the first `blocksDone` walk entries are written through `tx`:
+   * makes them durable (flush, fdatasync), then records the progress.
+   */
+  async recordCatchUpProgress(
+    tx: CpTransaction,
+    blocksDone: number,
+    bytesDone: number,
+  ): Promise<void> {
+    const record = this.#requireCatchUp();
+    tx.flush();
+    await this.volume.sync();
+    const next = { ...record, blocksDone, bytesDone };
+    saveCatchUp(this.#fs, this.#dataDir.path, next);
+    this.#catchUp = next;
+  }
+
+  /**
+   * Destination: commits the recorded catch-up with the source's superblock
+   * once every block born after the base checks; deletes the record.
+   */
+  async commitCatchUp(tx: CpTransaction, superblock: Uint8Array): Promise<CatchUpCommit> {
+    const record = this.#requireCatchUp();
+    const result = await commitCatchUp(this.#roles, this.#fs, record, tx, superblock);
+    if (result.committed) this.#catchUp = null;
+    return result;
+  }
+
+  #requireCatchUp(): CatchUpRecord {
+    if (this.#catchUp === null) {
+      throw new RefsyncError("conflict", "no catch-up is recorded on this destination");
+    }
+    return this.#catchUp;
+  }
+
+  get #fs() {
+    return this.options.fileOps ?? nodeFileOps;
   }
 
   /** Why this store was fenced (its destination was promoted), or null. */
@@ -380,6 +502,8 @@ export class ObjectStore {
    * pair generation so the old source is refused, and commits a CP with it.
    */
   promote(): Promise<CheckpointResult | null> {
+    // Refused before anything changes: the image is incomplete.
+    if (this.#catchUp !== null) return Promise.reject(promotionRefused(this.#catchUp));
     return promote(this.#roles);
   }
 

@@ -30,12 +30,13 @@ import {
   type Superblock,
   SUPERBLOCK_SLOTS,
   SUPERBLOCK_VERSION,
-  superblockSlot,
   superblockVersion,
 } from "./superblock.ts";
 import { type BlockKind, type CpWriter } from "./types.ts";
 import { WrittenBlocks } from "./written.ts";
 import { writeFileAtomic } from "../durable.ts";
+import { assert } from "../../assert.ts";
+import { equalBytes } from "../../bytes/mod.ts";
 
 /** Pending CP writes are flushed once they hold this many bytes. */
 const WRITE_BUFFER_BYTES = 1 << 20;
@@ -62,6 +63,8 @@ export class Volume {
   /** Set when a superblock write failed: no further CP until reopened. */
   #broken: Error | null = null;
   #superblock: Superblock;
+  /** The slot holding the committed superblock: the next commit writes the other one. */
+  #slot = 0;
   #previous: Superblock | null = null;
   /** Blocks live in the committed CP (superblock slots included). */
   #live = new Bitmap();
@@ -122,10 +125,12 @@ export class Volume {
       }
       return Promise.resolve(new Volume(path, ops.openSync(path, "r+"), sb, ops));
     }
-    const candidates: Superblock[] = [];
+    // Each commit writes the slot not holding the committed CP (CP n lands in slot n % 2 until
+    // a catch-up jumps CPs), so the valid slot with the highest CP is the committed one.
+    const candidates: Array<Superblock & { slot: number }> = [];
     for (let slot = 0; slot < SUPERBLOCK_SLOTS; slot++) {
       const sb = decodeSuperblock(readAt(ops, fd, slot));
-      if (sb !== null && superblockSlot(sb.cp) === slot) candidates.push(sb);
+      if (sb !== null) candidates.push({ ...sb, slot });
     }
     if (candidates.length === 0) {
       const versions = Array.from(
@@ -148,8 +153,13 @@ export class Volume {
       );
     }
     candidates.sort((a, b) => b.cp - a.cp);
-    const volume = new Volume(path, fd, candidates[0], ops);
-    if (candidates[1]?.cp === candidates[0].cp - 1) volume.#previous = candidates[1];
+    const [{ slot, ...committed }, older] = candidates;
+    const volume = new Volume(path, fd, committed, ops);
+    volume.#slot = slot;
+    if (older?.cp === committed.cp - 1) {
+      const { slot: _, ...previous } = older;
+      volume.#previous = previous;
+    }
     return Promise.resolve(volume);
   }
 
@@ -196,11 +206,20 @@ export class Volume {
     }
   }
 
-  /** @internal Writes a superblock slot durably; on failure the volume refuses further CPs. */
+  /** The slot the next superblock goes to: the one not holding the committed CP. */
+  get nextSlot(): number {
+    return this.#slot ^ 1;
+  }
+
+  /**
+   * @internal Writes the superblock of CP `cp` durably into the slot not holding the
+   * committed CP; on failure the volume refuses further CPs.
+   */
   async writeSuperblock(bytes: Uint8Array, cp: number): Promise<void> {
     try {
-      this.writeAt(bytes, superblockSlot(cp) * BLOCK_SIZE);
+      this.writeAt(bytes, this.nextSlot * BLOCK_SIZE);
       await this.sync();
+      this.#slot = this.nextSlot;
     } catch (e) {
       this.#broken = new Error(
         `${this.path}: the superblock of CP ${cp} could not be written (${
@@ -257,12 +276,29 @@ export class Volume {
     return this.#cp;
   }
 
+  /**
+   * Starts a catch-up to CP `targetCp` (a destination becoming the image of its
+   * source's CP, many CPs at once): blocks are written where the source has
+   * them, over blocks of the committed CP too (the destination declared its
+   * image incomplete before the first one), and committed by
+   * {@link CpTransaction.commitCatchUp}.
+   */
+  beginCatchUp(targetCp: number): CpTransaction {
+    if (this.#cp !== null) throw new Error("invariant: a CP is already in progress");
+    if (this.#broken) throw this.#broken;
+    const slots = new Bitmap();
+    for (let i = 0; i < SUPERBLOCK_SLOTS; i++) slots.set(i);
+    this.#cp = new CpTransaction(this, slots, targetCp);
+    return this.#cp;
+  }
+
   /** @internal Called by a CpTransaction when it commits or aborts. */
   finishCp(tx: CpTransaction, committed: Superblock | null, live: Bitmap | null): void {
     if (this.#cp !== tx) throw new Error("invariant: finishing a CP that is not current");
     this.#cp = null;
     if (committed !== null && live !== null) {
-      this.#previous = this.#superblock;
+      // After a catch-up the committed CP is not the one before the new one.
+      this.#previous = this.#superblock.cp === committed.cp - 1 ? this.#superblock : null;
       this.#superblock = committed;
       this.#live = live;
     }
@@ -408,6 +444,36 @@ export class CpTransaction implements CpWriter {
     await this.#volume.sync();
     await this.#volume.writeSuperblock(bytes, this.cp);
     this.#finish(sb);
+    return sb;
+  }
+
+  /**
+   * Commits a catch-up ({@link Volume.beginCatchUp}) with the source's superblock
+   * `bytes`; `live` is every block of the new tree (the caller walked it). The
+   * superblock goes to the slot not holding the committed (base) CP, so a torn
+   * write falls back to the base, never to an older CP.
+   */
+  async commitCatchUp(bytes: Uint8Array, live: Bitmap): Promise<Superblock> {
+    this.#assertOpen();
+    const sb = decodeSuperblock(bytes);
+    if (sb === null || sb.cp !== this.cp) throw new Error(`invalid superblock for CP ${this.cp}`);
+    const base = this.#volume.superblock;
+    this.flush();
+    await this.#volume.sync();
+    // Paired assertions right before the superblock write (as TigerBeetle's write_header).
+    assert(sb.cp > base.cp, `catch-up to CP ${sb.cp} over CP ${base.cp}`);
+    assert(
+      base.cp === 0 || equalBytes(sb.volumeId, base.volumeId),
+      "a catch-up keeps the volume id of a destination that holds a CP",
+    );
+    assert(sb.pairGeneration >= base.pairGeneration, "a catch-up never lowers the generation");
+    assert(sb.lsnCovered >= base.lsnCovered, "a catch-up never moves lsnCovered back");
+    const overwritten = decodeSuperblock(this.#volume.readBlock(this.#volume.nextSlot));
+    assert(overwritten?.cp !== base.cp, "a catch-up never overwrites the base CP's slot");
+    for (let i = 0; i < SUPERBLOCK_SLOTS; i++) live.set(i);
+    await this.#volume.writeSuperblock(bytes, this.cp);
+    this.#done = true;
+    this.#volume.finishCp(this, sb, live);
     return sb;
   }
 

@@ -46,6 +46,7 @@ class FakeDest implements ReplicaClient {
       lastLsn: this.held,
       promoted: false,
       promotedAtLsn: null,
+      catchUp: null,
     });
   }
 
@@ -64,6 +65,14 @@ class FakeDest implements ReplicaClient {
 
   sendCpPart(): Promise<CpPartAnswer> {
     return Promise.reject(new Error("no CPs in this test"));
+  }
+
+  beginCatchUp(): Promise<never> {
+    return Promise.reject(new RefsyncError("conflict", "no catch-up here"));
+  }
+
+  sendCatchUpPart(): Promise<never> {
+    return Promise.reject(new RefsyncError("conflict", "no catch-up here"));
   }
 
   verifyDigests(): Promise<never> {

@@ -45,6 +45,7 @@ function fakeDest(store: ObjectStore, records: DigestRecord[]) {
     lastLsn: sb.lsnCovered,
     promoted: false,
     promotedAtLsn: null,
+    catchUp: null,
   };
   const client: ReplicaClient = {
     url: "http://dest.fake",
@@ -52,6 +53,8 @@ function fakeDest(store: ObjectStore, records: DigestRecord[]) {
     resetLog: () => Promise.reject(new Error("not used")),
     sendFrames: () => Promise.reject(new Error("not used")),
     sendCpPart: () => Promise.reject(new Error("not used")),
+    beginCatchUp: () => Promise.reject(new Error("not used")),
+    sendCatchUpPart: () => Promise.reject(new Error("not used")),
     verifyDigests: (cp) =>
       readDigestStream(digestStream({ cp, volumeDigest: sb.volumeDigest }, records, () => {}, 3)),
     repair: (_cp, bytes) => {

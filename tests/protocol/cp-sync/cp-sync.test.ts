@@ -143,6 +143,20 @@ function randomRecord(rng: Prng, kind: CpRecord["kind"], big = false): CpRecord 
     }
     case "commit":
       return { kind, superblock: rng.bytes(BLOCK_SIZE) };
+    case "catchUp":
+      return {
+        kind,
+        cp: rng.int(2 ** 40),
+        baseCp: rng.int(2 ** 40),
+        pairGeneration: rng.range(1, 9),
+        volumeId: rng.bytes(16),
+        baseDigest: rng.bytes(32),
+        targetDigest: rng.bytes(32),
+        lsnCovered: rng.int(2 ** 40),
+        resumeFrom: rng.int(2 ** 30),
+      };
+    case "check":
+      return { kind, block: u32(rng), check: check() };
   }
 }
 
@@ -155,6 +169,8 @@ const KINDS: CpRecord["kind"][] = [
   "diff",
   "free",
   "commit",
+  "catchUp",
+  "check",
 ];
 
 /** Edge records: the extremes each field and count allows. */
@@ -206,6 +222,18 @@ function edgeRecords(rng: Prng): CpRecord[] {
     randomRecord(rng, "free", true),
     { kind: "free", blocks: [] },
     { kind: "commit", superblock: new Uint8Array(BLOCK_SIZE).fill(7) },
+    {
+      kind: "catchUp",
+      cp: 2 ** 53 - 1,
+      baseCp: 0,
+      pairGeneration: 2 ** 53 - 1,
+      volumeId: new Uint8Array(16).fill(0xff),
+      baseDigest: new Uint8Array(32),
+      targetDigest: new Uint8Array(32).fill(0xee),
+      lsnCovered: 2 ** 53 - 1,
+      resumeFrom: 2 ** 53 - 1,
+    },
+    { kind: "check", block: MAX_U32, check: rng.bytes(16) },
   ];
 }
 
@@ -236,6 +264,8 @@ Deno.test("cp-sync records: every kind round-trips through random chunkings", as
               diff: "DIFF",
               free: "FREE",
               commit: "COMMIT",
+              catchUp: "CATCH_UP",
+              check: "CHECK",
             } as const)[records[i].kind]
           ],
           `round ${round}: kind byte of record ${i}`,
@@ -366,7 +396,7 @@ Deno.test("cp-sync records: unknown kinds, oversized counts and out-of-range fie
       });
     const cases: Array<[string, Uint8Array, RegExp]> = [
       ["kind 0", Uint8Array.of(0, 1, 2, 3), /unknown/],
-      ["kind 9", Uint8Array.of(9, ...new Uint8Array(100)), /unknown/],
+      ["kind 11", Uint8Array.of(11, ...new Uint8Array(200)), /unknown/],
       ["kind 255", Uint8Array.of(255), /unknown/],
       ["LOG_REF count 0", set(logRef(), (v) => v.setUint32(5, 0, true)), /count/],
       [

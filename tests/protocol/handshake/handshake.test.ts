@@ -23,6 +23,7 @@ const atOurCp: DestState = {
   lastLsn: 100,
   promoted: false,
   promotedAtLsn: null,
+  catchUp: null,
 };
 
 Deno.test("handshake: the destination at our CP or the one before is accepted", () => {
@@ -57,7 +58,6 @@ Deno.test("handshake: every pairing a CP sync could not bridge is refused with i
     ["another volume", { volumeId: "22".repeat(16) }, {}, /another volume/],
     ["an older pair generation", {}, { pairGeneration: 2 }, /pair generation 1, this source 2/],
     ["a destination ahead", { cp: 6 }, {}, /at CP 6 and this source at CP 5/],
-    ["a destination two CPs behind", { cp: 3 }, {}, /at CP 3 and this source at CP 5/],
     ["diverged at our CP", { volumeDigest: "66".repeat(32) }, {}, /diverged at CP 5/],
     ["diverged at the CP before", { cp: 4 }, {}, /diverged at CP 4/],
     ["the CP before is gone", { cp: 4 }, { previousDigest: null }, /no longer on this source/],
@@ -67,4 +67,49 @@ Deno.test("handshake: every pairing a CP sync could not bridge is refused with i
     assert.equal(v.kind, "refused", what);
     assert.match(v.kind === "refused" ? v.reason : "", why, what);
   }
+});
+
+Deno.test("handshake: an empty destination gets a baseline, one further behind a resync", () => {
+  const empty = {
+    ...atOurCp,
+    volumeId: "99".repeat(16),
+    cp: 0,
+    volumeDigest: "00".repeat(32),
+    firstLsn: 1,
+    lastLsn: 0,
+  };
+  assert.deepEqual(judgePairing(empty, local), { kind: "catchUp", baseCp: 0, resume: false });
+  // Not with a log of its own: that destination mirrored something.
+  const withLog = judgePairing({ ...empty, lastLsn: 3 }, local);
+  assert.equal(withLog.kind, "refused");
+  // A source at CP 1 still syncs that CP to an empty destination the usual way.
+  const atOne = { ...local, cp: 1, previousDigest: "00".repeat(32) };
+  assert.deepEqual(judgePairing(empty, atOne), { kind: "ok", resendLastCp: true });
+  assert.deepEqual(judgePairing({ ...atOurCp, cp: 3 }, local), {
+    kind: "catchUp",
+    baseCp: 3,
+    resume: false,
+  });
+  // Another volume's CP is never overwritten by a catch-up.
+  const other = judgePairing({ ...atOurCp, cp: 3, volumeId: "22".repeat(16) }, local);
+  assert.equal(other.kind, "refused");
+});
+
+Deno.test("handshake: a recorded catch-up resumes when its target is our CP, else restarts", () => {
+  const catchUp = {
+    baseCp: 0,
+    targetCp: 5,
+    targetDigest: local.volumeDigest,
+    blocksDone: 9,
+    bytesDone: 9 * 4096,
+  };
+  const dest = { ...atOurCp, cp: 0, volumeId: "99".repeat(16), catchUp };
+  assert.deepEqual(judgePairing(dest, local), { kind: "catchUp", baseCp: 0, resume: true });
+  assert.deepEqual(judgePairing(dest, { ...local, cp: 7 }), {
+    kind: "catchUp",
+    baseCp: 0,
+    resume: false,
+  });
+  const ahead = judgePairing({ ...dest, catchUp: { ...catchUp, targetCp: 9 } }, local);
+  assert.equal(ahead.kind, "refused");
 });

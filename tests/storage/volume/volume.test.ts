@@ -204,7 +204,7 @@ Deno.test("volume: newest slot corrupt (bit flip anywhere) -> the previous CP wi
   });
 });
 
-Deno.test("volume: a superblock in the wrong slot and a torn superblock are passed over", async () => {
+Deno.test("volume: the valid slot with the highest CP wins; a torn superblock is passed over", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/volume.dat`;
     await buildCps(path, 4); // CP 4 in slot 0, CP 3 in slot 1
@@ -218,16 +218,23 @@ Deno.test("volume: a superblock in the wrong slot and a torn superblock are pass
     assert.equal(v.superblock.cp, 4);
     assert.equal(v.previousSuperblock, null, "slot 1 is torn");
     v.close();
-    // A valid superblock of an even CP in slot 1 is not trusted.
+    // A copy of the committed CP in the other slot changes nothing.
     writeAt(path, BLOCK_SIZE, cp4);
     v = await Volume.open(path);
     assert.equal(v.superblock.cp, 4);
     v.close();
-    // A complete CP 5 in its own slot wins.
+    // A complete CP 5 in the other slot wins.
     writeAt(path, BLOCK_SIZE, cp5);
     v = await Volume.open(path);
     assert.equal(v.superblock.cp, 5);
     assert.equal(v.previousSuperblock?.cp, 4);
+    v.close();
+    // So does a catch-up's CP 8 there (CP n is in slot n % 2 only while CPs go one by one):
+    // the slot not holding the committed CP is the one written, and 4 is not 8's previous.
+    writeAt(path, BLOCK_SIZE, encodeSuperblock({ ...decodeSuperblock(cp4)!, cp: 8 }));
+    v = await Volume.open(path);
+    assert.equal(v.superblock.cp, 8);
+    assert.equal(v.previousSuperblock, null);
     v.close();
   });
 });

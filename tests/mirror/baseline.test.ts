@@ -1,0 +1,132 @@
+/**
+ * A baseline (real processes): a source holding 120 objects (about 100 MiB,
+ * written while it ran alone) is restarted with an empty destination. The
+ * destination records the catch-up before its first block; meanwhile its
+ * reads answer 503 and a promotion is refused with 409 and the reason (the
+ * source is frozen with SIGSTOP for those calls, so they happen during the
+ * baseline for certain); 10 client writes go on beside it (strict policy:
+ * acknowledged only once in the destination's log, each within
+ * --sync-timeout or 503). Once the baseline committed, a CP makes both
+ * digests equal and every object, old and new, reads back from both sides;
+ * the baseline sent at most 1.10x the image.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { adminAuth, withTempDir } from "../support/appliance.ts";
+import { fillAlone, untilCommitted } from "./catch-up.ts";
+import { objectUrl } from "../support/http.ts";
+import { Model } from "../support/model.ts";
+import { Prng, testSeed, withSeed } from "../support/prng.ts";
+import {
+  adminCp,
+  assertSameDigest,
+  call,
+  callJson,
+  eventually,
+  logEvents,
+  putRandomObject,
+  spawnDest,
+  spawnMirroredSource,
+  statsOf,
+  stopAll,
+  verifySides,
+} from "./pair.ts";
+
+const KiB = 1024;
+const SYNC_TIMEOUT_MS = 5000;
+
+Deno.test("mirror baseline: an empty destination gets the image while writes go on", async () => {
+  const seed = testSeed(0xba5e_0001);
+  await withSeed(seed, "mirror-baseline", () =>
+    withTempDir("refsync-baseline-", async (dir) => {
+      const rng = new Prng(seed);
+      const token = "pair-token-baseline";
+      const model = new Model();
+      const image = await fillAlone(
+        `${dir}/source`,
+        token,
+        model,
+        rng,
+        120,
+        () => rng.range(400 * KiB, 1300 * KiB),
+        "old/",
+      );
+
+      const dst = await spawnDest(`${dir}/dest`, token);
+      let src = null;
+      try {
+        src = await spawnMirroredSource(`${dir}/source`, dst.url, token, [
+          "--sync-timeout",
+          String(SYNC_TIMEOUT_MS),
+        ]);
+        const source = src;
+        // The catch-up is recorded on the destination before its first block.
+        await eventually("the baseline starts", async () => {
+          const s = await statsOf(dst);
+          return s.catchUp ? true : undefined;
+        }, { ms: 30_000, pauseMs: 20 });
+        Deno.kill(source.pid, "SIGSTOP");
+        try {
+          const read = await callJson(objectUrl(dst.url, "old/0"));
+          assert.equal(read.status, 503, read.text);
+          assert.equal(read.json.error, "unavailable");
+          assert.match(
+            String(read.json.message),
+            /initializing \(a baseline\): its image is incomplete/,
+          );
+          const promote = await callJson(`${dst.url}/v1/admin/promote`, {
+            method: "POST",
+            headers: adminAuth(dst),
+          });
+          assert.equal(promote.status, 409, promote.text);
+          assert.match(
+            String(promote.json.message),
+            /holds no complete image: a baseline to CP \d+ is \d+% done .*promote a destination only once mirror.state is in-sync/,
+          );
+          const state = await callJson<{ catchUp: { baseCp: number } | null }>(
+            `${dst.url}/v1/repl/state`,
+            { headers: adminAuth(dst) },
+          );
+          assert.equal(state.json.catchUp?.baseCp, 0);
+        } finally {
+          Deno.kill(source.pid, "SIGCONT");
+        }
+        const progress = (await statsOf(source)).mirror?.progress as {
+          kind: string;
+          total: number;
+        };
+        assert.equal(progress?.kind, "baseline");
+        // Writes go on beside the baseline.
+        for (let i = 0; i < 10; i++) {
+          const put = await putRandomObject(
+            source.url,
+            model,
+            `new/${i}`,
+            rng.int(2 ** 31),
+            64 * KiB,
+          );
+          assert.equal(put.status, 201, `write ${i} during the baseline: ${put.text}`);
+        }
+        await untilCommitted(source, 180_000);
+        const committed = logEvents(source, "mirror.catch_up_committed");
+        assert.equal(committed.length, 1, source.stderr.slice(-3000));
+        await adminCp(source);
+        await assertSameDigest(source, dst, "after the baseline and a CP");
+        await verifySides(model, { source, dest: dst }, "after the baseline");
+        const wire = (await statsOf(source)).wire as unknown as { baselineBytes: number };
+        assert.ok(
+          wire.baselineBytes >= image,
+          `${wire.baselineBytes} bytes for an image of ${image}`,
+        );
+        assert.ok(
+          wire.baselineBytes <= 1.10 * image,
+          `${wire.baselineBytes} bytes for an image of ${image}`,
+        );
+        const reads = await call(objectUrl(dst.url, "new/9"));
+        assert.equal(reads.status, 200);
+      } finally {
+        await stopAll(src, dst);
+      }
+    }));
+});
