@@ -399,9 +399,11 @@ export class Mirror {
 
   async #handshake(): Promise<number> {
     const store = this.#store!;
+    let state = await this.#state();
+    // Our CP read after the answer: a CP committed while it was on its way (whose deferral found
+    // the link down, so renewed nothing) is judged too, and resent when the destination lacks it.
     const sb = store.superblock;
     const prev = store.volume.previousSuperblock;
-    let state = await this.#state();
     const verdict = judgePairing(state, {
       volumeId: sb.volumeId.toHex(),
       pairGeneration: sb.pairGeneration,
@@ -668,6 +670,12 @@ export class Mirror {
       if (this.#catchUpRun !== run) return;
       this.#catchUpRun = null;
       this.#catchUpPlan = null;
+      // The source moved on by more than a CP meanwhile (the available policy commits CPs
+      // locally): no CP sync bridges that, the next handshake resyncs from the target.
+      const cp = this.#store!.superblock.cp;
+      if (!this.#closing && this.#destCp < cp - 1) {
+        this.#forwarder?.renew(`the destination is at CP ${this.#destCp}, this source at CP ${cp}`);
+      }
     });
     this.#catchUpRun = run;
     this.#catchUpPlan = plan;
