@@ -174,6 +174,8 @@ class Trial implements Simulation {
   initializingReads = 0;
   outOfSync = 0;
   catchUps = { baseline: 0, resync: 0 };
+  /** Events after which the destination recorded a catch-up (see {@link Trial.promote}). */
+  catchUpTicks = 0;
   readonly steps: number;
   step = 0;
   failure: TrialFailure | null = null;
@@ -340,9 +342,15 @@ class Trial implements Simulation {
     await drain();
     while (!this.failure && this.clock.fireNext(end)) {
       await drain();
+      this.#seeCatchUp();
       this.#crashDue();
     }
     if (this.failure) throw new Failed();
+  }
+
+  /** Counts the events after which the destination recorded a catch-up. */
+  #seeCatchUp(): void {
+    if (this.catchUpRecorded()) this.catchUpTicks++;
   }
 
   /**
@@ -371,6 +379,7 @@ class Trial implements Simulation {
       if (this.failure) throw new Failed();
       if (!this.clock.fireNext(end)) return done();
       await drain();
+      this.#seeCatchUp();
     }
     return true;
   }
@@ -706,9 +715,12 @@ class Trial implements Simulation {
     // Failover: the old source is cut off first (as an operator would when it is gone).
     if (this.source.link) this.source.link.partitioned = true;
     const initializing = this.catchUpRecorded();
+    const ticks = this.catchUpTicks;
     this.send(this.dest, null, req, (res) => {
       if (res === null) return; // crashed mid-promotion: the role file decides at restart
-      if (res.status === 409 && (initializing || this.catchUpRecorded())) {
+      // Recorded at some moment of the request (seen after an event since it was sent).
+      const recorded = initializing || this.catchUpRecorded() || this.catchUpTicks !== ticks;
+      if (res.status === 409 && recorded) {
         // No complete image to promote: refused, nothing changed. The old source's disk is
         // not lost after all (else the pair's data would be): it comes back, the pair goes on.
         if (errorOf(res.body) !== "conflict") return this.fail("promote: 409 without conflict");
@@ -721,7 +733,9 @@ class Trial implements Simulation {
         if (this.source.link) this.source.link.partitioned = false;
         return;
       }
-      if (res.status !== 200) return this.fail(`promote: status ${res.status}`);
+      if (res.status !== 200) {
+        return this.fail(`promote: status ${res.status} ${new TextDecoder().decode(res.body)}`);
+      }
       this.promoteAcked = true;
       // The old source comes back later, and must find itself fenced.
       this.clock.shared.setTimeout(() => void this.boot(this.source), this.work.range(500, 3000));
