@@ -670,10 +670,13 @@ export class Mirror {
       if (this.#catchUpRun !== run) return;
       this.#catchUpRun = null;
       this.#catchUpPlan = null;
-      // The source moved on by more than a CP meanwhile (the available policy commits CPs
-      // locally): no CP sync bridges that, the next handshake resyncs from the target.
-      const cp = this.#store!.superblock.cp;
-      if (!this.#closing && this.#destCp < cp - 1) {
+      // The source moved on meanwhile (the available policy commits CPs locally, deferred): the
+      // next handshake resyncs from the target, or resends our CP when that is the only one
+      // missing. A CP sync still owed (waiting for this catch-up) follows by itself.
+      const store = this.#store!;
+      const cp = store.superblock.cp;
+      const owed = this.#destCp === cp - 1 && store.needsSync;
+      if (!this.#closing && this.#destCp < cp && !owed) {
         this.#forwarder?.renew(`the destination is at CP ${this.#destCp}, this source at CP ${cp}`);
       }
     });
