@@ -48,10 +48,18 @@ for (let t = only ?? 0; t < (only === null ? trials : only + 1); t++) {
   if (args.verbose) {
     const { writes: w, reads, crashes, flips, refused, promoted, cp, digest, simulatedMs } =
       summary;
+    const { baseline, resync } = summary.catchUps;
+    const life = `${summary.policy}${summary.start === "baseline" ? ", baseline" : ""}${
+      summary.replaced ? `, destination replaced ${summary.replaced}x` : ""
+    }; ${baseline} baselines, ${resync} resyncs`;
     console.log(
-      `trial ${t}: writes ${w.applied} acknowledged, ${w.maybe} in doubt, ${w.not} refused; ` +
-        `${reads} reads; ${crashes} crashes; ${flips} bits flipped, ${refused} blocks asked ` +
-        `for as DATA${promoted ? "; promoted" : ""}; ` +
+      `trial ${t} (${life}): writes ${w.applied} acknowledged (${summary.outOfSync} out of ` +
+        `sync), ${w.maybe} in doubt, ${w.not} refused; ${reads} reads ` +
+        `(${summary.initializingReads} refused initializing); ${crashes} crashes; ` +
+        `${flips} bits flipped, ${refused} blocks asked for as DATA${
+          promoted ? "; promoted" : ""
+        }` +
+        `${summary.promoteRefused ? `; ${summary.promoteRefused} promotions refused` : ""}; ` +
         `CP ${cp} ${digest.slice(0, 16)}; ${simulatedMs} ms simulated`,
     );
   }

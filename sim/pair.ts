@@ -16,6 +16,8 @@ import {
 } from "../src/edge-source/mirror/memory-client.ts";
 import type { CpPartAnswer, ReplicaClient } from "../src/edge-source/mirror/replica-client.ts";
 import type { Serve } from "../src/http/serve.ts";
+import type { CatchUpBegin } from "../src/protocol/handshake/mod.ts";
+import type { SyncPolicy } from "../src/protocol/mirror-state/mod.ts";
 import { createLogger } from "../src/logging/mod.ts";
 import type { Prng } from "../src/runtime/random.ts";
 import { type CrashFaults, MemoryFileSystem } from "../src/storage/fs/memory.ts";
@@ -51,7 +53,8 @@ export const SIM_CONFIG = {
 /** One box: a disk that outlives its processes, and the process running on it (if any). */
 export class Machine {
   readonly name: string;
-  readonly fs: MemoryFileSystem;
+  /** Its disk: replaced by an empty one when the machine is replaced ({@link Machine.replaceDisk}). */
+  fs: MemoryFileSystem;
   readonly dir: string;
   /** The running process, or null while it is down. */
   process:
@@ -67,10 +70,21 @@ export class Machine {
     this.#sim = sim;
     this.name = name;
     this.dir = `/${name}`;
-    this.fs = new MemoryFileSystem({
+    this.fs = this.#disk();
+  }
+
+  #disk(): MemoryFileSystem {
+    const sim = this.#sim;
+    return new MemoryFileSystem({
       // An fdatasync takes 0 to 2 ms of simulated time: the window a crash can fall into.
       schedule: (done) => sim.clock.shared.setTimeout(done, sim.rng.int(3)),
     });
+  }
+
+  /** The machine (down) gets a new, empty disk: "the destination was replaced". */
+  replaceDisk(): void {
+    if (this.up) throw new Error(`${this.name}: replacing the disk of a running machine`);
+    this.fs = this.#disk();
   }
 
   get up(): boolean {
@@ -107,7 +121,7 @@ export class Machine {
       token: TOKEN,
       clientToken: null,
       cpSync: "refs",
-      syncPolicy: "strict",
+      syncPolicy: sim.policy,
       logLevel: "warn",
       ...SIM_CONFIG,
     }, {
@@ -174,10 +188,18 @@ export class Machine {
       },
       verifyDigests: (cp) => client.verifyDigests(cp),
       repair: (cp, bytes) => client.repair(cp, bytes),
-      // Catch-ups pass untapped: the simulator's pairs start empty on both sides.
-      beginCatchUp: (body) => client.beginCatchUp(body),
-      sendCatchUpPart: (cp, part, last, bytes, kind) =>
-        client.sendCatchUpPart(cp, part, last, bytes, kind),
+      beginCatchUp: async (body) => {
+        const state = await client.beginCatchUp(body);
+        sim.catchUpBegun(body);
+        return state;
+      },
+      // A catch-up's references are checked as a CP sync's.
+      sendCatchUpPart: async (cp, part, last, bytes, kind) => {
+        await sim.cpSync.sent(this, bytes);
+        const answer = await client.sendCatchUpPart(cp, part, last, bytes, kind);
+        sim.cpSync.answered(this, cp, answer);
+        return answer;
+      },
     };
   }
 
@@ -201,10 +223,14 @@ export class Machine {
 /** The world of one trial: one clock, one seeded generator, the network's faults. */
 export interface Simulation {
   clock: SimClock;
+  /** The source's `--sync-policy`. */
+  policy: SyncPolicy;
   rng: Prng;
   linkFaults: LinkFaults;
   watch: LogWatch;
   cpSync: CpSyncWatch;
+  /** The destination recorded a catch-up (its answer to `beginCatchUp` came). */
+  catchUpBegun(body: CatchUpBegin): void;
 }
 
 /** What the simulator checks of the CP syncs a source sends. */

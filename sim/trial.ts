@@ -22,6 +22,8 @@ import type { CrashFaults } from "../src/storage/fs/memory.ts";
 import { SimClock } from "./clock.ts";
 import { objectBytes, type ObjectState, type Outcome, PairModel, writeRange } from "./model.ts";
 import { type Handler, Machine, type Simulation, TOKEN } from "./pair.ts";
+import type { SyncPolicy } from "../src/protocol/mirror-state/mod.ts";
+import type { CatchUpBegin } from "../src/protocol/handshake/mod.ts";
 import {
   committedBlocks,
   type Damage,
@@ -50,6 +52,20 @@ export interface TrialSummary {
   flips: number;
   refused: number;
   promoted: boolean;
+  /** The source's `--sync-policy`. */
+  policy: SyncPolicy;
+  /** How the pair's life began: paired empty, or a source with data and no destination yet. */
+  start: "paired" | "baseline";
+  /** Times the destination's disk was replaced by an empty one. */
+  replaced: number;
+  /** Promotions refused (409) because the destination held no complete image. */
+  promoteRefused: number;
+  /** Destination reads answered 503 while a catch-up was recorded there. */
+  initializingReads: number;
+  /** Writes acknowledged out of sync (`Refsync-Mirror: out-of-sync`, available policy). */
+  outOfSync: number;
+  /** Catch-ups the destination recorded, by kind. */
+  catchUps: { baseline: number; resync: number };
   /** The writer's committed CP and volume digest at the end. */
   cp: number;
   digest: string;
@@ -72,6 +88,15 @@ const PEER: Deno.ServeHandlerInfo = {
   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 2 },
   completed: Promise.resolve(),
 };
+
+/** The `error` code of a JSON error body, or null. */
+function errorOf(body: Uint8Array): string | null {
+  try {
+    return JSON.parse(new TextDecoder().decode(body)).error ?? null;
+  } catch {
+    return null;
+  }
+}
 
 /** Drains the microtask queue: everything runnable runs before the next macrotask. */
 function drain(): Promise<void> {
@@ -104,6 +129,13 @@ export async function runTrial(
     flips: trial.flips,
     refused: trial.refused,
     promoted: trial.promoted,
+    policy: trial.policy,
+    start: trial.start,
+    replaced: trial.replaced,
+    promoteRefused: trial.promoteRefused,
+    initializingReads: trial.initializingReads,
+    outOfSync: trial.outOfSync,
+    catchUps: trial.catchUps,
     cp: store?.superblock.cp ?? -1,
     digest: store?.digest().digest ?? "",
     simulatedMs: trial.clock.elapsed,
@@ -117,7 +149,33 @@ class Trial implements Simulation {
   readonly work: Prng;
   /** Where bits flip at rest: a stream of its own, so the other faults keep theirs. */
   readonly rot: Prng;
+  /** What the writer holds: every acknowledged write happened. */
   readonly model = new PairModel();
+  /**
+   * What the destination holds for a failover: as {@link model}, but a
+   * write the source acknowledged out of sync (`Refsync-Mirror: out-of-sync`,
+   * the available policy's RPO > 0) may be missing there.
+   */
+  readonly failoverModel = new PairModel();
+  /** The source's `--sync-policy`. */
+  readonly policy: SyncPolicy;
+  /** How the pair's life begins (see {@link TrialSummary.start}). */
+  readonly start: "paired" | "baseline";
+  /** The source runs with its destination configured (false before a baseline's attach). */
+  attached = true;
+  /**
+   * The destination's disk is new (a baseline's start, a replacement) and
+   * no CP has reached it yet: blank, it knows of no source, so promoting
+   * it would make an empty volume by the operator's choice, not a failover.
+   */
+  blankDest: boolean;
+  replaced = 0;
+  promoteRefused = 0;
+  initializingReads = 0;
+  outOfSync = 0;
+  catchUps = { baseline: 0, resync: 0 };
+  /** Events after which the destination recorded a catch-up (see {@link Trial.promote}). */
+  catchUpTicks = 0;
   readonly steps: number;
   step = 0;
   failure: TrialFailure | null = null;
@@ -157,6 +215,11 @@ class Trial implements Simulation {
     this.rot = new Prng(trialSeed ^ 0x5bd1e995);
     this.work = this.rng.fork();
     this.pool = Array.from({ length: 6 }, () => this.work.bytes(4096));
+    // The pair's life: a stream of its own, so each trial's other choices keep theirs.
+    const life = new Prng(trialSeed ^ 0x27d4eb2f);
+    this.policy = life.chance(0.35) ? "available" : "strict";
+    this.start = life.chance(0.25) ? "baseline" : "paired";
+    this.blankDest = this.start === "baseline";
     this.steps = options.steps ?? 60;
     this.source = new Machine(this, "source");
     this.dest = new Machine(this, "dest");
@@ -204,6 +267,19 @@ class Trial implements Simulation {
     },
   };
 
+  /**
+   * A catch-up begins: the destination's image is incomplete from now to its
+   * commit, so the workload probes it then — a read there (503) and, now
+   * and then, a promotion (409).
+   */
+  catchUpBegun(body: CatchUpBegin): void {
+    this.catchUps[body.baseCp === 0 ? "baseline" : "resync"]++;
+    if (this.calm || this.promoted) return;
+    const free = KEYS.filter((k) => !this.busy(k));
+    if (free.length > 0 && this.work.chance(0.6)) this.get(this.work.pick(free), this.dest);
+    if (!this.failover && this.work.chance(0.15)) this.promote();
+  }
+
   crashFaults(): CrashFaults {
     return { float: () => this.rng.float(), keepWrite: 0.5, tear: 0.5, flipBit: 0.2 };
   }
@@ -218,6 +294,7 @@ class Trial implements Simulation {
 
   async run(): Promise<TrialFailure | null> {
     try {
+      if (this.start === "baseline") await this.prelude();
       await this.boot(this.dest);
       await this.boot(this.source);
       for (this.step = 1; this.step <= this.steps && !this.failure; this.step++) {
@@ -235,6 +312,28 @@ class Trial implements Simulation {
     return this.failure;
   }
 
+  /**
+   * A baseline's start: the source runs alone (no destination configured)
+   * and takes writes and CPs, then loses power and boots with its empty
+   * destination attached, which it must baseline under the usual faults.
+   */
+  async prelude(): Promise<void> {
+    this.attached = false;
+    await this.boot(this.source);
+    for (let i = 0; i < 8 && !this.failure; i++) {
+      const free = KEYS.filter((k) => !this.busy(k));
+      if (free.length > 0) {
+        const key = this.work.pick(free);
+        if (this.work.chance(0.7)) this.put(key);
+        else this.rangedWrite(key);
+      }
+      if (this.work.chance(0.4)) this.cp();
+      await this.runFor(this.work.int(300));
+    }
+    this.crash(this.source, false);
+    this.attached = true;
+  }
+
   // ---- driving
 
   /** Runs events until `ms` of simulated time passed (or a check failed). */
@@ -243,9 +342,15 @@ class Trial implements Simulation {
     await drain();
     while (!this.failure && this.clock.fireNext(end)) {
       await drain();
+      this.#seeCatchUp();
       this.#crashDue();
     }
     if (this.failure) throw new Failed();
+  }
+
+  /** Counts the events after which the destination recorded a catch-up. */
+  #seeCatchUp(): void {
+    if (this.catchUpRecorded()) this.catchUpTicks++;
   }
 
   /**
@@ -274,6 +379,7 @@ class Trial implements Simulation {
       if (this.failure) throw new Failed();
       if (!this.clock.fireNext(end)) return done();
       await drain();
+      this.#seeCatchUp();
     }
     return true;
   }
@@ -287,7 +393,7 @@ class Trial implements Simulation {
     }
     // The old source always comes back paired: it must find out it was replaced (fencing).
     const run = m === this.source
-      ? m.bootSource(this.dest)
+      ? m.bootSource(this.attached ? this.dest : null)
       : this.promoted
       ? m.bootSource(null)
       : m.bootDest();
@@ -386,7 +492,8 @@ class Trial implements Simulation {
       return;
     }
     if (x < 0.883 && !this.promoted) return this.promote();
-    if (x < 0.89 && !this.promoted && !this.failover) return this.disaster();
+    if (x < 0.89 && !this.promoted && !this.failover && !this.blankDest) return this.disaster();
+    if (x < 0.895) return this.replaceDest();
     // Otherwise: time passes.
   }
 
@@ -403,6 +510,33 @@ class Trial implements Simulation {
     const o = this.#outcome(what, status, ok, not);
     this.writes[o]++;
     return o;
+  }
+
+  /** The model the reads of the writer check: the failover's once the destination is promoted. */
+  get view(): PairModel {
+    return this.promoted ? this.failoverModel : this.model;
+  }
+
+  /**
+   * Records a write of `key` with its outcome in both models. One the source
+   * acknowledged out of sync is applied on the writer but only may be on the
+   * destination; under the strict policy (invariant 4) and in sync, one
+   * acknowledged is on both.
+   */
+  record(
+    from: Machine,
+    key: string,
+    effect: (s: ObjectState) => ObjectState,
+    outcome: Outcome,
+    headers: Headers | undefined,
+    whole = false,
+  ): void {
+    const mirrored = headers?.get("Refsync-Mirror");
+    const lost = outcome === "applied" && from === this.source && this.attached &&
+      this.policy === "available" && mirrored !== "in-sync";
+    if (lost) this.outOfSync++;
+    this.model.apply(key, effect, outcome, whole);
+    this.failoverModel.apply(key, effect, lost ? "maybe" : outcome, whole);
   }
 
   #outcome(what: string, status: number | null, ok: number[], not: number[]): Outcome {
@@ -437,12 +571,8 @@ class Trial implements Simulation {
         const etag = res.headers.get("ETag");
         if (etag !== `"${blake3(data).toHex()}"`) this.fail(`PUT ${key}: ETag ${etag}`);
       }
-      this.model.apply(
-        key,
-        () => data,
-        this.outcome(`PUT ${key}`, status, [200, 201], [403, 507]),
-        true,
-      );
+      const outcome = this.outcome(`PUT ${key}`, status, [200, 201], [403, 507]);
+      this.record(target, key, () => data, outcome, res?.headers, true);
     });
   }
 
@@ -494,43 +624,60 @@ class Trial implements Simulation {
         "Content-Range": `bytes ${offset}-${offset + data.length - 1}/*`,
       },
     });
-    this.send(this.writer, key, req, (res) => {
+    const target = this.writer;
+    this.send(target, key, req, (res) => {
       const outcome = this.outcome(`PUT ${key} range`, res?.status ?? null, [200, 201], [403, 507]);
-      this.model.apply(key, (s) => writeRange(s, offset, data), outcome);
+      this.record(target, key, (s) => writeRange(s, offset, data), outcome, res?.headers);
       then?.();
     });
   }
 
   del(key: string): void {
     const req = new Request(this.objectUrl(key), { method: "DELETE" });
-    this.send(this.writer, key, req, (res) => {
+    const target = this.writer;
+    this.send(target, key, req, (res) => {
       const status = res?.status ?? null;
       if (status === 404) {
-        const err = this.model.check(key, null);
+        const err = this.view.check(key, null);
         if (err) this.fail(`DELETE said 404: ${err}`);
         return;
       }
-      this.model.apply(key, () => null, this.outcome(`DELETE ${key}`, status, [204], [403]), true);
+      const outcome = this.outcome(`DELETE ${key}`, status, [204], [403]);
+      this.record(target, key, () => null, outcome, res?.headers, true);
     });
   }
 
-  get(key: string): void {
+  get(key: string, at?: Machine): void {
     const w = this.work;
     const ranged = w.chance(0.3);
     const start = w.int(20_000);
     const end = start + w.range(1, 20_000);
     const headers: Record<string, string> = ranged ? { Range: `bytes=${start}-${end - 1}` } : {};
     // Reads go to the writer, and sometimes to the destination (its last CP).
-    const from = !this.promoted && w.chance(0.2) ? this.dest : this.writer;
+    const from = at ?? (!this.promoted && w.chance(0.2) ? this.dest : this.writer);
     const req = new Request(this.objectUrl(key), { headers });
+    const initializing = from === this.dest && this.catchUpRecorded();
     this.send(from, key, req, (res) => {
-      if (res === null || res.status === 503) return;
+      if (res === null) return;
+      if (initializing && this.catchUpRecorded() && !this.promoted) {
+        // An incomplete image serves nothing, not even a 404.
+        const error = res.status === 503 ? errorOf(res.body) : null;
+        if (error !== "unavailable") {
+          return this.fail(
+            `GET ${key} on the destination during a catch-up: status ${res.status} ${error ?? ""}`,
+          );
+        }
+        this.initializingReads++;
+        return;
+      }
+      if (res.status === 503) return;
       this.reads++;
       if (from === this.dest && !this.promoted) return; // a CP behind: checked at the end
+      const model = this.view;
       let err: string | null = null;
-      if (res.status === 404) err = this.model.check(key, null);
-      else if (res.status === 200) err = this.model.check(key, res.body);
-      else if (res.status === 206) err = this.model.check(key, res.body, { start, end });
+      if (res.status === 404) err = model.check(key, null);
+      else if (res.status === 200) err = model.check(key, res.body);
+      else if (res.status === 206) err = model.check(key, res.body, { start, end });
       else if (res.status === 416) err = null; // a range past the end of some state
       else err = `status ${res.status}`;
       if (err) this.fail(`GET ${key}${ranged ? ` bytes=${start}-${end - 1}` : ""}: ${err}`);
@@ -559,7 +706,7 @@ class Trial implements Simulation {
   }
 
   promote(): void {
-    if (!this.dest.up) return;
+    if (!this.dest.up || this.blank()) return;
     const req = new Request(this.url("/v1/admin/promote"), {
       method: "POST",
       headers: { Authorization: `Bearer ${TOKEN}` },
@@ -567,14 +714,60 @@ class Trial implements Simulation {
     this.repairDest();
     // Failover: the old source is cut off first (as an operator would when it is gone).
     if (this.source.link) this.source.link.partitioned = true;
+    const initializing = this.catchUpRecorded();
+    const ticks = this.catchUpTicks;
     this.send(this.dest, null, req, (res) => {
       if (res === null) return; // crashed mid-promotion: the role file decides at restart
-      if (res.status !== 200) return this.fail(`promote: status ${res.status}`);
+      // Recorded at some moment of the request (seen after an event since it was sent).
+      const recorded = initializing || this.catchUpRecorded() || this.catchUpTicks !== ticks;
+      if (res.status === 409 && recorded) {
+        // No complete image to promote: refused, nothing changed. The old source's disk is
+        // not lost after all (else the pair's data would be): it comes back, the pair goes on.
+        if (errorOf(res.body) !== "conflict") return this.fail("promote: 409 without conflict");
+        this.promoteRefused++;
+        this.promoted = false;
+        if (this.failover) {
+          this.failover = false;
+          this.clock.shared.setTimeout(() => void this.boot(this.source), this.work.range(50, 500));
+        }
+        if (this.source.link) this.source.link.partitioned = false;
+        return;
+      }
+      if (res.status !== 200) {
+        return this.fail(`promote: status ${res.status} ${new TextDecoder().decode(res.body)}`);
+      }
       this.promoteAcked = true;
       // The old source comes back later, and must find itself fenced.
       this.clock.shared.setTimeout(() => void this.boot(this.source), this.work.range(500, 3000));
     });
     this.promoted = true;
+  }
+
+  /** The destination (up) has never heard of a source since its disk is new. */
+  blank(): boolean {
+    const store = this.dest.process?.handle.store;
+    if (!store || !this.blankDest) return false;
+    if (store.superblock.cp > 0) this.blankDest = false;
+    return this.blankDest && store.catchUp === null && store.log.lastLsn === 0;
+  }
+
+  /** The destination (up) records a catch-up: its image is incomplete. */
+  catchUpRecorded(): boolean {
+    return (this.dest.process?.handle.store.catchUp ?? null) !== null;
+  }
+
+  /**
+   * The destination is replaced: it loses power and boots later on a new,
+   * empty disk, which its source must baseline (under the usual faults).
+   */
+  replaceDest(): void {
+    if (this.promoted || this.failover || !this.dest.up) return;
+    this.crash(this.dest, false);
+    this.dest.replaceDisk();
+    this.blankDest = true;
+    this.damage = [];
+    this.replaced++;
+    this.clock.shared.setTimeout(() => void this.boot(this.dest), this.work.range(50, 3000));
   }
 
   /** The destination's role file says it is a source now. */
@@ -661,6 +854,7 @@ class Trial implements Simulation {
     for (const m of [this.source, this.dest]) {
       const store = m.process?.handle.store;
       if (!store) continue;
+      if (m === this.dest) this.blank();
       const sb = store.superblock;
       const id = `${sb.pairGeneration}:${sb.cp}`;
       const digest = store.digest().digest;
@@ -672,6 +866,21 @@ class Trial implements Simulation {
         );
       }
     }
+  }
+
+  /** The source's `mirror.state` and `mirror.lastError` (`GET /v1/admin/stats`), null if down. */
+  async mirrorState(): Promise<{ state: string; lastError: string | null } | null> {
+    let got: { state: string; lastError: string | null } | null | undefined;
+    const req = new Request(this.url("/v1/admin/stats"), {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    this.send(this.source, null, req, (res) => {
+      got = res?.status === 200
+        ? JSON.parse(new TextDecoder().decode(res.body)).mirror ?? null
+        : null;
+    });
+    await this.until(() => got !== undefined, 10_000);
+    return got ?? null;
   }
 
   // ---- the end: heal, then check everything
@@ -692,6 +901,19 @@ class Trial implements Simulation {
     if (!(await this.until(() => this.pending.size === 0, 60_000))) {
       this.fail(`${this.pending.size} client requests never answered`);
       return;
+    }
+    if (!this.promoted) {
+      // Healed, the pair gets in sync by itself: a baseline or resync runs to its end.
+      let state = await this.mirrorState();
+      for (let i = 0; i < 300 && state?.state !== "in-sync"; i++) {
+        await this.runFor(200);
+        state = await this.mirrorState();
+      }
+      if (state?.state !== "in-sync") {
+        return this.fail(
+          `60 s after healing the mirror is ${state?.state} (${state?.lastError ?? "no error"})`,
+        );
+      }
     }
     // A CP now must commit (on both sides when paired), and show the same image there.
     let answer: { cp: number; digest: string } | null = null;
@@ -731,7 +953,7 @@ class Trial implements Simulation {
         this.send(m, key, new Request(this.objectUrl(key)), (res) => {
           status = res?.status ?? -1;
           got = res?.status === 200 ? res.body : null;
-          if (res?.status === 500) error = JSON.parse(new TextDecoder().decode(res.body)).error;
+          if (res?.status === 500) error = errorOf(res.body) ?? "";
         });
         await this.until(() => status !== 0, 10_000);
         if (m === this.dest && unreadable.has(key) && status === 500 && error === "corrupt") {
@@ -740,7 +962,7 @@ class Trial implements Simulation {
         if (status !== 200 && status !== 404) {
           return this.fail(`final GET ${key} on ${m.name}: status ${status}`);
         }
-        const err = this.model.check(key, got ?? null);
+        const err = this.view.check(key, got ?? null);
         if (err) return this.fail(`final read on ${m.name}: ${err}`);
       }
     }

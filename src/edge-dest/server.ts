@@ -93,7 +93,11 @@ export async function startDest(
       scheduler = new CpScheduler(store, config.cpIntervalMs, options.clock);
       scheduler.start();
       return store.digest();
-    })();
+    })().catch((e) => {
+      // A refused promotion (a catch-up recorded meanwhile) changed nothing: a later one may go.
+      promoting = null;
+      throw e;
+    });
     return promoting;
   };
   const app = createDestApp({

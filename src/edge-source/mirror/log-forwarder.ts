@@ -461,6 +461,10 @@ export class LogForwarder {
           );
           this.#ackKnown = true;
           this.#setLink("connected", null, null);
+          // A destination can hold less than it acknowledged (its disk was replaced, or restored
+          // from an old copy, and its log reset to what a catch-up's target covers): resend from
+          // what it holds, or the next frame leaves a gap it refuses forever.
+          if (held < this.#acked) this.#acked = held;
           this.#ack(held);
           backoff = 0;
           connecting = false;

@@ -403,9 +403,11 @@ export class Mirror {
 
   async #handshake(): Promise<number> {
     const store = this.#store!;
+    let state = await this.#state();
+    // Our CP read after the answer: a CP committed while it was on its way (whose deferral found
+    // the link down, so renewed nothing) is judged too, and resent when the destination lacks it.
     const sb = store.superblock;
     const prev = store.volume.previousSuperblock;
-    let state = await this.#state();
     const verdict = judgePairing(state, {
       volumeId: sb.volumeId.toHex(),
       pairGeneration: sb.pairGeneration,
@@ -672,6 +674,15 @@ export class Mirror {
       if (this.#catchUpRun !== run) return;
       this.#catchUpRun = null;
       this.#catchUpPlan = null;
+      // The source moved on meanwhile (the available policy commits CPs locally, deferred): the
+      // next handshake resyncs from the target, or resends our CP when that is the only one
+      // missing. A CP sync still owed (waiting for this catch-up) follows by itself.
+      const store = this.#store!;
+      const cp = store.superblock.cp;
+      const owed = this.#destCp === cp - 1 && store.needsSync;
+      if (!this.#closing && this.#destCp < cp && !owed) {
+        this.#forwarder?.renew(`the destination is at CP ${this.#destCp}, this source at CP ${cp}`);
+      }
     });
     this.#catchUpRun = run;
     this.#catchUpPlan = plan;

@@ -4,7 +4,7 @@
  * which a source decides from it whether the pair can work. A pairing is
  * accepted only when every CP sync it leads to could succeed: the same volume,
  * the same pair generation, and a destination at the source's CP or the one
- * before with the same volume digest. A destination that is empty, further
+ * before with the same volume digest. A destination without a CP, further
  * behind (same volume and generation), or in a catch-up gets a catch-up. Both appliances import this module; it
  * imports no storage.
  *
@@ -161,9 +161,9 @@ export function judgePairing(dest: DestState, local: LocalCp): Pairing {
     const resume = c.targetCp === local.cp && c.targetDigest === local.volumeDigest;
     return { kind: "catchUp", baseCp: c.baseCp, resume };
   }
-  // An empty destination (no CP, no log) gets our image; one behind us gets what changed.
-  const empty = dest.cp === 0 && dest.lastLsn < dest.firstLsn;
-  if ((empty && local.cp > 1) || (dest.cp > 0 && dest.cp < local.cp - 1)) {
+  // A destination without a CP gets our image (its log too may be ours: under the available
+  // policy a pair's first CPs may all be deferred); one behind us gets what changed.
+  if ((dest.cp === 0 && local.cp > 1) || (dest.cp > 0 && dest.cp < local.cp - 1)) {
     return { kind: "catchUp", baseCp: dest.cp, resume: false };
   }
   if (dest.cp > local.cp || dest.cp < local.cp - 1) {

@@ -52,6 +52,10 @@ export async function promote(ctx: RoleContext): Promise<CheckpointResult | null
   }
   const started = ctx.clock.monotonic();
   const generation = volume.superblock.pairGeneration + 1;
+  // Just after a catch-up the log may end below what the CP covers (those records are in the
+  // CP): the promoted side's writes must follow the CP, or recovery would skip them as covered.
+  const covered = volume.superblock.lsnCovered;
+  if (log.lastLsn < covered) await log.reset(covered);
   // The role first: after a crash before the CP below, the directory starts only as a
   // source, which replays the same log and commits the raised generation.
   ctx.dataDir.promote(generation);
