@@ -16,7 +16,7 @@ import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
 import type { ApplianceMetrics } from "../metrics/appliance.ts";
 import { processStats } from "../metrics/process.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
-import type { DestState } from "../protocol/handshake/mod.ts";
+import type { DestRejoin, DestState } from "../protocol/handshake/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { LinkDecoder } from "../protocol/link-compress/mod.ts";
@@ -135,6 +135,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     const body = await c.req.json().catch(() => null) as {
       lastLsn?: unknown;
       truncateAfter?: unknown;
+      quarantineAfter?: unknown;
       ifLastLsn?: unknown;
     } | null;
     const sb = store.superblock;
@@ -161,6 +162,9 @@ export function createDestApp(ctx: DestAppContext): Hono {
         );
       }
       await store.log.truncateAfter(body.truncateAfter);
+    } else if (typeof body?.quarantineAfter === "number") {
+      // A failback: the tail the promoted side never received, kept for the operator.
+      await store.setAsideDivergentLog(body.quarantineAfter);
     } else if (typeof body?.lastLsn === "number") {
       // The source dropped log that a CP committed here covers (or the recorded catch-up's
       // target will cover once it commits): skip to it.
@@ -175,7 +179,8 @@ export function createDestApp(ctx: DestAppContext): Hono {
     } else {
       throw new RefsyncError(
         "bad_request",
-        "give {truncateAfter: LSN, ifLastLsn: LSN} or {lastLsn: LSN, ifLastLsn: LSN}",
+        "give {truncateAfter: LSN, ifLastLsn: LSN}, {lastLsn: LSN, ifLastLsn: LSN} or " +
+          "{quarantineAfter: LSN, ifLastLsn: LSN}",
       );
     }
     return c.json(destState(store));
@@ -251,5 +256,19 @@ export function destState(store: ObjectStore): DestState {
         blocksDone: store.catchUp.blocksDone,
         bytesDone: store.catchUp.bytesDone,
       },
+    rejoin: rejoinState(store),
+  };
+}
+
+/** What a rejoining destination reports: the CPs it holds besides the committed one. */
+function rejoinState(store: ObjectStore): DestRejoin | null {
+  const rejoin = store.rejoin;
+  if (rejoin === null) return null;
+  const prev = store.volume.previousSuperblock;
+  const held = prev !== null && prev.cp === store.superblock.cp - 1;
+  return {
+    fromGeneration: rejoin.fromGeneration,
+    previousCp: held ? prev.cp : null,
+    previousDigest: held ? prev.volumeDigest.toHex() : null,
   };
 }

@@ -159,7 +159,7 @@ export class Mirror {
   #fencing: RefsyncError | null = null;
   #fencingStarted: { promise: Promise<never>; reject: (e: RefsyncError) => void };
   /** What the fencing set aside. */
-  #quarantine: { file: string; firstLsn: number; lastLsn: number } | null = null;
+  #quarantine: { file: string | null; firstLsn: number; lastLsn: number } | null = null;
   /** The catch-up running in the background, and what it sends; CP syncs wait for it. */
   #catchUpRun: Promise<void> | null = null;
   #catchUpPlan: PlannedCatchUp | null = null;
@@ -408,10 +408,22 @@ export class Mirror {
       cp: sb.cp,
       volumeDigest: sb.volumeDigest.toHex(),
       previousDigest: prev && prev.cp === sb.cp - 1 ? prev.volumeDigest.toHex() : null,
+      promotedAtLsn: sb.promotedAtLsn,
+      promotedFromCp: sb.promotedFromCp,
+      promotedFromDigest: sb.promotedFromDigest.toHex(),
     });
     if (verdict.kind === "fenced") throw await this.#fence(verdict.reason, verdict.keepLsn);
     if (verdict.kind === "refused") throw new RefsyncError("conflict", verdict.reason);
     let catchUp: PlannedCatchUp | null = null;
+    if (state.rejoin && verdict.kind === "catchUp" && state.lastLsn > sb.promotedAtLsn) {
+      // A failback, before any log goes there: its tail above our promotion's LSN never
+      // reached us (never acknowledged, or acknowledged out of sync and lost by the failover).
+      state = await this.#client.resetLog({
+        quarantineAfter: sb.promotedAtLsn,
+        ifLastLsn: state.lastLsn,
+      });
+      this.#log.warn("mirror.rejoin_set_aside", { afterLsn: sb.promotedAtLsn });
+    }
     if (verdict.kind === "catchUp") {
       catchUp = this.#catchUpRun ? null : this.#planCatchUp(state, verdict.baseCp, verdict.resume);
       if (catchUp && !verdict.resume) {

@@ -49,6 +49,21 @@ export interface DestState {
    * durable there, so a source that still has the target resumes after them.
    */
   catchUp: DestCatchUp | null;
+  /**
+   * Set while it rejoins after a promotion over it (`refsync dest --rejoin`,
+   * a failback): it was the source of pair generation `fromGeneration`, and
+   * agreed to have its divergent history replaced. `previousCp` and
+   * `previousDigest`: the CP before its committed one, while its volume still
+   * holds it (else null). Absent or null otherwise.
+   */
+  rejoin?: DestRejoin | null;
+}
+
+/** A rejoining destination, as {@link DestState} reports it. */
+export interface DestRejoin {
+  fromGeneration: number;
+  previousCp: number | null;
+  previousDigest: string | null;
 }
 
 /**
@@ -86,6 +101,14 @@ export interface LocalCp {
   volumeDigest: string;
   /** Hex digest of the CP before `cp`, or null when it is no longer on the volume. */
   previousDigest: string | null;
+  /**
+   * The LSN and the CP (with its hex digest) the promotion that began our
+   * pair generation started from (our superblock's); absent or 0 when none
+   * or unknown. A rejoining old source that holds that CP is resynced from it.
+   */
+  promotedAtLsn?: number;
+  promotedFromCp?: number;
+  promotedFromDigest?: string;
 }
 
 /** The verdict of a handshake. */
@@ -122,6 +145,9 @@ export type Pairing =
  * ```
  */
 export function judgePairing(dest: DestState, local: LocalCp): Pairing {
+  if (dest.rejoin && !dest.promoted && dest.pairGeneration < local.pairGeneration) {
+    return judgeRejoin(dest, dest.rejoin, local);
+  }
   if (dest.promoted || dest.pairGeneration > local.pairGeneration) {
     const direct = dest.pairGeneration === local.pairGeneration + 1 && dest.promotedAtLsn !== null;
     const at = direct ? `, at LSN ${dest.promotedAtLsn}` : "";
@@ -190,9 +216,41 @@ export function judgePairing(dest: DestState, local: LocalCp): Pairing {
 }
 
 /**
+ * A failback: the old source of an earlier pair generation rejoins us, its
+ * promoted side. It holds the CP our promotion started from (its committed
+ * one, or the one before when it committed a CP we never got): a resync from
+ * there. Else a baseline over what it holds (`--rejoin` agreed to that).
+ * Another volume stays refused: a misdirected URL never wipes a volume.
+ */
+function judgeRejoin(dest: DestState, rejoin: DestRejoin, local: LocalCp): Pairing {
+  if (dest.cp > 0 && dest.volumeId !== local.volumeId) {
+    return {
+      kind: "refused",
+      reason: `the rejoining destination holds another volume (${dest.volumeId}, ours ` +
+        `${local.volumeId}): unrelated histories`,
+    };
+  }
+  if (dest.catchUp !== null) {
+    // Its first catch-up from us is under way: resume it (or restart it to our CP).
+    const c = dest.catchUp;
+    const resume = c.targetCp === local.cp && c.targetDigest === local.volumeDigest;
+    return { kind: "catchUp", baseCp: c.baseCp, resume };
+  }
+  const from = local.promotedFromCp ?? 0;
+  const digest = local.promotedFromDigest;
+  const holds = from > 0 && (
+    (dest.cp === from && dest.volumeDigest === digest) ||
+    (rejoin.previousCp === from && rejoin.previousDigest === digest)
+  );
+  return { kind: "catchUp", baseCp: holds ? from : 0, resume: false };
+}
+
+/**
  * A change of the destination's log range asked by its source at the
  * handshake: cut a tail the source lost before fsyncing it (`truncateAfter`),
- * or skip to what a committed CP covers (`lastLsn`). `ifLastLsn` is where the
+ * or skip to what a committed CP covers (`lastLsn`), or, on a rejoining
+ * destination (a failback), set aside the divergent tail the new source never
+ * received (`quarantineAfter`: its `promotedAtLsn`). `ifLastLsn` is where the
  * destination's log ended when the source looked: the destination refuses the
  * reset when it ends elsewhere, so a reset that arrives late (a retry, a
  * duplicate) can never cut records acknowledged since.
@@ -205,4 +263,5 @@ export function judgePairing(dest: DestState, local: LocalCp): Pairing {
  */
 export type LogReset =
   | { truncateAfter: number; ifLastLsn: number }
-  | { lastLsn: number; ifLastLsn: number };
+  | { lastLsn: number; ifLastLsn: number }
+  | { quarantineAfter: number; ifLastLsn: number };

@@ -111,6 +111,8 @@ export class Volume {
         blockCount: SUPERBLOCK_SLOTS,
         volumeDigest: new Uint8Array(32),
         promotedAtLsn: 0,
+        promotedFromCp: 0,
+        promotedFromDigest: new Uint8Array(32),
       };
       // Created whole or not at all: a crash here must not leave an empty volume.dat that can
       // never be opened. Slot 1 is written too (invalid, zeros) so that no superblock write
@@ -229,6 +231,26 @@ export class Volume {
       );
       throw e;
     }
+  }
+
+  /**
+   * Makes the previous CP the committed one again: the committed CP's slot is
+   * zeroed durably (a slot that is no valid superblock), so a reopen picks the
+   * previous CP too. For a destination that rejoins its promoted source (a
+   * failback) when the promotion started from that previous CP: the
+   * committed one is a CP only the old source had. Its blocks stay as they
+   * are (the caller marks the destination's image incomplete first).
+   */
+  rollBack(): void {
+    if (this.#cp !== null) throw new Error("invariant: a CP is in progress");
+    const previous = this.#previous;
+    if (previous === null) throw new Error("invariant: no previous CP to go back to");
+    this.writeAt(new Uint8Array(BLOCK_SIZE), this.#slot * BLOCK_SIZE);
+    // Rare (once per failback): on the event loop, so the caller stays synchronous.
+    this.#ops.fdatasyncSync(this.#fd);
+    this.#superblock = previous;
+    this.#previous = null;
+    this.#slot ^= 1;
   }
 
   /**

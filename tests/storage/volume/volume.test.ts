@@ -131,6 +131,8 @@ Deno.test(
         blockCount: rng.range(2, 2 ** 32),
         volumeDigest: rng.bytes(32),
         promotedAtLsn: rng.range(0, 2 ** 45),
+        promotedFromCp: rng.range(0, 2 ** 40),
+        promotedFromDigest: rng.bytes(32),
       };
       const bytes = encodeSuperblock(sb);
       assert.equal(bytes.length, BLOCK_SIZE);
@@ -491,6 +493,8 @@ Deno.test("assertSuccessor: a destination's first CP takes its source's volume i
     blockCount: 2,
     volumeDigest: new Uint8Array(32),
     promotedAtLsn: 0,
+    promotedFromCp: 0,
+    promotedFromDigest: new Uint8Array(32),
   };
   const source = new Uint8Array(16).fill(2);
   assertSuccessor(current, { ...current, cp: 1, volumeId: source, lsnCovered: 7 });

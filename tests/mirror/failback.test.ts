@@ -1,0 +1,209 @@
+/**
+ * Failover, then failback, with real processes (issue 10 item 7). A mirrors
+ * to B through a fault proxy; a few writes are acknowledged; the link goes
+ * silent, a write is sent to A (logged there, never acknowledged) and A is
+ * SIGKILLed. B is promoted and takes writes. Then A comes back with the one
+ * command, `refsync dest --data DIR_A --rejoin`, and B is restarted as a
+ * source with `--dest A`:
+ *
+ * - the pair reaches `in-sync` within a bound, by a resync from the CP the
+ *   promotion started from (`wire.resyncBytes` below the bytes written since
+ *   that CP plus a margin; no baseline);
+ * - every write acknowledged by A before the failover and by B after it reads
+ *   back from both (bytes, ETag, list), after a CP;
+ * - the never-acknowledged write is readable nowhere, and it is in A's
+ *   quarantine file.
+ *
+ * Twice: A's last CP synced to B (A holds the shared CP as its committed
+ * one), and A having committed a CP that B never got (A holds the shared CP
+ * as its previous one, and goes back to it).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type ApplianceProcess, withTempDir } from "../support/appliance.ts";
+import { FaultProxy } from "../support/fault-proxy.ts";
+import { objectUrl } from "../support/http.ts";
+import { Model } from "../support/model.ts";
+import { withDeadline } from "../support/timeout.ts";
+import {
+  adminCp,
+  assertSameDigest,
+  bearer,
+  call,
+  callJson,
+  eventually,
+  logEvents,
+  mirrorOf,
+  putRandomObject,
+  spawnDest,
+  spawnMirroredSource,
+  statsOf,
+  stopAll,
+  verifySides,
+} from "./pair.ts";
+
+const NEVER_ACKED = "never/acknowledged";
+/** Bytes of A's image before the failover (8 objects of 1 MiB). */
+const IMAGE_OBJECTS = 8;
+const MIB = 1 << 20;
+
+async function putBytes(
+  base: string,
+  model: Model,
+  key: string,
+  text: string,
+  status = 201,
+): Promise<void> {
+  const bytes = new TextEncoder().encode(text);
+  const a = await call(objectUrl(base, key), { method: "PUT", body: bytes });
+  assert.equal(a.status, status, `PUT ${key}: ${a.status} ${a.text}`);
+  model.put(key, bytes);
+}
+
+async function lsnOf(p: ApplianceProcess): Promise<number> {
+  return ((await statsOf(p)).lsn as { last: number }).last;
+}
+
+async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
+  const token = "failback-" + crypto.randomUUID();
+  const model = new Model();
+  const dirA = `${tmp}/a`;
+  const dirB = `${tmp}/b`;
+  let a: ApplianceProcess | null = null;
+  let b: ApplianceProcess | null = null;
+  let proxy: FaultProxy | null = null;
+  try {
+    // CPs only when asked: the test decides which CP each side holds.
+    b = await spawnDest(dirB, token, ["--cp-interval", "0"]);
+    proxy = await FaultProxy.start(b.port);
+    a = await spawnMirroredSource(dirA, proxy.url, token, [
+      "--cp-interval",
+      "0",
+      "--sync-timeout",
+      "30000",
+    ]);
+    for (let i = 0; i < IMAGE_OBJECTS; i++) {
+      const put = await putRandomObject(a.url, model, `image/${i}`, 100 + i, MIB);
+      assert.equal(put.status, 201, `PUT image/${i}: ${put.status} ${put.text}`);
+    }
+    const shared = await adminCp(a);
+    await assertSameDigest(a, b, "before the failover");
+    // Acknowledged (so in B's log), in no CP of B.
+    for (let i = 0; i < 3; i++) await putBytes(a.url, model, `acked/a-${i}`, `by A ${i}`);
+    assert.equal((await mirrorOf(a)).state, "in-sync");
+
+    // The link goes silent (a dead router): nothing reaches B from now on.
+    proxy.mode = "blackhole";
+    let cpRun: Promise<unknown> | null = null;
+    if (unsyncedCp) {
+      // A commits a CP of the acknowledged writes locally; its sync to B never arrives.
+      cpRun = callJson(`${a.url}/v1/admin/cp`, { method: "POST", headers: bearer(token) }, 60_000)
+        .catch((e) => e);
+      await eventually("A commits a CP locally", async () => {
+        return (await statsOf(a!)).cp.committed === shared.cp + 1 ? true : undefined;
+      }, { ms: 20_000 });
+    }
+    const lsnBefore = await lsnOf(a);
+    const inFlight = withDeadline(60_000, async (signal) => {
+      const res = await fetch(objectUrl(a!.url, NEVER_ACKED), {
+        method: "PUT",
+        body: new TextEncoder().encode("never acknowledged: must not be readable anywhere"),
+        signal,
+      });
+      return { status: res.status, text: await res.text() };
+    }).catch((e: unknown) => e);
+    await eventually("A logs the write in flight", async () => {
+      return (await lsnOf(a!)) > lsnBefore ? true : undefined;
+    }, { ms: 20_000 });
+    await a.kill();
+    a = null;
+    const answer = await inFlight;
+    assert.ok(answer instanceof Error, `the write in flight was answered: ${JSON.stringify(answer)}`);
+    await cpRun;
+    model.delete(NEVER_ACKED);
+    await proxy.close();
+    proxy = null;
+
+    // Failover: B is promoted and takes writes.
+    const promoted = await callJson<{ cp: number }>(`${b.url}/v1/admin/promote`, {
+      method: "POST",
+      headers: bearer(token),
+    });
+    assert.equal(promoted.status, 200, `promote: ${promoted.status} ${promoted.text}`);
+    let writtenSince = 0;
+    for (let i = 0; i < 2; i++) {
+      const put = await putRandomObject(b.url, model, `after/${i}`, 200 + i, 64 * 1024);
+      assert.equal(put.status, 201, `PUT after/${i} to B: ${put.status} ${put.text}`);
+      writtenSince += 64 * 1024;
+    }
+    await putBytes(b.url, model, "image/0", "replaced on B", 200);
+    writtenSince += 4096;
+    model.delete("image/1");
+    const del = await call(objectUrl(b.url, "image/1"), { method: "DELETE" });
+    assert.equal(del.status, 204, `DELETE on B: ${del.status} ${del.text}`);
+    await adminCp(b);
+    await b.stop(5000);
+    b = null;
+
+    // Failback: A becomes B's destination with one command; B is a source mirroring to it.
+    a = await spawnDest(dirA, token, ["--rejoin", "--cp-interval", "0"]);
+    const role = JSON.parse(await Deno.readTextFile(`${dirA}/role`));
+    assert.equal(role.role, "destination");
+    assert.equal(role.rejoin?.fromGeneration, 1);
+    b = await spawnMirroredSource(dirB, a.url, token, ["--cp-interval", "0"]);
+    const started = Date.now();
+    await eventually("the pair is in sync again", async () => {
+      const m = await mirrorOf(b!);
+      return m.state === "in-sync" ? m : undefined;
+    }, { ms: 60_000, pauseMs: 100, attempts: 600 });
+    assert.ok(Date.now() - started < 60_000);
+    const started2 = logEvents(b, "mirror.catch_up_started");
+    assert.equal(started2.length, 1, JSON.stringify(started2));
+    assert.equal(started2[0].kind, "resync", "a resync from the shared CP, not a baseline");
+    assert.equal(started2[0].baseCp, shared.cp);
+
+    const wire = (await statsOf(b)).wire as unknown as { resyncBytes: number; baselineBytes: number };
+    assert.equal(wire.baselineBytes, 0, "no baseline");
+    assert.ok(wire.resyncBytes > 0, "a resync was sent");
+    // Written since the shared CP: the acknowledged writes of A (in B's promotion CP), B's
+    // writes, plus their maps and catalog nodes: a margin of 64 KiB, far below the 8 MiB image.
+    const bound = writtenSince + 3 * 4096 + 64 * 1024;
+    assert.ok(
+      wire.resyncBytes < bound,
+      `resync sent ${wire.resyncBytes} bytes, more than ${bound} (image ${IMAGE_OBJECTS * MIB})`,
+    );
+    const rejoined = JSON.parse(await Deno.readTextFile(`${dirA}/role`));
+    assert.equal(rejoined.rejoin, undefined, "the rejoin mark is cleared at the commit");
+
+    await putBytes(b.url, model, "acked/b-after", "by B after the failback");
+    await adminCp(b);
+    await eventually("A commits B's CP", async () => {
+      const [x, y] = [await statsOf(a!), await statsOf(b!)];
+      return x.cp.committed === y.cp.committed ? true : undefined;
+    }, { ms: 20_000 });
+    await assertSameDigest(b, a, "after the failback");
+    await verifySides(model, { b, a }, unsyncedCp ? "failback (unsynced CP)" : "failback");
+
+    // The divergent tail: in A's quarantine, never served.
+    const files = [...Deno.readDirSync(`${dirA}/quarantine`)].map((e) => e.name);
+    assert.equal(files.length, 1, `quarantine: ${files}`);
+    const aside = await Deno.readFile(`${dirA}/quarantine/${files[0]}`);
+    const key = new TextEncoder().encode(NEVER_ACKED);
+    assert.ok(
+      aside.some((_, i) => key.every((k, j) => aside[i + j] === k)),
+      "the never-acknowledged write is in A's quarantine file",
+    );
+  } finally {
+    await proxy?.close();
+    await stopAll(b, a);
+  }
+}
+
+Deno.test("failback: A's last CP was synced; A rejoins by a resync from it", async () => {
+  await withTempDir("refsync-failback-", (tmp) => failback(tmp, false));
+});
+
+Deno.test("failback: A committed a CP B never got; A goes back to the shared CP and resyncs", async () => {
+  await withTempDir("refsync-failback-unsynced-", (tmp) => failback(tmp, true));
+});
