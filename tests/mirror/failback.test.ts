@@ -119,7 +119,10 @@ async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
     await a.kill();
     a = null;
     const answer = await inFlight;
-    assert.ok(answer instanceof Error, `the write in flight was answered: ${JSON.stringify(answer)}`);
+    assert.ok(
+      answer instanceof Error,
+      `the write in flight was answered: ${JSON.stringify(answer)}`,
+    );
     await cpRun;
     model.delete(NEVER_ACKED);
     await proxy.close();
@@ -163,7 +166,10 @@ async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
     assert.equal(started2[0].kind, "resync", "a resync from the shared CP, not a baseline");
     assert.equal(started2[0].baseCp, shared.cp);
 
-    const wire = (await statsOf(b)).wire as unknown as { resyncBytes: number; baselineBytes: number };
+    const wire = (await statsOf(b)).wire as unknown as {
+      resyncBytes: number;
+      baselineBytes: number;
+    };
     assert.equal(wire.baselineBytes, 0, "no baseline");
     assert.ok(wire.resyncBytes > 0, "a resync was sent");
     // Written since the shared CP: the acknowledged writes of A (in B's promotion CP), B's

@@ -438,6 +438,8 @@ export class Mirror {
           pairGeneration: catchUp.target.pairGeneration,
           totalBytes: catchUp.walk.length * BLOCK_SIZE,
         });
+        // A rejoining destination may have gone back to its previous CP, the base.
+        catchUp.baseDigest = Uint8Array.fromHex(state.volumeDigest);
       }
     } else if (verdict.resendLastCp && !store.needsSync) {
       // We committed a CP the destination lacks, and restarted since: send it again from the volume.

@@ -304,7 +304,7 @@ export class ObjectStore {
     ) return current;
     if (current === null && this.rejoin !== null) this.#rollBackForRejoin(target);
     const sb = this.superblock;
-    if (target.baseCp !== (current?.baseCp ?? sb.cp) && !this.#overwrites(target)) {
+    if (target.baseCp !== (current?.baseCp ?? sb.cp) && !this.catchUpReplaces(target.baseCp)) {
       throw new RefsyncError(
         "conflict",
         `a catch-up from CP ${target.baseCp}, but this destination's image is CP ${
@@ -319,11 +319,12 @@ export class ObjectStore {
   }
 
   /**
-   * A rejoining destination agreed to have its history replaced: a baseline
-   * (base 0) may go over what it holds.
+   * True when a catch-up from `baseCp` replaces this destination's history:
+   * a baseline (base 0) over a rejoining destination's CP, which agreed to it
+   * (`--rejoin`).
    */
-  #overwrites(target: CatchUpBegin): boolean {
-    return target.baseCp === 0 && this.rejoin !== null;
+  catchUpReplaces(baseCp: number): boolean {
+    return baseCp === 0 && this.superblock.cp > 0 && this.rejoin !== null;
   }
 
   /**
