@@ -225,3 +225,76 @@ Deno.test("catch-up apply: a block written twice is the sender's fault", async (
     }
   });
 });
+
+Deno.test("catch-up apply: a promotion records the CP it started from; a failback baseline may replace a rejoining history", async () => {
+  await withTempDir(async (dir) => {
+    const { store: src, objects } = await sourceAt2(`${dir}/s`);
+    const shared = src.superblock;
+    let dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
+    let old: ObjectStore | null = null;
+    try {
+      const s = source(src, dest);
+      begin(dest, src, s.walk.length * 4096);
+      await applyCatchUp(dest, ReadableStream.from([...catchUpParts(s, () => {})]), newWireStats());
+      // The old source goes on alone (CP 3, a history the promoted side never gets).
+      await src.write("diverged", bytesStream(new Uint8Array(5000).fill(7)), {
+        replace: true,
+        offset: 0,
+      });
+      await src.checkpoint();
+      await src.close();
+      // As the source's handshake does: the log goes on from what the baseline covers.
+      await dest.log.reset(shared.lsnCovered);
+      await dest.promote();
+      const promoted = dest.superblock;
+      assert.equal(promoted.pairGeneration, 2);
+      assert.equal(promoted.promotedFromCp, shared.cp);
+      assert.deepEqual(promoted.promotedFromDigest, shared.volumeDigest);
+      // Carried into every later CP, and read back after a restart.
+      await dest.write("after", bytesStream(new Uint8Array(3000).fill(3)), {
+        replace: true,
+        offset: 0,
+      });
+      await dest.checkpoint();
+      await dest.close();
+      dest = await ObjectStore.open(`${dir}/d`, OPTS);
+      assert.equal(dest.superblock.cp, promoted.cp + 1);
+      assert.equal(dest.superblock.promotedFromCp, shared.cp);
+      assert.deepEqual(dest.superblock.promotedFromDigest, shared.volumeDigest);
+
+      // The old source rejoins; a baseline (base 0) replaces its CP 3 of generation 1.
+      old = await ObjectStore.open(`${dir}/s`, { ...OPTS, mirror: true, rejoin: true });
+      assert.equal(old.superblock.cp, 3);
+      assert.equal(old.catchUpReplaces(0), true);
+      const t = dest.superblock;
+      old.beginCatchUp({
+        baseCp: 0,
+        targetCp: t.cp,
+        targetDigest: t.volumeDigest.toHex(),
+        lsnCovered: t.lsnCovered,
+        volumeId: t.volumeId.toHex(),
+        pairGeneration: t.pairGeneration,
+        totalBytes: 0,
+      });
+      const baseline = source(dest, old, {
+        baseCp: 0,
+        walk: walkBornAfter(dest.volume, t.catalogRoot, 0),
+      });
+      const result = await applyCatchUp(
+        old,
+        ReadableStream.from([...catchUpParts(baseline, () => {})]),
+        newWireStats(),
+      );
+      assert.equal(result.committed, true);
+      assert.deepEqual(old.digest(), dest.digest());
+      assert.equal(old.rejoin, null, "the rejoin mark is cleared at the commit");
+      assert.equal(old.stat("diverged"), null, "the divergent CP is gone");
+      for (const [key, bytes] of objects) {
+        assert.deepEqual(await drain(old.read(key, 0, bytes.length)), bytes, key);
+      }
+    } finally {
+      await old?.close();
+      await dest.close();
+    }
+  });
+});
