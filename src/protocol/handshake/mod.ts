@@ -5,8 +5,10 @@
  * accepted only when every CP sync it leads to could succeed: the same volume,
  * the same pair generation, and a destination at the source's CP or the one
  * before with the same volume digest. A destination that is empty, further
- * behind (same volume and generation), or in a catch-up gets a catch-up. Both appliances import this module; it
- * imports no storage.
+ * behind (same volume and generation), or in a catch-up gets a catch-up; so
+ * does an old source that rejoins the side promoted over it (a failback,
+ * `refsync dest --rejoin`). Both appliances import this module; it imports no
+ * storage.
  *
  * @example
  * ```ts
