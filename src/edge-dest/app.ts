@@ -215,6 +215,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
       lsn: { last: store.log.lastLsn, durable: store.log.durableLsn },
       client: reads,
       catchUp: store.catchUp,
+      rejoin: store.rejoin,
       wire,
       process: processStats(),
     }));

@@ -154,6 +154,7 @@ async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
     const role = JSON.parse(await Deno.readTextFile(`${dirA}/role`));
     assert.equal(role.role, "destination");
     assert.equal(role.rejoin?.fromGeneration, 1);
+    assert.deepEqual((await statsOf(a)).rejoin, role.rejoin);
     // It serves its committed CP only: the write in its log tail is not readable.
     const early = await call(objectUrl(a.url, NEVER_ACKED));
     assert.equal(early.status, 404, `the rejoining A: GET ${NEVER_ACKED}: ${early.status}`);
@@ -184,6 +185,10 @@ async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
     );
     const rejoined = JSON.parse(await Deno.readTextFile(`${dirA}/role`));
     assert.equal(rejoined.rejoin, undefined, "the rejoin mark is cleared at the commit");
+    assert.equal((await statsOf(a)).rejoin, null);
+    const setAside = logEvents(a, "store.rejoin_set_aside");
+    assert.equal(setAside.length, 1, JSON.stringify(setAside));
+    assert.equal(setAside[0].firstLsn, lsnBefore + 1, "the tail above B's promotion LSN");
 
     await putBytes(b.url, model, "acked/b-after", "by B after the failback");
     await adminCp(b);

@@ -364,16 +364,17 @@ export class ObjectStore {
    * `DATA/quarantine/<first LSN>.seg` and cuts them, as a fenced source does.
    * Nothing of them is ever served (a destination serves its committed CP).
    */
-  setAsideDivergentLog(keepLsn: number): Promise<SetAside | null> {
+  async setAsideDivergentLog(keepLsn: number): Promise<SetAside | null> {
     if (!this.isMirror || this.rejoin === null) {
-      return Promise.reject(
-        new RefsyncError(
-          "conflict",
-          "only a rejoining destination (`refsync dest --rejoin`) sets its log tail aside",
-        ),
+      throw new RefsyncError(
+        "conflict",
+        "only a rejoining destination (`refsync dest --rejoin`) sets its log tail aside",
       );
     }
-    return setAsideLogAfter(this.#roles, keepLsn, `${this.#dataDir.path}/quarantine`);
+    const aside = await setAsideLogAfter(this.#roles, keepLsn, `${this.#dataDir.path}/quarantine`);
+    // The operator's record of what the failover lost (acknowledged out of sync, if any).
+    if (aside) this.#logger.warn("store.rejoin_set_aside", { ...aside });
+    return aside;
   }
 
   /** Destination: the volume transaction the recorded catch-up's blocks are written through. */
