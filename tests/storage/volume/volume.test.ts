@@ -601,3 +601,28 @@ Deno.test("volume: a failed superblock write refuses further CPs until reopened"
     }
   });
 });
+
+Deno.test("volume: rollBack makes the previous CP the committed one, durably; the next commit takes the freed slot", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/volume.dat`;
+    await buildCps(path, 5);
+    let vol = await Volume.open(path);
+    try {
+      const four = vol.previousSuperblock!;
+      assert.equal(four.cp, 4);
+      vol.rollBack();
+      assert.deepEqual(vol.superblock, four);
+      assert.equal(vol.previousSuperblock, null);
+      assert.throws(() => vol.rollBack(), /no previous CP/);
+      vol.close();
+      // A restart sees CP 4: CP 5's slot holds no valid superblock any more.
+      vol = await Volume.open(path);
+      assert.equal(vol.superblock.cp, 4);
+      assert.equal(vol.previousSuperblock, null);
+      assert.equal(decodeSuperblock(vol.readBlock(superblockSlot(5))), null);
+      assert.equal(vol.nextSlot, superblockSlot(5));
+    } finally {
+      vol.close();
+    }
+  });
+});
