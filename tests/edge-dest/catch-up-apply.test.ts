@@ -298,3 +298,79 @@ Deno.test("catch-up apply: a promotion records the CP it started from; a failbac
     }
   });
 });
+
+Deno.test("catch-up apply: a failback from the old source's previous CP rolls back, survives a reopen mid-way, and commits", async () => {
+  await withTempDir(async (dir) => {
+    const { store: src, objects } = await sourceAt2(`${dir}/s`);
+    let dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
+    let old: ObjectStore | null = null;
+    try {
+      const s = source(src, dest);
+      begin(dest, src, s.walk.length * 4096);
+      await applyCatchUp(dest, ReadableStream.from([...catchUpParts(s, () => {})]), newWireStats());
+      // The old source commits CP 3, which the destination never gets, and is lost.
+      await src.write("diverged", bytesStream(new Uint8Array(5000).fill(7)), {
+        replace: true,
+        offset: 0,
+      });
+      await src.checkpoint();
+      await src.close();
+      await dest.log.reset(dest.superblock.lsnCovered);
+      await dest.promote();
+      const rng = new Prng(12);
+      for (let i = 0; i < 3; i++) {
+        const bytes = rng.bytes(rng.range(1_000_000, 2_000_000));
+        objects.set(`b-${i}`, bytes);
+        await dest.write(`b-${i}`, bytesStream(bytes), { replace: true, offset: 0 });
+      }
+      await dest.checkpoint();
+      const t = dest.superblock;
+      assert.equal(t.promotedFromCp, 2);
+
+      old = await ObjectStore.open(`${dir}/s`, { ...OPTS, mirror: true, rejoin: true });
+      assert.equal(old.superblock.cp, 3);
+      const target = {
+        baseCp: 2,
+        targetCp: t.cp,
+        targetDigest: t.volumeDigest.toHex(),
+        lsnCovered: t.lsnCovered,
+        volumeId: t.volumeId.toHex(),
+        pairGeneration: t.pairGeneration,
+        totalBytes: 0,
+      };
+      old.beginCatchUp(target);
+      assert.equal(old.superblock.cp, 2, "back to the CP the promotion started from");
+      const resync = (from: ObjectStore, resumeFrom: number) =>
+        source(dest, from, {
+          baseCp: 2,
+          walk: walkBornAfter(dest.volume, t.catalogRoot, 2),
+          resumeFrom,
+        });
+      const all = await records(resync(old, 0));
+      assert.ok(all.length > 600, `a walk of ${all.length} entries`);
+      // Cut before COMMIT, then the old source's process restarts.
+      await assert.rejects(() => applyCatchUp(old!, stream(all.slice(0, 600)), newWireStats()));
+      await old.close();
+      old = await ObjectStore.open(`${dir}/s`, { ...OPTS, mirror: true });
+      assert.equal(old.superblock.cp, 2, "the base, after a restart too");
+      assert.equal(old.catchUp?.baseCp, 2);
+      assert.ok(old.rejoin !== null);
+      const done = old.catchUp!.blocksDone;
+      const result = await applyCatchUp(
+        old,
+        stream(await records(resync(old, done))),
+        newWireStats(),
+      );
+      assert.equal(result.committed, true);
+      assert.deepEqual(old.digest(), dest.digest());
+      assert.equal(old.rejoin, null);
+      assert.equal(old.stat("diverged"), null);
+      for (const [key, bytes] of objects) {
+        assert.deepEqual(await drain(old.read(key, 0, bytes.length)), bytes, key);
+      }
+    } finally {
+      await old?.close();
+      await dest.close();
+    }
+  });
+});
