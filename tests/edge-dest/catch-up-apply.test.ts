@@ -302,7 +302,7 @@ Deno.test("catch-up apply: a promotion records the CP it started from; a failbac
 Deno.test("catch-up apply: a failback from the old source's previous CP rolls back, survives a reopen mid-way, and commits", async () => {
   await withTempDir(async (dir) => {
     const { store: src, objects } = await sourceAt2(`${dir}/s`);
-    let dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
+    const dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
     let old: ObjectStore | null = null;
     try {
       const s = source(src, dest);

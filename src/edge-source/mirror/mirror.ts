@@ -32,7 +32,12 @@ import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
-import { type DestState, judgePairing } from "../../protocol/handshake/mod.ts";
+import {
+  type DestState,
+  divergentTailAfter,
+  judgePairing,
+  type LocalCp,
+} from "../../protocol/handshake/mod.ts";
 import type { MirrorState, SyncPolicy } from "../../protocol/mirror-state/mod.ts";
 import type { Appended } from "../../storage/log/mod.ts";
 import type { CheckpointResult, ObjectStore, SyncOutcome } from "../../storage/objects/store.ts";
@@ -402,7 +407,7 @@ export class Mirror {
     const sb = store.superblock;
     const prev = store.volume.previousSuperblock;
     let state = await this.#state();
-    const verdict = judgePairing(state, {
+    const local: LocalCp = {
       volumeId: sb.volumeId.toHex(),
       pairGeneration: sb.pairGeneration,
       cp: sb.cp,
@@ -411,18 +416,17 @@ export class Mirror {
       promotedAtLsn: sb.promotedAtLsn,
       promotedFromCp: sb.promotedFromCp,
       promotedFromDigest: sb.promotedFromDigest.toHex(),
-    });
+    };
+    const verdict = judgePairing(state, local);
     if (verdict.kind === "fenced") throw await this.#fence(verdict.reason, verdict.keepLsn);
     if (verdict.kind === "refused") throw new RefsyncError("conflict", verdict.reason);
     let catchUp: PlannedCatchUp | null = null;
-    if (state.rejoin && verdict.kind === "catchUp" && state.lastLsn > sb.promotedAtLsn) {
+    const tailAfter = verdict.kind === "catchUp" ? divergentTailAfter(state, local) : null;
+    if (tailAfter !== null) {
       // A failback, before any log goes there: its tail above our promotion's LSN never
       // reached us (never acknowledged, or acknowledged out of sync and lost by the failover).
-      state = await this.#client.resetLog({
-        quarantineAfter: sb.promotedAtLsn,
-        ifLastLsn: state.lastLsn,
-      });
-      this.#log.warn("mirror.rejoin_set_aside", { afterLsn: sb.promotedAtLsn });
+      state = await this.#client.resetLog({ quarantineAfter: tailAfter, ifLastLsn: state.lastLsn });
+      this.#log.warn("mirror.rejoin_set_aside", { afterLsn: tailAfter });
     }
     if (verdict.kind === "catchUp") {
       catchUp = this.#catchUpRun ? null : this.#planCatchUp(state, verdict.baseCp, verdict.resume);

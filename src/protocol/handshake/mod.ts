@@ -248,6 +248,29 @@ function judgeRejoin(dest: DestState, rejoin: DestRejoin, local: LocalCp): Pairi
 }
 
 /**
+ * The LSN above which a rejoining destination's log is set aside before any
+ * log goes there (its divergent tail: records our promotion never received,
+ * `local.promotedAtLsn`), or null when there is nothing to set aside. Only
+ * before its first catch-up from us is recorded: from then on its log above
+ * that LSN holds records we forwarded ourselves (acknowledged, ours).
+ *
+ * @example
+ * ```ts
+ * import { type DestState, divergentTailAfter, type LocalCp } from "./mod.ts";
+ * declare const state: DestState;
+ * declare const local: LocalCp;
+ * const after = divergentTailAfter(state, local); // e.g. 97: its LSNs 98.. are set aside
+ * ```
+ */
+export function divergentTailAfter(dest: DestState, local: LocalCp): number | null {
+  if (!dest.rejoin || dest.catchUp !== null || dest.pairGeneration >= local.pairGeneration) {
+    return null;
+  }
+  const keep = local.promotedAtLsn ?? 0;
+  return dest.lastLsn > keep ? keep : null;
+}
+
+/**
  * A change of the destination's log range asked by its source at the
  * handshake: cut a tail the source lost before fsyncing it (`truncateAfter`),
  * or skip to what a committed CP covers (`lastLsn`), or, on a rejoining

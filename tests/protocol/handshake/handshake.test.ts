@@ -4,7 +4,12 @@
  * that work are accepted.
  */
 import assert from "node:assert/strict";
-import { type DestState, judgePairing, type LocalCp } from "../../../src/protocol/handshake/mod.ts";
+import {
+  type DestState,
+  divergentTailAfter,
+  judgePairing,
+  type LocalCp,
+} from "../../../src/protocol/handshake/mod.ts";
 
 const local: LocalCp = {
   volumeId: "11".repeat(16),
@@ -201,4 +206,26 @@ Deno.test("handshake: an old source not rejoining is refused as before", () => {
   // A rejoin mark of the same generation is an ordinary destination (its catch-up committed).
   const same = { ...rejoining, pairGeneration: 2, cp: 6, volumeDigest: "66".repeat(32) };
   assert.deepEqual(judgePairing(same, promotedSource), { kind: "ok", resendLastCp: true });
+});
+
+Deno.test("handshake: a rejoining destination's tail above our promotion LSN is set aside once, before its first catch-up", () => {
+  assert.equal(divergentTailAfter({ ...rejoining, lastLsn: 100 }, promotedSource), 97);
+  assert.equal(divergentTailAfter({ ...rejoining, lastLsn: 97 }, promotedSource), null);
+  assert.equal(divergentTailAfter({ ...rejoining, lastLsn: 90 }, promotedSource), null);
+  // Once its catch-up from us is recorded, its log above 97 is what we forwarded: ours.
+  const catching = {
+    ...rejoining,
+    lastLsn: 130,
+    catchUp: { baseCp: 4, targetCp: 7, targetDigest: "77".repeat(32), blocksDone: 0, bytesDone: 0 },
+  };
+  assert.equal(divergentTailAfter(catching, promotedSource), null);
+  // Not rejoining, or no longer behind us: nothing is set aside.
+  assert.equal(
+    divergentTailAfter({ ...rejoining, rejoin: null, lastLsn: 100 }, promotedSource),
+    null,
+  );
+  assert.equal(
+    divergentTailAfter({ ...rejoining, pairGeneration: 2, lastLsn: 100 }, promotedSource),
+    null,
+  );
 });
