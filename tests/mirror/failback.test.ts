@@ -16,7 +16,10 @@
  *
  * Twice: A's last CP synced to B (A holds the shared CP as its committed
  * one), and A having committed a CP that B never got (A holds the shared CP
- * as its previous one, and goes back to it).
+ * as its previous one, and goes back to it). And under `--sync-policy
+ * available`: writes A acknowledged out of sync, and its local CPs of them,
+ * are lost by the failover; they are set aside in A's quarantine, never
+ * served, and A (holding no CP of B's history) is replaced by a baseline.
  *
  * @module
  */
@@ -220,4 +223,109 @@ Deno.test("failback: A's last CP was synced; A rejoins by a resync from it", asy
 
 Deno.test("failback: A committed a CP B never got; A goes back to the shared CP and resyncs", async () => {
   await withTempDir("refsync-failback-unsynced-", (tmp) => failback(tmp, true));
+});
+
+Deno.test("failback: under --sync-policy available, writes acknowledged out of sync and the CPs of them are set aside; a baseline replaces A's history", async () => {
+  await withTempDir("refsync-failback-available-", async (tmp) => {
+    const token = "failback-" + crypto.randomUUID();
+    const model = new Model();
+    const dirA = `${tmp}/a`;
+    const dirB = `${tmp}/b`;
+    let a: ApplianceProcess | null = null;
+    let b: ApplianceProcess | null = null;
+    let proxy: FaultProxy | null = null;
+    try {
+      b = await spawnDest(dirB, token, ["--cp-interval", "0"]);
+      proxy = await FaultProxy.start(b.port);
+      a = await spawnMirroredSource(dirA, proxy.url, token, [
+        "--cp-interval",
+        "0",
+        "--sync-policy",
+        "available",
+        "--sync-timeout",
+        "1000",
+      ]);
+      for (let i = 0; i < 4; i++) {
+        const put = await putRandomObject(a.url, model, `image/${i}`, 300 + i, MIB);
+        assert.equal(put.status, 201, `PUT image/${i}: ${put.status} ${put.text}`);
+      }
+      await adminCp(a);
+      await assertSameDigest(a, b, "before the failover");
+      await putBytes(a.url, model, "acked/in-sync", "in B's log");
+
+      // The link goes silent: A acknowledges on local durability (out of sync), and commits CPs
+      // of those writes locally (deferred): a history B never gets.
+      proxy.mode = "blackhole";
+      const lost: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const key = `lost/${i}`;
+        const res = await call(objectUrl(a.url, key), {
+          method: "PUT",
+          body: new TextEncoder().encode(`acknowledged out of sync ${i}`),
+        });
+        assert.equal(res.status, 201, `PUT ${key}: ${res.status} ${res.text}`);
+        assert.equal(res.headers.get("refsync-mirror"), "out-of-sync", key);
+        lost.push(key);
+        model.delete(key);
+        await adminCp(a);
+      }
+      await a.kill();
+      a = null;
+      await proxy.close();
+      proxy = null;
+
+      const promoted = await callJson(`${b.url}/v1/admin/promote`, {
+        method: "POST",
+        headers: bearer(token),
+      });
+      assert.equal(promoted.status, 200, `promote: ${promoted.status} ${promoted.text}`);
+      await putBytes(b.url, model, "after/b", "written on B");
+      await adminCp(b);
+      await b.stop(5000);
+      b = null;
+
+      a = await spawnDest(dirA, token, ["--rejoin", "--cp-interval", "0"]);
+      b = await spawnMirroredSource(dirB, a.url, token, ["--cp-interval", "0"]);
+      await eventually("the pair is in sync again", async () => {
+        return (await mirrorOf(b!)).state === "in-sync" ? true : undefined;
+      }, { ms: 60_000, pauseMs: 100, attempts: 600 });
+      const started = logEvents(b, "mirror.catch_up_started");
+      assert.equal(started.length, 1, JSON.stringify(started));
+      assert.equal(
+        started[0].kind,
+        "baseline",
+        "A holds CP 1 neither as its committed CP nor as its previous one",
+      );
+      const wire = (await statsOf(b)).wire as unknown as {
+        resyncBytes: number;
+        baselineBytes: number;
+      };
+      assert.ok(wire.baselineBytes > 0);
+      assert.equal(wire.resyncBytes, 0);
+
+      await putBytes(b.url, model, "acked/b-after", "by B after the failback");
+      await adminCp(b);
+      await eventually("A commits B's CP", async () => {
+        const [x, y] = [await statsOf(a!), await statsOf(b!)];
+        return x.cp.committed === y.cp.committed ? true : undefined;
+      }, { ms: 20_000 });
+      await assertSameDigest(b, a, "after the failback");
+      await verifySides(model, { b, a }, "failback (available)");
+
+      // What the failover lost is kept for the operator, never served.
+      const files = [...Deno.readDirSync(`${dirA}/quarantine`)].map((e) => e.name);
+      assert.equal(files.length, 1, `quarantine: ${files}`);
+      const aside = await Deno.readFile(`${dirA}/quarantine/${files[0]}`);
+      for (const key of lost) {
+        const k = new TextEncoder().encode(key);
+        assert.ok(
+          aside.some((_, i) => k.every((c, j) => aside[i + j] === c)),
+          `${key} is in A's quarantine file`,
+        );
+      }
+    } finally {
+      await proxy?.close();
+      await stopAll(b, a);
+    }
+  });
 });
