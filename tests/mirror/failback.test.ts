@@ -68,24 +68,113 @@ async function lsnOf(p: ApplianceProcess): Promise<number> {
   return ((await statsOf(p)).lsn as { last: number }).last;
 }
 
-async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
-  const token = "failback-" + crypto.randomUUID();
-  const model = new Model();
-  const dirA = `${tmp}/a`;
-  const dirB = `${tmp}/b`;
-  let a: ApplianceProcess | null = null;
-  let b: ApplianceProcess | null = null;
-  let proxy: FaultProxy | null = null;
-  try {
-    // CPs only when asked: the test decides which CP each side holds.
-    b = await spawnDest(dirB, token, ["--cp-interval", "0"]);
-    proxy = await FaultProxy.start(b.port);
-    a = await spawnMirroredSource(dirA, proxy.url, token, [
+/** The two appliances of a failover and failback, A and B, and the proxy between them. */
+class Sides {
+  readonly token = "failback-" + crypto.randomUUID();
+  readonly model = new Model();
+  a: ApplianceProcess | null = null;
+  b: ApplianceProcess | null = null;
+  proxy: FaultProxy | null = null;
+
+  constructor(readonly dirA: string, readonly dirB: string) {}
+
+  /** A mirrors to B through the proxy; CPs only when asked (the test decides which CP each holds). */
+  async start(sourceArgs: string[]): Promise<void> {
+    this.b = await spawnDest(this.dirB, this.token, ["--cp-interval", "0"]);
+    this.proxy = await FaultProxy.start(this.b.port);
+    this.a = await spawnMirroredSource(this.dirA, this.proxy.url, this.token, [
       "--cp-interval",
       "0",
-      "--sync-timeout",
-      "30000",
+      ...sourceArgs,
     ]);
+  }
+
+  /** A is gone (killed by the caller): the proxy goes, B is promoted. */
+  async failOver(): Promise<void> {
+    await this.proxy!.close();
+    this.proxy = null;
+    const promoted = await callJson(`${this.b!.url}/v1/admin/promote`, {
+      method: "POST",
+      headers: bearer(this.token),
+    });
+    assert.equal(promoted.status, 200, `promote: ${promoted.status} ${promoted.text}`);
+  }
+
+  /**
+   * The failback as the README says: B stopped, A started with `dest --rejoin`
+   * (checked before B comes: `check`), B restarted as a source with `--dest A`;
+   * resolves once the pair is in sync, with the catch-up B started.
+   */
+  async failBack(check: (a: ApplianceProcess) => Promise<void>): Promise<Record<string, unknown>> {
+    await this.b!.stop(5000);
+    this.b = null;
+    this.a = await spawnDest(this.dirA, this.token, ["--rejoin", "--cp-interval", "0"]);
+    const role = JSON.parse(await Deno.readTextFile(`${this.dirA}/role`));
+    assert.equal(role.role, "destination");
+    assert.equal(role.rejoin?.fromGeneration, 1);
+    assert.deepEqual((await statsOf(this.a)).rejoin, role.rejoin);
+    await check(this.a);
+    this.b = await spawnMirroredSource(this.dirB, this.a.url, this.token, ["--cp-interval", "0"]);
+    await eventually("the pair is in sync again", async () => {
+      return (await mirrorOf(this.b!)).state === "in-sync" ? true : undefined;
+    }, { ms: 60_000, pauseMs: 100, attempts: 600 });
+    const started = logEvents(this.b, "mirror.catch_up_started");
+    assert.equal(started.length, 1, JSON.stringify(started));
+    const rejoined = JSON.parse(await Deno.readTextFile(`${this.dirA}/role`));
+    assert.equal(rejoined.rejoin, undefined, "the rejoin mark is cleared at the commit");
+    assert.equal((await statsOf(this.a)).rejoin, null);
+    return started[0];
+  }
+
+  /** B's catch-up counters. */
+  async wire(): Promise<{ resyncBytes: number; baselineBytes: number }> {
+    return (await statsOf(this.b!)).wire as unknown as {
+      resyncBytes: number;
+      baselineBytes: number;
+    };
+  }
+
+  /**
+   * One more write to B and a CP: both sides hold the same image, and every
+   * acknowledged write reads back from both; nothing the model deleted does.
+   */
+  async assertSame(context: string): Promise<void> {
+    await putBytes(this.b!.url, this.model, "acked/b-after", "by B after the failback");
+    await adminCp(this.b!);
+    await eventually("A commits B's CP", async () => {
+      const [x, y] = [await statsOf(this.a!), await statsOf(this.b!)];
+      return x.cp.committed === y.cp.committed ? true : undefined;
+    }, { ms: 20_000 });
+    await assertSameDigest(this.b!, this.a!, context);
+    await verifySides(this.model, { b: this.b!, a: this.a! }, context);
+  }
+
+  /** Every key's write is in A's one quarantine file. */
+  async assertQuarantined(keys: string[]): Promise<void> {
+    const files = [...Deno.readDirSync(`${this.dirA}/quarantine`)].map((e) => e.name);
+    assert.equal(files.length, 1, `quarantine: ${files}`);
+    const aside = await Deno.readFile(`${this.dirA}/quarantine/${files[0]}`);
+    for (const key of keys) {
+      const k = new TextEncoder().encode(key);
+      assert.ok(
+        aside.some((_, i) => k.every((c, j) => aside[i + j] === c)),
+        `${key} is in A's quarantine file`,
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.proxy?.close();
+    await stopAll(this.b, this.a);
+  }
+}
+
+async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
+  const sides = new Sides(`${tmp}/a`, `${tmp}/b`);
+  const { model, token } = sides;
+  try {
+    await sides.start(["--sync-timeout", "30000"]);
+    const [a, b] = [sides.a!, sides.b!];
     for (let i = 0; i < IMAGE_OBJECTS; i++) {
       const put = await putRandomObject(a.url, model, `image/${i}`, 100 + i, MIB);
       assert.equal(put.status, 201, `PUT image/${i}: ${put.status} ${put.text}`);
@@ -97,19 +186,19 @@ async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
     assert.equal((await mirrorOf(a)).state, "in-sync");
 
     // The link goes silent (a dead router): nothing reaches B from now on.
-    proxy.mode = "blackhole";
+    sides.proxy!.mode = "blackhole";
     let cpRun: Promise<unknown> | null = null;
     if (unsyncedCp) {
       // A commits a CP of the acknowledged writes locally; its sync to B never arrives.
       cpRun = callJson(`${a.url}/v1/admin/cp`, { method: "POST", headers: bearer(token) }, 60_000)
         .catch((e) => e);
       await eventually("A commits a CP locally", async () => {
-        return (await statsOf(a!)).cp.committed === shared.cp + 1 ? true : undefined;
+        return (await statsOf(a)).cp.committed === shared.cp + 1 ? true : undefined;
       }, { ms: 20_000 });
     }
     const lsnBefore = await lsnOf(a);
     const inFlight = withDeadline(60_000, async (signal) => {
-      const res = await fetch(objectUrl(a!.url, NEVER_ACKED), {
+      const res = await fetch(objectUrl(a.url, NEVER_ACKED), {
         method: "PUT",
         body: new TextEncoder().encode("never acknowledged: must not be readable anywhere"),
         signal,
@@ -117,10 +206,9 @@ async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
       return { status: res.status, text: await res.text() };
     }).catch((e: unknown) => e);
     await eventually("A logs the write in flight", async () => {
-      return (await lsnOf(a!)) > lsnBefore ? true : undefined;
+      return (await lsnOf(a)) > lsnBefore ? true : undefined;
     }, { ms: 20_000 });
     await a.kill();
-    a = null;
     const answer = await inFlight;
     assert.ok(
       answer instanceof Error,
@@ -128,15 +216,9 @@ async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
     );
     await cpRun;
     model.delete(NEVER_ACKED);
-    await proxy.close();
-    proxy = null;
 
     // Failover: B is promoted and takes writes.
-    const promoted = await callJson<{ cp: number }>(`${b.url}/v1/admin/promote`, {
-      method: "POST",
-      headers: bearer(token),
-    });
-    assert.equal(promoted.status, 200, `promote: ${promoted.status} ${promoted.text}`);
+    await sides.failOver();
     let writtenSince = 0;
     for (let i = 0; i < 2; i++) {
       const put = await putRandomObject(b.url, model, `after/${i}`, 200 + i, 64 * 1024);
@@ -149,34 +231,16 @@ async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
     const del = await call(objectUrl(b.url, "image/1"), { method: "DELETE" });
     assert.equal(del.status, 204, `DELETE on B: ${del.status} ${del.text}`);
     await adminCp(b);
-    await b.stop(5000);
-    b = null;
 
     // Failback: A becomes B's destination with one command; B is a source mirroring to it.
-    a = await spawnDest(dirA, token, ["--rejoin", "--cp-interval", "0"]);
-    const role = JSON.parse(await Deno.readTextFile(`${dirA}/role`));
-    assert.equal(role.role, "destination");
-    assert.equal(role.rejoin?.fromGeneration, 1);
-    assert.deepEqual((await statsOf(a)).rejoin, role.rejoin);
-    // It serves its committed CP only: the write in its log tail is not readable.
-    const early = await call(objectUrl(a.url, NEVER_ACKED));
-    assert.equal(early.status, 404, `the rejoining A: GET ${NEVER_ACKED}: ${early.status}`);
-    b = await spawnMirroredSource(dirB, a.url, token, ["--cp-interval", "0"]);
-    const started = Date.now();
-    await eventually("the pair is in sync again", async () => {
-      const m = await mirrorOf(b!);
-      return m.state === "in-sync" ? m : undefined;
-    }, { ms: 60_000, pauseMs: 100, attempts: 600 });
-    assert.ok(Date.now() - started < 60_000);
-    const started2 = logEvents(b, "mirror.catch_up_started");
-    assert.equal(started2.length, 1, JSON.stringify(started2));
-    assert.equal(started2[0].kind, "resync", "a resync from the shared CP, not a baseline");
-    assert.equal(started2[0].baseCp, shared.cp);
-
-    const wire = (await statsOf(b)).wire as unknown as {
-      resyncBytes: number;
-      baselineBytes: number;
-    };
+    const started = await sides.failBack(async (rejoining) => {
+      // It serves its committed CP only: the write in its log tail is not readable.
+      const early = await call(objectUrl(rejoining.url, NEVER_ACKED));
+      assert.equal(early.status, 404, `the rejoining A: GET ${NEVER_ACKED}: ${early.status}`);
+    });
+    assert.equal(started.kind, "resync", "a resync from the shared CP, not a baseline");
+    assert.equal(started.baseCp, shared.cp);
+    const wire = await sides.wire();
     assert.equal(wire.baselineBytes, 0, "no baseline");
     assert.ok(wire.resyncBytes > 0, "a resync was sent");
     // Written since the shared CP: the acknowledged writes of A (in B's promotion CP), B's
@@ -186,34 +250,15 @@ async function failback(tmp: string, unsyncedCp: boolean): Promise<void> {
       wire.resyncBytes < bound,
       `resync sent ${wire.resyncBytes} bytes, more than ${bound} (image ${IMAGE_OBJECTS * MIB})`,
     );
-    const rejoined = JSON.parse(await Deno.readTextFile(`${dirA}/role`));
-    assert.equal(rejoined.rejoin, undefined, "the rejoin mark is cleared at the commit");
-    assert.equal((await statsOf(a)).rejoin, null);
-    const setAside = logEvents(a, "store.rejoin_set_aside");
+    const setAside = logEvents(sides.a!, "store.rejoin_set_aside");
     assert.equal(setAside.length, 1, JSON.stringify(setAside));
     assert.equal(setAside[0].firstLsn, lsnBefore + 1, "the tail above B's promotion LSN");
 
-    await putBytes(b.url, model, "acked/b-after", "by B after the failback");
-    await adminCp(b);
-    await eventually("A commits B's CP", async () => {
-      const [x, y] = [await statsOf(a!), await statsOf(b!)];
-      return x.cp.committed === y.cp.committed ? true : undefined;
-    }, { ms: 20_000 });
-    await assertSameDigest(b, a, "after the failback");
-    await verifySides(model, { b, a }, unsyncedCp ? "failback (unsynced CP)" : "failback");
-
+    await sides.assertSame(unsyncedCp ? "failback (unsynced CP)" : "failback");
     // The divergent tail: in A's quarantine, never served.
-    const files = [...Deno.readDirSync(`${dirA}/quarantine`)].map((e) => e.name);
-    assert.equal(files.length, 1, `quarantine: ${files}`);
-    const aside = await Deno.readFile(`${dirA}/quarantine/${files[0]}`);
-    const key = new TextEncoder().encode(NEVER_ACKED);
-    assert.ok(
-      aside.some((_, i) => key.every((k, j) => aside[i + j] === k)),
-      "the never-acknowledged write is in A's quarantine file",
-    );
+    await sides.assertQuarantined([NEVER_ACKED]);
   } finally {
-    await proxy?.close();
-    await stopAll(b, a);
+    await sides.stop();
   }
 }
 
@@ -227,24 +272,11 @@ Deno.test("failback: A committed a CP B never got; A goes back to the shared CP 
 
 Deno.test("failback: under --sync-policy available, writes acknowledged out of sync and the CPs of them are set aside; a baseline replaces A's history", async () => {
   await withTempDir("refsync-failback-available-", async (tmp) => {
-    const token = "failback-" + crypto.randomUUID();
-    const model = new Model();
-    const dirA = `${tmp}/a`;
-    const dirB = `${tmp}/b`;
-    let a: ApplianceProcess | null = null;
-    let b: ApplianceProcess | null = null;
-    let proxy: FaultProxy | null = null;
+    const sides = new Sides(`${tmp}/a`, `${tmp}/b`);
+    const { model } = sides;
     try {
-      b = await spawnDest(dirB, token, ["--cp-interval", "0"]);
-      proxy = await FaultProxy.start(b.port);
-      a = await spawnMirroredSource(dirA, proxy.url, token, [
-        "--cp-interval",
-        "0",
-        "--sync-policy",
-        "available",
-        "--sync-timeout",
-        "1000",
-      ]);
+      await sides.start(["--sync-policy", "available", "--sync-timeout", "1000"]);
+      const [a, b] = [sides.a!, sides.b!];
       for (let i = 0; i < 4; i++) {
         const put = await putRandomObject(a.url, model, `image/${i}`, 300 + i, MIB);
         assert.equal(put.status, 201, `PUT image/${i}: ${put.status} ${put.text}`);
@@ -255,7 +287,7 @@ Deno.test("failback: under --sync-policy available, writes acknowledged out of s
 
       // The link goes silent: A acknowledges on local durability (out of sync), and commits CPs
       // of those writes locally (deferred): a history B never gets.
-      proxy.mode = "blackhole";
+      sides.proxy!.mode = "blackhole";
       const lost: string[] = [];
       for (let i = 0; i < 3; i++) {
         const key = `lost/${i}`;
@@ -270,62 +302,24 @@ Deno.test("failback: under --sync-policy available, writes acknowledged out of s
         await adminCp(a);
       }
       await a.kill();
-      a = null;
-      await proxy.close();
-      proxy = null;
-
-      const promoted = await callJson(`${b.url}/v1/admin/promote`, {
-        method: "POST",
-        headers: bearer(token),
-      });
-      assert.equal(promoted.status, 200, `promote: ${promoted.status} ${promoted.text}`);
+      await sides.failOver();
       await putBytes(b.url, model, "after/b", "written on B");
       await adminCp(b);
-      await b.stop(5000);
-      b = null;
 
-      a = await spawnDest(dirA, token, ["--rejoin", "--cp-interval", "0"]);
-      b = await spawnMirroredSource(dirB, a.url, token, ["--cp-interval", "0"]);
-      await eventually("the pair is in sync again", async () => {
-        return (await mirrorOf(b!)).state === "in-sync" ? true : undefined;
-      }, { ms: 60_000, pauseMs: 100, attempts: 600 });
-      const started = logEvents(b, "mirror.catch_up_started");
-      assert.equal(started.length, 1, JSON.stringify(started));
+      const started = await sides.failBack(() => Promise.resolve());
       assert.equal(
-        started[0].kind,
+        started.kind,
         "baseline",
         "A holds CP 1 neither as its committed CP nor as its previous one",
       );
-      const wire = (await statsOf(b)).wire as unknown as {
-        resyncBytes: number;
-        baselineBytes: number;
-      };
+      const wire = await sides.wire();
       assert.ok(wire.baselineBytes > 0);
       assert.equal(wire.resyncBytes, 0);
-
-      await putBytes(b.url, model, "acked/b-after", "by B after the failback");
-      await adminCp(b);
-      await eventually("A commits B's CP", async () => {
-        const [x, y] = [await statsOf(a!), await statsOf(b!)];
-        return x.cp.committed === y.cp.committed ? true : undefined;
-      }, { ms: 20_000 });
-      await assertSameDigest(b, a, "after the failback");
-      await verifySides(model, { b, a }, "failback (available)");
-
+      await sides.assertSame("failback (available)");
       // What the failover lost is kept for the operator, never served.
-      const files = [...Deno.readDirSync(`${dirA}/quarantine`)].map((e) => e.name);
-      assert.equal(files.length, 1, `quarantine: ${files}`);
-      const aside = await Deno.readFile(`${dirA}/quarantine/${files[0]}`);
-      for (const key of lost) {
-        const k = new TextEncoder().encode(key);
-        assert.ok(
-          aside.some((_, i) => k.every((c, j) => aside[i + j] === c)),
-          `${key} is in A's quarantine file`,
-        );
-      }
+      await sides.assertQuarantined(lost);
     } finally {
-      await proxy?.close();
-      await stopAll(b, a);
+      await sides.stop();
     }
   });
 });
