@@ -17,7 +17,11 @@ import { type CpRecord, encodeRecord, readRecords } from "../../src/protocol/cp-
 import { newWireStats } from "../../src/protocol/cp-sync/stats.ts";
 import { walkBornAfter } from "../../src/storage/objects/catch-up-walk.ts";
 import { ObjectStore } from "../../src/storage/objects/store.ts";
-import { decodeSuperblock, encodeSuperblock } from "../../src/storage/volume/superblock.ts";
+import {
+  decodeSuperblock,
+  encodeSuperblock,
+  type Superblock,
+} from "../../src/storage/volume/superblock.ts";
 import { bytesStream, drain, Prng, withTempDir } from "../storage/helpers.ts";
 
 const OPTS = { cpDirtyBytes: 1 << 30, maxObjectBytes: 1 << 30 };
@@ -40,10 +44,10 @@ async function sourceAt2(
   return { store, objects };
 }
 
-function begin(dest: ObjectStore, src: ObjectStore, total: number) {
+function begin(dest: ObjectStore, src: ObjectStore, total: number, baseCp = dest.superblock.cp) {
   const t = src.superblock;
   return dest.beginCatchUp({
-    baseCp: dest.superblock.cp,
+    baseCp,
     targetCp: t.cp,
     targetDigest: t.volumeDigest.toHex(),
     lsnCovered: t.lsnCovered,
@@ -226,26 +230,48 @@ Deno.test("catch-up apply: a block written twice is the sender's fault", async (
   });
 });
 
+/**
+ * A failover on stores: the source at CP 2 baselines the destination, then
+ * commits CP 3 alone (a history the destination never gets) and is lost; the
+ * destination is promoted (its log going on from what the baseline covers, as
+ * the source's handshake does). Resolves with the promoted store, the shared
+ * CP's superblock and the objects of CP 2.
+ */
+async function failover(dir: string): Promise<{
+  dest: ObjectStore;
+  shared: Superblock;
+  objects: Map<string, Uint8Array>;
+}> {
+  const { store: src, objects } = await sourceAt2(`${dir}/s`);
+  const shared = src.superblock;
+  const dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
+  try {
+    const s = source(src, dest);
+    begin(dest, src, s.walk.length * 4096);
+    await applyCatchUp(dest, ReadableStream.from([...catchUpParts(s, () => {})]), newWireStats());
+    await src.write("diverged", bytesStream(new Uint8Array(5000).fill(7)), {
+      replace: true,
+      offset: 0,
+    });
+    await src.checkpoint();
+    await dest.log.reset(shared.lsnCovered);
+    await dest.promote();
+    return { dest, shared, objects };
+  } catch (e) {
+    await dest.close();
+    throw e;
+  } finally {
+    await src.close();
+  }
+}
+
 Deno.test("catch-up apply: a promotion records the CP it started from; a failback baseline may replace a rejoining history", async () => {
   await withTempDir(async (dir) => {
-    const { store: src, objects } = await sourceAt2(`${dir}/s`);
-    const shared = src.superblock;
-    let dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
+    const done = await failover(dir);
+    const { shared, objects } = done;
+    let dest = done.dest;
     let old: ObjectStore | null = null;
     try {
-      const s = source(src, dest);
-      begin(dest, src, s.walk.length * 4096);
-      await applyCatchUp(dest, ReadableStream.from([...catchUpParts(s, () => {})]), newWireStats());
-      // The old source goes on alone (CP 3, a history the promoted side never gets).
-      await src.write("diverged", bytesStream(new Uint8Array(5000).fill(7)), {
-        replace: true,
-        offset: 0,
-      });
-      await src.checkpoint();
-      await src.close();
-      // As the source's handshake does: the log goes on from what the baseline covers.
-      await dest.log.reset(shared.lsnCovered);
-      await dest.promote();
       const promoted = dest.superblock;
       assert.equal(promoted.pairGeneration, 2);
       assert.equal(promoted.promotedFromCp, shared.cp);
@@ -267,15 +293,7 @@ Deno.test("catch-up apply: a promotion records the CP it started from; a failbac
       assert.equal(old.superblock.cp, 3);
       assert.equal(old.catchUpReplaces(0), true);
       const t = dest.superblock;
-      old.beginCatchUp({
-        baseCp: 0,
-        targetCp: t.cp,
-        targetDigest: t.volumeDigest.toHex(),
-        lsnCovered: t.lsnCovered,
-        volumeId: t.volumeId.toHex(),
-        pairGeneration: t.pairGeneration,
-        totalBytes: 0,
-      });
+      begin(old, dest, 0, 0);
       const baseline = source(dest, old, {
         baseCp: 0,
         walk: walkBornAfter(dest.volume, t.catalogRoot, 0),
@@ -301,22 +319,9 @@ Deno.test("catch-up apply: a promotion records the CP it started from; a failbac
 
 Deno.test("catch-up apply: a failback from the old source's previous CP rolls back, survives a reopen mid-way, and commits", async () => {
   await withTempDir(async (dir) => {
-    const { store: src, objects } = await sourceAt2(`${dir}/s`);
-    const dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
+    const { dest, objects } = await failover(dir);
     let old: ObjectStore | null = null;
     try {
-      const s = source(src, dest);
-      begin(dest, src, s.walk.length * 4096);
-      await applyCatchUp(dest, ReadableStream.from([...catchUpParts(s, () => {})]), newWireStats());
-      // The old source commits CP 3, which the destination never gets, and is lost.
-      await src.write("diverged", bytesStream(new Uint8Array(5000).fill(7)), {
-        replace: true,
-        offset: 0,
-      });
-      await src.checkpoint();
-      await src.close();
-      await dest.log.reset(dest.superblock.lsnCovered);
-      await dest.promote();
       const rng = new Prng(12);
       for (let i = 0; i < 3; i++) {
         const bytes = rng.bytes(rng.range(1_000_000, 2_000_000));
@@ -329,16 +334,7 @@ Deno.test("catch-up apply: a failback from the old source's previous CP rolls ba
 
       old = await ObjectStore.open(`${dir}/s`, { ...OPTS, mirror: true, rejoin: true });
       assert.equal(old.superblock.cp, 3);
-      const target = {
-        baseCp: 2,
-        targetCp: t.cp,
-        targetDigest: t.volumeDigest.toHex(),
-        lsnCovered: t.lsnCovered,
-        volumeId: t.volumeId.toHex(),
-        pairGeneration: t.pairGeneration,
-        totalBytes: 0,
-      };
-      old.beginCatchUp(target);
+      begin(old, dest, 0, 2);
       assert.equal(old.superblock.cp, 2, "back to the CP the promotion started from");
       const resync = (from: ObjectStore, resumeFrom: number) =>
         source(dest, from, {
