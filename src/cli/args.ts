@@ -62,6 +62,12 @@ export interface DestConfig {
   spaceReserve: number;
   logLevel: LogLevel;
   s3: S3Flags;
+  /**
+   * `--rejoin`: an old source's data directory (after a promotion over it)
+   * becomes this destination, to be caught up by the promoted side (a
+   * failback); absent or false: a source's directory is refused.
+   */
+  rejoin?: boolean;
 }
 
 /** What `refsync promote` needs. */
@@ -326,7 +332,8 @@ function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
 
 /** Parses the flags of `refsync dest`. */
 export function parseDestArgs(args: string[]): DestConfig {
-  return destConfig(parse(args));
+  const v = parse(args, { rejoin: { type: "boolean" } });
+  return { ...destConfig(v), rejoin: v.rejoin === true };
 }
 
 function destConfig(v: Values, portFlag = "--port"): DestConfig {

@@ -20,8 +20,8 @@ usage:
   refsync source  [--host H] [--port P] [--data DIR] [--dest URL] [--token T] [--cp-sync refs|full]
                   [--sync-timeout MS] [--sync-policy P] [--verify-interval D] [S3 flags]
                   [client flags] [store flags] [--log-level L]
-  refsync dest    [--host H] [--port P] [--data DIR] [--token T] [S3 flags] [client flags]
-                  [store flags] [--log-level L]
+  refsync dest    [--host H] [--port P] [--data DIR] [--token T] [--rejoin] [S3 flags]
+                  [client flags] [store flags] [--log-level L]
   refsync promote --url DEST_URL --token T
   refsync verify  --data DIR       offline check of a stopped appliance's committed CP
 
@@ -45,6 +45,9 @@ appliance flags:
                            (default refs)
   --verify-interval D      source: compare both sides' committed CP block by block this often
                            (POST /v1/admin/verify; e.g. 6h, 30m; default 0: never)
+  --rejoin                 dest: DIR is an old source's (a promotion replaced it): it becomes the
+                           destination of the promoted side, its divergent log set aside in
+                           DIR/quarantine, caught up from the CP they share (a failback)
   --log-level L            ${LEVELS}: JSON log lines on stderr (default ${DEFAULTS.logLevel})
 
 client flags:

@@ -135,6 +135,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     const body = await c.req.json().catch(() => null) as {
       lastLsn?: unknown;
       truncateAfter?: unknown;
+      quarantineAfter?: unknown;
       ifLastLsn?: unknown;
     } | null;
     const sb = store.superblock;
@@ -161,6 +162,9 @@ export function createDestApp(ctx: DestAppContext): Hono {
         );
       }
       await store.log.truncateAfter(body.truncateAfter);
+    } else if (typeof body?.quarantineAfter === "number") {
+      // A failback: the tail the promoted side never received, kept for the operator.
+      await store.setAsideDivergentLog(body.quarantineAfter);
     } else if (typeof body?.lastLsn === "number") {
       // The source dropped log that a CP committed here covers (or the recorded catch-up's
       // target will cover once it commits): skip to it.
@@ -175,7 +179,8 @@ export function createDestApp(ctx: DestAppContext): Hono {
     } else {
       throw new RefsyncError(
         "bad_request",
-        "give {truncateAfter: LSN, ifLastLsn: LSN} or {lastLsn: LSN, ifLastLsn: LSN}",
+        "give {truncateAfter: LSN, ifLastLsn: LSN}, {lastLsn: LSN, ifLastLsn: LSN} or " +
+          "{quarantineAfter: LSN, ifLastLsn: LSN}",
       );
     }
     return c.json(replicationState(store));
@@ -210,6 +215,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
       lsn: { last: store.log.lastLsn, durable: store.log.durableLsn },
       client: reads,
       catchUp: store.catchUp,
+      rejoin: store.rejoin,
       wire,
       process: processStats(),
     }));

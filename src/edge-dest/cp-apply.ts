@@ -199,7 +199,8 @@ export class CpApplier {
         `no catch-up to CP ${r.cp} from CP ${r.baseCp} of this volume is recorded here; begin it again`,
       );
     }
-    if (committed.cp !== r.baseCp || !equalBytes(committed.volumeDigest, r.baseDigest)) {
+    const base = committed.cp === r.baseCp && equalBytes(committed.volumeDigest, r.baseDigest);
+    if (!base && !this.#store.catchUpReplaces(r.baseCp)) {
       throw new RefsyncError(
         "conflict",
         `a catch-up from CP ${r.baseCp}, but this destination is at CP ${committed.cp} (or digests differ)`,

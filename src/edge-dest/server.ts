@@ -64,6 +64,7 @@ export async function startDest(
   });
   const { store, token, tokenGenerated } = await openAppliance(config, log, {
     mirror: true,
+    rejoin: config.rejoin === true,
     ...metrics.storeHooks(options.fileOps),
     clock: options.clock,
     random: options.random,

@@ -19,7 +19,7 @@
  */
 import type { Hono } from "hono";
 import { RefsyncError } from "../errors/mod.ts";
-import type { DestState } from "../protocol/handshake/mod.ts";
+import type { DestRejoin, DestState } from "../protocol/handshake/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { requireToken } from "./auth.ts";
 
@@ -55,6 +55,20 @@ export function replicationState(store: ObjectStore): DestState {
         blocksDone: store.catchUp.blocksDone,
         bytesDone: store.catchUp.bytesDone,
       },
+    rejoin: rejoinState(store),
+  };
+}
+
+/** What a rejoining destination reports: the CPs it holds besides the committed one. */
+function rejoinState(store: ObjectStore): DestRejoin | null {
+  const rejoin = store.rejoin;
+  if (rejoin === null) return null;
+  const prev = store.volume.previousSuperblock;
+  const held = prev !== null && prev.cp === store.superblock.cp - 1;
+  return {
+    fromGeneration: rejoin.fromGeneration,
+    previousCp: held ? prev.cp : null,
+    previousDigest: held ? prev.volumeDigest.toHex() : null,
   };
 }
 

@@ -87,3 +87,12 @@ Deno.test("promote: needs --url and the pair token (flag or REFSYNC_TOKEN)", () 
     }
   });
 });
+
+Deno.test("refsync dest --rejoin: the failback flag, off by default; a source has none", () => {
+  withEnv(NO_ENV, () => {
+    assert.equal(parseDestArgs(["--data", "d"]).rejoin, false);
+    assert.equal(parseDestArgs(["--data", "d", "--rejoin"]).rejoin, true);
+    assert.throws(() => parseDestArgs(["--rejoin=yes"]), UsageError);
+    assert.throws(() => parseSourceArgs(["--rejoin"]), UsageError);
+  });
+});

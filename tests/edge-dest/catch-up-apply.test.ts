@@ -17,7 +17,11 @@ import { type CpRecord, encodeRecord, readRecords } from "../../src/protocol/cp-
 import { newWireStats } from "../../src/protocol/cp-sync/stats.ts";
 import { walkBornAfter } from "../../src/storage/objects/catch-up-walk.ts";
 import { ObjectStore } from "../../src/storage/objects/store.ts";
-import { decodeSuperblock, encodeSuperblock } from "../../src/storage/volume/superblock.ts";
+import {
+  decodeSuperblock,
+  encodeSuperblock,
+  type Superblock,
+} from "../../src/storage/volume/superblock.ts";
 import { bytesStream, drain, Prng, withTempDir } from "../storage/helpers.ts";
 
 const OPTS = { cpDirtyBytes: 1 << 30, maxObjectBytes: 1 << 30 };
@@ -40,10 +44,10 @@ async function sourceAt2(
   return { store, objects };
 }
 
-function begin(dest: ObjectStore, src: ObjectStore, total: number) {
+function begin(dest: ObjectStore, src: ObjectStore, total: number, baseCp = dest.superblock.cp) {
   const t = src.superblock;
   return dest.beginCatchUp({
-    baseCp: dest.superblock.cp,
+    baseCp,
     targetCp: t.cp,
     targetDigest: t.volumeDigest.toHex(),
     lsnCovered: t.lsnCovered,
@@ -221,6 +225,147 @@ Deno.test("catch-up apply: a block written twice is the sender's fault", async (
     } finally {
       await dest.close();
       await src.close();
+    }
+  });
+});
+
+/**
+ * A failover on stores: the source at CP 2 baselines the destination, then
+ * commits CP 3 alone (a history the destination never gets) and is lost; the
+ * destination is promoted (its log going on from what the baseline covers, as
+ * the source's handshake does). Resolves with the promoted store, the shared
+ * CP's superblock and the objects of CP 2.
+ */
+async function failover(dir: string): Promise<{
+  dest: ObjectStore;
+  shared: Superblock;
+  objects: Map<string, Uint8Array>;
+}> {
+  const { store: src, objects } = await sourceAt2(`${dir}/s`);
+  const shared = src.superblock;
+  const dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
+  try {
+    const s = source(src, dest);
+    begin(dest, src, s.walk.length * 4096);
+    await applyCatchUp(dest, ReadableStream.from([...catchUpParts(s, () => {})]), newWireStats());
+    await src.write("diverged", bytesStream(new Uint8Array(5000).fill(7)), {
+      replace: true,
+      offset: 0,
+    });
+    await src.checkpoint();
+    await dest.log.reset(shared.lsnCovered);
+    await dest.promote();
+    return { dest, shared, objects };
+  } catch (e) {
+    await dest.close();
+    throw e;
+  } finally {
+    await src.close();
+  }
+}
+
+Deno.test("catch-up apply: a promotion records the CP it started from; a failback baseline may replace a rejoining history", async () => {
+  await withTempDir(async (dir) => {
+    const done = await failover(dir);
+    const { shared, objects } = done;
+    let dest = done.dest;
+    let old: ObjectStore | null = null;
+    try {
+      const promoted = dest.superblock;
+      assert.equal(promoted.pairGeneration, 2);
+      assert.equal(promoted.promotedFromCp, shared.cp);
+      assert.deepEqual(promoted.promotedFromDigest, shared.volumeDigest);
+      // Carried into every later CP, and read back after a restart.
+      await dest.write("after", bytesStream(new Uint8Array(3000).fill(3)), {
+        replace: true,
+        offset: 0,
+      });
+      await dest.checkpoint();
+      await dest.close();
+      dest = await ObjectStore.open(`${dir}/d`, OPTS);
+      assert.equal(dest.superblock.cp, promoted.cp + 1);
+      assert.equal(dest.superblock.promotedFromCp, shared.cp);
+      assert.deepEqual(dest.superblock.promotedFromDigest, shared.volumeDigest);
+
+      // The old source rejoins; a baseline (base 0) replaces its CP 3 of generation 1.
+      old = await ObjectStore.open(`${dir}/s`, { ...OPTS, mirror: true, rejoin: true });
+      assert.equal(old.superblock.cp, 3);
+      assert.equal(old.catchUpReplaces(0), true);
+      const t = dest.superblock;
+      begin(old, dest, 0, 0);
+      const baseline = source(dest, old, {
+        baseCp: 0,
+        walk: walkBornAfter(dest.volume, t.catalogRoot, 0),
+      });
+      const result = await applyCatchUp(
+        old,
+        ReadableStream.from([...catchUpParts(baseline, () => {})]),
+        newWireStats(),
+      );
+      assert.equal(result.committed, true);
+      assert.deepEqual(old.digest(), dest.digest());
+      assert.equal(old.rejoin, null, "the rejoin mark is cleared at the commit");
+      assert.equal(old.stat("diverged"), null, "the divergent CP is gone");
+      for (const [key, bytes] of objects) {
+        assert.deepEqual(await drain(old.read(key, 0, bytes.length)), bytes, key);
+      }
+    } finally {
+      await old?.close();
+      await dest.close();
+    }
+  });
+});
+
+Deno.test("catch-up apply: a failback from the old source's previous CP rolls back, survives a reopen mid-way, and commits", async () => {
+  await withTempDir(async (dir) => {
+    const { dest, objects } = await failover(dir);
+    let old: ObjectStore | null = null;
+    try {
+      const rng = new Prng(12);
+      for (let i = 0; i < 3; i++) {
+        const bytes = rng.bytes(rng.range(1_000_000, 2_000_000));
+        objects.set(`b-${i}`, bytes);
+        await dest.write(`b-${i}`, bytesStream(bytes), { replace: true, offset: 0 });
+      }
+      await dest.checkpoint();
+      const t = dest.superblock;
+      assert.equal(t.promotedFromCp, 2);
+
+      old = await ObjectStore.open(`${dir}/s`, { ...OPTS, mirror: true, rejoin: true });
+      assert.equal(old.superblock.cp, 3);
+      begin(old, dest, 0, 2);
+      assert.equal(old.superblock.cp, 2, "back to the CP the promotion started from");
+      const resync = (from: ObjectStore, resumeFrom: number) =>
+        source(dest, from, {
+          baseCp: 2,
+          walk: walkBornAfter(dest.volume, t.catalogRoot, 2),
+          resumeFrom,
+        });
+      const all = await records(resync(old, 0));
+      assert.ok(all.length > 600, `a walk of ${all.length} entries`);
+      // Cut before COMMIT, then the old source's process restarts.
+      await assert.rejects(() => applyCatchUp(old!, stream(all.slice(0, 600)), newWireStats()));
+      await old.close();
+      old = await ObjectStore.open(`${dir}/s`, { ...OPTS, mirror: true });
+      assert.equal(old.superblock.cp, 2, "the base, after a restart too");
+      assert.equal(old.catchUp?.baseCp, 2);
+      assert.ok(old.rejoin !== null);
+      const done = old.catchUp!.blocksDone;
+      const result = await applyCatchUp(
+        old,
+        stream(await records(resync(old, done))),
+        newWireStats(),
+      );
+      assert.equal(result.committed, true);
+      assert.deepEqual(old.digest(), dest.digest());
+      assert.equal(old.rejoin, null);
+      assert.equal(old.stat("diverged"), null);
+      for (const [key, bytes] of objects) {
+        assert.deepEqual(await drain(old.read(key, 0, bytes.length)), bytes, key);
+      }
+    } finally {
+      await old?.close();
+      await dest.close();
     }
   });
 });

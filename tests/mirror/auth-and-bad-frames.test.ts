@@ -303,6 +303,8 @@ Deno.test("mirror auth: the destination refuses client writes (403), tokenless r
             blockCount: 101,
             volumeDigest: rng.bytes(32),
             promotedAtLsn: 0,
+            promotedFromCp: 0,
+            promotedFromDigest: new Uint8Array(32),
           }),
         };
         const cpCases: Array<[string, Array<CpRecord | Uint8Array>, number[]]> = [

@@ -32,7 +32,12 @@ import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
-import { type DestState, judgePairing } from "../../protocol/handshake/mod.ts";
+import {
+  type DestState,
+  divergentTailAfter,
+  judgePairing,
+  type LocalCp,
+} from "../../protocol/handshake/mod.ts";
 import type { MirrorState, SyncPolicy } from "../../protocol/mirror-state/mod.ts";
 import type { Appended } from "../../storage/log/mod.ts";
 import type { CheckpointResult, ObjectStore, SyncOutcome } from "../../storage/objects/store.ts";
@@ -163,7 +168,7 @@ export class Mirror {
   #fencing: RefsyncError | null = null;
   #fencingStarted: { promise: Promise<never>; reject: (e: RefsyncError) => void };
   /** What the fencing set aside. */
-  #quarantine: { file: string; firstLsn: number; lastLsn: number } | null = null;
+  #quarantine: { file: string | null; firstLsn: number; lastLsn: number } | null = null;
   /** The catch-up running in the background, and what it sends; CP syncs wait for it. */
   #catchUpRun: Promise<void> | null = null;
   #catchUpPlan: PlannedCatchUp | null = null;
@@ -408,16 +413,27 @@ export class Mirror {
     // the link down, so renewed nothing) is judged too, and resent when the destination lacks it.
     const sb = store.superblock;
     const prev = store.volume.previousSuperblock;
-    const verdict = judgePairing(state, {
+    const local: LocalCp = {
       volumeId: sb.volumeId.toHex(),
       pairGeneration: sb.pairGeneration,
       cp: sb.cp,
       volumeDigest: sb.volumeDigest.toHex(),
       previousDigest: prev && prev.cp === sb.cp - 1 ? prev.volumeDigest.toHex() : null,
-    });
+      promotedAtLsn: sb.promotedAtLsn,
+      promotedFromCp: sb.promotedFromCp,
+      promotedFromDigest: sb.promotedFromDigest.toHex(),
+    };
+    const verdict = judgePairing(state, local);
     if (verdict.kind === "fenced") throw await this.#fence(verdict.reason, verdict.keepLsn);
     if (verdict.kind === "refused") throw new RefsyncError("conflict", verdict.reason);
     let catchUp: PlannedCatchUp | null = null;
+    const tailAfter = verdict.kind === "catchUp" ? divergentTailAfter(state, local) : null;
+    if (tailAfter !== null) {
+      // A failback, before any log goes there: its tail above our promotion's LSN never
+      // reached us (never acknowledged, or acknowledged out of sync and lost by the failover).
+      state = await this.#client.resetLog({ quarantineAfter: tailAfter, ifLastLsn: state.lastLsn });
+      this.#log.warn("mirror.rejoin_set_aside", { afterLsn: tailAfter });
+    }
     if (verdict.kind === "catchUp") {
       catchUp = this.#catchUpRun ? null : this.#planCatchUp(state, verdict.baseCp, verdict.resume);
       if (catchUp && !verdict.resume) {
@@ -432,6 +448,8 @@ export class Mirror {
           pairGeneration: catchUp.target.pairGeneration,
           totalBytes: catchUp.walk.length * BLOCK_SIZE,
         });
+        // A rejoining destination may have gone back to its previous CP, the base.
+        catchUp.baseDigest = Uint8Array.fromHex(state.volumeDigest);
       }
     } else if (verdict.resendLastCp && !store.needsSync) {
       // We committed a CP the destination lacks, and restarted since: send it again from the volume.

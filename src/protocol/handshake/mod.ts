@@ -4,9 +4,11 @@
  * which a source decides from it whether the pair can work. A pairing is
  * accepted only when every CP sync it leads to could succeed: the same volume,
  * the same pair generation, and a destination at the source's CP or the one
- * before with the same volume digest. A destination without a CP, further
- * behind (same volume and generation), or in a catch-up gets a catch-up. Both appliances import this module; it
- * imports no storage.
+ * before with the same volume digest. A destination that is empty, further
+ * behind (same volume and generation), or in a catch-up gets a catch-up; so
+ * does an old source that rejoins the side promoted over it (a failback,
+ * `refsync dest --rejoin`). Both appliances import this module; it imports no
+ * storage.
  *
  * @example
  * ```ts
@@ -49,6 +51,21 @@ export interface DestState {
    * durable there, so a source that still has the target resumes after them.
    */
   catchUp: DestCatchUp | null;
+  /**
+   * Set while it rejoins after a promotion over it (`refsync dest --rejoin`,
+   * a failback): it was the source of pair generation `fromGeneration`, and
+   * agreed to have its divergent history replaced. `previousCp` and
+   * `previousDigest`: the CP before its committed one, while its volume still
+   * holds it (else null). Absent or null otherwise.
+   */
+  rejoin?: DestRejoin | null;
+}
+
+/** A rejoining destination, as {@link DestState} reports it. */
+export interface DestRejoin {
+  fromGeneration: number;
+  previousCp: number | null;
+  previousDigest: string | null;
 }
 
 /**
@@ -86,6 +103,14 @@ export interface LocalCp {
   volumeDigest: string;
   /** Hex digest of the CP before `cp`, or null when it is no longer on the volume. */
   previousDigest: string | null;
+  /**
+   * The LSN and the CP (with its hex digest) the promotion that began our
+   * pair generation started from (our superblock's); absent or 0 when none
+   * or unknown. A rejoining old source that holds that CP is resynced from it.
+   */
+  promotedAtLsn?: number;
+  promotedFromCp?: number;
+  promotedFromDigest?: string;
 }
 
 /** The verdict of a handshake. */
@@ -122,6 +147,9 @@ export type Pairing =
  * ```
  */
 export function judgePairing(dest: DestState, local: LocalCp): Pairing {
+  if (dest.rejoin && !dest.promoted && dest.pairGeneration < local.pairGeneration) {
+    return judgeRejoin(dest, dest.rejoin, local);
+  }
   if (dest.promoted || dest.pairGeneration > local.pairGeneration) {
     const direct = dest.pairGeneration === local.pairGeneration + 1 && dest.promotedAtLsn !== null;
     const at = direct ? `, at LSN ${dest.promotedAtLsn}` : "";
@@ -190,9 +218,64 @@ export function judgePairing(dest: DestState, local: LocalCp): Pairing {
 }
 
 /**
+ * A failback: the old source of an earlier pair generation rejoins us, its
+ * promoted side. It holds the CP our promotion started from (its committed
+ * one, or the one before when it committed a CP we never got): a resync from
+ * there. Else a baseline over what it holds (`--rejoin` agreed to that).
+ * Another volume stays refused: a misdirected URL never wipes a volume.
+ */
+function judgeRejoin(dest: DestState, rejoin: DestRejoin, local: LocalCp): Pairing {
+  if (dest.cp > 0 && dest.volumeId !== local.volumeId) {
+    return {
+      kind: "refused",
+      reason: `the rejoining destination holds another volume (${dest.volumeId}, ours ` +
+        `${local.volumeId}): unrelated histories`,
+    };
+  }
+  if (dest.catchUp !== null) {
+    // Its first catch-up from us is under way: resume it (or restart it to our CP).
+    const c = dest.catchUp;
+    const resume = c.targetCp === local.cp && c.targetDigest === local.volumeDigest;
+    return { kind: "catchUp", baseCp: c.baseCp, resume };
+  }
+  const from = local.promotedFromCp ?? 0;
+  const digest = local.promotedFromDigest;
+  const holds = from > 0 && (
+    (dest.cp === from && dest.volumeDigest === digest) ||
+    (rejoin.previousCp === from && rejoin.previousDigest === digest)
+  );
+  return { kind: "catchUp", baseCp: holds ? from : 0, resume: false };
+}
+
+/**
+ * The LSN above which a rejoining destination's log is set aside before any
+ * log goes there (its divergent tail: records our promotion never received,
+ * `local.promotedAtLsn`), or null when there is nothing to set aside. Only
+ * before its first catch-up from us is recorded: from then on its log above
+ * that LSN holds records we forwarded ourselves (acknowledged, ours).
+ *
+ * @example
+ * ```ts
+ * import { type DestState, divergentTailAfter, type LocalCp } from "./mod.ts";
+ * declare const state: DestState;
+ * declare const local: LocalCp;
+ * const after = divergentTailAfter(state, local); // e.g. 97: its LSNs 98.. are set aside
+ * ```
+ */
+export function divergentTailAfter(dest: DestState, local: LocalCp): number | null {
+  if (!dest.rejoin || dest.catchUp !== null || dest.pairGeneration >= local.pairGeneration) {
+    return null;
+  }
+  const keep = local.promotedAtLsn ?? 0;
+  return dest.lastLsn > keep ? keep : null;
+}
+
+/**
  * A change of the destination's log range asked by its source at the
  * handshake: cut a tail the source lost before fsyncing it (`truncateAfter`),
- * or skip to what a committed CP covers (`lastLsn`). `ifLastLsn` is where the
+ * or skip to what a committed CP covers (`lastLsn`), or, on a rejoining
+ * destination (a failback), set aside the divergent tail the new source never
+ * received (`quarantineAfter`: its `promotedAtLsn`). `ifLastLsn` is where the
  * destination's log ended when the source looked: the destination refuses the
  * reset when it ends elsewhere, so a reset that arrives late (a retry, a
  * duplicate) can never cut records acknowledged since.
@@ -205,4 +288,5 @@ export function judgePairing(dest: DestState, local: LocalCp): Pairing {
  */
 export type LogReset =
   | { truncateAfter: number; ifLastLsn: number }
-  | { lastLsn: number; ifLastLsn: number };
+  | { lastLsn: number; ifLastLsn: number }
+  | { quarantineAfter: number; ifLastLsn: number };

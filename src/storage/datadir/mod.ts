@@ -43,6 +43,14 @@ export interface RoleRecord {
    * commits it with its next CP.
    */
   pairGeneration?: number;
+  /**
+   * Set by `refsync dest --rejoin` on an old source's directory: this
+   * destination rejoins the side promoted over it, from pair generation
+   * `fromGeneration` (its own), and agreed to have its divergent history
+   * replaced (`at`: when). Cleared when the first catch-up from the new
+   * source commits.
+   */
+  rejoin?: { fromGeneration: number; at: string };
 }
 
 /** How a data directory is opened. */
@@ -60,6 +68,12 @@ export interface DataDirOptions {
   clock?: Clock;
   /** The pid written into the lock file. Default this process's. */
   pid?: number;
+  /**
+   * Opening as a destination, turn a source's directory into a rejoining
+   * destination ({@link RoleRecord.rejoin}) instead of refusing it. A
+   * destination's directory stays as it is.
+   */
+  rejoin?: boolean;
 }
 
 /** The command that starts each role, for the refusal message. */
@@ -117,6 +131,17 @@ export class DataDir {
     const lock = acquireLock(fs, path, options.pid ?? Deno.pid);
     try {
       let role = readRole(fs, path);
+      if (role?.role === "source" && options.role === "destination" && options.rejoin) {
+        role = {
+          role: "destination",
+          created: role.created,
+          rejoin: {
+            fromGeneration: role.pairGeneration ?? 1,
+            at: new Date(clock.now()).toISOString(),
+          },
+        };
+        writeRole(fs, path, role);
+      }
       if (role !== null && options.role !== null && role.role !== options.role) {
         throw new RefsyncError("conflict", wrongRole(path, role), {
           dir: path,
@@ -155,6 +180,17 @@ export class DataDir {
       promotedAt: new Date(this.#clock.now()).toISOString(),
       pairGeneration,
     };
+    writeRole(this.#fs, this.path, role);
+    this.#role = role;
+  }
+
+  /**
+   * Clears the rejoin mark ({@link RoleRecord.rejoin}): this destination is
+   * the image of its new source now. Durable when it returns.
+   */
+  rejoined(): void {
+    if (this.#role?.rejoin === undefined) return;
+    const { rejoin: _, ...role } = this.#role;
     writeRole(this.#fs, this.path, role);
     this.#role = role;
   }
@@ -222,5 +258,8 @@ function wrongRole(dir: string, role: RoleRecord): string {
   const what = role.promotedAt
     ? `was promoted to a source on ${role.promotedAt}`
     : `holds a ${role.role}'s data`;
-  return `${dir} ${what}; start it with \`refsync ${COMMAND[role.role]} --data ${dir}\``;
+  const start = `start it with \`refsync ${COMMAND[role.role]} --data ${dir}\``;
+  if (role.role === "destination") return `${dir} ${what}; ${start}`;
+  return `${dir} ${what}; ${start}, or, to make it the destination of the side promoted ` +
+    `over it (a failback: its divergent log is set aside), \`refsync dest --data ${dir} --rejoin\``;
 }

@@ -166,7 +166,7 @@ export async function commitCatchUp(
   }
   const live = new Bitmap();
   walkTree(volume, sb.catalogRoot, (block) => live.set(block));
-  await tx.commitCatchUp(bytes, live);
+  await tx.commitCatchUp(bytes, live, record.baseCp);
   clearCatchUp(fs, ctx.dataDir.path);
   adoptCommitted(ctx, sb.cp, [], sb.lsnCovered);
   return { committed: true, superblock: sb };

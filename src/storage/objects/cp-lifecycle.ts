@@ -152,11 +152,14 @@ export class CpLifecycle {
       cpContentDigest(tx.written),
       fields,
     );
-    // A promotion's CP (the generation changes) marks where the new generation's history began.
-    const promotedAtLsn = state.generation === previous.pairGeneration
-      ? previous.promotedAtLsn
-      : lsnCovered;
-    const sb = await tx.commit({ ...previous, ...fields, volumeDigest, promotedAtLsn });
+    // A promotion's CP (the generation changes) marks where the new generation's history
+    // began: at which LSN, and from which CP (a failing-back old source resyncs from it).
+    const promotion = state.generation === previous.pairGeneration ? {} : {
+      promotedAtLsn: lsnCovered,
+      promotedFromCp: previous.cp,
+      promotedFromDigest: previous.volumeDigest,
+    };
+    const sb = await tx.commit({ ...previous, ...fields, volumeDigest, ...promotion });
     // The new tree is on disk: reads move to it, and the frozen layer is now in it.
     state.catalog = catalog;
     layers.committed();

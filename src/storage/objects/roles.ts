@@ -81,20 +81,52 @@ export async function fence(
   reason: string,
   keepLsn: number,
   quarantineDir: string,
-): Promise<{ file: string; firstLsn: number; lastLsn: number } | null> {
+): Promise<SetAside | null> {
   const { state, volume, log, layers } = ctx;
   assertOpen(state);
   state.fenced = reason;
   // A running CP is abandoned by its mirror (mirrorHolds rejects) or has committed.
   await ctx.cps.running?.catch(() => {});
-  const keep = Math.max(keepLsn, volume.superblock.lsnCovered);
-  const lastLsn = log.lastLsn;
-  if (lastLsn <= keep) return null;
-  const file = await log.copyFramesAfter(keep, quarantineDir);
-  await log.truncateAfter(keep);
+  const aside = await setAsideLogAfter(
+    ctx,
+    Math.max(keepLsn, volume.superblock.lsnCovered),
+    quarantineDir,
+  );
+  if (aside === null) return null;
   layers.clearActive();
   replay(log, volume.superblock.lsnCovered + 1, layers);
+  return aside;
+}
+
+/** What {@link setAsideLogAfter} set aside. */
+export interface SetAside {
+  /** Null when the log held no record above `keep` (it only ended there). */
+  file: string | null;
+  firstLsn: number;
+  lastLsn: number;
+}
+
+/**
+ * Sets the log records above `keep` aside: copied to
+ * `quarantineDir/<first LSN>.seg` (frames as in the log), then cut from the
+ * log. A fenced source does it with the tail its promoted destination never
+ * received; a rejoining destination (a failback) with its divergent tail.
+ * Null when the log ends at or below `keep`.
+ */
+export async function setAsideLogAfter(
+  ctx: RoleContext,
+  keep: number,
+  quarantineDir: string,
+): Promise<SetAside | null> {
+  const { state, log } = ctx;
+  const lastLsn = log.lastLsn;
+  if (lastLsn <= keep) return null;
+  // A log that starts above `keep + 1` (dropped through a CP) is set aside whole.
+  const from = Math.max(keep, log.firstLsn - 1);
+  const file = from < lastLsn ? await log.copyFramesAfter(from, quarantineDir) : null;
+  if (from === keep) await log.truncateAfter(keep);
+  else await log.reset(keep);
   state.stats.lsn.last = log.lastLsn;
   state.stats.lsn.acked = Math.min(state.stats.lsn.acked, log.lastLsn);
-  return { file, firstLsn: keep + 1, lastLsn };
+  return { file, firstLsn: from + 1, lastLsn };
 }

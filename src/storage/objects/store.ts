@@ -40,7 +40,14 @@ import { ObjectReads } from "./reads.ts";
 import { Reclamation } from "./reclamation.ts";
 import { decodeRecord } from "./record.ts";
 import { markLive, rebuildLastCheckpoint, replay } from "./recovery.ts";
-import { adoptCommitted, fence, promote, type RoleContext } from "./roles.ts";
+import {
+  adoptCommitted,
+  fence,
+  promote,
+  type RoleContext,
+  type SetAside,
+  setAsideLogAfter,
+} from "./roles.ts";
 import {
   type CatchUpCommit,
   catchUpCommitted,
@@ -206,6 +213,7 @@ export class ObjectStore {
       role: options.mirror ? "destination" : "source",
       fs: fileOps,
       clock,
+      rejoin: options.mirror === true && options.rejoin === true,
     });
     let volume: Volume | null = null;
     let log: NvLog;
@@ -227,6 +235,9 @@ export class ObjectStore {
         clearCatchUp(fs, dir);
         store.#catchUp = null;
       }
+      const rejoin = dataDir.role?.rejoin;
+      // The first catch-up from the new source committed, and the crash came before the mark went.
+      if (rejoin && volume.superblock.pairGeneration > rejoin.fromGeneration) dataDir.rejoined();
       const retired = store.#markLive();
       if (retired) store.#reclamation.retire(retired);
       if (!options.mirror) replay(log, volume.superblock.lsnCovered + 1, store.#layers);
@@ -291,8 +302,9 @@ export class ObjectStore {
       current && current.baseCp === target.baseCp && current.targetCp === target.targetCp &&
       current.targetDigest === target.targetDigest
     ) return current;
+    if (current === null && this.rejoin !== null) this.#rollBackForRejoin(target);
     const sb = this.superblock;
-    if (target.baseCp !== (current?.baseCp ?? sb.cp)) {
+    if (target.baseCp !== (current?.baseCp ?? sb.cp) && !this.catchUpReplaces(target.baseCp)) {
       throw new RefsyncError(
         "conflict",
         `a catch-up from CP ${target.baseCp}, but this destination's image is CP ${
@@ -304,6 +316,65 @@ export class ObjectStore {
     saveCatchUp(this.#fs, this.#dataDir.path, record);
     this.#catchUp = record;
     return record;
+  }
+
+  /**
+   * True when a catch-up from `baseCp` replaces this destination's history:
+   * a baseline (base 0) over a rejoining destination's CP, which agreed to it
+   * (`--rejoin`).
+   */
+  catchUpReplaces(baseCp: number): boolean {
+    return baseCp === 0 && this.superblock.cp > 0 && this.rejoin !== null;
+  }
+
+  /**
+   * A rejoining destination whose catch-up builds on its previous CP (its
+   * committed one is a CP only the old source had, the promoted side started
+   * from the one before) goes back to it first: the committed superblock slot
+   * is invalidated durably, so the commit (to the slot not holding the base)
+   * and any restart meanwhile see the base. Its records are in the log above
+   * the promotion's LSN, which the source had set aside (quarantine) first.
+   */
+  #rollBackForRejoin(target: CatchUpBegin): void {
+    const sb = this.superblock;
+    const prev = this.volume.previousSuperblock;
+    if (target.baseCp === 0 || target.baseCp === sb.cp) return;
+    if (prev === null || prev.cp !== target.baseCp || prev.cp !== sb.cp - 1) return;
+    this.volume.rollBack();
+    this.#state.catalog = new Catalog(this.volume, this.volume.superblock.catalogRoot);
+    this.#reads.clearEtags();
+    this.stats.cp.committed = this.volume.superblock.cp;
+    this.#logger.warn("store.rejoin_rolled_back", { from: sb.cp, to: prev.cp });
+  }
+
+  /**
+   * Destination: the rejoin mark of `refsync dest --rejoin` (an old source
+   * failing back to the side promoted over it), or null. While it is set the
+   * source may set this log's divergent tail aside
+   * ({@link setAsideDivergentLog}) and catch it up from the CP the promotion
+   * started from, or by a baseline; the commit of that catch-up clears it.
+   */
+  get rejoin(): { fromGeneration: number; at: string } | null {
+    return this.#dataDir.role?.rejoin ?? null;
+  }
+
+  /**
+   * Rejoining destination: sets the log records above `keepLsn` (the new
+   * source's `promotedAtLsn`: never received there) aside in
+   * `DATA/quarantine/<first LSN>.seg` and cuts them, as a fenced source does.
+   * Nothing of them is ever served (a destination serves its committed CP).
+   */
+  async setAsideDivergentLog(keepLsn: number): Promise<SetAside | null> {
+    if (!this.isMirror || this.rejoin === null) {
+      throw new RefsyncError(
+        "conflict",
+        "only a rejoining destination (`refsync dest --rejoin`) sets its log tail aside",
+      );
+    }
+    const aside = await setAsideLogAfter(this.#roles, keepLsn, `${this.#dataDir.path}/quarantine`);
+    // The operator's record of what the failover lost (acknowledged out of sync, if any).
+    if (aside) this.#logger.warn("store.rejoin_set_aside", { ...aside });
+    return aside;
   }
 
   /** Destination: the volume transaction the recorded catch-up's blocks are written through. */
@@ -336,7 +407,11 @@ export class ObjectStore {
   async commitCatchUp(tx: CpTransaction, superblock: Uint8Array): Promise<CatchUpCommit> {
     const record = this.#requireCatchUp();
     const result = await commitCatchUp(this.#roles, this.#fs, record, tx, superblock);
-    if (result.committed) this.#catchUp = null;
+    if (result.committed) {
+      this.#catchUp = null;
+      // The image of the new source's history: this destination has rejoined.
+      this.#dataDir.rejoined();
+    }
     return result;
   }
 
@@ -535,7 +610,7 @@ export class ObjectStore {
     reason: string,
     keepLsn: number,
     quarantineDir: string,
-  ): Promise<{ file: string; firstLsn: number; lastLsn: number } | null> {
+  ): Promise<SetAside | null> {
     return fence(this.#roles, reason, keepLsn, quarantineDir);
   }
 

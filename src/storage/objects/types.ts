@@ -51,6 +51,12 @@ export interface StoreOptions {
    * ({@link ObjectStore.adoptCommitted}) until {@link ObjectStore.promote}.
    */
   mirror?: boolean;
+  /**
+   * With `mirror`: a source's data directory becomes a rejoining destination
+   * (`refsync dest --rejoin`, a failback) instead of being refused; see
+   * {@link ObjectStore.rejoin}.
+   */
+  rejoin?: boolean;
   /** Resolves when the mirror is ready for CP syncs (its first handshake); CPs wait for it. */
   ready?: () => Promise<void>;
   /**

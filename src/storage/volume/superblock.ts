@@ -13,6 +13,8 @@
  *  72 32  volume digest (chain over every CP's content digest)
  * 104  8  promoted at LSN (the last LSN of the history before the promotion that
  *         began this pair generation; 0 in generation 1)
+ * 112  8  promoted from CP (the CP that promotion started from; 0 = none or unknown)
+ * 120 32  promoted from digest (that CP's volume digest; zeros with it)
  * 4064 32 checksum
  * ```
  *
@@ -53,6 +55,14 @@ export interface Superblock {
    * rest aside.
    */
   promotedAtLsn: number;
+  /**
+   * The committed CP the promotion that began this pair generation started
+   * from, and its volume digest, carried into every later CP (0 and zeros in
+   * generation 1, and on volumes written before these fields: unknown). The
+   * returning old source holds that CP when it can fail back by a resync.
+   */
+  promotedFromCp: number;
+  promotedFromDigest: Uint8Array;
 }
 
 /**
@@ -69,6 +79,7 @@ export interface Superblock {
  * const current: Superblock = {
  *   volumeId: new Uint8Array(16), pairGeneration: 1, cp: 4, lsnCovered: 90,
  *   catalogRoot: null, blockCount: 2, volumeDigest: new Uint8Array(32), promotedAtLsn: 0,
+ *   promotedFromCp: 0, promotedFromDigest: new Uint8Array(32),
  * };
  * assertSuccessor(current, { ...current, cp: 5, lsnCovered: 120 }); // fine
  * // assertSuccessor(current, { ...current, cp: 5, lsnCovered: 80 }) throws an AssertionError
@@ -106,6 +117,7 @@ export const SUPERBLOCK_SLOTS = 2;
 export function encodeSuperblock(sb: Superblock): Uint8Array {
   assert(sb.volumeId.length === 16, "a volume id is 16 bytes");
   assert(sb.volumeDigest.length === 32, "a volume digest is 32 bytes");
+  assert(sb.promotedFromDigest.length === 32, "a volume digest is 32 bytes");
   const out = new Uint8Array(BLOCK_SIZE);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
@@ -118,6 +130,8 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
   view.setBigUint64(64, BigInt(sb.blockCount), true);
   out.set(sb.volumeDigest, 72);
   view.setBigUint64(104, BigInt(sb.promotedAtLsn), true);
+  view.setBigUint64(112, BigInt(sb.promotedFromCp), true);
+  out.set(sb.promotedFromDigest, 120);
   out.set(blake3(out.subarray(0, CHECKSUM_OFFSET)), CHECKSUM_OFFSET);
   return out;
 }
@@ -146,6 +160,8 @@ export function decodeSuperblock(block: Uint8Array): Superblock | null {
     blockCount: Number(view.getBigUint64(64, true)),
     volumeDigest: block.slice(72, 104),
     promotedAtLsn: Number(view.getBigUint64(104, true)),
+    promotedFromCp: Number(view.getBigUint64(112, true)),
+    promotedFromDigest: block.slice(120, 152),
   };
 }
 

@@ -111,6 +111,8 @@ export class Volume {
         blockCount: SUPERBLOCK_SLOTS,
         volumeDigest: new Uint8Array(32),
         promotedAtLsn: 0,
+        promotedFromCp: 0,
+        promotedFromDigest: new Uint8Array(32),
       };
       // Created whole or not at all: a crash here must not leave an empty volume.dat that can
       // never be opened. Slot 1 is written too (invalid, zeros) so that no superblock write
@@ -232,6 +234,26 @@ export class Volume {
   }
 
   /**
+   * Makes the previous CP the committed one again: the committed CP's slot is
+   * zeroed durably (a slot that is no valid superblock), so a reopen picks the
+   * previous CP too. For a destination that rejoins its promoted source (a
+   * failback) when the promotion started from that previous CP: the
+   * committed one is a CP only the old source had. Its blocks stay as they
+   * are (the caller marks the destination's image incomplete first).
+   */
+  rollBack(): void {
+    if (this.#cp !== null) throw new Error("invariant: a CP is in progress");
+    const previous = this.#previous;
+    if (previous === null) throw new Error("invariant: no previous CP to go back to");
+    this.writeAt(new Uint8Array(BLOCK_SIZE), this.#slot * BLOCK_SIZE);
+    // Rare (once per failback): on the event loop, so the caller stays synchronous.
+    this.#ops.fdatasyncSync(this.#fd);
+    this.#superblock = previous;
+    this.#previous = null;
+    this.#slot ^= 1;
+  }
+
+  /**
    * Writes each `bytes` over its `block`, live in the committed CP, then
    * fdatasyncs: the one write of a live block, a repair. The caller has
    * checked the bytes against the block's own pointer (they are the bytes the
@@ -293,12 +315,20 @@ export class Volume {
   }
 
   /** @internal Called by a CpTransaction when it commits or aborts. */
-  finishCp(tx: CpTransaction, committed: Superblock | null, live: Bitmap | null): void {
+  finishCp(
+    tx: CpTransaction,
+    committed: Superblock | null,
+    live: Bitmap | null,
+    replaced = false,
+  ): void {
     if (this.#cp !== tx) throw new Error("invariant: finishing a CP that is not current");
     this.#cp = null;
     if (committed !== null && live !== null) {
-      // After a catch-up the committed CP is not the one before the new one.
-      this.#previous = this.#superblock.cp === committed.cp - 1 ? this.#superblock : null;
+      // After a catch-up the committed CP is not the one before the new one; after one that
+      // replaced a history (a failback's baseline), no CP of the old history is.
+      this.#previous = !replaced && this.#superblock.cp === committed.cp - 1
+        ? this.#superblock
+        : null;
       this.#superblock = committed;
       this.#live = live;
     }
@@ -453,27 +483,32 @@ export class CpTransaction implements CpWriter {
    * superblock goes to the slot not holding the committed (base) CP, so a torn
    * write falls back to the base, never to an older CP.
    */
-  async commitCatchUp(bytes: Uint8Array, live: Bitmap): Promise<Superblock> {
+  async commitCatchUp(bytes: Uint8Array, live: Bitmap, baseCp: number): Promise<Superblock> {
     this.#assertOpen();
     const sb = decodeSuperblock(bytes);
     if (sb === null || sb.cp !== this.cp) throw new Error(`invalid superblock for CP ${this.cp}`);
     const base = this.#volume.superblock;
+    // A baseline over a rejoining old source's CP replaces a history, it does not extend it.
+    const replaces = baseCp === 0 && base.cp > 0;
     this.flush();
     await this.#volume.sync();
     // Paired assertions right before the superblock write (as TigerBeetle's write_header).
-    assert(sb.cp > base.cp, `catch-up to CP ${sb.cp} over CP ${base.cp}`);
+    assert(replaces || sb.cp > base.cp, `catch-up to CP ${sb.cp} over CP ${base.cp}`);
     assert(
       base.cp === 0 || equalBytes(sb.volumeId, base.volumeId),
       "a catch-up keeps the volume id of a destination that holds a CP",
     );
     assert(sb.pairGeneration >= base.pairGeneration, "a catch-up never lowers the generation");
-    assert(sb.lsnCovered >= base.lsnCovered, "a catch-up never moves lsnCovered back");
+    assert(
+      replaces || sb.lsnCovered >= base.lsnCovered,
+      "a catch-up never moves lsnCovered back",
+    );
     const overwritten = decodeSuperblock(this.#volume.readBlock(this.#volume.nextSlot));
     assert(overwritten?.cp !== base.cp, "a catch-up never overwrites the base CP's slot");
     for (let i = 0; i < SUPERBLOCK_SLOTS; i++) live.set(i);
     await this.#volume.writeSuperblock(bytes, this.cp);
     this.#done = true;
-    this.#volume.finishCp(this, sb, live);
+    this.#volume.finishCp(this, sb, live, replaces);
     return sb;
   }
 

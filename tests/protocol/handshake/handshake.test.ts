@@ -4,7 +4,12 @@
  * that work are accepted.
  */
 import assert from "node:assert/strict";
-import { type DestState, judgePairing, type LocalCp } from "../../../src/protocol/handshake/mod.ts";
+import {
+  type DestState,
+  divergentTailAfter,
+  judgePairing,
+  type LocalCp,
+} from "../../../src/protocol/handshake/mod.ts";
 
 const local: LocalCp = {
   volumeId: "11".repeat(16),
@@ -116,4 +121,115 @@ Deno.test("handshake: a recorded catch-up resumes when its target is our CP, els
   });
   const ahead = judgePairing({ ...dest, catchUp: { ...catchUp, targetCp: 9 } }, local);
   assert.equal(ahead.kind, "refused");
+});
+
+/** B, promoted from CP 4 (digest 44..) at LSN 97, now at CP 7 of pair generation 2. */
+const promotedSource: LocalCp = {
+  ...local,
+  pairGeneration: 2,
+  cp: 7,
+  volumeDigest: "77".repeat(32),
+  previousDigest: "66".repeat(32),
+  promotedAtLsn: 97,
+  promotedFromCp: 4,
+  promotedFromDigest: "44".repeat(32),
+};
+/** A, the old source, rejoining (`refsync dest --rejoin`): committed CP 4 of generation 1. */
+const rejoining: DestState = {
+  ...atOurCp,
+  cp: 4,
+  volumeDigest: "44".repeat(32),
+  rejoin: { fromGeneration: 1, previousCp: 3, previousDigest: "33".repeat(32) },
+};
+
+Deno.test("handshake: a rejoining old source holding the promotion's CP is resynced from it", () => {
+  assert.deepEqual(judgePairing(rejoining, promotedSource), {
+    kind: "catchUp",
+    baseCp: 4,
+    resume: false,
+  });
+  // It committed a CP the promoted side never got: the shared one is its previous CP.
+  const ahead: DestState = {
+    ...rejoining,
+    cp: 5,
+    volumeDigest: "5a".repeat(32),
+    rejoin: { fromGeneration: 1, previousCp: 4, previousDigest: "44".repeat(32) },
+  };
+  assert.deepEqual(judgePairing(ahead, promotedSource), {
+    kind: "catchUp",
+    baseCp: 4,
+    resume: false,
+  });
+  // Its first catch-up from us is recorded: resumed when its target is our CP.
+  const catching = {
+    ...rejoining,
+    catchUp: { baseCp: 4, targetCp: 7, targetDigest: "77".repeat(32), blocksDone: 9, bytesDone: 1 },
+  };
+  assert.deepEqual(judgePairing(catching, promotedSource), {
+    kind: "catchUp",
+    baseCp: 4,
+    resume: true,
+  });
+});
+
+Deno.test("handshake: a rejoining old source that does not hold the promotion's CP gets a baseline", () => {
+  const cases: Array<[string, Partial<DestState>, Partial<LocalCp>]> = [
+    ["the same CP number, another digest", { volumeDigest: "4f".repeat(32) }, {}],
+    ["two CPs ahead", {
+      cp: 6,
+      volumeDigest: "6f".repeat(32),
+      rejoin: { fromGeneration: 1, previousCp: 5, previousDigest: "5f".repeat(32) },
+    }, {}],
+    ["a previous CP no longer held", {
+      cp: 5,
+      volumeDigest: "5f".repeat(32),
+      rejoin: { fromGeneration: 1, previousCp: null, previousDigest: null },
+    }, {}],
+    ["the promotion's CP unknown (an old volume)", {}, { promotedFromCp: 0 }],
+  ];
+  for (const [what, dest, ours] of cases) {
+    assert.deepEqual(
+      judgePairing({ ...rejoining, ...dest }, { ...promotedSource, ...ours }),
+      { kind: "catchUp", baseCp: 0, resume: false },
+      what,
+    );
+  }
+  // Another volume is never overwritten, rejoining or not: a misdirected URL wipes nothing.
+  const other = judgePairing({ ...rejoining, volumeId: "22".repeat(16) }, promotedSource);
+  assert.equal(other.kind, "refused");
+  assert.match(other.kind === "refused" ? other.reason : "", /another volume.*unrelated/);
+});
+
+Deno.test("handshake: an old source not rejoining is refused as before", () => {
+  const v = judgePairing({ ...rejoining, rejoin: null }, promotedSource);
+  assert.equal(v.kind, "refused");
+  assert.match(
+    v.kind === "refused" ? v.reason : "",
+    /pair generation 1, this source 2: it is the other side of a promotion/,
+  );
+  // A rejoin mark of the same generation is an ordinary destination (its catch-up committed).
+  const same = { ...rejoining, pairGeneration: 2, cp: 6, volumeDigest: "66".repeat(32) };
+  assert.deepEqual(judgePairing(same, promotedSource), { kind: "ok", resendLastCp: true });
+});
+
+Deno.test("handshake: a rejoining destination's tail above our promotion LSN is set aside once, before its first catch-up", () => {
+  assert.equal(divergentTailAfter({ ...rejoining, lastLsn: 100 }, promotedSource), 97);
+  assert.equal(divergentTailAfter({ ...rejoining, lastLsn: 97 }, promotedSource), null);
+  assert.equal(divergentTailAfter({ ...rejoining, lastLsn: 90 }, promotedSource), null);
+  // Once its catch-up from us is recorded, its log above 97 is what we forwarded: ours.
+  const catching = {
+    ...rejoining,
+    lastLsn: 130,
+    catchUp: { baseCp: 4, targetCp: 7, targetDigest: "77".repeat(32), blocksDone: 0, bytesDone: 0 },
+  };
+  assert.equal(divergentTailAfter(catching, promotedSource), null);
+  // Not rejoining, or no longer behind us: nothing is set aside.
+  assert.equal(
+    divergentTailAfter({ ...rejoining, rejoin: null, lastLsn: 100 }, promotedSource),
+    null,
+  );
+  assert.equal(
+    divergentTailAfter({ ...rejoining, pairGeneration: 2, lastLsn: 100 }, promotedSource),
+    null,
+  );
 });

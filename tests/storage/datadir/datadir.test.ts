@@ -72,7 +72,9 @@ Deno.test("datadir: the role is recorded at creation and a store of the other ro
       (e: unknown) =>
         isError(e, "conflict") &&
         e.message ===
-          `${dir}/s holds a source's data; start it with \`refsync source --data ${dir}/s\``,
+          `${dir}/s holds a source's data; start it with \`refsync source --data ${dir}/s\`, ` +
+            "or, to make it the destination of the side promoted over it (a failback: its " +
+            `divergent log is set aside), \`refsync dest --data ${dir}/s --rejoin\``,
     );
     // A refusal releases the lock: the right role opens at once.
     await (await ObjectStore.open(`${dir}/d`, DEST)).close();
@@ -106,8 +108,9 @@ Deno.test("datadir: a promoted destination is a source; it names the promotion w
       () => ObjectStore.open(dir, DEST),
       (e: unknown) =>
         isError(e, "conflict") &&
-        e.message ===
-          `${dir} was promoted to a source on ${role.promotedAt}; start it with \`refsync source --data ${dir}\``,
+        e.message.startsWith(
+          `${dir} was promoted to a source on ${role.promotedAt}; start it with \`refsync source --data ${dir}\`, or`,
+        ),
     );
     const source = await ObjectStore.open(dir, SOURCE);
     try {
@@ -170,6 +173,54 @@ Deno.test("store log: cp.committed is a debug line with the CP's numbers; a fail
       await store.checkpoint();
     } finally {
       await store.close();
+    }
+  });
+});
+
+Deno.test("datadir: --rejoin turns a source's directory into a rejoining destination, its data kept", async () => {
+  await withTempDir(async (dir) => {
+    const source = await ObjectStore.open(dir, SOURCE);
+    try {
+      await source.write("a", body("the old source's"), { replace: true, offset: 0 });
+      await source.checkpoint();
+    } finally {
+      await source.close();
+    }
+    const created = JSON.parse(Deno.readTextFileSync(`${dir}/role`)).created;
+    // Without --rejoin a source's directory stays refused as a destination.
+    await assert.rejects(() => ObjectStore.open(dir, DEST), (e: unknown) => isError(e, "conflict"));
+    const dest = await ObjectStore.open(dir, { ...DEST, rejoin: true });
+    try {
+      assert.equal(dest.isMirror, true);
+      assert.equal(dest.rejoin?.fromGeneration, 1);
+      assert.equal(dest.superblock.cp, 1, "its volume is kept");
+      assert.equal(await readText(dest, "a"), "the old source's");
+    } finally {
+      await dest.close();
+    }
+    const role = JSON.parse(Deno.readTextFileSync(`${dir}/role`));
+    assert.equal(role.role, "destination");
+    assert.equal(role.created, created);
+    assert.equal(role.rejoin.fromGeneration, 1);
+    assert.ok(!Number.isNaN(Date.parse(role.rejoin.at)));
+    // Durable: a restart without the flag is the rejoining destination still, never a source.
+    const again = await ObjectStore.open(dir, DEST);
+    try {
+      assert.equal(again.rejoin?.fromGeneration, 1);
+    } finally {
+      await again.close();
+    }
+    await assert.rejects(
+      () => ObjectStore.open(dir, SOURCE),
+      (e: unknown) => isError(e, "conflict"),
+    );
+    // On a destination's directory --rejoin changes nothing.
+    await (await ObjectStore.open(`${dir}/d`, DEST)).close();
+    const plain = await ObjectStore.open(`${dir}/d`, { ...DEST, rejoin: true });
+    try {
+      assert.equal(plain.rejoin, null);
+    } finally {
+      await plain.close();
     }
   });
 });

@@ -131,6 +131,8 @@ Deno.test(
         blockCount: rng.range(2, 2 ** 32),
         volumeDigest: rng.bytes(32),
         promotedAtLsn: rng.range(0, 2 ** 45),
+        promotedFromCp: rng.range(0, 2 ** 40),
+        promotedFromDigest: rng.bytes(32),
       };
       const bytes = encodeSuperblock(sb);
       assert.equal(bytes.length, BLOCK_SIZE);
@@ -491,6 +493,8 @@ Deno.test("assertSuccessor: a destination's first CP takes its source's volume i
     blockCount: 2,
     volumeDigest: new Uint8Array(32),
     promotedAtLsn: 0,
+    promotedFromCp: 0,
+    promotedFromDigest: new Uint8Array(32),
   };
   const source = new Uint8Array(16).fill(2);
   assertSuccessor(current, { ...current, cp: 1, volumeId: source, lsnCovered: 7 });
@@ -594,6 +598,31 @@ Deno.test("volume: a failed superblock write refuses further CPs until reopened"
       tx.abort();
     } finally {
       reopened.close();
+    }
+  });
+});
+
+Deno.test("volume: rollBack makes the previous CP the committed one, durably; the next commit takes the freed slot", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/volume.dat`;
+    await buildCps(path, 5);
+    let vol = await Volume.open(path);
+    try {
+      const four = vol.previousSuperblock!;
+      assert.equal(four.cp, 4);
+      vol.rollBack();
+      assert.deepEqual(vol.superblock, four);
+      assert.equal(vol.previousSuperblock, null);
+      assert.throws(() => vol.rollBack(), /no previous CP/);
+      vol.close();
+      // A restart sees CP 4: CP 5's slot holds no valid superblock any more.
+      vol = await Volume.open(path);
+      assert.equal(vol.superblock.cp, 4);
+      assert.equal(vol.previousSuperblock, null);
+      assert.equal(decodeSuperblock(vol.readBlock(superblockSlot(5))), null);
+      assert.equal(vol.nextSlot, superblockSlot(5));
+    } finally {
+      vol.close();
     }
   });
 });
