@@ -61,12 +61,14 @@ Deno.test("mirror baseline: an empty destination gets the image while writes go 
           String(SYNC_TIMEOUT_MS),
         ]);
         const source = src;
-        // The catch-up is recorded on the destination before its first block.
+        // The catch-up is recorded on the destination before its first block, and the source
+        // reports its progress from when it starts sending.
         await eventually("the baseline starts", async () => {
-          const s = await statsOf(dst);
-          return s.catchUp ? true : undefined;
+          const progress = (await statsOf(source)).mirror?.progress as { kind: string } | null;
+          return progress?.kind === "baseline" && (await statsOf(dst)).catchUp ? true : undefined;
         }, { ms: 30_000, pauseMs: 20 });
         Deno.kill(source.pid, "SIGSTOP");
+        let writes: Promise<Array<{ status: number; text: string }>> = Promise.resolve([]);
         try {
           const read = await callJson(objectUrl(dst.url, "old/0"));
           assert.equal(read.status, 503, read.text);
@@ -89,23 +91,16 @@ Deno.test("mirror baseline: an empty destination gets the image while writes go 
             { headers: adminAuth(dst) },
           );
           assert.equal(state.json.catchUp?.baseCp, 0);
+          const seeds = Array.from({ length: 10 }, () => rng.int(2 ** 31));
+          writes = Promise.all(
+            seeds.map((seed, i) => putRandomObject(source.url, model, `new/${i}`, seed, 64 * KiB)),
+          );
         } finally {
           Deno.kill(source.pid, "SIGCONT");
         }
-        const progress = (await statsOf(source)).mirror?.progress as {
-          kind: string;
-          total: number;
-        };
-        assert.equal(progress?.kind, "baseline");
-        // Writes go on beside the baseline.
-        for (let i = 0; i < 10; i++) {
-          const put = await putRandomObject(
-            source.url,
-            model,
-            `new/${i}`,
-            rng.int(2 ** 31),
-            64 * KiB,
-          );
+        // Writes go on beside the baseline: sent while it is recorded (the source stopped), they
+        // are answered once it runs again, each within --sync-timeout.
+        for (const [i, put] of (await writes).entries()) {
           assert.equal(put.status, 201, `write ${i} during the baseline: ${put.text}`);
         }
         await untilCommitted(source, 180_000);
