@@ -10,9 +10,10 @@
  * is checked against the bytes here, and again by the destination, before it
  * is used.
  *
- * A block's first log location is kept while the destination still holds that
- * record (a repeat logged later is not acknowledged yet, so it could not be
- * referenced); a location in log the destination dropped is replaced.
+ * A block's volume location, or its first log location while the destination
+ * still holds that record, is kept when a repeat is logged (the repeat is not
+ * acknowledged yet, so it could not be referenced); a location in log the
+ * destination dropped is replaced.
  *
  * Location encoding (a non-negative integer < 2^53): volume block `b` is `b * 2`;
  * block `i` of the payload of log record `lsn` is `(lsn * 256 + i) * 2 + 1`
@@ -63,8 +64,8 @@ export class BlockLocator {
 
   /**
    * Indexes the aligned blocks and whole payloads of freshly logged records.
-   * An entry naming a record above `droppedLsn` (the destination still holds
-   * it) is kept; any other is replaced.
+   * An entry naming a volume block or a record above `droppedLsn` (the
+   * destination still holds it) is kept; one in dropped log is replaced.
    */
   addLogRecords(records: Appended[], droppedLsn = Infinity): void {
     for (const r of records) {
@@ -81,7 +82,8 @@ export class BlockLocator {
       this.#index.lookupBatch(r.blockDigests, locations);
       for (let i = 0; i < n; i++) {
         const held = locations[i];
-        const keep = held >= 0 && held % 2 === 1 && Math.floor((held - 1) / 512) > droppedLsn;
+        // A volume block, or a record the destination still holds: a repeat cannot beat it.
+        const keep = held >= 0 && (held % 2 === 0 || Math.floor((held - 1) / 512) > droppedLsn);
         if (!keep) {
           this.#index.insert(
             r.blockDigests.subarray(i * 32, i * 32 + 32),
