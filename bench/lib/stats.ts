@@ -22,7 +22,7 @@ export type CpBlocks = CpBlockCounts;
  */
 export type Wire =
   & Pick<WireStats, "logBytes" | "cpSyncBytes" | "cpBlocks">
-  & Partial<Pick<WireStats, "logBytesRaw" | "cpSyncBytesRaw">>;
+  & Partial<Pick<WireStats, "logBytesRaw" | "cpSyncBytesRaw" | "logRefBytes">>;
 
 /** Counters read at one instant. */
 export interface Snapshot {
@@ -171,9 +171,30 @@ function compressionShare(m: RunMeasurement, client: number): number | null {
   const rawA = raw(a.wire);
   const rawB = raw(b.wire);
   if (m.mode === "local" || rawA === null || rawB === null) return null;
-  const sent = b.wire.logBytes + b.wire.cpSyncBytes - a.wire.logBytes - a.wire.cpSyncBytes;
-  const saved = client - sent;
-  return saved >= client / 100 ? round((rawB - rawA - sent) / saved, 3) : null;
+  const saved = savedBytes(m, client);
+  return saved === null ? null : round((rawB - rawA - sentBytes(m)) / saved, 3);
+}
+
+/** Request bytes the source sent during the run. */
+function sentBytes(m: RunMeasurement): number {
+  const { before: a, after: b } = m;
+  return b.wire.logBytes + b.wire.cpSyncBytes - a.wire.logBytes - a.wire.cpSyncBytes;
+}
+
+/** Client bytes that did not cross the link, or null when under 1% (no shares then). */
+function savedBytes(m: RunMeasurement, client: number): number | null {
+  const saved = client - sentBytes(m);
+  return m.mode === "local" || saved < client / 100 ? null : saved;
+}
+
+/** The share of the savings that log references (dedup on the forwarding path) made. */
+function dedupShare(m: RunMeasurement, client: number): number | null {
+  const { before: a, after: b } = m;
+  const saved = savedBytes(m, client);
+  if (saved === null || a.wire.logRefBytes === undefined || b.wire.logRefBytes === undefined) {
+    return null;
+  }
+  return round((b.wire.logRefBytes - a.wire.logRefBytes) / saved, 3);
 }
 
 /** The figures of one run (comparisons are filled by {@link compareRuns}). */
@@ -212,7 +233,10 @@ export function runResult(m: RunMeasurement): RunResult {
       wireToClient: round(ratio(logBytes + cpSyncBytes, client), 5),
       cpSyncToClient: round(ratio(cpSyncBytes, client), 5),
     },
-    savings: { compressionShare: compressionShare(m, client), dedupShare: null },
+    savings: {
+      compressionShare: compressionShare(m, client),
+      dedupShare: dedupShare(m, client),
+    },
     throughputMiBs: round(ratio(client / MiB, loadSeconds), 2),
     committedThroughputMiBs: round(ratio(client / MiB, totalSeconds), 2),
     latencyMs: {

@@ -54,7 +54,7 @@ export interface DestAppContext {
   metrics: ApplianceMetrics;
   /** The clock of the body idle timer (the simulator's). Default the system clock. */
   clock?: Clock;
-  /** Where its events go (repairs); default the root logger. */
+  /** Where its events go (repairs, reference misses); default the root logger. */
   logger?: Logger;
 }
 
@@ -128,8 +128,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
   });
   app.get("/v1/repl/state", (c) => c.json(replicationState(store)));
   app.post("/v1/repl/log", async (c) => {
-    const { lastLsn } = await receiveLog(store, body(c, "logBytes"), wire);
-    return c.json({ lastLsn });
+    return c.json(await receiveLog(store, body(c, "logBytes"), wire, ctx.logger));
   });
   app.post("/v1/repl/log/reset", async (c) => {
     const body = await c.req.json().catch(() => null) as {

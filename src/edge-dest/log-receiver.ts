@@ -3,14 +3,23 @@
  * its own NVLOG verbatim and fdatasyncs before acknowledging. Frames are
  * validated (checksums, LSN exactly next) before anything is written.
  *
+ * A reference frame is rebuilt from what this destination holds and checked
+ * against its payload digest (./ref-resolver.ts), then appended whole. One
+ * that cannot be: the frames before it are appended, the rest of the body is
+ * read (the link's compression context must see it all) but not kept, and
+ * the answer is `{lastLsn, need}` with `need` = its LSN: the source sends it
+ * whole.
+ *
  * @module
  */
 import { assert } from "../assert.ts";
-import { FrameError, FrameReader } from "../protocol/log-frame/mod.ts";
+import { FrameError, isWholeFrame, WireFrameReader } from "../protocol/log-frame/mod.ts";
 import type { Frame } from "../protocol/log-frame/mod.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
+import { type Logger, rootLogger } from "../logging/mod.ts";
+import { resolveRefFrame } from "./ref-resolver.ts";
 
 /** Frames are appended in groups of at most this many bytes (one fdatasync each). */
 const GROUP_BYTES = 8 << 20;
@@ -22,17 +31,20 @@ const GROUP_BYTES = 8 << 20;
  * ```ts
  * import { newWireStats } from "../protocol/cp-sync/stats.ts";
  * import type { ObjectStore } from "../storage/objects/store.ts";
+import { type Logger, rootLogger } from "../logging/mod.ts";
+import { resolveRefFrame } from "./ref-resolver.ts";
  * declare const store: ObjectStore;
  * declare const request: Request;
  * const wire = newWireStats();
- * const { lastLsn } = await receiveLog(store, request.body, wire);
+ * const { lastLsn, need } = await receiveLog(store, request.body, wire);
  * ```
  */
 export async function receiveLog(
   store: ObjectStore,
   body: ReadableStream<Uint8Array> | null,
   wire: WireStats,
-): Promise<{ lastLsn: number }> {
+  logger: Logger = rootLogger(),
+): Promise<{ lastLsn: number; need?: number }> {
   if (!body) throw new RefsyncError("bad_request", "log forwarding needs a body of frames");
   let group: Frame[] = [];
   let groupBytes = 0;
@@ -43,9 +55,26 @@ export async function receiveLog(
     groupBytes = 0;
     await store.log.appendFrames(frames);
   };
+  let need: number | undefined;
   try {
-    for await (const frame of body.pipeThrough(new FrameReader())) {
-      wire.logBytesRaw += frame.bytes.length;
+    for await (const item of body.pipeThrough(new WireFrameReader())) {
+      if (need !== undefined) continue;
+      let frame: Frame;
+      if (isWholeFrame(item)) {
+        wire.logBytesRaw += item.bytes.length;
+        frame = item;
+      } else {
+        wire.logBytesRaw += item.wireLength;
+        const resolved = resolveRefFrame(store, item);
+        if (typeof resolved === "string") {
+          need = item.header.lsn;
+          logger.warn("log.ref_missed", { lsn: need, cause: resolved });
+          continue;
+        }
+        wire.logRefBlocks += item.pieces.filter((p) => p.kind !== "bytes").length;
+        wire.logRefBytes += resolved.bytes.length - item.wireLength;
+        frame = resolved;
+      }
       wire.logFrames++;
       group.push(frame);
       groupBytes += frame.bytes.length;
@@ -69,5 +98,5 @@ export async function receiveLog(
     lastLsn <= durableLsn,
     `acknowledging LSN ${lastLsn}; the log is durable to ${durableLsn}`,
   );
-  return { lastLsn };
+  return need === undefined ? { lastLsn } : { lastLsn, need };
 }

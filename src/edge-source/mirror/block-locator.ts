@@ -5,8 +5,15 @@
  * a forwarded log record, or a block live in the committed volume. The CP sync
  * asks it for blocks that no extent maps onto a whole log block (patched,
  * rewritten), so content that already crossed the network is referenced, not
- * sent again. The index is a hint: every answer is checked against the bytes
- * here, and again by the destination, before it is used.
+ * sent again; the log forwarding asks it for the blocks and whole payloads of
+ * each record it sends (./frame-deduper.ts). The index is a hint: every answer
+ * is checked against the bytes here, and again by the destination, before it
+ * is used.
+ *
+ * A block's volume location, or its first log location while the destination
+ * still holds that record, is kept when a repeat is logged (the repeat is not
+ * acknowledged yet, so it could not be referenced); a location in log the
+ * destination dropped is replaced.
  *
  * Location encoding (a non-negative integer < 2^53): volume block `b` is `b * 2`;
  * block `i` of the payload of log record `lsn` is `(lsn * 256 + i) * 2 + 1`
@@ -15,6 +22,7 @@
  * @module
  */
 import { BLOCK_SIZE, equalBytes } from "../../bytes/mod.ts";
+import { Off } from "../../protocol/log-frame/mod.ts";
 import { blake3 } from "../../hash/blake3.ts";
 import { BlockIndex } from "../../block-index/mod.ts";
 import type { Appended } from "../../storage/log/mod.ts";
@@ -36,12 +44,14 @@ const MAX_ENTRIES = 1 << 18;
  * declare const records: Appended[];
  * declare const digest: Uint8Array;
  * const locator = new BlockLocator();
- * locator.addLogRecords(records);
+ * locator.addLogRecords(records, 0);
  * const where = locator.find(digest); // null, or a location to verify
  * ```
  */
 export class BlockLocator {
   #index = new BlockIndex(1 << 12);
+  /** payloadDigest -> LSN of a record with that whole payload. */
+  #payloads = new BlockIndex(1 << 10);
   #maxEntries: number;
 
   constructor(maxEntries = MAX_ENTRIES) {
@@ -52,16 +62,42 @@ export class BlockLocator {
     return this.#index.size;
   }
 
-  /** Indexes the aligned blocks of freshly logged records. */
-  addLogRecords(records: Appended[]): void {
+  /**
+   * Indexes the aligned blocks and whole payloads of freshly logged records.
+   * An entry naming a volume block or a record above `droppedLsn` (the
+   * destination still holds it) is kept; one in dropped log is replaced.
+   */
+  addLogRecords(records: Appended[], droppedLsn = Infinity): void {
     for (const r of records) {
       const n = r.blockDigests.length / 32;
+      if (r.header.payloadLength > 0) {
+        if (this.#payloads.size >= this.#maxEntries) this.#payloads.clear();
+        const digest = r.frame.subarray(Off.payloadDigest, Off.payloadDigest + 32);
+        const held = this.#payloads.lookup(digest);
+        if (held < 0 || held <= droppedLsn) this.#payloads.insert(digest, r.lsn);
+      }
       if (n === 0) continue;
       this.#makeRoom(n);
       const locations = new Float64Array(n);
-      for (let i = 0; i < n; i++) locations[i] = (r.lsn * 256 + i) * 2 + 1;
-      this.#index.insertBatch(r.blockDigests, locations);
+      this.#index.lookupBatch(r.blockDigests, locations);
+      for (let i = 0; i < n; i++) {
+        const held = locations[i];
+        // A volume block, or a record the destination still holds: a repeat cannot beat it.
+        const keep = held >= 0 && (held % 2 === 0 || Math.floor((held - 1) / 512) > droppedLsn);
+        if (!keep) {
+          this.#index.insert(
+            r.blockDigests.subarray(i * 32, i * 32 + 32),
+            (r.lsn * 256 + i) * 2 + 1,
+          );
+        }
+      }
     }
+  }
+
+  /** The LSN of a record whose whole payload has this digest, or null (a hint). */
+  findPayload(digest: Uint8Array): number | null {
+    const lsn = this.#payloads.lookup(digest);
+    return lsn < 0 ? null : lsn;
   }
 
   /** Indexes data blocks a committed CP wrote (digest -> volume block). */

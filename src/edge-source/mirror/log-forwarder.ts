@@ -82,8 +82,12 @@ interface Waiter {
 
 /** How the forwarder talks to the destination. */
 export interface ForwarderTransport {
-  /** Sends frames; resolves with the destination's highest durable LSN. */
-  send(frames: Uint8Array): Promise<number>;
+  /**
+   * Sends frames; resolves with the destination's highest durable LSN.
+   * `records` are the same frames as logged records when the batch came from
+   * memory (with their block digests: what dedup needs), else null.
+   */
+  send(frames: Uint8Array, records: Appended[] | null): Promise<number>;
   /**
    * (Re)connects: handshake; resolves with the destination's highest durable
    * LSN. Rejects with a RefsyncError: `fenced` (final), `unavailable`
@@ -422,27 +426,27 @@ export class LogForwarder {
   }
 
   /** The frames to send next, from LSN acked+1: from the queue, else re-read from the log. */
-  #nextBatch(): { frames: Uint8Array; lastLsn: number } | null {
+  #nextBatch(): { frames: Uint8Array; lastLsn: number; records: Appended[] | null } | null {
     const from = this.#acked + 1;
     if (from > this.#log.lastLsn) return null;
     while (this.#queue.length > 0 && this.#queue[0].lsn < from) {
       this.#queueBytes -= this.#queue.shift()!.frame.length;
     }
     if (this.#queue.length > 0 && this.#queue[0].lsn === from) {
-      const parts: Uint8Array[] = [];
+      const records: Appended[] = [];
       let size = 0;
       let expect = from;
       for (const r of this.#queue) {
-        if (r.lsn !== expect || size + r.frame.length > BATCH_BYTES && parts.length > 0) break;
-        parts.push(r.frame);
+        if (r.lsn !== expect || size + r.frame.length > BATCH_BYTES && records.length > 0) break;
+        records.push(r);
         size += r.frame.length;
         expect++;
       }
-      return { frames: concatBytes(parts), lastLsn: expect - 1 };
+      return { frames: concatBytes(records.map((r) => r.frame)), lastLsn: expect - 1, records };
     }
     // Catch-up after an outage or a restart: the log has what memory does not.
     const frames = this.#log.readFrames(from, BATCH_BYTES);
-    return frames && { frames, lastLsn: lastLsnOf(frames) };
+    return frames && { frames, lastLsn: lastLsnOf(frames), records: null };
   }
 
   async #run(): Promise<void> {
@@ -475,7 +479,7 @@ export class LogForwarder {
           continue;
         }
         this.#wire.logFrames += countFrames(batch.frames);
-        const acked = await this.#transport.send(batch.frames);
+        const acked = await this.#transport.send(batch.frames, batch.records);
         // Paired with the send: an acknowledgement of a record never sent would acknowledge writes
         // the destination does not hold.
         assert(

@@ -43,6 +43,7 @@ import type { Appended } from "../../storage/log/mod.ts";
 import type { CheckpointResult, ObjectStore, SyncOutcome } from "../../storage/objects/store.ts";
 import { blockCheck, type CpRecord, runCheck } from "../../protocol/cp-sync/records.ts";
 import { BlockLocator, contentMatches } from "./block-locator.ts";
+import { FrameDeduper } from "./frame-deduper.ts";
 import { type CpSyncMode, cpSyncParts } from "./cp-sync-sender.ts";
 import { catchUpParts } from "./catch-up-sender.ts";
 import { type BirthWalk, walkBornAfter } from "../../storage/objects/catch-up-walk.ts";
@@ -212,7 +213,7 @@ export class Mirror {
   } {
     return {
       replicate: async (written) => {
-        if (this.options.mode === "refs") this.locator.addLogRecords(written);
+        if (this.options.mode === "refs") this.locator.addLogRecords(written, this.#droppedLsn());
         const held = await this.#forwarder!.forward(written);
         // Held, but RPO 0 only when the destination could take over: in sync.
         return held && this.state === "in-sync";
@@ -257,9 +258,19 @@ export class Mirror {
   /** Starts forwarding for `store` (opened with {@link Mirror.hooks}). */
   attach(store: ObjectStore): void {
     this.#store = store;
+    // refs mode: records the destination holds are forwarded as references.
+    const deduper = this.options.mode === "refs"
+      ? new FrameDeduper(this.locator, store.log, store.volume, {
+        ackedLsn: () => this.#forwarder!.ackedLsn,
+        droppedLsn: () => this.#droppedLsn(),
+        sameCp: () => this.#destCp === store.superblock.cp,
+      }, this.wire)
+      : null;
+    const sendFrames = (bytes: Uint8Array) => this.#client.sendFrames(bytes);
     this.#forwarder = new LogForwarder(store.log, {
       connect: () => this.#handshake(),
-      send: (frames) => this.#client.sendFrames(frames),
+      send: (frames, records) =>
+        deduper && records ? deduper.send(records, sendFrames) : sendFrames(frames),
     }, {
       syncTimeoutMs: this.options.syncTimeoutMs,
       policy: this.options.policy,
@@ -272,6 +283,18 @@ export class Mirror {
       onChange: () => this.#refreshState(),
     });
     this.#forwarder.start();
+  }
+
+  /**
+   * The highest LSN the destination may have dropped from its log: what its
+   * committed CP covers (all of it while we do not know which CP it holds).
+   */
+  #droppedLsn(): number {
+    const store = this.#store!;
+    const sb = store.superblock;
+    if (this.#destCp === sb.cp) return sb.lsnCovered;
+    const prev = store.volume.previousSuperblock;
+    return prev && prev.cp === this.#destCp ? prev.lsnCovered : Infinity;
   }
 
   /** The pair's state (`mirror.state`); a change is logged once. */

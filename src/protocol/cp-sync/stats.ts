@@ -22,6 +22,10 @@ export interface WireStats {
   /** Log frame bytes before compression: `logBytes / logBytesRaw` is the link's ratio. */
   logBytesRaw: number;
   logFrames: number;
+  /** Pieces of log payloads forwarded as references (a record's bytes or a CP block), not bytes. */
+  logRefBlocks: number;
+  /** Log bytes those references saved: whole frames' length minus their reference frames'. */
+  logRefBytes: number;
   /** CP sync request body bytes as sent or received (after link compression). */
   cpSyncBytes: number;
   /** CP sync record bytes before compression. */
@@ -47,6 +51,8 @@ export function newWireStats(): WireStats {
     logBytes: 0,
     logBytesRaw: 0,
     logFrames: 0,
+    logRefBlocks: 0,
+    logRefBytes: 0,
     cpSyncBytes: 0,
     cpSyncBytesRaw: 0,
     cpBlocks: { data: 0, logRef: 0, patch: 0, copy: 0, zero: 0, diff: 0 },

@@ -5,6 +5,8 @@
  * - {@link encodeFrame}: fields + payload -> bytes (+ 4 KiB block digests as a by-product);
  * - {@link decodeHeader} / {@link verifyPayload} / {@link decodeFrame}: validation;
  * - {@link FrameReader} / {@link FrameParser} / {@link parseFrames}: streaming, bounded;
+ * - {@link encodeRefFrame} / {@link WireFrameReader}: reference frames (wire only: a payload as
+ *   pieces the destination holds);
  * - {@link FrameError}: every defect.
  *
  * @example
@@ -31,5 +33,24 @@ export {
   PREFIX_SIZE,
   verifyPayload,
 } from "./decode.ts";
-export { FrameParser, FrameReader, type FrameReaderOptions, parseFrames } from "./reader.ts";
+export {
+  FrameParser,
+  FrameReader,
+  type FrameReaderOptions,
+  isWholeFrame,
+  parseFrames,
+  type WireFrame,
+  WireFrameParser,
+  WireFrameReader,
+} from "./reader.ts";
+export {
+  decodeRefFrame,
+  encodeRefFrame,
+  MAX_REF_PIECES,
+  type Piece,
+  pieceLength,
+  REF_CHECK_BYTES,
+  REF_MAGIC,
+  type RefFrame,
+} from "./ref-frame.ts";
 export { hashPayload, type PayloadHash } from "./hash.ts";

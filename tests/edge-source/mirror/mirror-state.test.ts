@@ -17,7 +17,7 @@ import type {
 } from "../../../src/edge-source/mirror/replica-client.ts";
 import { createLogger } from "../../../src/logging/mod.ts";
 import type { DestState, LogReset } from "../../../src/protocol/handshake/mod.ts";
-import { HEADER_SIZE } from "../../../src/protocol/log-frame/mod.ts";
+import { HEADER_SIZE, WireFrameParser } from "../../../src/protocol/log-frame/mod.ts";
 import type { SyncPolicy } from "../../../src/protocol/mirror-state/mod.ts";
 import { ObjectStore } from "../../../src/storage/objects/store.ts";
 import { SimClock } from "../../../sim/clock.ts";
@@ -56,10 +56,8 @@ class FakeDest implements ReplicaClient {
 
   sendFrames(frames: Uint8Array): Promise<number> {
     if (this.down) return Promise.reject(unreachable());
-    const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
-    for (let at = 0; at < frames.length; at += view.getUint32(at + 4, true)) {
-      this.held = Number(view.getBigUint64(at + 8, true));
-    }
+    // Whole and reference frames (refs mode) alike: this destination only counts.
+    new WireFrameParser().push(frames, (f) => this.held = f.header.lsn);
     return Promise.resolve(this.held);
   }
 

@@ -1,0 +1,167 @@
+/**
+ * Dedup on the forwarding path: a record whose payload (or some of its
+ * aligned 4 KiB blocks) the destination verifiably holds goes as a reference
+ * frame (src/protocol/log-frame/ref-frame.ts) instead of its bytes.
+ *
+ * Verifiably: only records the destination acknowledged (<= `ackedLsn`) and
+ * did not drop with its committed CP, and blocks live in its committed CP
+ * (when it is ours), are named, never a block of the same batch (the ZFS
+ * lesson, OpenZFS #10117). Each hint of the {@link BlockLocator} is compared
+ * with the bytes here first; the destination checks the rebuilt payload
+ * against the digest again. A frame the destination could not rebuild comes
+ * back unacknowledged (it answers `need`): it is sent whole from then on.
+ *
+ * @module
+ */
+import { BLOCK_SIZE, concatBytes, equalBytes } from "../../bytes/mod.ts";
+import { encodeRefFrame, HEADER_SIZE, Off, Op, type Piece } from "../../protocol/log-frame/mod.ts";
+import { blockCheck } from "../../protocol/cp-sync/records.ts";
+import type { WireStats } from "../../protocol/cp-sync/stats.ts";
+import type { Appended, NvLog } from "../../storage/log/mod.ts";
+import type { Volume } from "../../storage/volume/volume.ts";
+import type { BlockLocator } from "./block-locator.ts";
+
+/** Payloads smaller than this go whole (a reference would save next to nothing). */
+const MIN_PAYLOAD = 256;
+
+/** What the deduper needs to know of the pair, read at each batch. */
+export interface DedupView {
+  /** Highest LSN the destination acknowledged. */
+  ackedLsn(): number;
+  /** Highest LSN the destination may have dropped (its committed CP covers it). */
+  droppedLsn(): number;
+  /** True when the destination's committed CP is our committed CP (its live blocks are ours). */
+  sameCp(): boolean;
+}
+
+/**
+ * Turns batches of records into the bytes of a log request.
+ *
+ * @example
+ * ```ts
+ * import { newWireStats } from "../../protocol/cp-sync/stats.ts";
+ * import type { Appended, NvLog } from "../../storage/log/mod.ts";
+ * import type { Volume } from "../../storage/volume/volume.ts";
+ * import { BlockLocator } from "./block-locator.ts";
+ * declare const log: NvLog;
+ * declare const volume: Volume;
+ * declare const records: Appended[];
+ * declare function sendFrames(bytes: Uint8Array): Promise<number>;
+ * const view = { ackedLsn: () => 10, droppedLsn: () => 0, sameCp: () => true };
+ * const deduper = new FrameDeduper(new BlockLocator(), log, volume, view, newWireStats());
+ * const acked = await deduper.send(records, sendFrames);
+ * ```
+ */
+export class FrameDeduper {
+  #locator: BlockLocator;
+  #log: NvLog;
+  #volume: Volume;
+  #view: DedupView;
+  #wire: WireStats;
+  /** LSNs the destination could not rebuild: sent whole. */
+  #whole = new Set<number>();
+
+  constructor(locator: BlockLocator, log: NvLog, volume: Volume, view: DedupView, wire: WireStats) {
+    this.#locator = locator;
+    this.#log = log;
+    this.#volume = volume;
+    this.#view = view;
+    this.#wire = wire;
+  }
+
+  /**
+   * Sends `records` (consecutive LSNs) through `send`, with references where
+   * they are safe; resolves with what the destination acknowledged. A
+   * reference frame left unacknowledged is marked to go whole next time.
+   */
+  async send(records: Appended[], send: (bytes: Uint8Array) => Promise<number>): Promise<number> {
+    const first = records[0].lsn;
+    for (const lsn of this.#whole) if (lsn < first) this.#whole.delete(lsn);
+    const refs = new Set<number>();
+    const parts = records.map((r) => {
+      const ref = this.#encode(r);
+      if (ref === null) return r.frame;
+      refs.add(r.lsn);
+      return ref;
+    });
+    const acked = await send(concatBytes(parts));
+    if (refs.has(acked + 1)) this.#whole.add(acked + 1);
+    return acked;
+  }
+
+  /** The reference frame of `r`, or null when it goes whole. */
+  #encode(r: Appended): Uint8Array | null {
+    const h = r.header;
+    if (h.op !== Op.WRITE || h.payloadLength < MIN_PAYLOAD || this.#whole.has(r.lsn)) return null;
+    const payload = r.frame.subarray(HEADER_SIZE + h.keyLength);
+    const pieces = this.#wholePayload(r, payload) ?? this.#blocks(r, payload);
+    if (pieces === null) return null;
+    const ref = encodeRefFrame(r.frame, pieces);
+    if (ref.length >= r.frame.length) return null;
+    this.#wire.logRefBlocks += pieces.filter((p) => p.kind !== "bytes").length;
+    this.#wire.logRefBytes += r.frame.length - ref.length;
+    return ref;
+  }
+
+  /** True when the destination still holds record `lsn` (acknowledged, not dropped). */
+  #holds(lsn: number): boolean {
+    return lsn <= this.#view.ackedLsn() && lsn > this.#view.droppedLsn();
+  }
+
+  /** One piece naming a record with the same payload, checked here. */
+  #wholePayload(r: Appended, payload: Uint8Array): Piece[] | null {
+    const digest = r.frame.subarray(Off.payloadDigest, Off.payloadDigest + 32);
+    const lsn = this.#locator.findPayload(digest);
+    if (lsn === null || lsn === r.lsn || !this.#holds(lsn)) return null;
+    const held = this.#log.readRecordPayload(lsn, 0, payload.length);
+    if (held === null || held.length !== payload.length || !equalBytes(held, payload)) return null;
+    return [{ kind: "log", lsn, payloadOffset: 0, length: payload.length }];
+  }
+
+  /** Literal bytes around the aligned blocks the destination holds; null when none. */
+  #blocks(r: Appended, payload: Uint8Array): Piece[] | null {
+    const pieces: Piece[] = [];
+    let literalFrom = 0;
+    let refs = 0;
+    const n = r.blockDigests.length / 32;
+    for (let i = 0; i < n; i++) {
+      const at = i * BLOCK_SIZE;
+      const block = payload.subarray(at, at + BLOCK_SIZE);
+      const piece = this.#blockPiece(r.blockDigests.subarray(i * 32, i * 32 + 32), block);
+      if (piece === null) continue;
+      if (literalFrom < at) {
+        pieces.push({ kind: "bytes", bytes: payload.subarray(literalFrom, at) });
+      }
+      const last = pieces[pieces.length - 1];
+      if (
+        piece.kind === "log" && last?.kind === "log" && last.lsn === piece.lsn &&
+        last.payloadOffset + last.length === piece.payloadOffset
+      ) {
+        last.length += BLOCK_SIZE; // a run of one record: one piece
+      } else pieces.push(piece);
+      literalFrom = at + BLOCK_SIZE;
+      refs++;
+    }
+    if (refs === 0) return null;
+    if (literalFrom < payload.length) {
+      pieces.push({ kind: "bytes", bytes: payload.subarray(literalFrom) });
+    }
+    return pieces;
+  }
+
+  /** A piece for one block the destination holds, checked against `bytes`, or null. */
+  #blockPiece(digest: Uint8Array, bytes: Uint8Array): Piece | null {
+    const where = this.#locator.find(digest);
+    if (where === null) return null;
+    if (where.kind === "volume") {
+      const b = where.block;
+      if (b === 0 || !this.#view.sameCp() || !this.#volume.isLive(b)) return null;
+      if (!equalBytes(this.#volume.readBlock(b), bytes)) return null;
+      return { kind: "block", block: b, check: blockCheck(digest) };
+    }
+    if (!this.#holds(where.lsn)) return null;
+    const held = this.#log.readRecordPayload(where.lsn, where.payloadOffset, BLOCK_SIZE);
+    if (held === null || !equalBytes(held, bytes)) return null;
+    return { kind: "log", lsn: where.lsn, payloadOffset: where.payloadOffset, length: BLOCK_SIZE };
+  }
+}
