@@ -7,7 +7,8 @@
  * asked for as DATA (409 need), never committed; a block written twice is
  * the sender's fault (`conflict`); a destination promoted right after a
  * baseline (its log ends below the CP's lsnCovered) commits its CP and
- * keeps the writes that follow.
+ * keeps the writes that follow; a promotion the store refused for a catch-up
+ * recorded after the route's check is judged again once it committed.
  *
  * @module
  */
@@ -21,6 +22,8 @@ import { walkBornAfter } from "../../src/storage/objects/catch-up-walk.ts";
 import { ObjectStore } from "../../src/storage/objects/store.ts";
 import { decodeSuperblock, encodeSuperblock } from "../../src/storage/volume/superblock.ts";
 import { bytesStream, drain, Prng, withTempDir } from "../storage/helpers.ts";
+import { memoryDest } from "../support/memory-dest.ts";
+import { authHeader } from "../../src/protocol/auth/mod.ts";
 
 const OPTS = { cpDirtyBytes: 1 << 30, maxObjectBytes: 1 << 30 };
 
@@ -94,10 +97,19 @@ async function assertImage(dest: ObjectStore, src: ObjectStore, objects: Map<str
   }
 }
 
-/** The parts of a whole baseline of `src` into the empty `dest`, applied and committed. */
-async function baseline(src: ObjectStore, dest: ObjectStore, wire = newWireStats()) {
+/**
+ * The parts of a whole baseline of `src` into the empty `dest`, applied and
+ * committed; `recorded` runs once it is recorded, before its first block.
+ */
+async function baseline(
+  src: ObjectStore,
+  dest: ObjectStore,
+  wire = newWireStats(),
+  recorded = () => Promise.resolve(),
+) {
   const s = source(src, dest);
   begin(dest, src, s.walk.length * 4096);
+  await recorded();
   const parts = [...catchUpParts(s, () => {})];
   const result = await applyCatchUp(dest, ReadableStream.from(parts), wire);
   assert.equal(result.committed, true);
@@ -258,6 +270,43 @@ Deno.test("catch-up apply: promoted right after a baseline (its log behind the C
       for (const [key, bytes] of objects) {
         assert.deepEqual(await drain(dest.read(key, 0, bytes.length)), bytes, key);
       }
+    } finally {
+      await dest.close();
+      await src.close();
+    }
+  });
+});
+
+Deno.test("catch-up apply: a promotion refused for a catch-up recorded meanwhile is judged again later", async () => {
+  await withTempDir(async (dir) => {
+    const { store: src } = await sourceAt2(`${dir}/s`);
+    const { dest, handler } = await memoryDest("promote-token");
+    try {
+      const peer = {
+        remoteAddr: { transport: "tcp" as const, hostname: "127.0.0.1", port: 2 },
+        completed: Promise.resolve(),
+      };
+      const promote = () =>
+        Promise.resolve(
+          handler()(
+            new Request("http://dest.sim/v1/admin/promote", {
+              method: "POST",
+              headers: authHeader("promote-token"),
+            }),
+            peer,
+          ),
+        );
+      // The catch-up is recorded after the route's check, while the promotion waits for the
+      // sessions to end: the store refuses it (found by the simulator, seed 7 trial 63).
+      const first = promote();
+      await baseline(src, dest.store, newWireStats(), async () => {
+        const answer = await first;
+        assert.equal(answer.status, 409);
+        assert.match((await answer.json()).message, /holds no complete image/);
+      });
+      const again = await promote();
+      assert.equal(again.status, 200, await again.clone().text());
+      assert.equal((await again.json()).cp, 3);
     } finally {
       await dest.close();
       await src.close();
