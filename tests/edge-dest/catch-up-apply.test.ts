@@ -5,7 +5,10 @@
  * cut midway resumes after the durable progress, also across a reopen; a
  * CHECK of bytes the destination does not hold and a forged reference are
  * asked for as DATA (409 need), never committed; a block written twice is
- * the sender's fault (`conflict`).
+ * the sender's fault (`conflict`); a destination promoted right after a
+ * baseline (its log ends below the CP's lsnCovered) commits its CP and
+ * keeps the writes that follow; a promotion the store refused for a catch-up
+ * recorded after the route's check is judged again once it committed.
  *
  * @module
  */
@@ -23,6 +26,8 @@ import {
   type Superblock,
 } from "../../src/storage/volume/superblock.ts";
 import { bytesStream, drain, Prng, withTempDir } from "../storage/helpers.ts";
+import { memoryDest } from "../support/memory-dest.ts";
+import { authHeader } from "../../src/protocol/auth/mod.ts";
 
 const OPTS = { cpDirtyBytes: 1 << 30, maxObjectBytes: 1 << 30 };
 
@@ -96,18 +101,33 @@ async function assertImage(dest: ObjectStore, src: ObjectStore, objects: Map<str
   }
 }
 
+/**
+ * The parts of a whole baseline of `src` into the empty `dest`, applied and
+ * committed; `recorded` runs once it is recorded, before its first block.
+ */
+async function baseline(
+  src: ObjectStore,
+  dest: ObjectStore,
+  wire = newWireStats(),
+  recorded = () => Promise.resolve(),
+) {
+  const s = source(src, dest);
+  begin(dest, src, s.walk.length * 4096);
+  await recorded();
+  const parts = [...catchUpParts(s, () => {})];
+  const result = await applyCatchUp(dest, ReadableStream.from(parts), wire);
+  assert.equal(result.committed, true);
+  assert.equal(dest.catchUp, null);
+  return parts;
+}
+
 Deno.test("catch-up apply: a baseline commits the exact image, into the slot not holding the base", async () => {
   await withTempDir(async (dir) => {
     const { store: src, objects } = await sourceAt2(`${dir}/s`);
     let dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
     try {
-      const s = source(src, dest);
-      begin(dest, src, s.walk.length * 4096);
       const wire = newWireStats();
-      const parts = [...catchUpParts(s, () => {})];
-      const result = await applyCatchUp(dest, ReadableStream.from(parts), wire);
-      assert.equal(result.committed, true);
-      assert.equal(dest.catchUp, null);
+      await baseline(src, dest, wire);
       await assertImage(dest, src, objects);
       // CP 2 went to slot 1: slot 0 still holds the base (CP 0).
       const file = await Deno.readFile(`${dir}/d/volume.dat`);
@@ -316,6 +336,37 @@ Deno.test("catch-up apply: a promotion records the CP it started from; a failbac
   });
 });
 
+Deno.test("catch-up apply: promoted right after a baseline (its log behind the CP), writes go on", async () => {
+  await withTempDir(async (dir) => {
+    const { store: src, objects } = await sourceAt2(`${dir}/s`);
+    let dest = await ObjectStore.open(`${dir}/d`, { ...OPTS, mirror: true });
+    try {
+      await baseline(src, dest);
+      // Found by the simulator (seed 7 trial 123): the CP covers records this log never held.
+      const covered = dest.superblock.lsnCovered;
+      assert.ok(
+        dest.log.lastLsn < covered,
+        `log ends at ${dest.log.lastLsn}, CP covers ${covered}`,
+      );
+      const promoted = await dest.promote();
+      assert.equal(promoted?.superblock.cp, 3);
+      assert.equal(promoted?.superblock.lsnCovered, covered);
+      const after = new Uint8Array(5000).fill(7);
+      await dest.write("after", bytesStream(after), { replace: true, offset: 0 });
+      await dest.close();
+      // Recovery replays what follows the CP: the write after the promotion is there.
+      dest = await ObjectStore.open(`${dir}/d`, OPTS);
+      assert.deepEqual(await drain(dest.read("after", 0, after.length)), after);
+      for (const [key, bytes] of objects) {
+        assert.deepEqual(await drain(dest.read(key, 0, bytes.length)), bytes, key);
+      }
+    } finally {
+      await dest.close();
+      await src.close();
+    }
+  });
+});
+
 Deno.test("catch-up apply: a failback from the old source's previous CP rolls back, survives a reopen mid-way, and commits", async () => {
   await withTempDir(async (dir) => {
     const { dest, objects } = await failover(dir);
@@ -366,6 +417,43 @@ Deno.test("catch-up apply: a failback from the old source's previous CP rolls ba
     } finally {
       await old?.close();
       await dest.close();
+    }
+  });
+});
+
+Deno.test("catch-up apply: a promotion refused for a catch-up recorded meanwhile is judged again later", async () => {
+  await withTempDir(async (dir) => {
+    const { store: src } = await sourceAt2(`${dir}/s`);
+    const { dest, handler } = await memoryDest("promote-token");
+    try {
+      const peer = {
+        remoteAddr: { transport: "tcp" as const, hostname: "127.0.0.1", port: 2 },
+        completed: Promise.resolve(),
+      };
+      const promote = () =>
+        Promise.resolve(
+          handler()(
+            new Request("http://dest.sim/v1/admin/promote", {
+              method: "POST",
+              headers: authHeader("promote-token"),
+            }),
+            peer,
+          ),
+        );
+      // The catch-up is recorded after the route's check, while the promotion waits for the
+      // sessions to end: the store refuses it (found by the simulator, seed 7 trial 63).
+      const first = promote();
+      await baseline(src, dest.store, newWireStats(), async () => {
+        const answer = await first;
+        assert.equal(answer.status, 409);
+        assert.match((await answer.json()).message, /holds no complete image/);
+      });
+      const again = await promote();
+      assert.equal(again.status, 200, await again.clone().text());
+      assert.equal((await again.json()).cp, 3);
+    } finally {
+      await dest.close();
+      await src.close();
     }
   });
 });

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { isError, RefsyncError } from "../../../src/errors/mod.ts";
-import { type DestHandle, startDest } from "../../../src/edge-dest/server.ts";
+import { startDest } from "../../../src/edge-dest/server.ts";
 import { HttpReplicaClient } from "../../../src/edge-source/mirror/http-client.ts";
 import {
   type LinkPlan,
@@ -14,36 +14,17 @@ import {
   memoryReplicaClient,
 } from "../../../src/edge-source/mirror/memory-client.ts";
 import type { ReplicaClient } from "../../../src/edge-source/mirror/replica-client.ts";
-import type { DestConfig } from "../../../src/cli/args.ts";
 import { silentLogger } from "../../../src/logging/mod.ts";
-import { MemoryFileSystem } from "../../../src/storage/fs/memory.ts";
 import { putFrames } from "../../storage/log/helpers.ts";
 import { encodeRepair } from "../../../src/protocol/verify/mod.ts";
 import { systemClock } from "../../../src/runtime/clock.ts";
-import type { Serve } from "../../../src/http/serve.ts";
 import { authHeader } from "../../../src/protocol/auth/mod.ts";
 import { newWireStats, type WireStats } from "../../../src/protocol/cp-sync/stats.ts";
 import { type EncodedBody, LinkEncoder } from "../../../src/protocol/link-compress/mod.ts";
 import { Prng } from "../../../src/runtime/random.ts";
+import { destConfig, memoryDest } from "../../support/memory-dest.ts";
 
 const TOKEN = "replica-client-token";
-
-function destConfig(data: string): DestConfig {
-  return {
-    host: "127.0.0.1",
-    port: 0,
-    data,
-    token: TOKEN,
-    clientToken: null,
-    cpIntervalMs: 0,
-    cpDirtyBytes: 1 << 30,
-    maxObjectBytes: 1 << 30,
-    bodyIdleTimeoutMs: 30_000,
-    spaceReserve: 0,
-    logLevel: "error",
-    s3: { port: null, accessKey: null, secretKey: null, uploadExpiryMs: 86_400_000 },
-  };
-}
 
 interface Subject {
   client: (token: string) => ReplicaClient;
@@ -109,7 +90,7 @@ function contract(name: string, make: () => Promise<Subject>) {
 
 contract("http", async () => {
   const dir = await Deno.makeTempDir({ prefix: "refsync-client-" });
-  const dest = await startDest(destConfig(dir), { logger: silentLogger });
+  const dest = await startDest(destConfig(dir, TOKEN), { logger: silentLogger });
   return {
     client: (token) => new HttpReplicaClient({ url: dest.url, token }),
     async done() {
@@ -119,23 +100,8 @@ contract("http", async () => {
   };
 });
 
-/** A destination on a memory disk, served into `handlers` instead of a port. */
-async function memoryDest(): Promise<{ dest: DestHandle; handler: () => Deno.ServeHandler }> {
-  let handler: Deno.ServeHandler | null = null;
-  const serve: Serve = (_host, _port, h) => {
-    handler = h as Deno.ServeHandler;
-    return { addr: { port: 1 }, shutdown: () => Promise.resolve() };
-  };
-  const dest = await startDest(destConfig("dest"), {
-    logger: silentLogger,
-    fileOps: new MemoryFileSystem(),
-    serve,
-  });
-  return { dest, handler: () => handler! };
-}
-
 contract("memory", async () => {
-  const { dest, handler } = await memoryDest();
+  const { dest, handler } = await memoryDest(TOKEN);
   return {
     client: (token) =>
       memoryReplicaClient(
@@ -148,7 +114,7 @@ contract("memory", async () => {
 });
 
 Deno.test("memory link: a partition, a lost answer and a cut body fail the request", async () => {
-  const { dest, handler } = await memoryDest();
+  const { dest, handler } = await memoryDest(TOKEN);
   try {
     let plan: LinkPlan = { delayMs: 0, responseDelayMs: 0 };
     const link = new MemoryLink({ clock: systemClock, target: handler, faults: () => plan });
@@ -189,7 +155,7 @@ function textFrames(first: number, n: number): Uint8Array {
 }
 
 Deno.test("link compression: a request lost on the way starts a new epoch; nothing is refused after", async () => {
-  const { dest, handler } = await memoryDest();
+  const { dest, handler } = await memoryDest(TOKEN);
   try {
     let plan: LinkPlan = { delayMs: 0, responseDelayMs: 0 };
     const link = new MemoryLink({ clock: systemClock, target: handler, faults: () => plan });
@@ -221,7 +187,7 @@ Deno.test("link compression: a request lost on the way starts a new epoch; nothi
 });
 
 Deno.test("link compression: a duplicate delivered late is refused and the epoch goes on", async () => {
-  const { dest, handler } = await memoryDest();
+  const { dest, handler } = await memoryDest(TOKEN);
   try {
     let plan: LinkPlan = { delayMs: 0, responseDelayMs: 0 };
     const link = new MemoryLink({ clock: systemClock, target: handler, faults: () => plan });
@@ -239,7 +205,7 @@ Deno.test("link compression: a duplicate delivered late is refused and the epoch
 });
 
 Deno.test("link compression: every corrupted byte of a compressed batch is refused, nothing appended", async () => {
-  const { dest, handler } = await memoryDest();
+  const { dest, handler } = await memoryDest(TOKEN);
   try {
     const post = (e: EncodedBody, body = e.body) =>
       handler()(
