@@ -26,15 +26,14 @@ import {
   adminCp,
   assertSameDigest,
   call,
-  eventually,
   logEvents,
   mirrorOf,
-  type MirrorStats,
   putRandomObject,
   spawnDest,
   spawnMirroredSource,
   statsOf,
   stopAll,
+  untilState,
   verifySides,
 } from "./pair.ts";
 
@@ -65,14 +64,6 @@ async function timedPut(src: ApplianceProcess, key: string, bytes: Uint8Array) {
   const t0 = performance.now();
   const a = await call(objectUrl(src.url, key), { method: "PUT", body: bytes as BodyInit });
   return { ...a, ms: performance.now() - t0 };
-}
-
-/** Waits for `mirror.state` to be `state`; returns the mirror stats then. */
-function untilState(src: ApplianceProcess, state: string, ms: number): Promise<MirrorStats> {
-  return eventually(`mirror.state ${state}`, async () => {
-    const m = await mirrorOf(src);
-    return m.state === state ? m : undefined;
-  }, { ms, attempts: Math.ceil(ms / 100) + 10, pauseMs: 100 });
 }
 
 /**
