@@ -17,105 +17,21 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ApplianceProcess, withTempDir } from "../support/appliance.ts";
-import { FaultProxy, type ProxyMode } from "../support/fault-proxy.ts";
-import { objectUrl } from "../support/http.ts";
+import type { ApplianceProcess } from "../support/appliance.ts";
 import { Model } from "../support/model.ts";
-import { Prng, testSeed, withSeed } from "../support/prng.ts";
+import { Prng, testSeed } from "../support/prng.ts";
 import { sleep } from "../support/timeout.ts";
-import type { WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import type { Progress } from "./catch-up.ts";
+import { adminCp, assertSameDigest, eventually, logEvents, mirrorOf, untilState } from "./pair.ts";
 import {
-  adminCp,
-  assertSameDigest,
-  call,
-  eventually,
-  logEvents,
-  mirrorOf,
-  spawnDest,
-  spawnMirroredSource,
-  statsOf,
-  stopAll,
-  untilState,
-  verifySides,
-} from "./pair.ts";
-
-const SYNC_TIMEOUT_MS = 2000;
-
-/** A destination, a proxy in front of it, and a source whose `--dest` is the proxy. */
-interface ProxiedPair {
-  src: ApplianceProcess;
-  dst: ApplianceProcess;
-  proxy: FaultProxy;
-  token: string;
-}
-
-/** Runs `fn` on a proxied pair in a fresh directory (no CP timer: the test takes the CPs). */
-function withProxiedPair(
-  name: string,
-  seed: number,
-  sourceArgs: string[],
-  fn: (pair: ProxiedPair, rng: Prng, dir: string) => Promise<void>,
-): Promise<void> {
-  return withSeed(seed, name, () =>
-    withTempDir(`refsync-${name}-`, async (dir) => {
-      const token = `${name}-${crypto.randomUUID()}`;
-      const dst = await spawnDest(`${dir}/dest`, token, ["--cp-interval", "0"]);
-      const proxy = await FaultProxy.start(dst.port);
-      let src: ApplianceProcess | null = null;
-      const pair = { src: null as unknown as ApplianceProcess, dst, proxy, token };
-      try {
-        src = await spawnMirroredSource(`${dir}/source`, proxy.url, token, [
-          "--cp-interval",
-          "0",
-          "--sync-timeout",
-          String(SYNC_TIMEOUT_MS),
-          ...sourceArgs,
-        ]);
-        pair.src = src;
-        await fn(pair, new Prng(seed), dir);
-      } finally {
-        await stopAll(pair.src ?? src, pair.dst);
-        await proxy.close();
-      }
-    }));
-}
-
-/** PUT `bytes` to `key` through `model` (sent, then acknowledged on 2xx), timed. */
-async function put(src: ApplianceProcess, model: Model, key: string, bytes: Uint8Array) {
-  model.send(key, bytes, `PUT ${key}`);
-  const t0 = performance.now();
-  const a = await call(objectUrl(src.url, key), { method: "PUT", body: bytes as BodyInit });
-  const ms = performance.now() - t0;
-  if (a.status === 200 || a.status === 201) model.ack(key);
-  return { ...a, ms };
-}
-
-/**
- * Settles every write left in flight (answered 503, or cut) by what the
- * source holds now: it happened or it did not, nothing else.
- */
-async function settleAll(src: ApplianceProcess, model: Model, keys: Iterable<string>) {
-  for (const key of keys) {
-    if (model.inflight(key) === undefined) continue;
-    const got = await call(objectUrl(src.url, key));
-    assert.ok(got.status === 200 || got.status === 404, `GET ${key}: ${got.status} ${got.text}`);
-    const outcome = model.settle(key, got.status === 404 ? null : got.bytes);
-    assert.notEqual(outcome, null, `${key} holds neither its old nor its new content`);
-  }
-}
-
-/**
- * One object and a CP in sync, then the proxy turns to `mode` (a refusal
- * closes the open connections too: only new ones are refused).
- */
-async function syncedThen(pair: ProxiedPair, model: Model, rng: Prng, mode: ProxyMode) {
-  const a = await put(pair.src, model, "before", rng.bytes(2000));
-  assert.equal(a.status, 201, a.text);
-  await adminCp(pair.src);
-  pair.proxy.mode = mode;
-  if (mode === "refuse") pair.proxy.cut();
-}
+  assertHealed,
+  put,
+  settleAll,
+  SYNC_TIMEOUT_MS,
+  syncedThen,
+  wireOf,
+  withProxiedPair,
+} from "./proxied-pair.ts";
 
 /** About `size` bytes of text: random words, which zstd compresses a few times, not to nothing. */
 function wordText(rng: Prng, size: number): Uint8Array {
@@ -127,19 +43,6 @@ function wordText(rng: Prng, size: number): Uint8Array {
     n += w.length + 1;
   }
   return new TextEncoder().encode(out.join(" "));
-}
-
-/** A CP, then both sides hold the same image and every object of `model` reads back from both. */
-async function assertHealed(pair: ProxiedPair, model: Model, context: string): Promise<void> {
-  await untilState(pair.src, "in-sync", 30_000);
-  await adminCp(pair.src);
-  await assertSameDigest(pair.src, pair.dst, context);
-  await verifySides(model, { source: pair.src, destination: pair.dst }, context);
-}
-
-/** The wire counters of a side. */
-async function wireOf(p: ApplianceProcess): Promise<WireStats> {
-  return (await statsOf(p)).wire as unknown as WireStats;
 }
 
 /** Why the source lost its link each time (`mirror.lost` causes). */
