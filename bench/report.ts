@@ -16,6 +16,7 @@ import { fileSystemOf } from "./lib/fs.ts";
 import { renderMarkdown, type ReportContext } from "./lib/markdown.ts";
 import { killAll, killAllNow, REPO_ROOT } from "../tests/support/appliance.ts";
 import { detectClockTicks } from "../tests/support/proc.ts";
+import { renderResync, type ResyncScaling, runResyncScaling } from "./lib/resync.ts";
 import { runOne } from "./lib/run.ts";
 import { compareRuns, evaluateGoals, type RunResult } from "./lib/stats.ts";
 import { WORKLOAD_NAMES, WORKLOADS } from "./workloads/mod.ts";
@@ -105,6 +106,7 @@ async function main(args: string[]): Promise<number> {
   const skipped: ReportContext["skipped"] = [];
   const failures: ReportContext["failures"] = [];
   const notes: ReportContext["notes"] = [];
+  let resync: ResyncScaling | null = null;
   try {
     for (const name of opts.workloads) {
       const reason = WORKLOADS[name](workloadOptions).skip;
@@ -154,6 +156,16 @@ async function main(args: string[]): Promise<number> {
         } finally {
           if (!opts.keepData) await Deno.remove(dir, { recursive: true }).catch(() => {});
         }
+      }
+    }
+    if (opts.resync) {
+      log("resync: the same changes on a volume and on one 16x larger");
+      try {
+        resync = await runResyncScaling(base, opts.quick, log, opts.repo ?? undefined);
+      } catch (e) {
+        const error = e instanceof Error ? e.message : String(e);
+        failures.push({ workload: "resync", mode: "refs", error });
+        log(`resync FAILED: ${error}`);
       }
     }
   } finally {
@@ -218,15 +230,20 @@ async function main(args: string[]): Promise<number> {
     failures,
     notes,
     runs: compared,
+    resync,
   };
-  const markdown = renderMarkdown(compared, goals, ctx);
+  const markdown = renderMarkdown(compared, goals, ctx) +
+    (resync ? "\n" + renderResync(resync).join("\n") : "");
   await Deno.mkdir(opts.outDir, { recursive: true });
   await writeAtomic(`${opts.outDir}/latest.json`, JSON.stringify(json, null, 2) + "\n");
   await writeAtomic(`${opts.outDir}/latest.md`, markdown);
   console.log(markdown);
   log(`wrote ${opts.outDir}/latest.json and latest.md in ${ctx.totalSeconds.toFixed(0)} s`);
   const mirrorsDiffer = compared.some((r) => r.digestMatch === false);
-  return failures.length || mirrorsDiffer ? 1 : 0;
+  return failures.length || mirrorsDiffer || resync?.small.digestMatch === false ||
+      resync?.large.digestMatch === false
+    ? 1
+    : 0;
 }
 
 if (import.meta.main) {

@@ -41,6 +41,8 @@ export interface BenchOptions {
   corpus: string[] | null;
   /** `realfiles`: byte bound of the corpus; null: the workload's default. */
   corpusBytes: number | null;
+  /** Run the resync-scaling scenario (`--no-resync`: skip it). */
+  resync: boolean;
   help: boolean;
 }
 
@@ -66,6 +68,7 @@ export const USAGE = `deno task bench [options]: the refsync benchmark report
   --cp-dirty-bytes SIZE   passed to the appliances (default theirs)
   --out DIR               where latest.json and latest.md go (default bench/results)
   --keep-data             leave the run data folders in place
+  --no-resync             skip the resync scenario (the same changes on a volume 16x larger)
   --repo DIR              run the appliances from another checkout (A/B comparisons)
   --corpus DIR[,DIR]      realfiles: directories to read (default those of
                           ${DEFAULT_CORPUS.join(",")} that exist)
@@ -140,6 +143,7 @@ export function parseBenchArgs(args: string[], workloadNames: readonly string[])
         "cp-dirty-bytes": { type: "string" },
         out: { type: "string" },
         "keep-data": { type: "boolean" },
+        "no-resync": { type: "boolean" },
         repo: { type: "string" },
         corpus: { type: "string" },
         "corpus-bytes": { type: "string" },
@@ -185,6 +189,7 @@ export function parseBenchArgs(args: string[], workloadNames: readonly string[])
     corpusBytes: str("corpus-bytes") === undefined
       ? null
       : parseBytes(str("corpus-bytes")!, "--corpus-bytes"),
+    resync: values["no-resync"] !== true,
     help: values.help === true,
   };
 }

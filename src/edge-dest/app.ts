@@ -12,11 +12,11 @@ import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-time
 import { RefsyncError } from "../errors/mod.ts";
 import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
 import { registerMetrics } from "../http/metrics.ts";
+import { replicationState } from "../http/repl-state.ts";
 import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
 import type { ApplianceMetrics } from "../metrics/appliance.ts";
 import { processStats } from "../metrics/process.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
-import type { DestState } from "../protocol/handshake/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { LinkDecoder } from "../protocol/link-compress/mod.ts";
@@ -126,7 +126,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }
     await next();
   });
-  app.get("/v1/repl/state", (c) => c.json(destState(store)));
+  app.get("/v1/repl/state", (c) => c.json(replicationState(store)));
   app.post("/v1/repl/log", async (c) => {
     const { lastLsn } = await receiveLog(store, body(c, "logBytes"), wire);
     return c.json({ lastLsn });
@@ -178,13 +178,13 @@ export function createDestApp(ctx: DestAppContext): Hono {
         "give {truncateAfter: LSN, ifLastLsn: LSN} or {lastLsn: LSN, ifLastLsn: LSN}",
       );
     }
-    return c.json(destState(store));
+    return c.json(replicationState(store));
   });
   app.post("/v1/repl/cp", (c) => cpSync.handle(c));
   registerVerifyRoutes(app, store, rawBody, ctx.logger);
   app.post("/v1/repl/catch-up/begin", async (c) => {
     beginCatchUp(store, await c.req.json().catch(() => null));
-    return c.json(destState(store));
+    return c.json(replicationState(store));
   });
   app.post("/v1/repl/catch-up", (c) => catchUp.handle(c));
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));
@@ -228,28 +228,4 @@ export function createDestApp(ctx: DestAppContext): Hono {
     );
   });
   return app;
-}
-
-/** The destination's replication state. */
-export function destState(store: ObjectStore): DestState {
-  const sb = store.superblock;
-  return {
-    volumeId: sb.volumeId.toHex(),
-    pairGeneration: sb.pairGeneration,
-    cp: sb.cp,
-    volumeDigest: sb.volumeDigest.toHex(),
-    lsnCovered: sb.lsnCovered,
-    firstLsn: store.log.firstLsn,
-    lastLsn: store.log.lastLsn,
-    promoted: !store.isMirror,
-    promotedAtLsn: sb.pairGeneration > 1 ? sb.promotedAtLsn : null,
-    catchUp: store.catchUp &&
-      {
-        baseCp: store.catchUp.baseCp,
-        targetCp: store.catchUp.targetCp,
-        targetDigest: store.catchUp.targetDigest,
-        blocksDone: store.catchUp.blocksDone,
-        bytesDone: store.catchUp.bytesDone,
-      },
-  };
 }

@@ -18,6 +18,7 @@ import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "./body-timeout.ts
 import { checkConditions, etagHeader, parseConditions } from "./conditional.ts";
 import { methodNotAllowed, notFound, onError } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
+import { registerSourceReplication } from "./repl-state.ts";
 import { mirrorHeader } from "./mirror-header.ts";
 import { objectKey, registerObjectReads } from "./objects.ts";
 import { parseContentRange } from "./range.ts";
@@ -93,6 +94,7 @@ export function createClientApp(ctx: ClientAppContext): Hono {
   app.notFound(notFound);
   registerMetrics(app, ctx.metrics);
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });
+  registerSourceReplication(app, store, ctx.token);
   const assertWritable = async () => {
     await ctx.admitWrite?.();
   };

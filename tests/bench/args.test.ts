@@ -12,6 +12,8 @@ Deno.test("parseBenchArgs: defaults, quick preset, filters in report order", () 
   assert.equal(d.corpusBytes, null);
   assert.equal(d.concurrency, null);
   assert.equal(d.dataDir, null);
+  assert.equal(d.resync, true);
+  assert.equal(parseBenchArgs(["--no-resync"], NAMES).resync, false);
   const q = parseBenchArgs(
     ["--quick", "--workloads", "small,aligned", "--modes", "local,refs", "--concurrency", "4"],
     NAMES,

@@ -104,6 +104,10 @@ interface PlannedCatchUp {
   resumed: boolean;
 }
 
+/** How long a resync waits for the log catch-up before it starts: 200 x 50 ms. */
+const LOG_FIRST_POLLS = 200;
+const LOG_FIRST_POLL_MS = 50;
+
 /** Configuration of the mirror. */
 export interface MirrorOptions {
   /** Base URL of the destination appliance. */
@@ -693,6 +697,7 @@ export class Mirror {
     const targetDigest = plan.target.volumeDigest.toHex();
     const forceData = new Set<number>();
     const progress = this.#catchUp!;
+    if (plan.kind === "resync") await this.#logFirst(plan.target.lsnCovered);
     for (let attempt = 0; !this.#closing; attempt++) {
       if (attempt > 0) await sleep(this.#clock, Math.min(5000, 250 * attempt));
       if (this.#closing) return;
@@ -747,6 +752,22 @@ export class Mirror {
       imageBytes: plan.walk.length * BLOCK_SIZE,
       durationMs: Math.round(this.#clock.monotonic() - started),
     });
+  }
+
+  /**
+   * A resync waits (a while) for the log the destination lacks, which the
+   * forwarder sends from our log: its blocks born from those records then go
+   * as references to them, not as their bytes a second time.
+   */
+  async #logFirst(lsn: number): Promise<void> {
+    const f = this.#forwarder!;
+    const target = Math.min(lsn, this.#store!.log.lastLsn);
+    // Started from the handshake, before the link is up: a link that stays down ends the wait
+    // at its bound, and the resync then sends what it must.
+    for (let i = 0; i < LOG_FIRST_POLLS && f.ackedLsn < target && !f.fatal; i++) {
+      if (this.#closing) return;
+      await sleep(this.#clock, LOG_FIRST_POLL_MS);
+    }
   }
 
   /** A catch-up's reference: only to the log it forwarded since the destination's log reset. */

@@ -356,6 +356,14 @@ export class ObjectStore {
     return this.#state.fenced;
   }
 
+  /**
+   * The pair generation this store works in: the committed CP's, or the one
+   * a promotion raised it to before its CP commits.
+   */
+  get pairGeneration(): number {
+    return this.#state.generation;
+  }
+
   /** True while this store mirrors a source (a destination not promoted). */
   get isMirror(): boolean {
     return this.#state.mirror;
