@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ApplianceProcess, withTempDir } from "../support/appliance.ts";
+import { type ApplianceProcess, copyDir, withTempDir } from "../support/appliance.ts";
 import { FaultProxy, type ProxyMode } from "../support/fault-proxy.ts";
 import { objectUrl } from "../support/http.ts";
 import type { Model } from "../support/model.ts";
@@ -34,6 +34,8 @@ export interface ProxiedPair {
   dst: ApplianceProcess;
   proxy: FaultProxy;
   token: string;
+  /** The destination's data directory. */
+  destDir: string;
   /** Starts the source again on its data directory, with the same arguments. */
   restartSource(): Promise<ApplianceProcess>;
   /** Starts the destination again on its data directory and port. */
@@ -64,6 +66,7 @@ export function withProxiedPair(
         dst,
         proxy,
         token,
+        destDir: `${dir}/dest`,
         restartSource: async () => (pair.src = await spawnSource()),
         restartDest: async () => (pair.dst = await spawnDest(`${dir}/dest`, token, destArgs, port)),
       };
@@ -110,6 +113,13 @@ export async function settleAll(
   }
 }
 
+/** One object ("before"), acknowledged, and a CP. */
+async function syncedCp(pair: ProxiedPair, model: Model, rng: Prng): Promise<void> {
+  const a = await put(pair.src, model, "before", rng.bytes(2000));
+  assert.equal(a.status, 201, a.text);
+  await adminCp(pair.src);
+}
+
 /**
  * One object and a CP in sync, then the proxy turns to `mode` (a refusal
  * closes the open connections too: only new ones are refused).
@@ -120,9 +130,7 @@ export async function syncedThen(
   rng: Prng,
   mode: ProxyMode,
 ): Promise<void> {
-  const a = await put(pair.src, model, "before", rng.bytes(2000));
-  assert.equal(a.status, 201, a.text);
-  await adminCp(pair.src);
+  await syncedCp(pair, model, rng);
   pair.proxy.mode = mode;
   if (mode === "refuse") pair.proxy.cut();
 }
@@ -142,4 +150,44 @@ export async function assertHealed(
 /** The wire counters of a side. */
 export async function wireOf(p: ApplianceProcess): Promise<WireStats> {
   return (await statsOf(p)).wire as unknown as WireStats;
+}
+
+/**
+ * A resync that must send data: the destination's data directory is copied
+ * at a CP m; the pair goes on in sync with `objects` objects of `size` bytes
+ * and three CPs (the destination commits them, so the source drops their
+ * log); then the old copy is put back. The destination is back at CP m with
+ * a log that lacks those records, and a write makes the source resync it by
+ * the walk by birth CP. Resolves with the bytes written since m.
+ */
+export async function resyncFromOldCopy(
+  pair: ProxiedPair,
+  model: Model,
+  rng: Prng,
+  objects: number,
+  size: number,
+): Promise<number> {
+  await syncedCp(pair, model, rng);
+  await pair.dst.stop(5000);
+  await copyDir(pair.destDir, `${pair.destDir}-old`);
+  await pair.restartDest();
+  let changed = 0;
+  for (let i = 0; i < objects; i++) {
+    const a = await put(pair.src, model, `since/${i}`, rng.bytes(size));
+    assert.equal(a.status, 201, a.text);
+    changed += size;
+    if (i === Math.floor(objects / 2)) await adminCp(pair.src);
+  }
+  await adminCp(pair.src);
+  const tail = await put(pair.src, model, "tail", rng.bytes(100));
+  assert.equal(tail.status, 201, tail.text);
+  await adminCp(pair.src);
+  await pair.dst.stop(5000);
+  await Deno.remove(pair.destDir, { recursive: true });
+  await Deno.rename(`${pair.destDir}-old`, pair.destDir);
+  await pair.restartDest();
+  // A write finds the destination behind: the handshake that follows starts the resync.
+  const after = await put(pair.src, model, "after", rng.bytes(100));
+  assert.equal(after.status, 201, after.text);
+  return changed;
 }

@@ -1,13 +1,15 @@
 /**
  * A resync survives a SIGKILL of either side (real processes, issue 10 "Must
- * show": SIGKILL during a resync). The destination is away (the proxy refuses)
- * while the source, under `--sync-policy available`, writes 80 MiB and commits
- * two CPs; back, it gets a resync from its CP by the walk by birth CP (slowed
- * by the proxy, so it is seen running). At 30% one side is SIGKILLed and
- * restarted: the resync resumes where the destination's durable progress is,
- * completes, and has sent at most 1.15x its walk in all (a walk that is the
- * changed data, not the volume); after a CP the digests are equal and every
- * object reads back from both sides.
+ * show": SIGKILL during a resync). The destination's data directory is copied
+ * at a CP, the pair goes on in sync with 80 MiB, and the old copy is put back
+ * (its log lacks those records, which the source dropped: the resync must
+ * send their blocks, as after a restore from an old backup). The resync
+ * from that CP by the walk by birth CP is slowed by the proxy, so it is seen
+ * running; at 30% one side is SIGKILLed and restarted: the resync resumes
+ * where the destination's durable progress is, completes, and has sent at
+ * most 1.15x its walk in all (a walk that is the changed data, not the
+ * volume); after a CP the digests are equal and every object reads back from
+ * both sides.
  *
  * @module
  */
@@ -17,19 +19,18 @@ import { objectUrl } from "../support/http.ts";
 import { Model } from "../support/model.ts";
 import { type Prng, testSeed } from "../support/prng.ts";
 import { untilDone } from "./catch-up.ts";
-import { adminCp, callJson, logEvents, untilState } from "./pair.ts";
+import { callJson, logEvents, untilState } from "./pair.ts";
 import {
   assertHealed,
   type ProxiedPair,
-  put,
-  syncedThen,
+  resyncFromOldCopy,
   wireOf,
   withProxiedPair,
 } from "./proxied-pair.ts";
 
 const MiB = 1024 * 1024;
 /**
- * Objects of 2 MiB written while the destination is away: 80 MiB, so that
+ * Objects of 2 MiB written while the destination's old copy is away: 80 MiB, so that
  * what a kill may cost again stays within the 15%: the parts in flight (4
  * MiB each; a dead source's last bytes still drain from its socket into the
  * destination) and what the destination had not yet made durable (it does
@@ -37,24 +38,10 @@ const MiB = 1024 * 1024;
  */
 const CHANGED_OBJECTS = 40;
 
-/**
- * The destination away while the source writes {@link CHANGED_OBJECTS} MiB
- * in two CPs; back through a slow link, the resync runs. Resolves with the
- * bytes written meanwhile.
- */
+/** A resync from an old copy of the destination (see {@link resyncFromOldCopy}), 30% done. */
 async function resyncRunning(pair: ProxiedPair, model: Model, rng: Prng): Promise<number> {
-  await syncedThen(pair, model, rng, "refuse");
-  let changed = 0;
-  for (let round = 0; round < 2; round++) {
-    for (let i = 0; i < CHANGED_OBJECTS / 2; i++) {
-      const a = await put(pair.src, model, `away/${round}/${i}`, rng.bytes(2 * MiB));
-      assert.equal(a.status, 201, a.text);
-      changed += 2 * MiB;
-    }
-    await adminCp(pair.src);
-  }
   pair.proxy.delayMs = 2; // the resync takes seconds
-  pair.proxy.mode = "pass";
+  const changed = await resyncFromOldCopy(pair, model, rng, CHANGED_OBJECTS, 2 * MiB);
   const at = await untilDone(pair.src, 0.3);
   assert.equal(at.kind, "resync");
   return changed;
@@ -70,10 +57,7 @@ function committedResync(src: ApplianceProcess, changed: number): number {
 }
 
 Deno.test("resync crash: the destination SIGKILLed at 30% of a resync; it resumes, 1.15x at most", async () => {
-  await withProxiedPair("resync-dest-crash", testSeed(0x7e5c_c001), [
-    "--sync-policy",
-    "available",
-  ], async (pair, rng) => {
+  await withProxiedPair("resync-dest-crash", testSeed(0x7e5c_c001), [], async (pair, rng) => {
     const model = new Model();
     const changed = await resyncRunning(pair, model, rng);
     await pair.dst.kill();
@@ -92,10 +76,7 @@ Deno.test("resync crash: the destination SIGKILLed at 30% of a resync; it resume
 });
 
 Deno.test("resync crash: the source SIGKILLed at 30% of a resync; it resumes after its restart, 1.15x at most", async () => {
-  await withProxiedPair("resync-source-crash", testSeed(0x7e5c_c002), [
-    "--sync-policy",
-    "available",
-  ], async (pair, rng) => {
+  await withProxiedPair("resync-source-crash", testSeed(0x7e5c_c002), [], async (pair, rng) => {
     const model = new Model();
     const changed = await resyncRunning(pair, model, rng);
     await pair.src.kill();
