@@ -381,3 +381,11 @@ export async function eventually<T>(
   }
   throw new Error(`${what}: gave up after ${attempts} attempts / ${opts.ms ?? 20_000} ms: ${last}`);
 }
+
+/** Waits for a source's `mirror.state` to be `state` (at most `ms`); its mirror stats then. */
+export function untilState(src: ApplianceProcess, state: string, ms: number): Promise<MirrorStats> {
+  return eventually(`mirror.state ${state}`, async () => {
+    const m = await mirrorOf(src);
+    return m.state === state ? m : undefined;
+  }, { ms, attempts: Math.ceil(ms / 100) + 10, pauseMs: 100 });
+}

@@ -580,6 +580,7 @@ export class Mirror {
     // The references resolve against the destination's log: mirrorHolds saw it hold them.
     const forceData = new Set<number>();
     let lastMessage = "";
+    let resent = false;
     for (let attempt = 0; attempt < 3; attempt++) {
       const parts = cpSyncParts(cp, {
         volume: this.#store!.volume,
@@ -601,6 +602,13 @@ export class Mirror {
       lastMessage = res.message ?? `status ${res.status}`;
       if (res.status === 409 && res.need) {
         for (const b of res.need) forceData.add(b);
+        continue;
+      }
+      // A refused stream (malformed, or its content digest differs at COMMIT) may have been
+      // damaged on the link: the destination committed nothing, so it is sent once more.
+      if (res.status >= 400 && res.status < 500 && !resent) {
+        resent = true;
+        this.#log.warn("mirror.cp_resent", { cp: cp.superblock.cp, cause: lastMessage });
         continue;
       }
       break;
