@@ -9,10 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { withTempDir } from "../support/appliance.ts";
-import { fillAlone, untilCommitted, untilDone } from "./catch-up.ts";
-import { Model } from "../support/model.ts";
-import { Prng, testSeed, withSeed } from "../support/prng.ts";
+import { untilCommitted, untilDone, withFilledSource } from "./catch-up.ts";
 import {
   adminCp,
   assertSameDigest,
@@ -27,53 +24,39 @@ import {
 const MiB = 1024 * 1024;
 
 Deno.test("mirror baseline source crash: the restarted source resumes where the destination is", async () => {
-  const seed = testSeed(0xba5e_0003);
-  await withSeed(
-    seed,
-    "mirror-baseline-source-crash",
-    () =>
-      withTempDir("refsync-baseline-source-crash-", async (dir) => {
-        const rng = new Prng(seed);
-        const token = "pair-token-baseline-source-crash";
-        const model = new Model();
-        const image = await fillAlone(
-          `${dir}/source`,
-          token,
-          model,
-          rng,
-          20,
-          () => 8 * MiB - rng.int(4096),
-          "big/",
+  await withFilledSource(
+    "baseline-source-crash",
+    0xba5e_0003,
+    { count: 20, sizeOf: (rng) => 8 * MiB - rng.int(4096), prefix: "big/" },
+    async ({ dir, token, model, image }) => {
+      const dst = await spawnDest(`${dir}/dest`, token);
+      let src = null;
+      try {
+        // No CP of its own meanwhile: the target stays its committed CP.
+        const args = ["--cp-interval", "0"];
+        src = await spawnMirroredSource(`${dir}/source`, dst.url, token, args);
+        const first = src;
+        await untilDone(first, 0.3);
+        await first.kill();
+        src = await spawnMirroredSource(`${dir}/source`, dst.url, token, args);
+        const source = src;
+        await untilCommitted(source);
+        const [resumed] = logEvents(source, "mirror.catch_up_resumed");
+        assert.ok(resumed, source.stderr.slice(-3000));
+        const held = resumed.doneBytes as number;
+        assert.ok(held >= 0.2 * image, `resumed after ${held} of ${image} bytes`);
+        assert.equal(logEvents(source, "mirror.catch_up_started").length, 0);
+        const wire = (await statsOf(source)).wire as unknown as { baselineBytes: number };
+        assert.ok(
+          wire.baselineBytes <= image - held + 0.05 * image,
+          `${wire.baselineBytes} bytes sent after the restart, ${held} of ${image} held`,
         );
-
-        const dst = await spawnDest(`${dir}/dest`, token);
-        let src = null;
-        try {
-          // No CP of its own meanwhile: the target stays its committed CP.
-          const args = ["--cp-interval", "0"];
-          src = await spawnMirroredSource(`${dir}/source`, dst.url, token, args);
-          const first = src;
-          await untilDone(first, 0.3);
-          await first.kill();
-          src = await spawnMirroredSource(`${dir}/source`, dst.url, token, args);
-          const source = src;
-          await untilCommitted(source);
-          const [resumed] = logEvents(source, "mirror.catch_up_resumed");
-          assert.ok(resumed, source.stderr.slice(-3000));
-          const held = resumed.doneBytes as number;
-          assert.ok(held >= 0.2 * image, `resumed after ${held} of ${image} bytes`);
-          assert.equal(logEvents(source, "mirror.catch_up_started").length, 0);
-          const wire = (await statsOf(source)).wire as unknown as { baselineBytes: number };
-          assert.ok(
-            wire.baselineBytes <= image - held + 0.05 * image,
-            `${wire.baselineBytes} bytes sent after the restart, ${held} of ${image} held`,
-          );
-          await adminCp(source);
-          await assertSameDigest(source, dst, "after the resumed baseline and a CP");
-          await verifySides(model, { dest: dst }, "after the resumed baseline");
-        } finally {
-          await stopAll(src, dst);
-        }
-      }),
+        await adminCp(source);
+        await assertSameDigest(source, dst, "after the resumed baseline and a CP");
+        await verifySides(model, { dest: dst }, "after the resumed baseline");
+      } finally {
+        await stopAll(src, dst);
+      }
+    },
   );
 });

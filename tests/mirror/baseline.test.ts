@@ -13,11 +13,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { adminAuth, withTempDir } from "../support/appliance.ts";
-import { fillAlone, untilCommitted } from "./catch-up.ts";
+import { adminAuth } from "../support/appliance.ts";
+import { untilCommitted, withFilledSource } from "./catch-up.ts";
 import { objectUrl } from "../support/http.ts";
-import { Model } from "../support/model.ts";
-import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import {
   adminCp,
   assertSameDigest,
@@ -37,22 +35,11 @@ const KiB = 1024;
 const SYNC_TIMEOUT_MS = 5000;
 
 Deno.test("mirror baseline: an empty destination gets the image while writes go on", async () => {
-  const seed = testSeed(0xba5e_0001);
-  await withSeed(seed, "mirror-baseline", () =>
-    withTempDir("refsync-baseline-", async (dir) => {
-      const rng = new Prng(seed);
-      const token = "pair-token-baseline";
-      const model = new Model();
-      const image = await fillAlone(
-        `${dir}/source`,
-        token,
-        model,
-        rng,
-        120,
-        () => rng.range(400 * KiB, 1300 * KiB),
-        "old/",
-      );
-
+  await withFilledSource(
+    "baseline",
+    0xba5e_0001,
+    { count: 120, sizeOf: (rng) => rng.range(400 * KiB, 1300 * KiB), prefix: "old/" },
+    async ({ dir, rng, token, model, image }) => {
       const dst = await spawnDest(`${dir}/dest`, token);
       let src = null;
       try {
@@ -123,5 +110,6 @@ Deno.test("mirror baseline: an empty destination gets the image while writes go 
       } finally {
         await stopAll(src, dst);
       }
-    }));
+    },
+  );
 });

@@ -5,9 +5,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ApplianceProcess, spawnSource } from "../support/appliance.ts";
-import type { Model } from "../support/model.ts";
-import type { Prng } from "../support/prng.ts";
+import { type ApplianceProcess, spawnSource, withTempDir } from "../support/appliance.ts";
+import { Model } from "../support/model.ts";
+import { Prng, testSeed, withSeed } from "../support/prng.ts";
 import { adminCp, eventually, putRandomObject, statsOf } from "./pair.ts";
 
 /** `stats().mirror.progress` of a source. */
@@ -47,6 +47,48 @@ export async function fillAlone(
     await alone.stop(5000);
   }
   return image;
+}
+
+/** What a catch-up test starts from: a source's directory filled alone, and its generator. */
+export interface FilledSource {
+  /** The test's directory: the source's data is in `source/`. */
+  dir: string;
+  rng: Prng;
+  token: string;
+  model: Model;
+  /** Bytes of the data blocks written ({@link fillAlone}). */
+  image: number;
+}
+
+/**
+ * Runs `fn` in a fresh directory whose `source/` holds `count` objects of
+ * `sizeOf(rng)` bytes named `${prefix}${i}`, written by a source alone. Seeded
+ * by `testSeed(fallbackSeed)`: a failure prints the seed that replays it.
+ */
+export function withFilledSource(
+  name: string,
+  fallbackSeed: number,
+  objects: { count: number; sizeOf: (rng: Prng) => number; prefix: string },
+  fn: (s: FilledSource) => Promise<void>,
+): Promise<void> {
+  const seed = testSeed(fallbackSeed);
+  return withSeed(seed, `mirror-${name}`, () =>
+    withTempDir(`refsync-${name}-`, async (dir) => {
+      const rng = new Prng(seed);
+      const token = `pair-token-${name}`;
+      const model = new Model();
+      const { count, sizeOf, prefix } = objects;
+      const image = await fillAlone(
+        `${dir}/source`,
+        token,
+        model,
+        rng,
+        count,
+        () => sizeOf(rng),
+        prefix,
+      );
+      await fn({ dir, rng, token, model, image });
+    }));
 }
 
 /** Waits until the source's catch-up is at least `fraction` done; its progress then. */
