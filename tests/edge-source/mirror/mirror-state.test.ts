@@ -21,6 +21,7 @@ import { HEADER_SIZE, WireFrameParser } from "../../../src/protocol/log-frame/mo
 import type { SyncPolicy } from "../../../src/protocol/mirror-state/mod.ts";
 import { ObjectStore } from "../../../src/storage/objects/store.ts";
 import { SimClock } from "../../../sim/clock.ts";
+import { advance } from "../../support/sim-time.ts";
 import { bytesStream, withTempDir } from "../../storage/helpers.ts";
 import { STORE_OPTS } from "../../storage/store_model.ts";
 
@@ -84,19 +85,6 @@ class FakeDest implements ReplicaClient {
 
 function unreachable(): RefsyncError {
   return new RefsyncError("unavailable", "destination http://dest.test unreachable: refused");
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 2));
-}
-
-async function advance(sim: SimClock, ms: number): Promise<void> {
-  const until = sim.elapsed + ms;
-  for (let i = 0; i < 1000; i++) {
-    await settle();
-    if (!sim.fireNext(until)) break;
-  }
-  await settle();
 }
 
 interface Ctx {

@@ -17,6 +17,7 @@ import {
   LogForwarder,
 } from "../../../src/edge-source/mirror/log-forwarder.ts";
 import { SimClock } from "../../../sim/clock.ts";
+import { advance, settle } from "../../support/sim-time.ts";
 import { bytes, put, withTempDir } from "../../storage/log/helpers.ts";
 
 const SYNC_TIMEOUT_MS = 2000;
@@ -48,21 +49,6 @@ class FakeDest implements ForwarderTransport {
 
 function unreachable(): RefsyncError {
   return new RefsyncError("unavailable", "destination unreachable: connection refused");
-}
-
-/** Lets real I/O (the log's fdatasyncs) and the promise chains run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 2));
-}
-
-/** Moves simulated time on by `ms`, firing every timer due meanwhile (bounded). */
-async function advance(sim: SimClock, ms: number): Promise<void> {
-  const until = sim.elapsed + ms;
-  for (let i = 0; i < 1000; i++) {
-    await settle();
-    if (!sim.fireNext(until)) break;
-  }
-  await settle();
 }
 
 type Outcome<T> = { value: T } | { error: unknown } | null;
