@@ -23,7 +23,7 @@ import {
 import { type EncodedBody, LinkEncoder } from "../../protocol/link-compress/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Random } from "../../runtime/random.ts";
-import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
+import type { CatchUpKind, CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 
 /** Sends one request (global `fetch` by default; the simulator's network in `sim/`). */
 export type Fetch = (request: Request) => Promise<Response>;
@@ -116,7 +116,7 @@ export class HttpReplicaClient implements ReplicaClient {
     part: number,
     last: boolean,
     bytes: Uint8Array,
-    kind: "baseline" | "resync",
+    kind: CatchUpKind,
   ): Promise<CpPartAnswer> {
     const counter = kind === "baseline" ? "baselineBytes" : "resyncBytes";
     return this.#sendPart("/v1/repl/catch-up", counter, cp, part, last, bytes);

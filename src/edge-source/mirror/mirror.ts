@@ -51,13 +51,13 @@ import { encodeSuperblock, type Superblock } from "../../storage/volume/superblo
 import { sleep } from "../../runtime/clock.ts";
 import { type LinkChange, type LinkState, LogForwarder } from "./log-forwarder.ts";
 import { HttpReplicaClient } from "./http-client.ts";
-import type { CpPartAnswer, ReplicaClient } from "./replica-client.ts";
+import type { CatchUpKind, CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 import { type Clock, systemClock } from "../../runtime/clock.ts";
 import type { Random } from "../../runtime/random.ts";
 
 /** A catch-up's progress (`mirror.progress`): bytes of the blocks its walk sends. */
 export interface CatchUpProgress {
-  kind: "baseline" | "resync";
+  kind: CatchUpKind;
   baseCp: number;
   targetCp: number;
   done: number;
@@ -89,18 +89,9 @@ export function replicaTimeoutMs(syncTimeoutMs: number): (bodyBytes: number) => 
   return (bytes) => Math.max(2 * syncTimeoutMs, Math.ceil(bytes / (1 << 20) * 1000));
 }
 
-/** A catch-up's progress, as `stats().mirror.progress` shows it (bytes). */
-export interface CatchUpProgress {
-  kind: "baseline" | "resync";
-  baseCp: number;
-  targetCp: number;
-  done: number;
-  total: number;
-}
-
 /** A catch-up decided at a handshake. */
 interface PlannedCatchUp {
-  kind: "baseline" | "resync";
+  kind: CatchUpKind;
   target: Superblock;
   targetBytes: Uint8Array;
   baseCp: number;

@@ -20,6 +20,9 @@
 import type { CatchUpBegin, DestState, LogReset } from "../../protocol/handshake/mod.ts";
 import type { DigestReader, RepairAnswer } from "../../protocol/verify/mod.ts";
 
+/** A catch-up from an empty destination (baseline) or from its committed CP (resync). */
+export type CatchUpKind = "baseline" | "resync";
+
 /** What the destination answered to one CP sync part. */
 export interface CpPartAnswer {
   /** The HTTP status: 202 (more parts), 200 (committed), 409 (`need` DATA), ... */
@@ -65,6 +68,6 @@ export interface ReplicaClient {
     part: number,
     last: boolean,
     bytes: Uint8Array,
-    kind: "baseline" | "resync",
+    kind: CatchUpKind,
   ): Promise<CpPartAnswer>;
 }
