@@ -1,6 +1,7 @@
 /**
  * Rebuilds the payload of a reference frame from what this destination holds
- * (records of its log, blocks live in its committed CP) and checks it against
+ * (records of its log, blocks live in its committed CP, or their first bytes)
+ * and checks it against
  * the header's `payloadDigest`: the frame it yields is the one the source
  * logged, byte for byte, or there is none (the source is asked for the bytes).
  *
@@ -48,9 +49,11 @@ export function resolveRefFrame(store: ObjectStore, ref: RefFrame): Frame | stri
       const volume = store.volume;
       if (p.block === 0 || !volume.isLive(p.block)) return `block ${p.block} is not live here`;
       piece = volume.readBlock(p.block);
+      // A PREFIX's check is of the whole block too: the block is the source's, so is its start.
       if (!equalBytes(blake3(piece).subarray(0, REF_CHECK_BYTES), p.check)) {
         return `block ${p.block} does not match its check`;
       }
+      if (p.kind === "prefix") piece = piece.subarray(0, p.length);
     }
     bytes.set(piece, at);
     at += piece.length;

@@ -20,6 +20,7 @@
 import type { Hono } from "hono";
 import { RefsyncError } from "../errors/mod.ts";
 import type { DestRejoin, DestState } from "../protocol/handshake/mod.ts";
+import { REF_FORMAT } from "../protocol/log-frame/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { requireToken } from "./auth.ts";
 
@@ -56,6 +57,7 @@ export function replicationState(store: ObjectStore): DestState {
         bytesDone: store.catchUp.bytesDone,
       },
     rejoin: rejoinState(store),
+    refFormat: REF_FORMAT,
   };
 }
 

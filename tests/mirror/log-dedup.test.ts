@@ -3,9 +3,12 @@
  * uploaded again under a new key crosses the link as references (to the log
  * the destination acknowledged, then, once a CP dropped that log, to blocks
  * of its committed CP), not as its bytes; both sides end with the same digest.
+ * Small objects and tails go as the first bytes of a block it holds; one
+ * whose block is damaged there is asked for, never logged wrong.
  */
 import assert from "node:assert/strict";
-import { adminCp, assertSameDigest, spawnPair, statsOf } from "./pair.ts";
+import { adminCp, assertSameDigest, logEvents, spawnPair, statsOf } from "./pair.ts";
+import { damageFileBlock } from "../support/datadir.ts";
 import { putObject } from "../support/http.ts";
 import { withTempDir } from "../support/appliance.ts";
 import { Prng } from "../../src/runtime/random.ts";
@@ -54,6 +57,59 @@ Deno.test("log dedup: a re-upload under a new key is forwarded as references", a
       await assertSameDigest(src, dst, "after the second CP");
       const dstWire = await logWire(dst);
       assert.equal(dstWire.logRefBytes, after.logRefBytes, "every reference resolved there");
+    } finally {
+      await pair.stop();
+    }
+  });
+});
+
+/** `n` small objects (64 B to 4 KiB) and objects with a tail, seeded. */
+function smallAndTails(n: number): Uint8Array[] {
+  const rng = new Prng(12);
+  return Array.from({ length: n }, (_, i) => {
+    const size = i % 4 === 3 ? 3 * 4096 + 64 + rng.int(4000) : 64 + rng.int(4000);
+    return rng.fill(new Uint8Array(size));
+  });
+}
+
+Deno.test("log dedup: small objects and tails the destination holds are named; a damaged one is asked for", async () => {
+  await withTempDir("refsync-log-dedup-small-", async (dir) => {
+    const pair = await spawnPair(dir, { sourceArgs: ["--cp-interval", "0"] });
+    try {
+      const { src, dst } = pair;
+      const objects = smallAndTails(40);
+      const total = objects.reduce((a, o) => a + o.length, 0);
+      for (const [i, o] of objects.entries()) {
+        assert.equal((await putObject(src.url, `a/${i}`, o)).status, 201);
+      }
+      await adminCp(src);
+      await assertSameDigest(src, dst, "after the first upload");
+
+      // The destination's copy of object 0's block is damaged: that reference must fail there.
+      const padded = new Uint8Array(4096);
+      padded.set(objects[0]);
+      damageFileBlock(`${dir}/dest`, padded, 0);
+
+      const before = await logWire(src);
+      const dstBefore = await logWire(dst);
+      for (const [i, o] of objects.entries()) {
+        assert.equal((await putObject(src.url, `b/${i}`, o)).status, 201);
+      }
+      const after = await logWire(src);
+      const sent = after.logBytesRaw - before.logBytesRaw;
+      assert.ok(sent < total / 10, `the second upload sent ${sent} bytes of log for ${total}`);
+      assert.ok(after.logRefBlocks - before.logRefBlocks >= objects.length, "every object named");
+
+      const missed = logEvents(dst, "log.ref_missed");
+      assert.equal(missed.length, 1, "one reference failed there");
+      assert.match(String(missed[0].cause), /does not match its check/);
+      const dstAfter = await logWire(dst);
+      const resolved = dstAfter.logRefBytes - dstBefore.logRefBytes;
+      assert.ok(resolved > 0 && resolved < after.logRefBytes - before.logRefBytes);
+
+      // The CP sync rebuilds the new objects from the destination's log: equal digests.
+      await adminCp(src);
+      await assertSameDigest(src, dst, "after the second upload");
     } finally {
       await pair.stop();
     }

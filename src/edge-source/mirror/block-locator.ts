@@ -10,6 +10,10 @@
  * is checked against the bytes here, and again by the destination, before it
  * is used.
  *
+ * Partial last blocks (small payloads, tails) are indexed too, by the digest
+ * of the block a CP makes of them (zero-padded), so a volume block of an
+ * object that ends the same way is found by the same key.
+ *
  * A block's volume location, or its first log location while the destination
  * still holds that record, is kept when a repeat is logged (the repeat is not
  * acknowledged yet, so it could not be referenced); a location in log the
@@ -81,16 +85,25 @@ export class BlockLocator {
       const locations = new Float64Array(n);
       this.#index.lookupBatch(r.blockDigests, locations);
       for (let i = 0; i < n; i++) {
-        const held = locations[i];
-        // A volume block, or a record the destination still holds: a repeat cannot beat it.
-        const keep = held >= 0 && (held % 2 === 0 || Math.floor((held - 1) / 512) > droppedLsn);
-        if (!keep) {
+        if (!keeps(locations[i], droppedLsn)) {
           this.#index.insert(
             r.blockDigests.subarray(i * 32, i * 32 + 32),
             (r.lsn * 256 + i) * 2 + 1,
           );
         }
       }
+    }
+  }
+
+  /**
+   * Indexes the partial last block of record `lsn` (its block `index`) by
+   * `digest`, the BLAKE3 of that block zero-padded as a CP stores it, unless a
+   * location the destination still holds has it.
+   */
+  addTail(digest: Uint8Array, lsn: number, index: number, droppedLsn = Infinity): void {
+    this.#makeRoom(1);
+    if (!keeps(this.#index.lookup(digest), droppedLsn)) {
+      this.#index.insert(digest, (lsn * 256 + index) * 2 + 1);
     }
   }
 
@@ -118,6 +131,11 @@ export class BlockLocator {
   #makeRoom(n: number): void {
     if (this.#index.size + n > this.#maxEntries) this.#index.clear();
   }
+}
+
+/** True when the held location `loc` (-1: none) is kept over a new one: a volume block, or log above `droppedLsn`. */
+function keeps(loc: number, droppedLsn: number): boolean {
+  return loc >= 0 && (loc % 2 === 0 || Math.floor((loc - 1) / 512) > droppedLsn);
 }
 
 /** True when `bytes` hash to `digest` (a hint is used only after this check). */

@@ -5,8 +5,11 @@
  *
  * Verifiably: only records the destination acknowledged (<= `ackedLsn`) and
  * did not drop with its committed CP, and blocks live in its committed CP
- * (when it is ours), are named, never a block of the same batch (the ZFS
- * lesson, OpenZFS #10117). Each hint of the {@link BlockLocator} is compared
+ * (`holdsBlock`), are named, never a block of the same batch (the ZFS
+ * lesson, OpenZFS #10117). A payload's partial last block (a small object,
+ * a file's tail) is found by the digest of its block as a CP stores it
+ * (zero-padded): it goes as a LOG piece of that many bytes or a PREFIX of
+ * the volume block. Each hint of the {@link BlockLocator} is compared
  * with the bytes here first; the destination checks the rebuilt payload
  * against the digest again. A frame the destination could not rebuild comes
  * back unacknowledged (it answers `need`): it is sent whole from then on.
@@ -14,15 +17,23 @@
  * @module
  */
 import { BLOCK_SIZE, concatBytes, equalBytes } from "../../bytes/mod.ts";
-import { encodeRefFrame, HEADER_SIZE, Off, Op, type Piece } from "../../protocol/log-frame/mod.ts";
+import {
+  encodeRefFrame,
+  HEADER_SIZE,
+  Off,
+  Op,
+  type Piece,
+  pieceLength,
+} from "../../protocol/log-frame/mod.ts";
+import { blake3 } from "../../hash/blake3.ts";
 import { blockCheck } from "../../protocol/cp-sync/records.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
 import type { Volume } from "../../storage/volume/volume.ts";
 import type { BlockLocator } from "./block-locator.ts";
 
-/** Payloads smaller than this go whole (a reference would save next to nothing). */
-const MIN_PAYLOAD = 256;
+/** Payloads and tails smaller than this go as bytes (a reference would save next to nothing). */
+const MIN_PAYLOAD = 64;
 
 /** What the deduper needs to know of the pair, read at each batch. */
 export interface DedupView {
@@ -30,8 +41,10 @@ export interface DedupView {
   ackedLsn(): number;
   /** Highest LSN the destination may have dropped (its committed CP covers it). */
   droppedLsn(): number;
-  /** True when the destination's committed CP is our committed CP (its live blocks are ours). */
-  sameCp(): boolean;
+  /** True when `block` is live in the destination's committed CP with the bytes it has here. */
+  holdsBlock(block: number): boolean;
+  /** The reference frame format the destination reads (`REF_FORMAT`; 1 has no PREFIX). */
+  refFormat(): number;
 }
 
 /**
@@ -47,7 +60,7 @@ export interface DedupView {
  * declare const volume: Volume;
  * declare const records: Appended[];
  * declare function sendFrames(bytes: Uint8Array): Promise<number>;
- * const view = { ackedLsn: () => 10, droppedLsn: () => 0, sameCp: () => true };
+ * const view = { ackedLsn: () => 10, droppedLsn: () => 0, holdsBlock: () => true, refFormat: () => 2 };
  * const deduper = new FrameDeduper(new BlockLocator(), log, volume, view, newWireStats());
  * const acked = await deduper.send(records, sendFrames);
  * ```
@@ -60,6 +73,8 @@ export class FrameDeduper {
   #wire: WireStats;
   /** LSNs the destination could not rebuild: sent whole. */
   #whole = new Set<number>();
+  /** A partial block zero-padded, as a CP writes it (hashed for the locator). */
+  #padded = new Uint8Array(BLOCK_SIZE);
 
   constructor(locator: BlockLocator, log: NvLog, volume: Volume, view: DedupView, wire: WireStats) {
     this.#locator = locator;
@@ -118,17 +133,13 @@ export class FrameDeduper {
     return [{ kind: "log", lsn, payloadOffset: 0, length: payload.length }];
   }
 
-  /** Literal bytes around the aligned blocks the destination holds; null when none. */
+  /** Literal bytes around the blocks (and the tail) the destination holds; null when none. */
   #blocks(r: Appended, payload: Uint8Array): Piece[] | null {
     const pieces: Piece[] = [];
     let literalFrom = 0;
     let refs = 0;
-    const n = r.blockDigests.length / 32;
-    for (let i = 0; i < n; i++) {
-      const at = i * BLOCK_SIZE;
-      const block = payload.subarray(at, at + BLOCK_SIZE);
-      const piece = this.#blockPiece(r.blockDigests.subarray(i * 32, i * 32 + 32), block);
-      if (piece === null) continue;
+    const add = (at: number, piece: Piece | null) => {
+      if (piece === null) return;
       if (literalFrom < at) {
         pieces.push({ kind: "bytes", bytes: payload.subarray(literalFrom, at) });
       }
@@ -137,10 +148,19 @@ export class FrameDeduper {
         piece.kind === "log" && last?.kind === "log" && last.lsn === piece.lsn &&
         last.payloadOffset + last.length === piece.payloadOffset
       ) {
-        last.length += BLOCK_SIZE; // a run of one record: one piece
+        last.length += piece.length; // a run of one record: one piece
       } else pieces.push(piece);
-      literalFrom = at + BLOCK_SIZE;
+      literalFrom = at + pieceLength(piece);
       refs++;
+    };
+    const n = r.blockDigests.length / 32;
+    for (let i = 0; i < n; i++) {
+      const at = i * BLOCK_SIZE;
+      const block = payload.subarray(at, at + BLOCK_SIZE);
+      add(at, this.#blockPiece(r.blockDigests.subarray(i * 32, i * 32 + 32), block));
+    }
+    if (payload.length - n * BLOCK_SIZE >= MIN_PAYLOAD) {
+      add(n * BLOCK_SIZE, this.#tailPiece(r.lsn, n, payload.subarray(n * BLOCK_SIZE)));
     }
     if (refs === 0) return null;
     if (literalFrom < payload.length) {
@@ -155,13 +175,43 @@ export class FrameDeduper {
     if (where === null) return null;
     if (where.kind === "volume") {
       const b = where.block;
-      if (b === 0 || !this.#view.sameCp() || !this.#volume.isLive(b)) return null;
-      if (!equalBytes(this.#volume.readBlock(b), bytes)) return null;
+      if (!this.#view.holdsBlock(b) || !equalBytes(this.#volume.readBlock(b), bytes)) return null;
       return { kind: "block", block: b, check: blockCheck(digest) };
     }
+    return this.#logPiece(where, bytes);
+  }
+
+  /**
+   * A piece for the partial last block `tail` (block `index` of record
+   * `lsn`), found by the digest of the block a CP makes of it; the tail is
+   * indexed for later records (named once the destination acknowledged it).
+   */
+  #tailPiece(lsn: number, index: number, tail: Uint8Array): Piece | null {
+    const padded = this.#padded;
+    padded.fill(0);
+    padded.set(tail);
+    const digest = blake3(padded);
+    const where = this.#locator.find(digest);
+    this.#locator.addTail(digest, lsn, index, this.#view.droppedLsn());
+    if (where === null) return null;
+    if (where.kind === "log") return this.#logPiece(where, tail);
+    const b = where.block;
+    if (this.#view.refFormat() < 2 || !this.#view.holdsBlock(b)) return null;
+    // The whole block equal (the rest zeros): its check is the one the destination computes.
+    if (!equalBytes(this.#volume.readBlock(b), padded)) return null;
+    return { kind: "prefix", block: b, length: tail.length, check: blockCheck(digest) };
+  }
+
+  /** A LOG piece for `bytes` at `where`, when the destination holds that record and they match. */
+  #logPiece(where: { lsn: number; payloadOffset: number }, bytes: Uint8Array): Piece | null {
     if (!this.#holds(where.lsn)) return null;
-    const held = this.#log.readRecordPayload(where.lsn, where.payloadOffset, BLOCK_SIZE);
+    const held = this.#log.readRecordPayload(where.lsn, where.payloadOffset, bytes.length);
     if (held === null || !equalBytes(held, bytes)) return null;
-    return { kind: "log", lsn: where.lsn, payloadOffset: where.payloadOffset, length: BLOCK_SIZE };
+    return {
+      kind: "log",
+      lsn: where.lsn,
+      payloadOffset: where.payloadOffset,
+      length: bytes.length,
+    };
   }
 }

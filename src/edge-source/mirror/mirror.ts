@@ -154,6 +154,10 @@ export class Mirror {
   #forwarder: LogForwarder | null = null;
   #log: Logger;
   #destCp = -1;
+  /** The reference frame format the destination reads (its handshake's `refFormat`). */
+  #destRefFormat = 1;
+  /** The CP being synced, while the destination holds the one before. */
+  #syncing: CheckpointResult | null = null;
   #handshakes = 0;
   #downSince = 0;
   /** Set when fencing starts: CP hooks give up at once (the set-aside waits for the CP). */
@@ -254,7 +258,8 @@ export class Mirror {
       ? new FrameDeduper(this.locator, store.log, store.volume, {
         ackedLsn: () => this.#forwarder!.ackedLsn,
         droppedLsn: () => this.#droppedLsn(),
-        sameCp: () => this.#destCp === store.superblock.cp,
+        holdsBlock: (block) => this.#destHoldsBlock(block),
+        refFormat: () => this.#destRefFormat,
       }, this.wire)
       : null;
     const sendFrames = (bytes: Uint8Array) => this.#client.sendFrames(bytes);
@@ -286,6 +291,23 @@ export class Mirror {
     if (this.#destCp === sb.cp) return sb.lsnCovered;
     const prev = store.volume.previousSuperblock;
     return prev && prev.cp === this.#destCp ? prev.lsnCovered : Infinity;
+  }
+
+  /**
+   * True when `block` is live in the destination's committed CP with the
+   * bytes it has here: it is our committed CP, or the one before while ours
+   * is being synced (its blocks stay allocated here until the destination
+   * commits ours) and ours did not write the block.
+   */
+  #destHoldsBlock(block: number): boolean {
+    const store = this.#store!;
+    if (block === 0 || !store.volume.isLive(block)) return false;
+    const cp = store.superblock.cp;
+    if (this.#destCp === cp) return true;
+    // A catch-up rewrites blocks there: none is named while one runs.
+    const syncing = this.#syncing;
+    return syncing !== null && syncing.superblock.cp === cp && this.#destCp === cp - 1 &&
+      this.#catchUpRun === null && syncing.written.rowOf(block) < 0;
   }
 
   /** The pair's state (`mirror.state`); a change is logged once. */
@@ -487,6 +509,7 @@ export class Mirror {
       state = await this.#client.resetLog({ lastLsn: skipTo, ifLastLsn: state.lastLsn });
     }
     this.#destCp = state.cp;
+    this.#destRefFormat = state.refFormat ?? 1;
     // What CPs through the destination's replaced (kept while their syncs were deferred) may go.
     store.mirrorCaughtUp(state.cp);
     if (catchUp) this.#startCatchUp(catchUp, state);
@@ -537,6 +560,7 @@ export class Mirror {
       const why = f.outOfSync ?? (behind ? `the destination is at CP ${this.#destCp}` : null);
       if (why !== null) return this.#defer(cp, why);
     }
+    this.#syncing = cp;
     try {
       return await this.#sendCheckpoint(cp);
     } catch (e) {
@@ -546,6 +570,8 @@ export class Mirror {
       }
       f.goOutOfSync(e.message);
       return this.#defer(cp, e.message);
+    } finally {
+      this.#syncing = null; // its written blocks are kept no longer than the sync
     }
   }
 

@@ -59,6 +59,11 @@ export interface DestState {
    * holds it (else null). Absent or null otherwise.
    */
   rejoin?: DestRejoin | null;
+  /**
+   * The reference frame format it reads (`REF_FORMAT` of
+   * src/protocol/log-frame/ref-frame.ts; 2 adds PREFIX pieces). Absent: 1.
+   */
+  refFormat?: number;
 }
 
 /** A rejoining destination, as {@link DestState} reports it. */

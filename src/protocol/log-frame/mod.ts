@@ -50,6 +50,7 @@ export {
   type Piece,
   pieceLength,
   REF_CHECK_BYTES,
+  REF_FORMAT,
   REF_MAGIC,
   type RefFrame,
 } from "./ref-frame.ts";

@@ -15,8 +15,12 @@
  *   0 BYTES  u32 length, the bytes
  *   1 LOG    u64 lsn, u32 payloadOffset, u32 length: bytes of a record's payload
  *   2 BLOCK  u64 block, 16-byte check: a 4 KiB block live in the committed CP
+ *   3 PREFIX u64 block, u16 length (1..4095), 16-byte check of the whole block:
+ *            the first bytes of such a block (a small payload or a tail)
  * ```
- * The pieces' lengths add up to the header's payloadLength.
+ * The pieces' lengths add up to the header's payloadLength. PREFIX is format
+ * {@link REF_FORMAT} 2: a source sends it only to a destination whose
+ * handshake says it reads that format (`refFormat`).
  *
  * @module
  */
@@ -33,14 +37,20 @@ export const REF_MAGIC = 0x524c5352;
 export const REF_PREFIX = 12;
 /** Most pieces in one reference frame (a 1 MiB payload has 256 blocks). */
 export const MAX_REF_PIECES = 1024;
-/** Bytes of a BLOCK piece's check: the first 16 bytes of the block's BLAKE3. */
+/** Bytes of a BLOCK or PREFIX piece's check: the first 16 bytes of the block's BLAKE3. */
 export const REF_CHECK_BYTES = 16;
+/**
+ * The reference frame format this code reads and writes: 1 has BYTES, LOG
+ * and BLOCK pieces; 2 adds PREFIX.
+ */
+export const REF_FORMAT = 2;
 
 /** One piece of a payload. */
 export type Piece =
   | { kind: "bytes"; bytes: Uint8Array }
   | { kind: "log"; lsn: number; payloadOffset: number; length: number }
-  | { kind: "block"; block: number; check: Uint8Array };
+  | { kind: "block"; block: number; check: Uint8Array }
+  | { kind: "prefix"; block: number; length: number; check: Uint8Array };
 
 /** A decoded reference frame: the verified header, its bytes, and the pieces. */
 export interface RefFrame {
@@ -52,16 +62,25 @@ export interface RefFrame {
   wireLength: number;
 }
 
-const TAG = { bytes: 0, log: 1, block: 2 } as const;
+const TAG = { bytes: 0, log: 1, block: 2, prefix: 3 } as const;
 
 /** Bytes a piece takes on the wire. */
 export function pieceWireSize(p: Piece): number {
-  return p.kind === "bytes" ? 5 + p.bytes.length : p.kind === "log" ? 17 : 9 + REF_CHECK_BYTES;
+  switch (p.kind) {
+    case "bytes":
+      return 5 + p.bytes.length;
+    case "log":
+      return 17;
+    case "block":
+      return 9 + REF_CHECK_BYTES;
+    case "prefix":
+      return 11 + REF_CHECK_BYTES;
+  }
 }
 
 /** Payload bytes a piece stands for. */
 export function pieceLength(p: Piece): number {
-  return p.kind === "bytes" ? p.bytes.length : p.kind === "log" ? p.length : BLOCK_SIZE;
+  return p.kind === "bytes" ? p.bytes.length : p.kind === "block" ? BLOCK_SIZE : p.length;
 }
 
 /**
@@ -120,9 +139,16 @@ export function encodeRefFrame(frame: Uint8Array, pieces: Piece[]): Uint8Array {
       setU64(w, at + 1, p.lsn);
       w.setUint32(at + 9, p.payloadOffset, true);
       w.setUint32(at + 13, p.length, true);
-    } else {
+    } else if (p.kind === "block") {
       setU64(w, at + 1, p.block);
       out.set(p.check.subarray(0, REF_CHECK_BYTES), at + 9);
+    } else {
+      if (p.length < 1 || p.length >= BLOCK_SIZE) {
+        throw frameError(lsn, `a PREFIX piece has 1..${BLOCK_SIZE - 1} bytes, not ${p.length}`);
+      }
+      setU64(w, at + 1, p.block);
+      w.setUint16(at + 9, p.length, true);
+      out.set(p.check.subarray(0, REF_CHECK_BYTES), at + 11);
     }
     at += pieceWireSize(p);
   }
@@ -201,6 +227,14 @@ export function decodeRefFrame(bytes: Uint8Array): RefFrame {
       const block = getU64(view, at + 1);
       if (block === undefined) throw frameError(lsn, "reference frame: block exceeds 2^53 - 1");
       piece = { kind: "block", block, check: bytes.subarray(at + 9, at + 9 + REF_CHECK_BYTES) };
+    } else if (tag === TAG.prefix) {
+      need(11 + REF_CHECK_BYTES);
+      const block = getU64(view, at + 1);
+      if (block === undefined) throw frameError(lsn, "reference frame: block exceeds 2^53 - 1");
+      const n = view.getUint16(at + 9, true);
+      if (n >= BLOCK_SIZE) throw frameError(lsn, `reference frame: a PREFIX of ${n} bytes`);
+      const check = bytes.subarray(at + 11, at + 11 + REF_CHECK_BYTES);
+      piece = { kind: "prefix", block, length: n, check };
     } else throw frameError(lsn, `reference frame: unknown piece tag ${tag}`);
     const n = pieceLength(piece);
     if (n === 0) throw frameError(lsn, "reference frame: an empty piece");

@@ -9,127 +9,34 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { RefsyncError } from "../../../src/errors/mod.ts";
-import { Mirror } from "../../../src/edge-source/mirror/mirror.ts";
-import type {
-  CpPartAnswer,
-  ReplicaClient,
-} from "../../../src/edge-source/mirror/replica-client.ts";
 import { createLogger } from "../../../src/logging/mod.ts";
-import type { DestState, LogReset } from "../../../src/protocol/handshake/mod.ts";
-import { HEADER_SIZE, WireFrameParser } from "../../../src/protocol/log-frame/mod.ts";
+import { HEADER_SIZE } from "../../../src/protocol/log-frame/mod.ts";
 import type { SyncPolicy } from "../../../src/protocol/mirror-state/mod.ts";
-import { ObjectStore } from "../../../src/storage/objects/store.ts";
-import { SimClock } from "../../../sim/clock.ts";
+import type { ObjectStore } from "../../../src/storage/objects/store.ts";
 import { advance } from "../../support/sim-time.ts";
 import { bytesStream, withTempDir } from "../../storage/helpers.ts";
-import { STORE_OPTS } from "../../storage/store_model.ts";
+import { FakeDest, type FakeMirror, SYNC_TIMEOUT_MS, withFakeMirror } from "./fake-dest.ts";
 
-const SYNC_TIMEOUT_MS = 2000;
-
-/** A destination holding our volume at our CP, and the log it was sent; it can be down. */
-class FakeDest implements ReplicaClient {
-  readonly url = "http://dest.test";
-  down = false;
-  held = 0;
-  store: ObjectStore | null = null;
-
-  state(): Promise<DestState> {
-    if (this.down) return Promise.reject(unreachable());
-    const sb = this.store!.superblock;
-    return Promise.resolve({
-      volumeId: sb.volumeId.toHex(),
-      pairGeneration: sb.pairGeneration,
-      cp: sb.cp,
-      volumeDigest: sb.volumeDigest.toHex(),
-      lsnCovered: sb.lsnCovered,
-      firstLsn: 1,
-      lastLsn: this.held,
-      promoted: false,
-      promotedAtLsn: null,
-      catchUp: null,
-    });
-  }
-
-  resetLog(_body: LogReset): Promise<DestState> {
-    return this.state();
-  }
-
-  sendFrames(frames: Uint8Array): Promise<number> {
-    if (this.down) return Promise.reject(unreachable());
-    // Whole and reference frames (refs mode) alike: this destination only counts.
-    new WireFrameParser().push(frames, (f) => this.held = f.header.lsn);
-    return Promise.resolve(this.held);
-  }
-
-  sendCpPart(): Promise<CpPartAnswer> {
-    return Promise.reject(new Error("no CPs in this test"));
-  }
-
-  beginCatchUp(): Promise<never> {
-    return Promise.reject(new RefsyncError("conflict", "no catch-up here"));
-  }
-
-  sendCatchUpPart(): Promise<never> {
-    return Promise.reject(new RefsyncError("conflict", "no catch-up here"));
-  }
-
-  verifyDigests(): Promise<never> {
-    return Promise.reject(new RefsyncError("conflict", "no verify here"));
-  }
-
-  repair(): Promise<never> {
-    return Promise.reject(new RefsyncError("conflict", "no repair here"));
-  }
-}
-
-function unreachable(): RefsyncError {
-  return new RefsyncError("unavailable", "destination http://dest.test unreachable: refused");
-}
-
-interface Ctx {
-  mirror: Mirror;
-  store: ObjectStore;
+interface Ctx extends FakeMirror {
   dest: FakeDest;
-  sim: SimClock;
   lines: Array<Record<string, unknown>>;
 }
 
-async function withMirror(
+function withMirror(
   dir: string,
   opts: { policy: SyncPolicy; destDown?: boolean },
   fn: (ctx: Ctx) => Promise<void>,
 ): Promise<void> {
-  const sim = new SimClock();
-  const clock = sim.process();
   const lines: Array<Record<string, unknown>> = [];
   const logger = createLogger({ level: "debug", sink: (l) => lines.push(JSON.parse(l)) });
   const dest = new FakeDest();
   dest.down = opts.destDown ?? false;
-  const mirror = new Mirror({
-    url: dest.url,
-    token: "t",
-    syncTimeoutMs: SYNC_TIMEOUT_MS,
-    policy: opts.policy,
-    mode: "refs",
-    quarantineDir: `${dir}/quarantine`,
-    client: () => dest,
-    clock,
-    logger,
-  });
-  const store = await ObjectStore.open(dir, { ...STORE_OPTS, ...mirror.hooks, clock, logger });
-  dest.store = store;
-  dest.held = store.log.lastLsn; // it holds what we wrote before (a restart)
-  mirror.attach(store);
-  try {
-    await advance(sim, 10);
-    await fn({ mirror, store, dest, sim, lines });
-  } finally {
-    const closed = mirror.close();
-    await advance(sim, 2000);
-    await closed;
-    await store.close();
-  }
+  return withFakeMirror(
+    dir,
+    dest,
+    { policy: opts.policy, logger },
+    (m) => fn({ ...m, dest, lines }),
+  );
 }
 
 const transitions = (lines: Array<Record<string, unknown>>) =>

@@ -11,7 +11,7 @@ import { isError } from "../../../src/errors/mod.ts";
 import { MAX_REPORTED, verifyPair } from "../../../src/edge-source/mirror/verify.ts";
 import type { ReplicaClient } from "../../../src/edge-source/mirror/replica-client.ts";
 import { silentLogger } from "../../../src/logging/mod.ts";
-import type { DestState } from "../../../src/protocol/handshake/mod.ts";
+import { inSyncState } from "./fake-dest.ts";
 import {
   decodeRepair,
   type DigestRecord,
@@ -35,18 +35,7 @@ import { STORE_OPTS } from "../../storage/store_model.ts";
 function fakeDest(store: ObjectStore, records: DigestRecord[]) {
   const sent: Array<{ block: number; bytes: Uint8Array }[]> = [];
   const sb = store.superblock;
-  const state: DestState = {
-    volumeId: sb.volumeId.toHex(),
-    pairGeneration: sb.pairGeneration,
-    cp: sb.cp,
-    volumeDigest: sb.volumeDigest.toHex(),
-    lsnCovered: sb.lsnCovered,
-    firstLsn: 1,
-    lastLsn: sb.lsnCovered,
-    promoted: false,
-    promotedAtLsn: null,
-    catchUp: null,
-  };
+  const state = inSyncState(store, sb.lsnCovered);
   const client: ReplicaClient = {
     url: "http://dest.fake",
     state: () => Promise.resolve(state),
