@@ -1,7 +1,8 @@
 /**
  * Dedup on the forwarding path: a record whose payload (or some of its
- * aligned 4 KiB blocks) the destination verifiably holds goes as a reference
- * frame (src/protocol/log-frame/ref-frame.ts) instead of its bytes.
+ * aligned 4 KiB blocks, or its tail) the destination verifiably holds goes
+ * as a reference frame (src/protocol/log-frame/ref-frame.ts) instead of its
+ * bytes.
  *
  * Verifiably: only records the destination acknowledged (<= `ackedLsn`) and
  * did not drop with its committed CP, and blocks live in its committed CP
@@ -127,10 +128,8 @@ export class FrameDeduper {
   #wholePayload(r: Appended, payload: Uint8Array): Piece[] | null {
     const digest = r.frame.subarray(Off.payloadDigest, Off.payloadDigest + 32);
     const lsn = this.#locator.findPayload(digest);
-    if (lsn === null || lsn === r.lsn || !this.#holds(lsn)) return null;
-    const held = this.#log.readRecordPayload(lsn, 0, payload.length);
-    if (held === null || held.length !== payload.length || !equalBytes(held, payload)) return null;
-    return [{ kind: "log", lsn, payloadOffset: 0, length: payload.length }];
+    const piece = lsn === null ? null : this.#logPiece({ lsn, payloadOffset: 0 }, payload);
+    return piece && [piece];
   }
 
   /** Literal bytes around the blocks (and the tail) the destination holds; null when none. */
