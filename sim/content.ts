@@ -18,6 +18,21 @@ const RECENT = 8;
 const MIN_REPEAT = 256;
 
 /**
+ * One of `items` (oldest first), the newest likeliest, or null when there are none.
+ *
+ * @example
+ * ```ts
+ * import { pickRecent } from "./content.ts";
+ * import { Prng } from "../src/runtime/random.ts";
+ * pickRecent(["old", "new"], new Prng(1)); // "new" 3 times in 4
+ * ```
+ */
+export function pickRecent<T>(items: readonly T[], rng: Prng): T | null {
+  const n = items.length;
+  return n === 0 ? null : items[n - 1 - Math.min(rng.int(n), rng.int(n))];
+}
+
+/**
  * The workload's repeated content, drawn from its generator.
  *
  * @example
@@ -93,10 +108,7 @@ export class Repeats {
 
   /** A body written lately, the newest likeliest. */
   #body(): Uint8Array | null {
-    const n = this.#recent.length;
-    if (n === 0) return null;
-    const r = this.#rng;
-    return this.#recent[n - 1 - Math.min(r.int(n), r.int(n))];
+    return pickRecent(this.#recent, this.#rng);
   }
 
   /** An aligned block of a body written lately, or of the pool. */

@@ -41,6 +41,7 @@ import {
 } from "../src/protocol/log-frame/mod.ts";
 import type { Prng } from "../src/runtime/random.ts";
 import type { ObjectStore } from "../src/storage/objects/store.ts";
+import { pickRecent } from "./content.ts";
 import type { Machine } from "./pair.ts";
 import { committedBlocks } from "./refs.ts";
 
@@ -160,8 +161,7 @@ export class Forwarding {
 
   /** One of the places references named lately (the newest likeliest), or null. */
   named(r: Prng): Named | null {
-    const n = this.#named.length;
-    return n === 0 ? null : this.#named[n - 1 - Math.min(r.int(n), r.int(n))];
+    return pickRecent(this.#named, r);
   }
 
   #name(place: Named): void {
