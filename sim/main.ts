@@ -49,6 +49,7 @@ for (let t = only ?? 0; t < (only === null ? trials : only + 1); t++) {
     const { writes: w, reads, crashes, flips, refused, promoted, cp, digest, simulatedMs } =
       summary;
     const { baseline, resync } = summary.catchUps;
+    const f = summary.forwarded;
     const life = `${summary.policy}${summary.start === "baseline" ? ", baseline" : ""}${
       summary.replaced ? `, destination replaced ${summary.replaced}x` : ""
     }; ${baseline} baselines, ${resync} resyncs`;
@@ -60,7 +61,10 @@ for (let t = only ?? 0; t < (only === null ? trials : only + 1); t++) {
           promoted ? "; promoted" : ""
         }` +
         `${summary.promoteRefused ? `; ${summary.promoteRefused} promotions refused` : ""}; ` +
-        `CP ${cp} ${digest.slice(0, 16)}; ${simulatedMs} ms simulated`,
+        `forwarded ${f.refFrames} reference frames (${f.logPieces} records and ${f.blockPieces} ` +
+        `blocks named, ${f.logRefBytes} bytes saved), ${f.missed} references missed${
+          f.forged ? `, ${f.forged} forged (${f.forgedAcked} rebuilt all the same)` : ""
+        }; CP ${cp} ${digest.slice(0, 16)}; ${simulatedMs} ms simulated`,
     );
   }
   const failure = summary.failure;

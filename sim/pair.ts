@@ -17,11 +17,13 @@ import {
 import type { CpPartAnswer, ReplicaClient } from "../src/edge-source/mirror/replica-client.ts";
 import type { Serve } from "../src/http/serve.ts";
 import type { CatchUpBegin } from "../src/protocol/handshake/mod.ts";
+import type { WireStats } from "../src/protocol/cp-sync/stats.ts";
 import type { SyncPolicy } from "../src/protocol/mirror-state/mod.ts";
 import { createLogger } from "../src/logging/mod.ts";
 import type { Prng } from "../src/runtime/random.ts";
 import { type CrashFaults, MemoryFileSystem } from "../src/storage/fs/memory.ts";
 import type { ProcessClock, SimClock } from "./clock.ts";
+import type { LinkTap } from "./forwarding.ts";
 
 /** The pair token of every simulated pair. */
 export const TOKEN = "sim-pair-token";
@@ -132,7 +134,10 @@ export class Machine {
       serve: this.#serve((h) => handler = h),
       replicaClient: link
         ? (url, token, wire, random) =>
-          this.#tapped(memoryReplicaClient(link, url, token, wire, random))
+          this.#tapped(
+            memoryReplicaClient(link, url, token, wire, random),
+            sim.forwarding.tap(this, wire),
+          )
         : undefined,
     });
     if (incarnation !== this.incarnation) throw new Error("crashed while booting");
@@ -172,24 +177,33 @@ export class Machine {
     return handle;
   }
 
-  /** The client with its CP sync parts and answers shown to the simulation's checks. */
-  #tapped(client: ReplicaClient): ReplicaClient {
+  /**
+   * The client with its log batches, CP sync parts and answers shown to the
+   * simulation's checks (`tap`: what this client heard the destination holds).
+   */
+  #tapped(client: ReplicaClient, tap: LinkTap): ReplicaClient {
     const sim = this.#sim;
     return {
       url: client.url,
-      state: () => client.state(),
-      resetLog: (body) => client.resetLog(body),
-      sendFrames: (frames) => client.sendFrames(frames),
+      state: async () => tap.heard(await client.state()),
+      resetLog: async (body) => tap.heard(await client.resetLog(body)),
+      sendFrames: async (frames) => {
+        const batch = tap.sending(frames);
+        const acked = await client.sendFrames(batch.bytes);
+        tap.acked(batch, acked);
+        return acked;
+      },
       sendCpPart: async (cp, part, last, bytes) => {
         await sim.cpSync.sent(this, bytes);
         const answer = await client.sendCpPart(cp, part, last, bytes);
         sim.cpSync.answered(this, cp, answer);
+        tap.answered(cp, answer);
         return answer;
       },
       verifyDigests: (cp) => client.verifyDigests(cp),
       repair: (cp, bytes) => client.repair(cp, bytes),
       beginCatchUp: async (body) => {
-        const state = await client.beginCatchUp(body);
+        const state = tap.heard(await client.beginCatchUp(body));
         sim.catchUpBegun(body);
         return state;
       },
@@ -198,6 +212,7 @@ export class Machine {
         await sim.cpSync.sent(this, bytes);
         const answer = await client.sendCatchUpPart(cp, part, last, bytes, kind);
         sim.cpSync.answered(this, cp, answer);
+        tap.answered(cp, answer);
         return answer;
       },
     };
@@ -229,6 +244,8 @@ export interface Simulation {
   linkFaults: LinkFaults;
   watch: LogWatch;
   cpSync: CpSyncWatch;
+  /** What the simulator checks of the log batches a source forwards (`sim/forwarding.ts`). */
+  forwarding: { tap(source: Machine, wire: WireStats): LinkTap };
   /** The destination recorded a catch-up (its answer to `beginCatchUp` came). */
   catchUpBegun(body: CatchUpBegin): void;
 }

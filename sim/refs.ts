@@ -18,7 +18,7 @@ import { blockCheck, type CpRecord, runCheck } from "../src/protocol/cp-sync/rec
 import type { MemoryFileSystem } from "../src/storage/fs/memory.ts";
 import { decodeRecord } from "../src/storage/objects/record.ts";
 import type { ObjectStore } from "../src/storage/objects/store.ts";
-import { BLOCK_SIZE } from "../src/bytes/mod.ts";
+import { BLOCK_SIZE, equalBytes } from "../src/bytes/mod.ts";
 
 /** A block of a committed tree: a catalog node, a map block, or an object's data block. */
 export interface TreeBlock {
@@ -52,6 +52,8 @@ export interface Damage {
   lasting: boolean;
   /** The byte as damaged: a later write over it replaced the damage. */
   byte: number;
+  /** For a log record's payload: its LSN. */
+  lsn?: number;
   /** For a volume block: its number, its object, and its bytes as damaged. */
   block?: { block: number; key: string; bytes: Uint8Array };
 }
@@ -126,7 +128,7 @@ export function payloadSpans(
 export function falseReference(source: ObjectStore, r: CpRecord): string | null {
   if (r.kind === "copy") {
     const bytes = r.from === 0 ? new Uint8Array(BLOCK_SIZE) : source.volume.readBlock(r.from);
-    const ok = same(blockCheck(blake3(bytes)), r.check);
+    const ok = equalBytes(blockCheck(blake3(bytes)), r.check);
     return ok
       ? null
       : `COPY of block ${r.block} from ${r.from}, whose bytes do not match its check`;
@@ -138,14 +140,10 @@ export function falseReference(source: ObjectStore, r: CpRecord): string | null 
       return `LOG_REF of block ${r.block} to LSN ${r.lsn}, not in the source's log`;
     }
     const run = source.log.readPayload(rec.position, r.payloadOffset, length);
-    if (same(runCheck(hashBlocks(run)), r.check)) return null;
+    if (equalBytes(runCheck(hashBlocks(run)), r.check)) return null;
     return `LOG_REF of block ${r.block} to LSN ${r.lsn}+${r.payloadOffset}, whose bytes do not match its check`;
   }
   return null;
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**
@@ -161,7 +159,7 @@ export function imageDifference(
   for (const { block, key } of committedBlocks(source)) {
     const want = source.volume.readBlock(block);
     const got = dest.volume.readBlock(block);
-    if (same(want, got) || damaged(block, got)) continue;
+    if (equalBytes(want, got) || damaged(block, got)) continue;
     return `destination block ${block} (${
       key === null ? "catalog" : `'${key}'`
     }) of CP ${source.superblock.cp} differs from the source's: a wrong image was committed`;

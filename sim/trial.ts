@@ -12,6 +12,7 @@
  * @module
  */
 import { setImmediate } from "node:timers";
+import { equalBytes } from "../src/bytes/mod.ts";
 import { blake3 } from "../src/hash/blake3.ts";
 import type { LinkPlan } from "../src/edge-source/mirror/memory-client.ts";
 import type { CpPartAnswer } from "../src/edge-source/mirror/replica-client.ts";
@@ -20,6 +21,8 @@ import { isError } from "../src/errors/mod.ts";
 import { Prng } from "../src/runtime/random.ts";
 import type { CrashFaults } from "../src/storage/fs/memory.ts";
 import { SimClock } from "./clock.ts";
+import { Repeats } from "./content.ts";
+import { type ForwardCounts, Forwarding } from "./forwarding.ts";
 import { objectBytes, type ObjectState, type Outcome, PairModel, writeRange } from "./model.ts";
 import { type Handler, Machine, type Simulation, TOKEN } from "./pair.ts";
 import type { SyncPolicy } from "../src/protocol/mirror-state/mod.ts";
@@ -33,6 +36,7 @@ import {
   payloadSpans,
   repair,
   stillDamaged,
+  type TreeBlock,
 } from "./refs.ts";
 
 /** How a trial ended: null when every check held. */
@@ -71,6 +75,8 @@ export interface TrialSummary {
   digest: string;
   /** Simulated milliseconds the trial took. */
   simulatedMs: number;
+  /** What the forwarding path sent as references. */
+  forwarded: ForwardCounts;
 }
 
 /** Knobs of a trial. */
@@ -139,6 +145,7 @@ export async function runTrial(
     cp: store?.superblock.cp ?? -1,
     digest: store?.digest().digest ?? "",
     simulatedMs: trial.clock.elapsed,
+    forwarded: trial.forwarding.counts,
   };
 }
 
@@ -203,9 +210,11 @@ class Trial implements Simulation {
 
   /** Bits the fault model flipped at rest on the destination (see {@link Trial.damageDest}). */
   damage: Damage[] = [];
+  /** The forwarding path's checks, and its forger in a share of the trials (`sim/forwarding.ts`). */
+  readonly forwarding: Forwarding;
 
-  /** Blocks the workload reuses (see {@link Trial.fromPool}). */
-  readonly pool: Uint8Array[];
+  /** Content the workload writes again (`sim/content.ts`). */
+  readonly repeats: Repeats;
 
   constructor(seed: number, index: number, options: TrialOptions) {
     const root = new Prng(seed);
@@ -214,12 +223,16 @@ class Trial implements Simulation {
     this.rng = new Prng(trialSeed);
     this.rot = new Prng(trialSeed ^ 0x5bd1e995);
     this.work = this.rng.fork();
-    this.pool = Array.from({ length: 6 }, () => this.work.bytes(4096));
+    this.repeats = new Repeats(this.work);
     // The pair's life: a stream of its own, so each trial's other choices keep theirs.
     const life = new Prng(trialSeed ^ 0x27d4eb2f);
     this.policy = life.chance(0.35) ? "available" : "strict";
     this.start = life.chance(0.25) ? "baseline" : "paired";
     this.blankDest = this.start === "baseline";
+    this.forwarding = new Forwarding(
+      this,
+      life.chance(0.3) ? new Prng(trialSeed ^ 0x68e31da4) : null,
+    );
     this.steps = options.steps ?? 60;
     this.source = new Machine(this, "source");
     this.dest = new Machine(this, "dest");
@@ -229,6 +242,7 @@ class Trial implements Simulation {
     line: (name: string, line: string) => {
       if (this.failure) return;
       const event = JSON.parse(line) as { level: string; event: string; cause?: string };
+      this.forwarding.line(name, event.event);
       if (event.event === "http.internal_error" || /invariant/.test(line)) {
         this.fail(`${name} logged ${event.event}: ${event.cause ?? line}`);
       }
@@ -558,11 +572,34 @@ class Trial implements Simulation {
       : r < 0.95
       ? w.range(9000, 80_000)
       : w.range(1 << 20, (1 << 20) + 300_000);
-    const data = w.chance(0.3) ? this.fromPool(size) : objectBytes(w, size);
+    // Repeats: pool blocks (CP sync references), and bodies written lately, again whole or
+    // remixed under another key (forwarded as references to records and blocks held).
+    const c = this.repeats;
+    const x = w.float();
+    const data = x < 0.25
+      ? c.fromPool(size)
+      : x < 0.4
+      ? c.again() ?? objectBytes(w, size)
+      : x < 0.5
+      ? c.remix(size)
+      : objectBytes(w, size);
+    c.remember(data);
+    const copy = w.chance(0.15);
+    this.putBody(key, data, (outcome) => {
+      // A copy under another key once acknowledged: the destination holds the original in its
+      // log now (until its next CP), so the copy's payload is forwarded as one reference.
+      if (!copy || outcome !== "applied") return;
+      const other = KEYS.filter((k) => k !== key && !this.busy(k));
+      if (other.length > 0) this.putBody(this.work.pick(other), data);
+    });
+  }
+
+  /** A whole PUT of `data`; `then` hears its outcome. */
+  putBody(key: string, data: Uint8Array, then?: (outcome: Outcome) => void): void {
     const req = new Request(this.objectUrl(key), {
       method: "PUT",
-      body: data as Uint8Array<ArrayBuffer>,
-      headers: { "Content-Length": String(size) },
+      body: data.slice() as Uint8Array<ArrayBuffer>,
+      headers: { "Content-Length": String(data.length) },
     });
     const target = this.writer;
     this.send(target, key, req, (res) => {
@@ -573,29 +610,22 @@ class Trial implements Simulation {
       }
       const outcome = this.outcome(`PUT ${key}`, status, [200, 201], [403, 507]);
       this.record(target, key, () => data, outcome, res?.headers, true);
+      then?.(outcome);
     });
-  }
-
-  /**
-   * Bytes made of 4 KiB blocks from a small pool: the same block under many
-   * keys and offsets, which the CP sync sends as references (COPY, LOG_REF)
-   * to where the destination already holds it — also after that block was
-   * freed and reused, where only the content checks keep a stale hint out.
-   */
-  fromPool(size: number): Uint8Array {
-    const out = new Uint8Array(size);
-    for (let at = 0; at < size; at += 4096) {
-      const block = this.pool[this.work.int(this.pool.length)];
-      out.set(block.subarray(0, Math.min(4096, size - at)), at);
-    }
-    return out;
   }
 
   rangedWrite(key: string): void {
     const w = this.work;
     const size = this.model.states(key)?.[0]?.length ?? 0;
-    if (w.chance(0.3)) return this.poolPatch(key, size);
-    this.writeAt(key, w.int(size + 9000), objectBytes(w, w.range(1, 12_000)));
+    const x = w.float();
+    if (x < 0.3) return this.poolPatch(key, size);
+    // Blocks written lately, into an aligned block of this key: forwarded as references.
+    if (x < 0.5) {
+      return this.writeAt(key, w.int(Math.floor(size / 4096) + 2) * 4096, this.repeats.blocks());
+    }
+    const data = objectBytes(w, w.range(1, 12_000));
+    this.repeats.remember(data);
+    this.writeAt(key, w.int(size + 9000), data);
   }
 
   /**
@@ -607,7 +637,7 @@ class Trial implements Simulation {
   poolPatch(key: string, size: number): void {
     const w = this.work;
     const at = w.int(Math.floor(size / 4096) + 2) * 4096;
-    const block = this.pool[w.int(this.pool.length)];
+    const block = this.repeats.pool[w.int(this.repeats.pool.length)];
     const half = w.range(1, 4095);
     this.writeAt(key, at, block.subarray(0, half), () => {
       if (!this.busy(key)) this.writeAt(key, at + half, block.subarray(half));
@@ -766,6 +796,7 @@ class Trial implements Simulation {
     this.dest.replaceDisk();
     this.blankDest = true;
     this.damage = [];
+    this.forwarding.destReplaced();
     this.replaced++;
     this.clock.shared.setTimeout(() => void this.boot(this.dest), this.work.range(50, 3000));
   }
@@ -778,9 +809,11 @@ class Trial implements Simulation {
   }
 
   /**
-   * A bit flipped at rest on the destination, in what CP sync references
-   * resolve against: the payload of a record in its log (LOG_REF, PATCH) or
-   * a data block live in its committed CP (COPY, PATCH and DIFF bases). The
+   * A bit flipped at rest on the destination, in what references resolve
+   * against: the payload of a record in its log (LOG_REF, PATCH; a forwarded
+   * LOG piece) or a data block live in its committed CP (COPY, PATCH and DIFF
+   * bases; a forwarded BLOCK piece), half the time one a forwarded reference
+   * named (the locator keeps naming it). The
    * log's flip is in the cached copy only: on the medium it is what the log's
    * own checks refuse at the next open, beyond this model. The volume's is on
    * the medium: a read of it answers `corrupt`, the CP syncs must refuse it.
@@ -790,23 +823,44 @@ class Trial implements Simulation {
     const store = m.process?.handle.store;
     if (!store || this.promoted) return;
     const r = this.rot;
+    const log = () => payloadSpans(m.fs, `${m.dir}/log`);
+    const volume = () => committedBlocks(store).filter((b) => b.data);
+    // Half the time what a forwarded reference named: the next one naming it must miss.
+    const named = r.chance(0.5) ? this.forwarding.named(r) : null;
+    if (named?.kind === "log") {
+      const spans = log().filter((s) => s.lsn === named.lsn);
+      if (spans.length > 0) return this.flipRecord(spans);
+    } else if (named?.kind === "block") {
+      const blocks = volume().filter((b) => b.block === named.block);
+      if (blocks.length > 0) return this.flipBlock(blocks);
+    }
     if (r.chance(0.5)) {
       // Mostly the records the next CP sync resolves against: those its committed CP lacks.
-      const all = payloadSpans(m.fs, `${m.dir}/log`);
+      const all = log();
       const next = all.filter((s) => s.lsn > store.superblock.lsnCovered);
-      const spans = next.length > 0 && r.chance(0.8) ? next : all;
-      if (spans.length === 0) return;
-      const s = spans[r.int(spans.length)];
-      this.damage.push(flip(m.fs, s.path, s.start * 8 + r.int((s.end - s.start) * 8), false));
-      this.flips++;
-      return;
+      return this.flipRecord(next.length > 0 && r.chance(0.8) ? next : all);
     }
-    const blocks = committedBlocks(store).filter((b) => b.data);
+    this.flipBlock(volume());
+  }
+
+  /** A bit flipped in the cached copy of one of the destination's log payloads `spans`. */
+  flipRecord(spans: ReturnType<typeof payloadSpans>): void {
+    if (spans.length === 0) return;
+    const r = this.rot;
+    const s = spans[r.int(spans.length)];
+    const d = flip(this.dest.fs, s.path, s.start * 8 + r.int((s.end - s.start) * 8), false);
+    d.lsn = s.lsn;
+    this.damage.push(d);
+    this.flips++;
+  }
+
+  /** A bit flipped on the medium in one of the destination's committed data `blocks`. */
+  flipBlock(blocks: TreeBlock[]): void {
     if (blocks.length === 0) return;
-    const { block, key } = blocks[r.int(blocks.length)];
-    const path = `${m.dir}/volume.dat`;
-    const d = flip(m.fs, path, block * 4096 * 8 + r.int(4096 * 8), true);
-    d.block = { block, key: key!, bytes: store.volume.readBlock(block) };
+    const { block, key } = blocks[this.rot.int(blocks.length)];
+    const m = this.dest;
+    const d = flip(m.fs, `${m.dir}/volume.dat`, block * 4096 * 8 + this.rot.int(4096 * 8), true);
+    d.block = { block, key: key!, bytes: m.process!.handle.store.volume.readBlock(block) };
     this.damage.push(d);
     this.flips++;
   }
@@ -825,8 +879,13 @@ class Trial implements Simulation {
   damagedBlock(block: number, bytes: Uint8Array): boolean {
     return this.damage.some((d) =>
       d.block?.block === block && stillDamaged(this.dest.fs, d) &&
-      d.block.bytes.every((x, i) => x === bytes[i])
+      equalBytes(d.block.bytes, bytes)
     );
+  }
+
+  /** The destination's bytes of record `lsn` hold a bit the fault model flipped. */
+  damagedRecord(lsn: number): boolean {
+    return this.damage.some((d) => d.lsn === lsn && stillDamaged(this.dest.fs, d));
   }
 
   /** Both sides at the same CP: the destination's image is the source's, but for damage. */

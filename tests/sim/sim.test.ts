@@ -1,9 +1,12 @@
 /**
  * The simulator: `deno task sim` prints the same bytes for the same seed (a
  * seed replays the interleaving), and CI runs 200 of its trials, every one
- * of which must hold every check.
+ * of which must hold every check, and which together must forward
+ * references (records and blocks named, damaged, forged) for those checks
+ * to mean something.
  */
 import assert from "node:assert/strict";
+import type { ForwardCounts } from "../../sim/forwarding.ts";
 import { runTrial } from "../../sim/trial.ts";
 import { seeded } from "../support/prng.ts";
 
@@ -31,17 +34,31 @@ Deno.test("sim: the same seed prints the same bytes; the last line counts the tr
 });
 
 Deno.test(
-  "sim: 200 trials hold every check",
+  "sim: 200 trials hold every check, and forward references under their faults",
   seeded(7, async (seed) => {
     const failures: string[] = [];
+    const forwarded: ForwardCounts[] = [];
     for (let t = 0; t < 200; t++) {
-      const { failure } = await runTrial(seed, t);
+      const { failure, forwarded: f } = await runTrial(seed, t);
+      forwarded.push(f);
       if (failure) {
         failures.push(
           `trial ${t}: step ${failure.step}: ${failure.what} (deno task sim --seed ${seed} --trial ${t})`,
         );
       }
     }
+    // The checks of the forwarding path's references are only as good as the references the
+    // trials send: dedup that silently stopped (or a workload that stopped repeating) fails here.
+    const trials = (has: (f: ForwardCounts) => boolean) => forwarded.filter(has).length;
+    const sum = (of: (f: ForwardCounts) => number) => forwarded.reduce((n, f) => n + of(f), 0);
+    assert.ok(trials((f) => f.refFrames > 0) >= 100, "reference frames in half the trials");
+    assert.ok(trials((f) => f.logPieces > 0) >= 50, "records named in a quarter of them");
+    assert.ok(trials((f) => f.blockPieces > 0) >= 50, "blocks named in a quarter of them");
+    assert.ok(sum((f) => f.logRefBytes) > 0, "bytes saved");
+    // Damage aimed at what references name, and forged references, are refused: the
+    // destination asks for the bytes.
+    assert.ok(sum((f) => f.missed) >= 50, "references missed");
+    assert.ok(sum((f) => f.forged - f.forgedAcked) >= 50, "forged references refused");
     assert.deepEqual(failures, []);
   }),
 );

@@ -37,9 +37,10 @@ export function destConfig(data: string, token: string): DestConfig {
   };
 }
 
-/** A destination on a memory disk, served into `handler()` instead of a port. */
+/** A destination on a memory disk (`fileOps`), served into `handler()` instead of a port. */
 export async function memoryDest(
   token: string,
+  fileOps: MemoryFileSystem = new MemoryFileSystem(),
 ): Promise<{ dest: DestHandle; handler: () => Deno.ServeHandler }> {
   let handler: Deno.ServeHandler | null = null;
   const serve: Serve = (_host, _port, h) => {
@@ -48,7 +49,7 @@ export async function memoryDest(
   };
   const dest = await startDest(destConfig("dest", token), {
     logger: silentLogger,
-    fileOps: new MemoryFileSystem(),
+    fileOps,
     serve,
   });
   return { dest, handler: () => handler! };
