@@ -45,7 +45,8 @@ export function replicationState(store: ObjectStore): DestState {
     volumeDigest: sb.volumeDigest.toHex(),
     lsnCovered: sb.lsnCovered,
     firstLsn: store.log.firstLsn,
-    lastLsn: store.log.lastLsn,
+    // Durable only: a source takes it as acknowledged (a record awaiting its fdatasync is not held).
+    lastLsn: store.log.durableLsn,
     promoted: !store.isMirror && generation > 1,
     promotedAtLsn: sb.pairGeneration > 1 ? sb.promotedAtLsn : null,
     catchUp: store.catchUp &&
