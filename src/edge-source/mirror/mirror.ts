@@ -746,8 +746,12 @@ export class Mirror {
       const store = this.#store!;
       const cp = store.superblock.cp;
       const owed = this.#destCp === cp - 1 && store.needsSync;
-      if (!this.#closing && this.#destCp < cp && !owed) {
+      if (this.#closing) return;
+      if (this.#destCp < cp && !owed) {
         this.#forwarder?.renew(`the destination is at CP ${this.#destCp}, this source at CP ${cp}`);
+      } else if (this.#forwarder?.outOfSync) {
+        // Out of sync is cleared by an acknowledgement; an idle pair sends none: a handshake tells.
+        this.#forwarder.renew("the catch-up ended with the mirror out of sync");
       }
     });
     this.#catchUpRun = run;
