@@ -6,7 +6,7 @@
  */
 import { assert } from "../../assert.ts";
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
-import { blake3, Blake3Hasher } from "../../hash/blake3.ts";
+import { blake3, Blake3Hasher, hashBlocks } from "../../hash/blake3.ts";
 import { DIGEST_LENGTH, HEADER_CHECKSUM_LENGTH, Off } from "./constants.ts";
 
 /** Digest of a payload and the standalone digests of its full 4 KiB blocks. */
@@ -32,6 +32,16 @@ export function hashPayload(payload: Uint8Array): PayloadHash {
     "one 32-byte digest per full 4 KiB payload block",
   );
   return { digest, blockDigests };
+}
+
+/** BLAKE3(payload) alone: what verifying a frame needs (half the work of {@link hashPayload}). */
+export function payloadDigest(payload: Uint8Array): Uint8Array {
+  return blake3(payload);
+}
+
+/** The standalone digests of the payload's full 4 KiB blocks, as {@link hashPayload} gives them. */
+export function alignedBlockDigests(payload: Uint8Array): Uint8Array {
+  return hashBlocks(payload.subarray(0, payload.length - payload.length % BLOCK_SIZE));
 }
 
 /** First 16 bytes of BLAKE3(header bytes 0..79 ++ key). */

@@ -68,9 +68,23 @@ Deno.test("encode/decode round trip keeps every field", () => {
 
   // One pass gave both: the digests of the two full aligned 4 KiB blocks.
   assert.deepEqual(blockDigests, hashBlocks(payload.subarray(0, 8192)));
-  assert.deepEqual(verifyPayload(decoded, payload), blockDigests);
+  verifyPayload(decoded, payload);
   const whole = decodeFrame(frame);
   assert.deepEqual(whole.payload, payload);
+  assert.deepEqual(whole.blockDigests, blockDigests);
+});
+
+Deno.test("a decoded frame's block digests are those of its full aligned 4 KiB blocks", () => {
+  for (const n of [0, 1, 4095, 4096, 4097, 12_288, 70_000, MAX_PAYLOAD_LENGTH]) {
+    const payload = bytes(n, n + 3);
+    const encoded = encodeFrame(putFields(5, "k"), payload);
+    const frame = decodeFrame(encoded.bytes);
+    const full = n - (n % 4096);
+    assert.deepEqual(frame.blockDigests, hashBlocks(payload.subarray(0, full)), `${n} bytes`);
+    assert.deepEqual(frame.blockDigests, encoded.blockDigests, `${n} bytes`);
+    // Hashed once, on first use.
+    assert.equal(frame.blockDigests, frame.blockDigests);
+  }
 });
 
 Deno.test("encode accepts every op shape and refuses broken fields", () => {
