@@ -9,6 +9,7 @@ import {
   type Frame,
   FrameError,
   FrameParser,
+  framePayload,
   FrameReader,
   HEADER_SIZE,
   MAX_FRAME_LENGTH,
@@ -84,6 +85,34 @@ Deno.test("a decoded frame's block digests are those of its full aligned 4 KiB b
     assert.deepEqual(frame.blockDigests, encoded.blockDigests, `${n} bytes`);
     // Hashed once, on first use.
     assert.equal(frame.blockDigests, frame.blockDigests);
+  }
+});
+
+Deno.test("a payload from framePayload becomes its frame without a copy, once", () => {
+  const content = bytes(70_000, 9);
+  const fields = putFields(3, "dir/ключ");
+  const keyLength = new TextEncoder().encode(fields.key).length;
+  const expected = encodeFrame(fields, content).bytes;
+
+  const payload = framePayload(keyLength, content.length);
+  payload.set(content);
+  const { bytes: frame, header } = encodeFrame(fields, payload);
+  assert.equal(frame.buffer, payload.buffer, "built around the payload");
+  assert.deepEqual(frame, expected);
+  assert.deepEqual(decodeFrame(frame).header, header);
+  // Encoding the same payload again must not rewrite the frame already handed out.
+  const again = encodeFrame({ ...fields, lsn: 4, txn: 4 }, payload);
+  assert.notEqual(again.bytes.buffer, payload.buffer);
+  assert.deepEqual(frame, expected);
+
+  // Not where the frame's payload goes (another key length, a part of it): copied.
+  for (const [k, part] of [[keyLength + 1, 0], [keyLength, 1]]) {
+    const other = framePayload(k, content.length);
+    other.set(content);
+    const piece = other.subarray(0, other.length - part);
+    const encoded = encodeFrame(fields, piece).bytes;
+    assert.notEqual(encoded.buffer, other.buffer);
+    assert.deepEqual(encoded, encodeFrame(fields, content.subarray(0, piece.length)).bytes);
   }
 });
 
