@@ -18,7 +18,7 @@ import {
 } from "./constants.ts";
 import { frameError } from "./error.ts";
 import { equalBytes } from "../../bytes/mod.ts";
-import { alignedBlockDigests, headerChecksum, payloadDigest } from "./hash.ts";
+import { alignedBlockDigests, headerChecksum, verifyingDigest } from "./hash.ts";
 import type { Frame, FrameHeader } from "./types.ts";
 import { getU64 } from "./u64.ts";
 import { fieldProblem, keyProblem } from "./validate.ts";
@@ -168,8 +168,9 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
 }
 
 /**
- * Verifies a payload against its header's digest. Only the digest is computed
- * (one BLAKE3 pass): a decoded frame's block digests are derived on demand.
+ * Verifies a payload against its header's digest, in one BLAKE3 pass. Returns
+ * the payload's block digests when that pass gave them (a BLOCK_DIGESTS frame),
+ * else null: a decoded frame then derives them only if they are asked for.
  *
  * @throws FrameError "frame at LSN n: payload digest mismatch" (or a length mismatch).
  *
@@ -178,36 +179,44 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
  * import type { FrameHeader } from "./types.ts";
  * declare const header: FrameHeader;
  * declare const payload: Uint8Array;
- * verifyPayload(header, payload);
+ * const blockDigests = verifyPayload(header, payload); // Uint8Array | null
  * ```
  */
-export function verifyPayload(header: FrameHeader, payload: Uint8Array): void {
+export function verifyPayload(header: FrameHeader, payload: Uint8Array): Uint8Array | null {
   if (payload.length !== header.payloadLength) {
     throw frameError(
       header.lsn,
       `payload is ${payload.length} bytes, header says ${header.payloadLength}`,
     );
   }
-  if (!equalBytes(payloadDigest(payload), header.payloadDigest)) {
+  const { digest, blockDigests } = verifyingDigest(payload, header.flags);
+  if (!equalBytes(digest, header.payloadDigest)) {
     throw frameError(header.lsn, "payload digest mismatch");
   }
+  return blockDigests;
 }
 
 /**
- * A frame {@link decodeFrame} verified. Its block digests are hashed on first
- * use: the destination stores and forwards frames without ever needing them,
- * so verifying costs one pass over the payload, not two.
+ * A frame {@link decodeFrame} verified. Block digests verifying did not give
+ * are hashed on first use: the destination stores and forwards frames without
+ * ever needing them, so verifying costs one pass over the payload, not two.
  */
 class DecodedFrame implements Frame {
   readonly header: FrameHeader;
   readonly bytes: Uint8Array;
   readonly payload: Uint8Array;
-  #blockDigests: Uint8Array | null = null;
+  #blockDigests: Uint8Array | null;
 
-  constructor(header: FrameHeader, bytes: Uint8Array, payload: Uint8Array) {
+  constructor(
+    header: FrameHeader,
+    bytes: Uint8Array,
+    payload: Uint8Array,
+    blockDigests: Uint8Array | null,
+  ) {
     this.header = header;
     this.bytes = bytes;
     this.payload = payload;
+    this.#blockDigests = blockDigests;
   }
 
   get blockDigests(): Uint8Array {
@@ -237,6 +246,5 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     );
   }
   const payload = bytes.subarray(HEADER_SIZE + header.keyLength);
-  verifyPayload(header, payload);
-  return new DecodedFrame(header, bytes, payload);
+  return new DecodedFrame(header, bytes, payload, verifyPayload(header, payload));
 }

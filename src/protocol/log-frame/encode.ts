@@ -54,8 +54,8 @@ export interface EncodedFrame {
  * out of that pass for the block index. A payload from {@link framePayload} is
  * not copied: the frame is built around it.
  *
- * `hashed` may carry a {@link hashPayload} result computed earlier (e.g. before
- * the LSN was known) so the payload is not hashed twice.
+ * `hashed` may carry a `hashPayload(payload, fields.flags)` result computed
+ * earlier (e.g. before the LSN was known) so the payload is not hashed twice.
  *
  * @throws FrameError when a field breaks a frame rule (key too long, bad flags…).
  *
@@ -79,7 +79,7 @@ export function encodeFrame(
   const key = utf8.encode(fields.key);
   const problem = fieldProblem(fields, key.length, payload.length) ?? keyProblem(fields.key);
   if (problem) throw frameError(fields.lsn, problem);
-  const { digest, blockDigests } = hashed ?? hashPayload(payload);
+  const { digest, blockDigests } = hashed ?? hashPayload(payload, fields.flags);
 
   const frameLength = HEADER_SIZE + key.length + payload.length;
   const { buffer } = payload;

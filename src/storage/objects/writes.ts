@@ -136,7 +136,11 @@ export class ObjectWrites {
         if (!single) hasher?.update(data);
         await space.makeRoom(data.length, key);
         if (single) settle();
-        const flags = single ? Flag.COMMIT_NOW | (opts.replace ? Flag.REPLACE : 0) : 0;
+        // Only a one-record PUT's digest is the BLAKE3 of its bytes (its ETag); any other
+        // record's is derived from its block digests: one pass over its bytes, not two.
+        const flags = single && opts.replace
+          ? Flag.COMMIT_NOW | Flag.REPLACE
+          : Flag.BLOCK_DIGESTS | (single ? Flag.COMMIT_NOW : 0);
         const mtime = clock.now();
         // Checked right before the append (no await between): concurrent writers cannot both
         // take the same room.
