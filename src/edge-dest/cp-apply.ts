@@ -225,7 +225,7 @@ export class CpApplier {
     this.#claimed.set(r.block);
     const held = this.#tx!.readBlock(r.block);
     if (!equalBytes(blockCheck(blake3(held)), r.check)) {
-      this.#fail([r.block], `CHECK of block ${r.block}: this destination holds other bytes`);
+      this.#fail(r.block, `CHECK of block ${r.block}: this destination holds other bytes`);
     }
   }
 
@@ -291,21 +291,21 @@ export class CpApplier {
   /** LOG_REF: whole blocks from consecutive 4 KiB of one record of our log. */
   logRef(r: RecordOf<"logRef">): void {
     this.#wire.cpBlocks.logRef += r.count;
-    const blocks = Array.from({ length: r.count }, (_, i) => r.block + i);
     const run = this.#store.log.readRecordPayload(r.lsn, r.payloadOffset, r.count * BLOCK_SIZE);
     if (run === null) {
-      this.#fail(blocks, `LOG_REF to LSN ${r.lsn} not in this log`);
+      this.#fail(r.block, `LOG_REF to LSN ${r.lsn} not in this log`, r.count);
       return;
     }
     const runDigests = hashBlocks(run);
     if (!equalBytes(runCheck(runDigests), r.check)) {
-      this.#fail(blocks, `LOG_REF to LSN ${r.lsn}: content check failed`);
+      this.#fail(r.block, `LOG_REF to LSN ${r.lsn}: content check failed`, r.count);
       return;
     }
-    blocks.forEach((b, i) => {
-      const bytes = run.slice(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
-      this.#write(b, bytes, runDigests.subarray(i * 32, (i + 1) * 32));
-    });
+    // The run was read into a buffer of its own: its blocks are views of it, not copies.
+    for (let i = 0; i < r.count; i++) {
+      const bytes = run.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
+      this.#write(r.block + i, bytes, runDigests.subarray(i * 32, (i + 1) * 32));
+    }
   }
 
   /** PATCH: slices of log records over the block's previous version. */
@@ -313,14 +313,14 @@ export class CpApplier {
     this.#wire.cpBlocks.patch++;
     const base = this.#liveBlock(r.base);
     if (base === null) {
-      this.#fail([r.block], `PATCH base ${r.base} is not live here`);
+      this.#fail(r.block, `PATCH base ${r.base} is not live here`);
       return;
     }
     const content = base.slice();
     for (const s of r.slices) {
       const bytes = this.#store.log.readRecordPayload(s.lsn, s.payloadOffset, s.length);
       if (bytes === null) {
-        this.#fail([r.block], `PATCH of block ${r.block}: a log slice is missing`);
+        this.#fail(r.block, `PATCH of block ${r.block}: a log slice is missing`);
         return;
       }
       content.set(bytes, s.at);
@@ -332,7 +332,7 @@ export class CpApplier {
   copy(r: RecordOf<"copy">): void {
     this.#wire.cpBlocks.copy++;
     const from = r.from === 0 ? null : this.#liveBlock(r.from);
-    if (from === null) this.#fail([r.block], `COPY from ${r.from}, which is not live here`);
+    if (from === null) this.#fail(r.block, `COPY from ${r.from}, which is not live here`);
     else this.#verifyAndWrite(r.block, from.slice(), r.check);
   }
 
@@ -341,7 +341,7 @@ export class CpApplier {
     this.#wire.cpBlocks.diff++;
     const base = this.#liveBlock(r.base);
     if (base === null) {
-      this.#fail([r.block], `DIFF base ${r.base} is not live here`);
+      this.#fail(r.block, `DIFF base ${r.base} is not live here`);
       return;
     }
     const content = base.slice();
@@ -413,8 +413,9 @@ export class CpApplier {
     return { committed: true, cp: sb.cp, digest: sb.volumeDigest };
   }
 
-  #fail(blocks: number[], reason: string): void {
-    for (const b of blocks) this.#need.add(b);
+  /** Blocks `first` .. `first + count - 1` are needed as DATA. */
+  #fail(first: number, reason: string, count = 1): void {
+    for (let b = first; b < first + count; b++) this.#need.add(b);
     if (this.#reasons.length < 5) this.#reasons.push(reason);
   }
 
@@ -450,7 +451,7 @@ export class CpApplier {
   #verifyAndWrite(block: number, content: Uint8Array, check: Uint8Array): void {
     const digest = blake3(content);
     if (!equalBytes(blockCheck(digest), check)) {
-      this.#fail([block], `block ${block}: content check failed`);
+      this.#fail(block, `block ${block}: content check failed`);
       return;
     }
     this.#write(block, content, digest);

@@ -8,13 +8,15 @@
  * 4   4   frameLength = 96 + keyLength + payloadLength
  * 8   8   lsn
  * 16  1   op (1 WRITE, 2 COMMIT, 3 DELETE)
- * 17  1   flags (bit0 COMMIT_NOW, bit1 REPLACE)
+ * 17  1   flags (bit0 COMMIT_NOW, bit1 REPLACE, bit2 BLOCK_DIGESTS)
  * 18  2   keyLength (1..1024)
  * 20  4   payloadLength (0..1 MiB)
  * 24  8   txn (LSN of the transaction's first record)
  * 32  8   offset (WRITE: object offset; COMMIT+REPLACE: object size)
  * 40  8   mtime (ms since epoch)
- * 48  32  payloadDigest = BLAKE3(payload)
+ * 48  32  payloadDigest = BLAKE3(payload); with BLOCK_DIGESTS, BLAKE3 of
+ *           "refsync-blocks-1" ++ u64 payloadLength ++ the standalone BLAKE3 of
+ *           each full 4 KiB block ++ the payload's last (payloadLength % 4096) bytes
  * 80  16  headerChecksum = BLAKE3(bytes 0..79 ++ key)[0..16]
  * 96      key, then payload
  * ```
@@ -71,9 +73,15 @@ export const Flag = {
   COMMIT_NOW: 1,
   /** The transaction replaces the whole object. */
   REPLACE: 2,
+  /**
+   * The payload digest is derived from the payload's block digests (see the
+   * layout above), so one pass over the bytes gives both. Not on a one-record
+   * PUT (COMMIT_NOW and REPLACE): its digest is the object's ETag.
+   */
+  BLOCK_DIGESTS: 4,
 } as const;
 /** Every defined flag bit; any other bit is invalid. */
-export const ALL_FLAGS = Flag.COMMIT_NOW | Flag.REPLACE;
+export const ALL_FLAGS = Flag.COMMIT_NOW | Flag.REPLACE | Flag.BLOCK_DIGESTS;
 
 /** Human name of an op, for messages. */
 export function opName(op: number): string {

@@ -18,7 +18,7 @@ import {
 } from "./constants.ts";
 import { frameError } from "./error.ts";
 import { equalBytes } from "../../bytes/mod.ts";
-import { hashPayload, headerChecksum } from "./hash.ts";
+import { alignedBlockDigests, headerChecksum, verifyingDigest } from "./hash.ts";
 import type { Frame, FrameHeader } from "./types.ts";
 import { getU64 } from "./u64.ts";
 import { fieldProblem, keyProblem } from "./validate.ts";
@@ -28,16 +28,13 @@ export const PREFIX_SIZE = 24;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Frames this module verified in full (header checksum and payload digest). */
-const verified = new WeakSet<Frame>();
-
 /**
  * True when `frame` came out of {@link decodeFrame} or a {@link FrameParser}, so
  * its checksums were verified and need not be hashed again (the NVLOG skips
  * re-hashing frames handed over by the reader).
  */
 export function isVerifiedFrame(frame: Frame): boolean {
-  return verified.has(frame);
+  return frame instanceof DecodedFrame;
 }
 
 function viewOf(bytes: Uint8Array): DataView {
@@ -171,8 +168,9 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
 }
 
 /**
- * Verifies a payload against its header's digest and returns the standalone
- * digests of its full 4 KiB blocks (one hashing pass gives both).
+ * Verifies a payload against its header's digest, in one BLAKE3 pass. Returns
+ * the payload's block digests when that pass gave them (a BLOCK_DIGESTS frame),
+ * else null: a decoded frame then derives them only if they are asked for.
  *
  * @throws FrameError "frame at LSN n: payload digest mismatch" (or a length mismatch).
  *
@@ -181,21 +179,49 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
  * import type { FrameHeader } from "./types.ts";
  * declare const header: FrameHeader;
  * declare const payload: Uint8Array;
- * const blockDigests = verifyPayload(header, payload);
+ * const blockDigests = verifyPayload(header, payload); // Uint8Array | null
  * ```
  */
-export function verifyPayload(header: FrameHeader, payload: Uint8Array): Uint8Array {
+export function verifyPayload(header: FrameHeader, payload: Uint8Array): Uint8Array | null {
   if (payload.length !== header.payloadLength) {
     throw frameError(
       header.lsn,
       `payload is ${payload.length} bytes, header says ${header.payloadLength}`,
     );
   }
-  const { digest, blockDigests } = hashPayload(payload);
+  const { digest, blockDigests } = verifyingDigest(payload, header.flags);
   if (!equalBytes(digest, header.payloadDigest)) {
     throw frameError(header.lsn, "payload digest mismatch");
   }
   return blockDigests;
+}
+
+/**
+ * A frame {@link decodeFrame} verified. Block digests verifying did not give
+ * are hashed on first use: the destination stores and forwards frames without
+ * ever needing them, so verifying costs one pass over the payload, not two.
+ */
+class DecodedFrame implements Frame {
+  readonly header: FrameHeader;
+  readonly bytes: Uint8Array;
+  readonly payload: Uint8Array;
+  #blockDigests: Uint8Array | null;
+
+  constructor(
+    header: FrameHeader,
+    bytes: Uint8Array,
+    payload: Uint8Array,
+    blockDigests: Uint8Array | null,
+  ) {
+    this.header = header;
+    this.bytes = bytes;
+    this.payload = payload;
+    this.#blockDigests = blockDigests;
+  }
+
+  get blockDigests(): Uint8Array {
+    return this.#blockDigests ??= alignedBlockDigests(this.payload);
+  }
 }
 
 /**
@@ -206,7 +232,7 @@ export function verifyPayload(header: FrameHeader, payload: Uint8Array): Uint8Ar
  * @example
  * ```ts
  * declare const bytes: Uint8Array;
- * const { header, payload, blockDigests } = decodeFrame(bytes);
+ * const { header, payload, blockDigests } = decodeFrame(bytes); // blockDigests hashed on use
  * ```
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
@@ -220,8 +246,5 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     );
   }
   const payload = bytes.subarray(HEADER_SIZE + header.keyLength);
-  const blockDigests = verifyPayload(header, payload);
-  const frame: Frame = { header, bytes, payload, blockDigests };
-  verified.add(frame);
-  return frame;
+  return new DecodedFrame(header, bytes, payload, verifyPayload(header, payload));
 }

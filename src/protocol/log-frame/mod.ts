@@ -3,6 +3,7 @@
  * (the destination appends what it receives without re-encoding).
  *
  * - {@link encodeFrame}: fields + payload -> bytes (+ 4 KiB block digests as a by-product);
+ *   {@link framePayload}: a payload buffer the frame is then built around (no copy);
  * - {@link decodeHeader} / {@link verifyPayload} / {@link decodeFrame}: validation;
  * - {@link FrameReader} / {@link FrameParser} / {@link parseFrames}: streaming, bounded;
  * - {@link encodeRefFrame} / {@link WireFrameReader}: reference frames (wire only: a payload as
@@ -24,7 +25,7 @@
 export * from "./constants.ts";
 export { FrameError } from "./error.ts";
 export type { Frame, FrameFields, FrameHeader } from "./types.ts";
-export { type EncodedFrame, encodeFrame } from "./encode.ts";
+export { type EncodedFrame, encodeFrame, framePayload } from "./encode.ts";
 export {
   checkPrefix,
   decodeFrame,

@@ -40,6 +40,7 @@ export function fieldProblem(
   const name = opName(f.op);
   const commitNow = (f.flags & Flag.COMMIT_NOW) !== 0;
   const replace = (f.flags & Flag.REPLACE) !== 0;
+  const blockDigests = (f.flags & Flag.BLOCK_DIGESTS) !== 0;
   switch (f.op) {
     case Op.WRITE:
       if (commitNow && f.txn !== f.lsn) {
@@ -47,9 +48,14 @@ export function fieldProblem(
       }
       // A multi-record transaction says REPLACE once, on its COMMIT.
       if (replace && !commitNow) return `REPLACE on a ${name} requires COMMIT_NOW`;
+      // Recovery takes a one-record PUT's payload digest for its ETag: the BLAKE3 of the bytes.
+      if (blockDigests && replace) {
+        return `BLOCK_DIGESTS on a one-record PUT (its digest is the ETag)`;
+      }
       break;
     case Op.COMMIT:
       if (commitNow) return `COMMIT_NOW is only valid on WRITE`;
+      if (blockDigests) return `BLOCK_DIGESTS is only valid on WRITE`;
       if (!replace && f.offset !== 0) {
         return `${name} without REPLACE must have offset 0, got ${f.offset}`;
       }

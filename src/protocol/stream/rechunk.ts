@@ -19,36 +19,46 @@ import { errorMessage, RefsyncError } from "../../errors/mod.ts";
  * Re-chunks a byte stream into pieces of `size` bytes (the last may be
  * shorter). Buffers are sized to what is coming: to the announced length when
  * there is one, else grown from 64 KiB, so a 4 KiB PUT never allocates and
- * zeroes a whole record's worth.
+ * zeroes a whole record's worth. Every piece is a fresh buffer from `alloc`,
+ * never reused, so the consumer may keep it: the store has `alloc` place each
+ * piece where its log frame's payload goes, and the bytes are copied once, from
+ * the body's chunk into the frame.
+ *
+ * @example
+ * ```ts
+ * const body = ReadableStream.from([new Uint8Array(6)]);
+ * const frames: ArrayBuffer[] = [];
+ * const alloc = (n: number) => {
+ *   frames.push(new ArrayBuffer(8 + n)); // room for an 8-byte header before each piece
+ *   return new Uint8Array(frames[frames.length - 1], 8);
+ * };
+ * for await (const piece of rechunk(body, 4, 6, alloc)) console.log(piece.byteOffset); // 8, 8
+ * ```
  */
 export async function* rechunk(
   body: ReadableStream<Uint8Array> | null,
   size: number,
   expected: number | undefined,
+  alloc: (length: number) => Uint8Array = (n) => new Uint8Array(n),
 ): AsyncGenerator<Uint8Array, void, undefined> {
   if (!body) return;
   let remaining = expected;
   const capacity = () =>
     remaining === undefined ? Math.min(size, 64 << 10) : Math.min(size, Math.max(remaining, 1));
-  let buf = new Uint8Array(capacity());
-  let spare: Uint8Array<ArrayBuffer> | null = null;
+  let buf = alloc(capacity());
   let fill = 0;
   for await (const chunk of readBody(body)) {
     let off = 0;
     while (off < chunk.length) {
       if (fill === buf.length) {
         if (buf.length < size && remaining === undefined) {
-          const grown = new Uint8Array(Math.min(size, buf.length * 2));
+          const grown = alloc(Math.min(size, buf.length * 2));
           grown.set(buf);
           buf = grown;
         } else {
           yield buf;
           if (remaining !== undefined) remaining = Math.max(0, remaining - buf.length);
-          // The consumer holds at most the piece it is logging and the one read ahead,
-          // so full-size buffers alternate instead of churning 1 MiB allocations.
-          const reuse = spare !== null && spare.length === capacity() ? spare : null;
-          spare = buf.length === size ? buf : null;
-          buf = reuse ?? new Uint8Array(capacity());
+          buf = alloc(capacity());
           fill = 0;
         }
       }

@@ -842,7 +842,10 @@ export class NvLog {
         header: f.header,
         position: { segment: seg.firstLsn, payloadOffset: at + HEADER_SIZE + f.header.keyLength },
         frame: f.bytes,
-        blockDigests: f.blockDigests,
+        // Read through: a received frame hashes its blocks only if someone asks.
+        get blockDigests() {
+          return f.blockDigests;
+        },
       });
       at += f.bytes.length;
     }

@@ -18,7 +18,7 @@ import { concatBytes } from "../../bytes/mod.ts";
 import { Blake3Hasher } from "../../hash/blake3.ts";
 import type { Clock } from "../../runtime/clock.ts";
 import { errorMessage, isError, RefsyncError } from "../../errors/mod.ts";
-import { DIGEST_LENGTH, Flag, Off, Op } from "../../protocol/log-frame/mod.ts";
+import { DIGEST_LENGTH, Flag, framePayload, Off, Op } from "../../protocol/log-frame/mod.ts";
 import { rechunk } from "../../protocol/stream/rechunk.ts";
 import type { Appended, AppendFields, NvLog } from "../log/mod.ts";
 import type { CpLifecycle } from "./cp-lifecycle.ts";
@@ -97,7 +97,13 @@ export class ObjectWrites {
       created = current === null;
     };
     const hasher = opts.replace ? new Blake3Hasher({ blockDigests: false }) : null;
-    const pieces = rechunk(body, RECORD_PAYLOAD_BYTES, opts.length);
+    // Each piece is read into the frame that will log it: the body is copied once.
+    const pieces = rechunk(
+      body,
+      RECORD_PAYLOAD_BYTES,
+      opts.length,
+      (n) => framePayload(keyBytes.length, n),
+    );
     let piece = await pieces.next();
     let offset = opts.offset;
     let txn = 0;
@@ -130,7 +136,11 @@ export class ObjectWrites {
         if (!single) hasher?.update(data);
         await space.makeRoom(data.length, key);
         if (single) settle();
-        const flags = single ? Flag.COMMIT_NOW | (opts.replace ? Flag.REPLACE : 0) : 0;
+        // Only a one-record PUT's digest is the BLAKE3 of its bytes (its ETag); any other
+        // record's is derived from its block digests: one pass over its bytes, not two.
+        const flags = single && opts.replace
+          ? Flag.COMMIT_NOW | Flag.REPLACE
+          : Flag.BLOCK_DIGESTS | (single ? Flag.COMMIT_NOW : 0);
         const mtime = clock.now();
         // Checked right before the append (no await between): concurrent writers cannot both
         // take the same room.

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../../../src/bytes/mod.ts";
 import { blake3, hashBlocks } from "../../../src/hash/blake3.ts";
 import {
   checkPrefix,
@@ -9,6 +10,7 @@ import {
   type Frame,
   FrameError,
   FrameParser,
+  framePayload,
   FrameReader,
   HEADER_SIZE,
   MAX_FRAME_LENGTH,
@@ -68,9 +70,91 @@ Deno.test("encode/decode round trip keeps every field", () => {
 
   // One pass gave both: the digests of the two full aligned 4 KiB blocks.
   assert.deepEqual(blockDigests, hashBlocks(payload.subarray(0, 8192)));
-  assert.deepEqual(verifyPayload(decoded, payload), blockDigests);
+  verifyPayload(decoded, payload);
   const whole = decodeFrame(frame);
   assert.deepEqual(whole.payload, payload);
+  assert.deepEqual(whole.blockDigests, blockDigests);
+});
+
+Deno.test("a decoded frame's block digests are those of its full aligned 4 KiB blocks", () => {
+  for (const n of [0, 1, 4095, 4096, 4097, 12_288, 70_000, MAX_PAYLOAD_LENGTH]) {
+    const payload = bytes(n, n + 3);
+    const encoded = encodeFrame(putFields(5, "k"), payload);
+    const frame = decodeFrame(encoded.bytes);
+    const full = n - (n % 4096);
+    assert.deepEqual(frame.blockDigests, hashBlocks(payload.subarray(0, full)), `${n} bytes`);
+    assert.deepEqual(frame.blockDigests, encoded.blockDigests, `${n} bytes`);
+    // Hashed once, on first use.
+    assert.equal(frame.blockDigests, frame.blockDigests);
+  }
+});
+
+Deno.test("a payload from framePayload becomes its frame without a copy, once", () => {
+  const content = bytes(70_000, 9);
+  const fields = putFields(3, "dir/ключ");
+  const keyLength = new TextEncoder().encode(fields.key).length;
+  const expected = encodeFrame(fields, content).bytes;
+
+  const payload = framePayload(keyLength, content.length);
+  payload.set(content);
+  const { bytes: frame, header } = encodeFrame(fields, payload);
+  assert.equal(frame.buffer, payload.buffer, "built around the payload");
+  assert.deepEqual(frame, expected);
+  assert.deepEqual(decodeFrame(frame).header, header);
+  // Encoding the same payload again must not rewrite the frame already handed out.
+  const again = encodeFrame({ ...fields, lsn: 4, txn: 4 }, payload);
+  assert.notEqual(again.bytes.buffer, payload.buffer);
+  assert.deepEqual(frame, expected);
+
+  // Not where the frame's payload goes (another key length, a part of it): copied.
+  for (const [k, part] of [[keyLength + 1, 0], [keyLength, 1]]) {
+    const other = framePayload(k, content.length);
+    other.set(content);
+    const piece = other.subarray(0, other.length - part);
+    const encoded = encodeFrame(fields, piece).bytes;
+    assert.notEqual(encoded.buffer, other.buffer);
+    assert.deepEqual(encoded, encodeFrame(fields, content.subarray(0, piece.length)).bytes);
+  }
+});
+
+Deno.test("a BLOCK_DIGESTS frame's digest is derived from its block digests and tail", () => {
+  /** The definition in docs/internals.md, spelled out. */
+  const derived = (payload: Uint8Array) => {
+    const full = payload.length - (payload.length % 4096);
+    const length = new Uint8Array(8);
+    new DataView(length.buffer).setBigUint64(0, BigInt(payload.length), true);
+    return blake3(concatBytes([
+      new TextEncoder().encode("refsync-blocks-1"),
+      length,
+      hashBlocks(payload.subarray(0, full)),
+      payload.subarray(full),
+    ]));
+  };
+  for (const n of [0, 1, 4095, 4096, 4097, 70_000, MAX_PAYLOAD_LENGTH]) {
+    const payload = bytes(n, n + 11);
+    const fields = { ...putFields(8, "k"), flags: Flag.BLOCK_DIGESTS };
+    const encoded = encodeFrame(fields, payload);
+    assert.deepEqual(encoded.header.payloadDigest, derived(payload), `${n} bytes`);
+    assert.deepEqual(encoded.blockDigests, hashBlocks(payload.subarray(0, n - (n % 4096))));
+    const decoded = decodeFrame(encoded.bytes);
+    assert.deepEqual(decoded.blockDigests, encoded.blockDigests);
+    assert.deepEqual(decoded.payload, payload);
+    if (n === 0) continue;
+    const flipped = encoded.bytes.slice();
+    flipped[flipped.length - 1 - (n >> 1)] ^= 1;
+    throwsFrameError(() => decodeFrame(flipped), /^frame at LSN 8: payload digest mismatch$/);
+  }
+  // The length is hashed: a block and a 32-byte payload equal to its digest differ.
+  const block = bytes(4096, 5);
+  const mimic = hashBlocks(block);
+  assert.notDeepEqual(derived(block), derived(mimic));
+  const fields = { ...putFields(8, "k"), flags: Flag.BLOCK_DIGESTS };
+  assert.notDeepEqual(
+    encodeFrame(fields, block).header.payloadDigest,
+    encodeFrame(fields, mimic).header.payloadDigest,
+  );
+  // Without the flag the digest is the payload's BLAKE3, as in every log written before it.
+  assert.deepEqual(encodeFrame(putFields(8, "k"), block).header.payloadDigest, blake3(block));
 });
 
 Deno.test("encode accepts every op shape and refuses broken fields", () => {
@@ -91,7 +175,13 @@ Deno.test("encode accepts every op shape and refuses broken fields", () => {
     [{}, new Uint8Array(MAX_PAYLOAD_LENGTH + 1), /payload length/],
     [{ lsn: 0, txn: 0 }, new Uint8Array(0), /LSN 0/],
     [{ txn: 6 }, new Uint8Array(0), /txn 6/],
-    [{ flags: 4 }, new Uint8Array(0), /flag bits/],
+    [{ flags: 8 }, new Uint8Array(0), /flag bits/],
+    [{ flags: base.flags | Flag.BLOCK_DIGESTS }, new Uint8Array(0), /BLOCK_DIGESTS on a one-rec/],
+    [
+      { lsn: 9, op: Op.COMMIT, flags: Flag.BLOCK_DIGESTS, offset: 0, txn: 5 },
+      new Uint8Array(0),
+      /BLOCK_DIGESTS is only valid on WRITE/,
+    ],
     [{ op: 9 as 1 }, new Uint8Array(0), /unknown op 9/],
     [{ op: Op.DELETE, flags: 0 }, new Uint8Array(1), /no payload/],
     [

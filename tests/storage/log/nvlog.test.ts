@@ -302,6 +302,36 @@ Deno.test("torn write: a bit flip in the last frame (header, key or payload) dro
   );
 });
 
+Deno.test("BLOCK_DIGESTS records reopen beside plain ones; a flipped payload bit in one is a torn tail", async () => {
+  const sizes = [10_000, 4096, 777, 9000];
+  for (const at of [100, 8192 + 5]) { // in a full block, in the tail
+    await withTempDir(async (dir) => {
+      const payloads = sizes.map((n, i) => bytes(n, 2000 + i));
+      const log = await NvLog.open(dir);
+      for (const [i, p] of payloads.entries()) {
+        // Records 2 and 4 are ranged writes: digests derived from their block digests.
+        const flags = i % 2 === 0 ? Flag.COMMIT_NOW | Flag.REPLACE : Flag.COMMIT_NOW;
+        const blockDigests = i % 2 === 0 ? 0 : Flag.BLOCK_DIGESTS;
+        await log.append([{
+          fields: { op: Op.WRITE, flags: flags | blockDigests, key: `key-${i}` },
+          payload: p,
+        }]);
+      }
+      await log.close();
+      const again = await NvLog.open(dir);
+      assertHolds(again, payloads);
+      const last = [...again.records(4)][0];
+      await again.close();
+      flipBit(join(dir, segmentName(1)), last.position.payloadOffset + at);
+      const cut = await NvLog.open(dir);
+      assert.equal(cut.lastLsn, 3);
+      assert.match(cut.recovery.dropped!.reason, /frame at LSN 4: payload digest mismatch/);
+      assertHolds(cut, payloads.slice(0, 3));
+      await cut.close();
+    });
+  }
+});
+
 Deno.test("corruption before the last segment, or a missing segment, is an error naming file and offset", async () => {
   await withTempDir(async (dir) => {
     await fill(dir, [3000, 3000, 3000, 3000, 3000, 3000], { segmentSize: 7000 });
