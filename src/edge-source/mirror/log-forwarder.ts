@@ -134,6 +134,9 @@ export class LogForwarder {
   /** A handshake told what the destination holds (before it, `ackedLsn` means nothing). */
   #ackKnown = false;
   #wake: (() => void) | null = null;
+  /** A handshake is under way; a renewal meanwhile asks for another after it. */
+  #handshaking = false;
+  #renewAfter: string | null = null;
   #stopped = false;
   #loop: Promise<void> | null = null;
   /** Why the destination is not confirming, for stats and 503 messages. */
@@ -212,8 +215,11 @@ export class LogForwarder {
   /**
    * Starts the next round with a handshake (the mirror needs what the
    * destination holds again), when the link is up: it is `down` meanwhile.
+   * During a handshake, another follows it.
    */
   renew(cause: string): void {
+    // A handshake under way may have read the destination before what `cause` says changed.
+    if (this.#handshaking) this.#renewAfter = cause;
     if (this.#link !== "connected") return;
     this.#setLink("down", cause, 0);
     this.#poke();
@@ -457,7 +463,8 @@ export class LogForwarder {
       try {
         if (this.#link !== "connected") {
           connecting = true;
-          const held = await this.#transport.connect();
+          this.#handshaking = true;
+          const held = await this.#transport.connect().finally(() => this.#handshaking = false);
           // The handshake cut a destination tail this log lost: it holds nothing we lack.
           assert(
             held <= this.#log.lastLsn,
@@ -472,6 +479,12 @@ export class LogForwarder {
           this.#ack(held);
           backoff = 0;
           connecting = false;
+          const renewal = this.#renewAfter;
+          this.#renewAfter = null;
+          if (renewal !== null) {
+            this.#setLink("down", renewal, 0);
+            continue;
+          }
         }
         const batch = this.#nextBatch();
         if (batch === null) {

@@ -63,3 +63,34 @@ Deno.test("forwarder: a handshake claiming LSNs beyond this log is a broken inva
   assert.ok(e instanceof AssertionError, String(e));
   assert.match(e.message, /holds LSN 9 after the handshake; this log ends at 3/);
 });
+
+Deno.test("forwarder: a renewal during a handshake is followed by another handshake", async () => {
+  await withTempDir(async (dir) => {
+    const log = await NvLog.open(dir);
+    let connects = 0;
+    let answer!: (held: number) => void;
+    const t: ForwarderTransport = {
+      ...transport(0, (sent) => sent),
+      connect: () => {
+        connects++;
+        // The first handshake waits for the test; the ones after answer at once.
+        return connects === 1 ? new Promise((resolve) => answer = resolve) : Promise.resolve(0);
+      },
+    };
+    const fwd = new LogForwarder(log, t, { syncTimeoutMs: 5000, wire: newWireStats() });
+    try {
+      fwd.start();
+      for (let i = 0; i < 50 && connects < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(connects, 1);
+      // The mirror learnt something the handshake under way may have missed (a CP deferred).
+      fwd.renew("CP 3 deferred (test)");
+      answer(0);
+      for (let i = 0; i < 50 && connects < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(connects, 2, "a second handshake after the renewal");
+      assert.equal(fwd.link, "connected");
+    } finally {
+      await fwd.stop();
+      await log.close();
+    }
+  });
+});
