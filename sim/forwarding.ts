@@ -67,6 +67,8 @@ export interface ForwardHost {
   fail(what: string): void;
   /** True while the destination's bytes of record `lsn` hold a bit the fault model flipped. */
   damagedRecord(lsn: number): boolean;
+  /** True when the destination's block `block`, read as `bytes`, holds a bit the fault model flipped. */
+  damagedBlock(block: number, bytes: Uint8Array): boolean;
 }
 
 /** What a reference named: the fault model's aim. */
@@ -146,7 +148,7 @@ export class Forwarding {
       if (p.kind === "log") {
         c.logPieces++;
         this.#name({ kind: "log", lsn: p.lsn });
-      } else if (p.kind === "block") {
+      } else if (p.kind === "block" || p.kind === "prefix") {
         c.blockPieces++;
         this.#name({ kind: "block", block: p.block });
       }
@@ -252,8 +254,9 @@ export class LinkTap {
       if (p.kind === "log" && p.lsn > w.ackedLsn) {
         return `it names LSN ${p.lsn}; the destination acknowledged LSNs up to ${w.ackedLsn}`;
       }
-      if (p.kind === "block" && w.destCp !== store.superblock.cp) {
-        return `it names block ${p.block} of CP ${store.superblock.cp}; the destination is at CP ${w.destCp}`;
+      if ((p.kind === "block" || p.kind === "prefix") && !this.#destHolds(store, p.block)) {
+        return `it names block ${p.block} of CP ${store.superblock.cp}; the destination is at CP ${w.destCp}` +
+          " and does not hold it with these bytes";
       }
     }
     const frame = resolveRefFrame(store, ref);
@@ -263,6 +266,28 @@ export class LinkTap {
       return "it rebuilds other bytes than the source logged";
     }
     return frame.bytes;
+  }
+
+  /**
+   * True when block `b` may be named: the destination's committed CP is the
+   * source's, or (the window while the source's next CP is synced) the one
+   * before, where the destination's own volume holds it live with the
+   * source's bytes (or with bytes the fault model damaged). When the
+   * destination is down, or committed the source's CP meanwhile (its answer
+   * still on the way; the block may be one that CP released), that CP is
+   * gone: the reference is left to its check there (a miss, never a wrong
+   * frame: the acknowledged records and the images are checked anyway).
+   */
+  #destHolds(store: ObjectStore, b: number): boolean {
+    const w = this.#watch;
+    const cp = store.superblock.cp;
+    if (w.destCp === cp) return true;
+    if (w.destCp !== cp - 1) return false;
+    const dest = this.#host.dest.process?.handle.store;
+    if (!dest || dest.superblock.cp !== cp - 1) return true;
+    if (!dest.volume.isLive(b)) return false;
+    const held = dest.volume.readBlock(b);
+    return equalBytes(held, store.volume.readBlock(b)) || this.#host.damagedBlock(b, held);
   }
 
   /** Notes where the aligned blocks of record `lsn` (whole frame `frame`) were sent. */

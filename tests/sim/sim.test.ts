@@ -62,3 +62,24 @@ Deno.test(
     assert.deepEqual(failures, []);
   }),
 );
+
+/** Trials of other seeds that found a defect, each fixed: they replay it on every run. */
+const FOUND: Array<{ seed: number; trial: number; defect: string }> = [
+  {
+    seed: 1,
+    trial: 78,
+    defect:
+      "available: a destination several CPs behind on a link that stayed up was never resynced",
+  },
+];
+
+Deno.test("sim: the trials that found defects hold every check", async () => {
+  for (const { seed, trial, defect } of FOUND) {
+    const { failure } = await runTrial(seed, trial);
+    assert.equal(
+      failure && `step ${failure.step}: ${failure.what}`,
+      null,
+      `seed ${seed} trial ${trial} (${defect})`,
+    );
+  }
+});
