@@ -187,9 +187,9 @@ export class Machine {
       url: client.url,
       state: async () => tap.heard(await client.state()),
       resetLog: async (body) => tap.heard(await client.resetLog(body)),
-      sendFrames: async (frames) => {
+      sendFrames: async (frames, opts) => {
         const batch = tap.sending(frames);
-        const acked = await client.sendFrames(batch.bytes);
+        const acked = await client.sendFrames(batch.bytes, opts);
         tap.acked(batch, acked);
         return acked;
       },

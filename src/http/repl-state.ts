@@ -20,6 +20,7 @@
 import type { Hono } from "hono";
 import { RefsyncError } from "../errors/mod.ts";
 import type { DestRejoin, DestState } from "../protocol/handshake/mod.ts";
+import { LONG_WINDOW_LOG } from "../protocol/link-compress/mod.ts";
 import { REF_FORMAT } from "../protocol/log-frame/mod.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
 import { requireToken } from "./auth.ts";
@@ -59,6 +60,7 @@ export function replicationState(store: ObjectStore): DestState {
       },
     rejoin: rejoinState(store),
     refFormat: REF_FORMAT,
+    linkWindowLog: LONG_WINDOW_LOG,
   };
 }
 

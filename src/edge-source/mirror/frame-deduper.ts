@@ -33,6 +33,13 @@ import type { Appended, NvLog } from "../../storage/log/mod.ts";
 import type { Volume } from "../../storage/volume/volume.ts";
 import type { BlockLocator } from "./block-locator.ts";
 
+/**
+ * A batch is said to repeat itself (the link compresses it with a long
+ * window) when at least 1/REPEATS_SHARE of its bytes repeat unacknowledged
+ * blocks.
+ */
+const REPEATS_SHARE = 16;
+
 /** Payloads and tails smaller than this go as bytes (a reference would save next to nothing). */
 const MIN_PAYLOAD = 64;
 
@@ -72,6 +79,8 @@ export class FrameDeduper {
   #volume: Volume;
   #view: DedupView;
   #wire: WireStats;
+  /** Bytes of the batch being encoded that repeat records not yet acknowledged. */
+  #repeated = 0;
   /** LSNs the destination could not rebuild: sent whole. */
   #whole = new Set<number>();
   /** A partial block zero-padded, as a CP writes it (hashed for the locator). */
@@ -90,17 +99,22 @@ export class FrameDeduper {
    * they are safe; resolves with what the destination acknowledged. A
    * reference frame left unacknowledged is marked to go whole next time.
    */
-  async send(records: Appended[], send: (bytes: Uint8Array) => Promise<number>): Promise<number> {
+  async send(
+    records: Appended[],
+    send: (bytes: Uint8Array, repeats: boolean) => Promise<number>,
+  ): Promise<number> {
     const first = records[0].lsn;
     for (const lsn of this.#whole) if (lsn < first) this.#whole.delete(lsn);
     const refs = new Set<number>();
+    this.#repeated = 0;
     const parts = records.map((r) => {
       const ref = this.#encode(r);
       if (ref === null) return r.frame;
       refs.add(r.lsn);
       return ref;
     });
-    const acked = await send(concatBytes(parts));
+    const bytes = concatBytes(parts);
+    const acked = await send(bytes, this.#repeated * REPEATS_SHARE >= bytes.length);
     if (refs.has(acked + 1)) this.#whole.add(acked + 1);
     return acked;
   }
@@ -156,7 +170,10 @@ export class FrameDeduper {
     for (let i = 0; i < n; i++) {
       const at = i * BLOCK_SIZE;
       const block = payload.subarray(at, at + BLOCK_SIZE);
-      add(at, this.#blockPiece(r.blockDigests.subarray(i * 32, i * 32 + 32), block));
+      const digest = r.blockDigests.subarray(i * 32, i * 32 + 32);
+      const piece = this.#blockPiece(digest, block);
+      if (piece === null && this.#repeatsUnacked(digest, r.lsn, at)) this.#repeated += BLOCK_SIZE;
+      add(at, piece);
     }
     if (payload.length - n * BLOCK_SIZE >= MIN_PAYLOAD) {
       add(n * BLOCK_SIZE, this.#tailPiece(r.lsn, n, payload.subarray(n * BLOCK_SIZE)));
@@ -166,6 +183,18 @@ export class FrameDeduper {
       pieces.push({ kind: "bytes", bytes: payload.subarray(literalFrom) });
     }
     return pieces;
+  }
+
+  /**
+   * True when the block at `payloadOffset` of record `lsn` has its content
+   * at another place of the log not yet acknowledged (in flight, this batch,
+   * this record: the locator keeps one of a record's repeats): no reference
+   * may name it, but the link's compression can see it.
+   */
+  #repeatsUnacked(digest: Uint8Array, lsn: number, payloadOffset: number): boolean {
+    const where = this.#locator.find(digest);
+    return where?.kind === "log" && where.lsn > this.#view.ackedLsn() &&
+      (where.lsn !== lsn || where.payloadOffset !== payloadOffset);
   }
 
   /** A piece for one block the destination holds, checked against `bytes`, or null. */

@@ -20,7 +20,12 @@ import {
   readDigestStream,
   type RepairAnswer,
 } from "../../protocol/verify/mod.ts";
-import { type EncodedBody, LinkEncoder } from "../../protocol/link-compress/mod.ts";
+import {
+  type EncodedBody,
+  LinkEncoder,
+  LONG_WINDOW_LOG,
+  WINDOW_LOG,
+} from "../../protocol/link-compress/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Random } from "../../runtime/random.ts";
 import type { CatchUpKind, CpPartAnswer, ReplicaClient } from "./replica-client.ts";
@@ -49,6 +54,8 @@ export class HttpReplicaClient implements ReplicaClient {
   readonly #encoder: LinkEncoder;
   readonly #timeoutMs: ((bodyBytes: number) => number) | null;
   readonly #clock: Clock;
+  /** The destination's handshake said it decodes a long window (a batch that repeats itself). */
+  #longWindow = false;
 
   constructor(opts: {
     url: string;
@@ -75,18 +82,20 @@ export class HttpReplicaClient implements ReplicaClient {
     this.#clock = opts.clock ?? systemClock;
   }
 
-  state(): Promise<DestState> {
+  async state(): Promise<DestState> {
     // The handshake of a (re)connect: the log stream starts a new epoch with it.
     this.#encoder.restart();
-    return this.#request("/v1/repl/state", {}, 0, (res) => json<DestState>(res));
+    const state = await this.#request("/v1/repl/state", {}, 0, (res) => json<DestState>(res));
+    this.#longWindow = (state.linkWindowLog ?? WINDOW_LOG) >= LONG_WINDOW_LOG;
+    return state;
   }
 
   resetLog(body: LogReset): Promise<DestState> {
     return this.#postJson("/v1/repl/log/reset", body);
   }
 
-  async sendFrames(frames: Uint8Array): Promise<number> {
-    const encoded = await this.#encoder.stream(frames);
+  async sendFrames(frames: Uint8Array, opts: { repeats?: boolean } = {}): Promise<number> {
+    const encoded = await this.#encoder.stream(frames, opts.repeats === true && this.#longWindow);
     this.#wire.logBytes += encoded.body.length;
     this.#wire.logBytesRaw += frames.length;
     try {

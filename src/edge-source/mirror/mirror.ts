@@ -262,7 +262,8 @@ export class Mirror {
         refFormat: () => this.#destRefFormat,
       }, this.wire)
       : null;
-    const sendFrames = (bytes: Uint8Array) => this.#client.sendFrames(bytes);
+    const sendFrames = (bytes: Uint8Array, repeats = false) =>
+      this.#client.sendFrames(bytes, { repeats });
     this.#forwarder = new LogForwarder(store.log, {
       connect: () => this.#handshake(),
       send: (frames, records) =>

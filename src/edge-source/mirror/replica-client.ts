@@ -41,8 +41,12 @@ export interface ReplicaClient {
   state(): Promise<DestState>;
   /** Truncates (`truncateAfter`) or skips (`lastLsn`) the destination's log; its new state. */
   resetLog(body: LogReset): Promise<DestState>;
-  /** Appends frames to the destination's log; resolves with its highest durable LSN. */
-  sendFrames(frames: Uint8Array): Promise<number>;
+  /**
+   * Appends frames to the destination's log; resolves with its highest
+   * durable LSN. `repeats`: the batch repeats content of its own that dedup
+   * could not name (a hint for the link's compression).
+   */
+  sendFrames(frames: Uint8Array, opts?: { repeats?: boolean }): Promise<number>;
   /**
    * Sends part `part` of the CP sync of CP `cp`. Resolves with the answer
    * whatever its status (the caller decides); rejects only when no answer came.

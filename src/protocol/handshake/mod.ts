@@ -64,6 +64,12 @@ export interface DestState {
    * src/protocol/log-frame/ref-frame.ts; 2 adds PREFIX pieces). Absent: 1.
    */
   refFormat?: number;
+  /**
+   * The largest zstd window (log2 bytes) it decodes in a self-contained log
+   * request (`LONG_WINDOW_LOG` of src/protocol/link-compress; a batch that
+   * repeats itself goes so). Absent: 20, and no such request is sent.
+   */
+  linkWindowLog?: number;
 }
 
 /** A rejoining destination, as {@link DestState} reports it. */

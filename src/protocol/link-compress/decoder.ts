@@ -10,7 +10,7 @@
  */
 import { RefsyncError } from "../../errors/mod.ts";
 import { LINK_HEADER, RAW_LENGTH_HEADER, SEQ_HEADER } from "./headers.ts";
-import { ZstdContext } from "./zstd.ts";
+import { LONG_WINDOW_LOG, ZstdContext } from "./zstd.ts";
 
 /** What one request's body may decode to. */
 export interface DecodeOptions {
@@ -71,7 +71,11 @@ export class LinkDecoder {
     }
     const length = rawLength(headers, opts.maxBytes);
     const id = headers.get(LINK_HEADER);
-    if (id === null) return this.#decoded(body, ZstdContext.decompressor(), length, opts, null);
+    if (id === null) {
+      // Self-contained: a CP part, or a log batch that repeats itself (its long window is its own).
+      const ctx = ZstdContext.decompressor(LONG_WINDOW_LOG);
+      return this.#decoded(body, ctx, length, opts, null);
+    }
     const epoch = this.#enter(id, headers.get(SEQ_HEADER));
     return this.#decoded(body, epoch.ctx, length, opts, epoch);
   }

@@ -23,3 +23,4 @@ export { LINK_HEADER, RAW_LENGTH_HEADER, SEQ_HEADER } from "./headers.ts";
 export { type EncodedBody, LEVEL, LinkEncoder } from "./encoder.ts";
 export { type DecodeOptions, LinkDecoder } from "./decoder.ts";
 export { PROBE_MIN_BYTES, RAW_RATIO } from "./probe.ts";
+export { LONG_WINDOW_LOG, WINDOW_LOG } from "./zstd.ts";

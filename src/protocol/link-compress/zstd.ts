@@ -17,6 +17,12 @@ export const ZstdFlush = { stream: Z.ZSTD_e_flush, frame: Z.ZSTD_e_end } as cons
 
 /** The decoder's window: at most 1 MiB (2^20) of history, so its memory is bounded. */
 export const WINDOW_LOG = 20;
+/**
+ * The window of a self-contained log request that repeats its own content
+ * (8 MiB: a whole batch, see `LinkEncoder.stream`), with long-distance
+ * matching; its decoder holds at most this much for one request.
+ */
+export const LONG_WINDOW_LOG = 23;
 
 /** The `node:zlib` stream of a context (only what is used here). */
 type ZstdHandle = zlib.ZstdCompress | zlib.ZstdDecompress;
@@ -50,17 +56,24 @@ export class ZstdContext {
     handle.on("error", (e: Error) => this.#failed ??= e);
   }
 
-  /** A compressor at `level`, its window bounded like the decoder's. */
-  static compressor(level: number): ZstdContext {
+  /**
+   * A compressor at `level`, its window bounded like the decoder's; `long`:
+   * the {@link LONG_WINDOW_LOG} window with long-distance matching (level 1's
+   * hash table alone finds few repeats megabytes apart).
+   */
+  static compressor(level: number, long = false): ZstdContext {
+    const params = long
+      ? { [Z.ZSTD_c_windowLog]: LONG_WINDOW_LOG, [Z.ZSTD_c_enableLongDistanceMatching]: 1 }
+      : { [Z.ZSTD_c_windowLog]: WINDOW_LOG };
     return new ZstdContext(zlib.createZstdCompress({
-      params: { [Z.ZSTD_c_compressionLevel]: level, [Z.ZSTD_c_windowLog]: WINDOW_LOG },
+      params: { [Z.ZSTD_c_compressionLevel]: level, ...params },
     }));
   }
 
-  /** A decompressor that refuses a window larger than {@link WINDOW_LOG}. */
-  static decompressor(): ZstdContext {
+  /** A decompressor that refuses a window larger than `windowLog` (default {@link WINDOW_LOG}). */
+  static decompressor(windowLog: number = WINDOW_LOG): ZstdContext {
     return new ZstdContext(zlib.createZstdDecompress({
-      params: { [Z.ZSTD_d_windowLogMax]: WINDOW_LOG },
+      params: { [Z.ZSTD_d_windowLogMax]: windowLog },
     }));
   }
 

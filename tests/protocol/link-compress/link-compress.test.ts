@@ -240,3 +240,38 @@ Deno.test("link compression: a context closed while a call runs finishes that ca
   assert.deepEqual(new Uint8Array(zlib.zstdDecompressSync(out)), input);
   await assert.rejects(() => ctx.process(input), /closed/);
 });
+
+/** `blocks` random 4 KiB blocks, of which every second past the first `fresh` repeats one earlier. */
+function repeatingBatch(rng: Prng, blocks: number, fresh: number): Uint8Array {
+  const batch = new Uint8Array(blocks * 4096);
+  for (let i = 0; i < blocks; i++) {
+    const at = i * 4096;
+    if (i < fresh || i % 2 === 0) batch.set(rng.bytes(4096), at);
+    else {
+      const from = (rng.u32() % i) * 4096;
+      batch.copyWithin(at, from, from + 4096);
+    }
+  }
+  return batch;
+}
+
+Deno.test("link compression: a batch that repeats itself megabytes apart goes as one long-window frame", async () => {
+  // 8 MiB of random blocks, 3/8 of them repeats of blocks up to 8 MiB before: the probe sees
+  // random bytes, and level 1's 1 MiB window finds few of them.
+  const batch = repeatingBatch(new Prng(21), 2048, 512);
+  const enc = new LinkEncoder({ random: new Prng(5) });
+  try {
+    const plain = await enc.stream(batch);
+    assert.equal(plain.headers["Content-Encoding"], "identity", "without the hint: raw");
+    const e = await enc.stream(batch, true);
+    assert.equal(e.headers["Content-Encoding"], "zstd");
+    assert.equal(e.headers[LINK_HEADER], undefined, "self-contained: no epoch");
+    assert.ok(e.body.length < 0.7 * batch.length, `${e.body.length} of ${batch.length}`);
+    assert.deepEqual(await decode(new LinkDecoder(), e), batch);
+    // Random bytes that do not repeat gain nothing from the hint: they go raw.
+    const random = new Prng(22).bytes(4 << 20);
+    assert.equal((await enc.stream(random, true)).headers["Content-Encoding"], "identity");
+  } finally {
+    enc.close();
+  }
+});
