@@ -84,10 +84,12 @@ interface Waiter {
 export interface ForwarderTransport {
   /**
    * Sends frames; resolves with the destination's highest durable LSN.
-   * `records` are the same frames as logged records when the batch came from
-   * memory (with their block digests: what dedup needs), else null.
+   * `frames()` gives the batch's bytes (concatenated on the call: dedup
+   * encodes the records anew and does not need them). `records` are the same
+   * frames as logged records when the batch came from memory (with their
+   * block digests: what dedup needs), else null.
    */
-  send(frames: Uint8Array, records: Appended[] | null): Promise<number>;
+  send(frames: () => Uint8Array, records: Appended[] | null): Promise<number>;
   /**
    * (Re)connects: handshake; resolves with the destination's highest durable
    * LSN. Rejects with a RefsyncError: `fenced` (final), `unavailable`
@@ -432,7 +434,12 @@ export class LogForwarder {
   }
 
   /** The frames to send next, from LSN acked+1: from the queue, else re-read from the log. */
-  #nextBatch(): { frames: Uint8Array; lastLsn: number; records: Appended[] | null } | null {
+  #nextBatch(): {
+    frames: () => Uint8Array;
+    count: number;
+    lastLsn: number;
+    records: Appended[] | null;
+  } | null {
     const from = this.#acked + 1;
     if (from > this.#log.lastLsn) return null;
     while (this.#queue.length > 0 && this.#queue[0].lsn < from) {
@@ -448,11 +455,22 @@ export class LogForwarder {
         size += r.frame.length;
         expect++;
       }
-      return { frames: concatBytes(records.map((r) => r.frame)), lastLsn: expect - 1, records };
+      return {
+        frames: () => concatBytes(records.map((r) => r.frame)),
+        count: records.length,
+        lastLsn: expect - 1,
+        records,
+      };
     }
     // Catch-up after an outage or a restart: the log has what memory does not.
     const frames = this.#log.readFrames(from, BATCH_BYTES);
-    return frames && { frames, lastLsn: lastLsnOf(frames), records: null };
+    return frames &&
+      {
+        frames: () => frames,
+        count: countFrames(frames),
+        lastLsn: lastLsnOf(frames),
+        records: null,
+      };
   }
 
   async #run(): Promise<void> {
@@ -491,7 +509,7 @@ export class LogForwarder {
           await this.#sleep(1000);
           continue;
         }
-        this.#wire.logFrames += countFrames(batch.frames);
+        this.#wire.logFrames += batch.count;
         const acked = await this.#transport.send(batch.frames, batch.records);
         // Paired with the send: an acknowledgement of a record never sent would acknowledge writes
         // the destination does not hold.

@@ -267,7 +267,7 @@ export class Mirror {
     this.#forwarder = new LogForwarder(store.log, {
       connect: () => this.#handshake(),
       send: (frames, records) =>
-        deduper && records ? deduper.send(records, sendFrames) : sendFrames(frames),
+        deduper && records ? deduper.send(records, sendFrames) : sendFrames(frames()),
     }, {
       syncTimeoutMs: this.options.syncTimeoutMs,
       policy: this.options.policy,

@@ -20,7 +20,8 @@ import { bytes, put, withTempDir } from "../../storage/log/helpers.ts";
 function transport(connectAck: number, ack: (sent: number) => number): ForwarderTransport {
   return {
     connect: () => Promise.resolve(connectAck),
-    send: (frames) => {
+    send: (batch) => {
+      const frames = batch();
       const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
       let last = 0;
       for (let at = 0; at < frames.length; at += view.getUint32(at + 4, true)) {

@@ -36,9 +36,10 @@ class FakeDest implements ForwarderTransport {
     return Promise.resolve(this.held);
   }
 
-  send(frames: Uint8Array): Promise<number> {
+  send(batch: () => Uint8Array): Promise<number> {
     this.sends++;
     if (this.mode !== "up") return Promise.reject(unreachable());
+    const frames = batch();
     const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
     for (let at = 0; at < frames.length; at += view.getUint32(at + 4, true)) {
       this.held = Number(view.getBigUint64(at + 8, true));
