@@ -31,7 +31,7 @@ import { blockCheck } from "../../protocol/cp-sync/records.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
 import type { Volume } from "../../storage/volume/volume.ts";
-import type { BlockLocator } from "./block-locator.ts";
+import type { BlockLocation, BlockLocator } from "./block-locator.ts";
 
 /**
  * A batch is said to repeat itself (the link compresses it with a long
@@ -171,8 +171,9 @@ export class FrameDeduper {
       const at = i * BLOCK_SIZE;
       const block = payload.subarray(at, at + BLOCK_SIZE);
       const digest = r.blockDigests.subarray(i * 32, i * 32 + 32);
-      const piece = this.#blockPiece(digest, block);
-      if (piece === null && this.#repeatsUnacked(digest, r.lsn, at)) this.#repeated += BLOCK_SIZE;
+      const where = this.#locator.find(digest);
+      const piece = where && this.#blockPiece(where, digest, block);
+      if (!piece && where && this.#repeatsUnacked(where, r.lsn, at)) this.#repeated += BLOCK_SIZE;
       add(at, piece);
     }
     if (payload.length - n * BLOCK_SIZE >= MIN_PAYLOAD) {
@@ -191,16 +192,13 @@ export class FrameDeduper {
    * this record: the locator keeps one of a record's repeats): no reference
    * may name it, but the link's compression can see it.
    */
-  #repeatsUnacked(digest: Uint8Array, lsn: number, payloadOffset: number): boolean {
-    const where = this.#locator.find(digest);
-    return where?.kind === "log" && where.lsn > this.#view.ackedLsn() &&
+  #repeatsUnacked(where: BlockLocation, lsn: number, payloadOffset: number): boolean {
+    return where.kind === "log" && where.lsn > this.#view.ackedLsn() &&
       (where.lsn !== lsn || where.payloadOffset !== payloadOffset);
   }
 
-  /** A piece for one block the destination holds, checked against `bytes`, or null. */
-  #blockPiece(digest: Uint8Array, bytes: Uint8Array): Piece | null {
-    const where = this.#locator.find(digest);
-    if (where === null) return null;
+  /** A piece for one block the destination holds at `where` (the locator's hint), checked against `bytes`, or null. */
+  #blockPiece(where: BlockLocation, digest: Uint8Array, bytes: Uint8Array): Piece | null {
     if (where.kind === "volume") {
       const b = where.block;
       if (!this.#view.holdsBlock(b) || !equalBytes(this.#volume.readBlock(b), bytes)) return null;
