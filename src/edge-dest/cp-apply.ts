@@ -11,7 +11,7 @@
  * @module
  */
 import { BLOCK_SIZE, equalBytes } from "../bytes/mod.ts";
-import { blake3, hashBlocks } from "../hash/blake3.ts";
+import { blake3 } from "../hash/blake3.ts";
 import { errorMessage, RefsyncError } from "../errors/mod.ts";
 import { blockCheck, type CpRecord, readRecords, runCheck } from "../protocol/cp-sync/records.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
@@ -291,12 +291,13 @@ export class CpApplier {
   /** LOG_REF: whole blocks from consecutive 4 KiB of one record of our log. */
   logRef(r: RecordOf<"logRef">): void {
     this.#wire.cpBlocks.logRef += r.count;
-    const run = this.#store.log.readRecordPayload(r.lsn, r.payloadOffset, r.count * BLOCK_SIZE);
-    if (run === null) {
+    // The digests are of the bytes read back (kept from receipt only when those are the same).
+    const read = this.#store.log.readRecordBlocks(r.lsn, r.payloadOffset, r.count);
+    if (read === null) {
       this.#fail(r.block, `LOG_REF to LSN ${r.lsn} not in this log`, r.count);
       return;
     }
-    const runDigests = hashBlocks(run);
+    const { bytes: run, digests: runDigests } = read;
     if (!equalBytes(runCheck(runDigests), r.check)) {
       this.#fail(r.block, `LOG_REF to LSN ${r.lsn}: content check failed`, r.count);
       return;

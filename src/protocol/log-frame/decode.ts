@@ -37,6 +37,22 @@ export function isVerifiedFrame(frame: Frame): boolean {
   return frame instanceof DecodedFrame;
 }
 
+/**
+ * The block digests verifying `frame` already computed (a BLOCK_DIGESTS frame
+ * from {@link decodeFrame}, or one whose digests were asked for), else null:
+ * what a caller may keep without hashing the payload again.
+ *
+ * @example
+ * ```ts
+ * import type { Frame } from "./types.ts";
+ * declare const frame: Frame;
+ * const digests = hashedBlockDigests(frame); // null: hash them only if needed
+ * ```
+ */
+export function hashedBlockDigests(frame: Frame): Uint8Array | null {
+  return frame instanceof DecodedFrame ? frame.hashedBlockDigests : null;
+}
+
 function viewOf(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -221,6 +237,11 @@ class DecodedFrame implements Frame {
 
   get blockDigests(): Uint8Array {
     return this.#blockDigests ??= alignedBlockDigests(this.payload);
+  }
+
+  /** The block digests if hashed already, else null. */
+  get hashedBlockDigests(): Uint8Array | null {
+    return this.#blockDigests;
   }
 }
 

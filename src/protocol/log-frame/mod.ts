@@ -30,6 +30,7 @@ export {
   checkPrefix,
   decodeFrame,
   decodeHeader,
+  hashedBlockDigests,
   isVerifiedFrame,
   PREFIX_SIZE,
   verifyPayload,

@@ -29,6 +29,7 @@ import {
   type Frame,
   FrameError,
   type FrameHeader,
+  hashedBlockDigests,
   HEADER_SIZE,
   isVerifiedFrame,
   Op,
@@ -38,6 +39,9 @@ import { asNoSpace, type FileSystem, nodeFileOps } from "../fs/file-ops.ts";
 import { type Clock, systemClock } from "../../runtime/clock.ts";
 import { LogCorruptionError, LogStateError } from "./errors.ts";
 import { GroupCommit } from "./group-commit.ts";
+import { DEFAULT_HELD_BLOCKS, HeldDigests } from "./held-digests.ts";
+import { hashBlocks } from "../../hash/blake3.ts";
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { readHeaderAt, ScanBuffers, scanSegment } from "./scan.ts";
 import { parseSegmentName, Segment, segmentName } from "./segment.ts";
 import type {
@@ -73,6 +77,11 @@ export interface NvLogOptions {
   fileOps?: FileSystem;
   /** The clock of a record's default mtime. Default the system clock. */
   clock?: Clock;
+  /**
+   * Most 4 KiB blocks of appended frames whose digests are kept for
+   * {@link NvLog.readRecordBlocks} (36 bytes each). Default 2^18 (1 GiB of log).
+   */
+  heldBlocks?: number;
 }
 
 /** Frame bytes plus what the log records about each frame before writing it. */
@@ -123,6 +132,8 @@ export class NvLog {
   #dirDirty = false;
   #gc: GroupCommit;
   #buffers = new ScanBuffers();
+  /** Digests verifying appended frames gave, so reading their blocks back does not hash. */
+  readonly #held: HeldDigests;
   #failed: Error | undefined;
   #closed = false;
   /** truncateAfter()/reset() in progress: writes and drops are refused. */
@@ -147,6 +158,7 @@ export class NvLog {
     this.#sync = opts.sync;
     this.#ops = opts.fileOps;
     this.#clock = opts.clock;
+    this.#held = new HeldDigests(opts.heldBlocks);
     this.#segments = segments;
     for (const s of segments) this.#byFirst.set(s.firstLsn, s);
     this.#lastLsn = segments[segments.length - 1].lastLsn;
@@ -177,6 +189,7 @@ export class NvLog {
       create: options.create ?? true,
       fileOps: options.fileOps ?? nodeFileOps,
       clock: options.clock ?? systemClock,
+      heldBlocks: options.heldBlocks ?? DEFAULT_HELD_BLOCKS,
     };
     if (!Number.isSafeInteger(opts.segmentSize) || opts.segmentSize < 1) {
       throw new RangeError(`segmentSize must be a positive integer, got ${opts.segmentSize}`);
@@ -320,7 +333,12 @@ export class NvLog {
       }
       expected++;
     }
-    return this.#writeOut(frames, input instanceof Uint8Array ? input : undefined);
+    const ticket = this.#writeOut(frames, input instanceof Uint8Array ? input : undefined);
+    for (const f of frames) {
+      const digests = hashedBlockDigests(f);
+      if (digests) this.#held.keep(f.header.lsn, f.payload, digests);
+    }
+    return ticket;
   }
 
   /**
@@ -544,6 +562,30 @@ export class NvLog {
   }
 
   /**
+   * `count` whole blocks of record `lsn`'s payload from `at`, with their
+   * standalone BLAKE3 digests, or null when the log does not hold them. The
+   * digests are of the bytes read: those verifying the frame gave when the
+   * bytes read back are the bytes it verified (checked by CRC-32, see
+   * ./held-digests.ts), else hashed now.
+   *
+   * @example
+   * ```ts
+   * declare const log: NvLog;
+   * const run = log.readRecordBlocks(42, 8192, 2); // blocks 2 and 3 of record 42
+   * if (run) console.log(run.bytes.length, run.digests.length); // 8192 64
+   * ```
+   */
+  readRecordBlocks(
+    lsn: number,
+    at: number,
+    count: number,
+  ): { bytes: Uint8Array; digests: Uint8Array } | null {
+    const bytes = this.readRecordPayload(lsn, at, count * BLOCK_SIZE);
+    if (bytes === null) return null;
+    return { bytes, digests: this.#held.match(lsn, at, bytes) ?? hashBlocks(bytes) };
+  }
+
+  /**
    * Deletes the segments whose every record has LSN ≤ `lsn` (covered by a CP
    * committed on both sides) and is durable. When the active segment holds
    * such records it is rolled: replaced at once by a new empty segment when
@@ -588,6 +630,7 @@ export class NvLog {
       removed.push(seg.name);
     }
     if (removed.length > 0 && this.#sync) fsyncDir(this.dir, this.#ops);
+    this.#held.dropBelow(this.firstLsn);
     return { segments: removed, firstLsn: this.firstLsn };
   }
 
@@ -669,6 +712,7 @@ export class NvLog {
       await this.#gc.idle();
       if (this.#failed) throw this.#failed;
       if (lsn >= this.#lastLsn) return;
+      this.#held.dropAbove(lsn);
       // Later segments go first (and durably), so a crash leaves a valid prefix.
       let removed = false;
       while (
@@ -715,6 +759,7 @@ export class NvLog {
       await this.#gc.idle();
       if (this.#failed) throw this.#failed;
       const first = lastLsn + 1;
+      this.#held.clear();
       const intent = join(this.dir, resetName(first));
       this.#ops.closeSync(this.#ops.openSync(intent, "w"));
       if (this.#sync) fsyncDir(this.dir, this.#ops);

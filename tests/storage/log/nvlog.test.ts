@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { hashBlocks } from "../../../src/hash/blake3.ts";
 import {
+  encodeFrame,
   Flag,
   type Frame,
   FrameError,
@@ -512,5 +514,38 @@ Deno.test("records() + groupTransactions replay a multi-record transaction with 
     ]]);
     assert.deepEqual(again.readPayload(ops[1].writes[1].position, 0, 100), bytes(100, 3));
     await again.close();
+  });
+});
+
+Deno.test("readRecordBlocks: digests of the bytes read back, also when a received block flipped at rest", async () => {
+  await withTempDir(async (dir) => {
+    const log = await NvLog.open(dir);
+    // Received frames whose verification hashed their blocks (BLOCK_DIGESTS): their digests are kept.
+    const payload = bytes(3 * 4096, 11);
+    const frame = encodeFrame({
+      lsn: 1,
+      op: Op.WRITE,
+      flags: Flag.BLOCK_DIGESTS | Flag.COMMIT_NOW,
+      key: "k",
+      txn: 1,
+      offset: 0,
+      mtime: 1,
+    }, payload).bytes;
+    await log.appendFrames([...parseFrames(frame)]);
+    assert.deepEqual(log.readRecordBlocks(1, 4096, 2), {
+      bytes: payload.subarray(4096),
+      digests: hashBlocks(payload.subarray(4096)),
+    });
+    assert.equal(log.readRecordBlocks(1, 8192, 2), null, "past the payload's end");
+    assert.equal(log.readRecordBlocks(2, 0, 1), null, "a record not written");
+    // A bit flips in block 1 on disk after receipt: its digest is of what is read now.
+    const file = join(dir, segmentFiles(dir)[0]);
+    const disk = Deno.readFileSync(file);
+    disk[HEADER_SIZE + 1 + 4096 + 77] ^= 0x01;
+    Deno.writeFileSync(file, disk);
+    const read = log.readRecordBlocks(1, 0, 3)!;
+    assert.notDeepEqual(read.bytes, payload);
+    assert.deepEqual(read.digests, hashBlocks(read.bytes));
+    await log.close();
   });
 });
