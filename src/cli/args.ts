@@ -33,6 +33,13 @@ export interface SourceConfig {
   spaceReserve: number;
   logLevel: LogLevel;
   s3: S3Flags;
+  /**
+   * `--dest-log-port`: the port of the destination's log stream on the --dest
+   * host, when it differs from the one the destination announces (a port
+   * mapping between them); "off": log batches go as HTTP requests. Absent or
+   * null: the announced one.
+   */
+  destLogPort?: number | "off" | null;
 }
 
 /** The S3 face's flags (both roles). */
@@ -62,6 +69,12 @@ export interface DestConfig {
   spaceReserve: number;
   logLevel: LogLevel;
   s3: S3Flags;
+  /**
+   * `--repl-port`: the log stream's TCP port (0: any free one, announced in
+   * the handshake); null (`off`): none, log batches come as HTTP requests.
+   * Absent: 0.
+   */
+  replPort?: number | null;
   /**
    * `--rejoin`: an old source's data directory (after a promotion over it)
    * becomes this destination, to be caught up by the promoted side (a
@@ -161,6 +174,12 @@ const SOURCE_ONLY = {
   "sync-policy": { type: "string" },
   "cp-sync": { type: "string" },
   "verify-interval": { type: "string" },
+  "dest-log-port": { type: "string" },
+} as const;
+
+/** Flags of a destination that a source does not have. */
+const DEST_ONLY = {
+  "repl-port": { type: "string" },
 } as const;
 
 /** `pair` has a port for each appliance instead of `--port`, and no `--dest`. */
@@ -318,6 +337,7 @@ function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
     syncPolicy: syncPolicy as SyncPolicy,
     cpSync,
     verifyIntervalMs: duration(v["verify-interval"], "--verify-interval", 0),
+    destLogPort: portOrOff(v["dest-log-port"], "--dest-log-port") ?? null,
     logLevel: logLevel(v),
     s3: s3Flags(v),
     ...storeFlags(v),
@@ -332,7 +352,7 @@ function sourceConfig(v: Values, portFlag = "--port"): SourceConfig {
 
 /** Parses the flags of `refsync dest`. */
 export function parseDestArgs(args: string[]): DestConfig {
-  const v = parse(args, { rejoin: { type: "boolean" } });
+  const v = parse(args, { ...DEST_ONLY, rejoin: { type: "boolean" } });
   return { ...destConfig(v), rejoin: v.rejoin === true };
 }
 
@@ -346,8 +366,23 @@ function destConfig(v: Values, portFlag = "--port"): DestConfig {
     clientToken: clientToken(v, host),
     logLevel: logLevel(v),
     s3: s3Flags(v),
+    replPort: nullIfOff(portOrOff(v["repl-port"], "--repl-port") ?? 0),
     ...storeFlags(v),
   };
+}
+
+function nullIfOff(port: number | "off"): number | null {
+  return port === "off" ? null : port;
+}
+
+/** A port flag that may be `off`; undefined when it is not given. */
+function portOrOff(text: string | boolean | undefined, flag: string): number | "off" | undefined {
+  if (text === undefined || text === "off") return text;
+  const port = Number(text);
+  if (!/^[0-9]+$/.test(text as string) || port > 65535) {
+    throw new UsageError(`${flag}: '${text}' is not a port (0-65535) or off`);
+  }
+  return port;
 }
 
 /**

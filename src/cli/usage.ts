@@ -18,9 +18,11 @@ usage:
                   both appliances in one process: a destination in DIR/dest and a source
                   in DIR/source mirroring to it (default DIR ./data, ports ${DEFAULTS.sourcePort} and ${DEFAULTS.destPort})
   refsync source  [--host H] [--port P] [--data DIR] [--dest URL] [--token T] [--cp-sync refs|full]
-                  [--sync-timeout MS] [--sync-policy P] [--verify-interval D] [S3 flags]
+                  [--sync-timeout MS] [--sync-policy P] [--verify-interval D] [--dest-log-port P]
+                  [S3 flags]
                   [client flags] [store flags] [--log-level L]
-  refsync dest    [--host H] [--port P] [--data DIR] [--token T] [--rejoin] [S3 flags]
+  refsync dest    [--host H] [--port P] [--data DIR] [--token T] [--repl-port P] [--rejoin]
+                  [S3 flags]
                   [client flags] [store flags] [--log-level L]
   refsync promote --url DEST_URL --token T
   refsync verify  --data DIR       offline check of a stopped appliance's committed CP
@@ -45,6 +47,13 @@ appliance flags:
                            (default refs)
   --verify-interval D      source: compare both sides' committed CP block by block this often
                            (POST /v1/admin/verify; e.g. 6h, 30m; default 0: never)
+  --repl-port P            dest: TCP port of the log stream, the source's log batches without an
+                           HTTP request each (0: any free one, announced to the source; off:
+                           none, batches come as HTTP requests) (default 0)
+  --dest-log-port P        source: connect the log stream to this port of --dest's host rather
+                           than the one the destination announces (a port mapping between
+                           them); off: send log batches as HTTP requests. Never used with an
+                           https:// --dest (the stream is not encrypted)
   --rejoin                 dest: DIR is an old source's (a promotion replaced it): it becomes the
                            destination of the promoted side, its divergent log set aside in
                            DIR/quarantine, caught up from the CP they share (a failback)

@@ -56,6 +56,8 @@ export interface DestAppContext {
   clock?: Clock;
   /** Where its events go (repairs, reference misses); default the root logger. */
   logger?: Logger;
+  /** The port of its log stream, announced in its state (null: none). */
+  logStreamPort?: () => number | null;
 }
 
 /**
@@ -115,6 +117,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     applyCatchUp,
   );
 
+  const state = () => replicationState(store, ctx.logStreamPort?.() ?? null);
   app.use("/v1/repl/*", requireToken(() => ctx.token));
   app.use("/v1/repl/*", async (c, next) => {
     // The state stays readable: it is how a returning old source learns it was replaced.
@@ -126,7 +129,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
     }
     await next();
   });
-  app.get("/v1/repl/state", (c) => c.json(replicationState(store)));
+  app.get("/v1/repl/state", (c) => c.json(state()));
   app.post("/v1/repl/log", async (c) => {
     return c.json(await receiveLog(store, body(c, "logBytes"), wire, ctx.logger));
   });
@@ -182,13 +185,13 @@ export function createDestApp(ctx: DestAppContext): Hono {
           "{quarantineAfter: LSN, ifLastLsn: LSN}",
       );
     }
-    return c.json(replicationState(store));
+    return c.json(state());
   });
   app.post("/v1/repl/cp", (c) => cpSync.handle(c));
   registerVerifyRoutes(app, store, rawBody, ctx.logger);
   app.post("/v1/repl/catch-up/begin", async (c) => {
     beginCatchUp(store, await c.req.json().catch(() => null));
-    return c.json(replicationState(store));
+    return c.json(state());
   });
   app.post("/v1/repl/catch-up", (c) => catchUp.handle(c));
   app.all("/v1/repl/*", (c) => methodNotAllowed(c, ["GET", "POST"]));

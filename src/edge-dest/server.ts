@@ -19,6 +19,7 @@ import { newWireStats } from "../protocol/cp-sync/stats.ts";
 import { type ApplianceS3, startApplianceS3 } from "../s3/server.ts";
 import { CpScheduler } from "../storage/objects/cp-scheduler.ts";
 import { createDestApp } from "./app.ts";
+import { LogStreamServer } from "./log-stream-server.ts";
 
 /** A running destination. */
 export type DestHandle = ApplianceHandle;
@@ -111,13 +112,28 @@ export async function startDest(
     metrics,
     clock: options.clock,
     logger: log,
+    logStreamPort: () => stream?.port ?? null,
   });
   // `info` becomes the Hono env: the auth checks log the peer address from it.
   let handler: Deno.ServeHandler = app.fetch;
   let server: Server | null = null;
+  let stream: LogStreamServer | null = null;
   let s3: ApplianceS3 | null;
   try {
     server = (options.serve ?? listen)(config.host, config.port, (req, info) => handler(req, info));
+    // The simulator's network (options.serve) has no TCP: its batches go as HTTP requests.
+    const replPort = config.replPort === undefined ? 0 : config.replPort;
+    if (replPort !== null && options.serve === undefined) {
+      stream = LogStreamServer.listen({
+        host: config.host,
+        port: replPort,
+        token: () => token,
+        handler: (req, info) => handler(req, info),
+        bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+        onRequest: () => wire.logStreamBatches++,
+        logger: log,
+      });
+    }
     // Like the read API: the last committed CP until a promotion makes this a source.
     s3 = await startApplianceS3(config.s3, {
       host: config.host,
@@ -137,13 +153,19 @@ export async function startDest(
       logger: log,
     });
   } catch (e) {
+    await stream?.close();
     await server?.shutdown();
     await store.close();
     throw e;
   }
   const port = server.addr.port;
   const url = `http://${config.host}:${port}`;
-  log.info("appliance.started", { data: config.data, url, pid: Deno.pid });
+  log.info("appliance.started", {
+    data: config.data,
+    url,
+    pid: Deno.pid,
+    logStreamPort: stream?.port ?? null,
+  });
   return {
     url,
     port,
@@ -155,6 +177,7 @@ export async function startDest(
       await promoting?.catch(() => {});
       await (scheduler as CpScheduler | null)?.stop();
       await s3?.close();
+      await stream?.close();
       await server.shutdown();
       await store.close();
       log.info("appliance.stopped", { data: config.data });

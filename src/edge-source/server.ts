@@ -68,6 +68,7 @@ export async function startSource(
     policy: config.syncPolicy,
     mode: config.cpSync,
     quarantineDir: `${config.data}/quarantine`,
+    destLogPort: config.destLogPort,
     client: options.replicaClient &&
       ((wire) => options.replicaClient!(config.dest!, config.token!, wire, options.random)),
     random: options.random,

@@ -36,7 +36,10 @@ import { requireToken } from "./auth.ts";
  * const { cp, lastLsn } = replicationState(store);
  * ```
  */
-export function replicationState(store: ObjectStore): DestState {
+export function replicationState(
+  store: ObjectStore,
+  logStreamPort: number | null = null,
+): DestState {
   const sb = store.superblock;
   const generation = store.pairGeneration;
   return {
@@ -61,6 +64,7 @@ export function replicationState(store: ObjectStore): DestState {
     rejoin: rejoinState(store),
     refFormat: REF_FORMAT,
     linkWindowLog: LONG_WINDOW_LOG,
+    logStreamPort,
   };
 }
 

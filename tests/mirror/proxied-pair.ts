@@ -16,7 +16,9 @@ import type { WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import {
   adminCp,
   assertSameDigest,
+  bearer,
   call,
+  callJson,
   spawnDest,
   spawnMirroredSource,
   statsOf,
@@ -60,7 +62,18 @@ export function withProxiedPair(
       const dst = await spawnDest(`${dir}/dest`, token, destArgs);
       const port = dst.port;
       const proxy = await FaultProxy.start(port);
-      const args = ["--cp-interval", "0", "--sync-timeout", String(SYNC_TIMEOUT_MS), ...sourceArgs];
+      // The log stream goes through the proxy too, and keeps its port when the destination restarts.
+      const streamPort = await logStreamPortOf(dst, token);
+      destArgs.push("--repl-port", String(streamPort));
+      const args = [
+        "--cp-interval",
+        "0",
+        "--sync-timeout",
+        String(SYNC_TIMEOUT_MS),
+        "--dest-log-port",
+        String(proxy.forward(streamPort)),
+        ...sourceArgs,
+      ];
       const spawnSource = () => spawnMirroredSource(`${dir}/source`, proxy.url, token, args);
       const pair: Partial<ProxiedPair> & Pick<ProxiedPair, "dst"> = {
         dst,
@@ -78,6 +91,15 @@ export function withProxiedPair(
         await proxy.close();
       }
     }));
+}
+
+/** The port of `dst`'s log stream, from its handshake. */
+async function logStreamPortOf(dst: ApplianceProcess, token: string): Promise<number> {
+  const state = await callJson<{ logStreamPort: number | null }>(`${dst.url}/v1/repl/state`, {
+    headers: bearer(token),
+  });
+  assert.equal(typeof state.json.logStreamPort, "number", state.text);
+  return state.json.logStreamPort!;
 }
 
 /** PUT `bytes` to `key` through `model` (sent, then acknowledged on 2xx), timed. */

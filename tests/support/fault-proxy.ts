@@ -5,6 +5,8 @@
  * dead router does), refusal, and a flipped byte. It listens on 127.0.0.1,
  * port 0, and forwards to one 127.0.0.1 port; a test points the source's
  * `--dest` at {@link FaultProxy.url} and changes the fault while the pair runs.
+ * {@link FaultProxy.forward} adds a port to another target under the same
+ * faults (the destination's log stream).
  *
  * @example
  * ```ts
@@ -42,9 +44,9 @@ interface Link {
 /** The proxy; see the module doc. */
 export class FaultProxy {
   readonly #listener: Deno.Listener;
-  readonly #targetPort: number;
   readonly #links = new Set<Link>();
-  readonly #accepting: Promise<void>;
+  readonly #accepting: Promise<void>[] = [];
+  readonly #listeners: Deno.Listener[] = [];
   /** Added before each chunk is forwarded, both ways (ms). */
   delayMs = 0;
   mode: ProxyMode = "pass";
@@ -54,8 +56,19 @@ export class FaultProxy {
 
   private constructor(listener: Deno.Listener, targetPort: number) {
     this.#listener = listener;
-    this.#targetPort = targetPort;
-    this.#accepting = this.#accept();
+    this.#listen(listener, targetPort);
+  }
+
+  /** Listens on another port (returned) that forwards to 127.0.0.1:`targetPort`, same faults. */
+  forward(targetPort: number): number {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#listen(listener, targetPort);
+    return listener.addr.port;
+  }
+
+  #listen(listener: Deno.Listener, targetPort: number): void {
+    this.#listeners.push(listener);
+    this.#accepting.push(this.#accept(listener, targetPort));
   }
 
   /** Listens on 127.0.0.1 (port 0) and forwards to 127.0.0.1:`targetPort`. */
@@ -86,18 +99,18 @@ export class FaultProxy {
 
   /** Stops listening, closes every connection, and waits for every pump. */
   async close(): Promise<void> {
-    this.#listener.close();
-    await this.#accepting;
+    for (const l of this.#listeners) l.close();
+    await Promise.all(this.#accepting);
     const links = [...this.#links];
     this.cut();
     await Promise.all(links.flatMap((l) => l.pumps));
   }
 
-  async #accept(): Promise<void> {
+  async #accept(listener: Deno.Listener, targetPort: number): Promise<void> {
     for (;;) {
       let client: Deno.Conn;
       try {
-        client = await this.#listener.accept();
+        client = await listener.accept();
       } catch {
         return; // closed
       }
@@ -108,14 +121,14 @@ export class FaultProxy {
       }
       const link: Link = { client, server: null, pumps: [], closed: false };
       this.#links.add(link);
-      link.pumps.push(this.#open(link));
+      link.pumps.push(this.#open(link, targetPort));
     }
   }
 
-  async #open(link: Link): Promise<void> {
+  async #open(link: Link, targetPort: number): Promise<void> {
     try {
       if (this.mode !== "blackhole") {
-        link.server = await Deno.connect({ hostname: "127.0.0.1", port: this.#targetPort });
+        link.server = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
         if (link.closed) {
           link.server.close();
           return;

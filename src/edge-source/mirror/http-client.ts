@@ -9,6 +9,11 @@
  * accepts and never answers (a silent partition) is `unavailable` then, as one
  * that refuses the connection, never a forwarder hung for ever.
  *
+ * Log batches go on the destination's log stream when its handshake announces
+ * one and `--dest` is `http://` (./log-stream-client.ts: the same request and
+ * answer without HTTP); when the stream cannot be opened they go as HTTP
+ * requests until the next handshake tries again.
+ *
  * @module
  */
 import { errorMessage, RefsyncError } from "../../errors/mod.ts";
@@ -29,6 +34,8 @@ import {
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Random } from "../../runtime/random.ts";
 import type { CatchUpKind, CpPartAnswer, ReplicaClient } from "./replica-client.ts";
+import { LogStreamClient } from "./log-stream-client.ts";
+import { type Logger, rootLogger } from "../../logging/mod.ts";
 
 /** Sends one request (global `fetch` by default; the simulator's network in `sim/`). */
 export type Fetch = (request: Request) => Promise<Response>;
@@ -56,6 +63,11 @@ export class HttpReplicaClient implements ReplicaClient {
   readonly #clock: Clock;
   /** The destination's handshake said it decodes a long window (a batch that repeats itself). */
   #longWindow = false;
+  readonly #logStream: number | "off" | null;
+  readonly #log: Logger;
+  /** The log stream's port from the last handshake (null: none, or it failed to open since). */
+  #streamPort: number | null = null;
+  #stream: LogStreamClient | null = null;
 
   constructor(opts: {
     url: string;
@@ -72,6 +84,13 @@ export class HttpReplicaClient implements ReplicaClient {
     timeoutMs?: (bodyBytes: number) => number;
     /** The deadlines' timers (the simulator's). Default the system clock. */
     clock?: Clock;
+    /**
+     * The log stream: null (default) the port the destination announces; a
+     * port of the --dest host instead; "off" none (every batch an HTTP request).
+     */
+    logStream?: number | "off" | null;
+    /** Where a stream that cannot be opened is reported. Default the root logger. */
+    logger?: Logger;
   }) {
     this.url = opts.url;
     this.#token = opts.token;
@@ -80,14 +99,68 @@ export class HttpReplicaClient implements ReplicaClient {
     this.#encoder = new LinkEncoder({ random: opts.random });
     this.#timeoutMs = opts.timeoutMs ?? null;
     this.#clock = opts.clock ?? systemClock;
+    this.#logStream = opts.logStream ?? null;
+    this.#log = opts.logger ?? rootLogger();
   }
 
   async state(): Promise<DestState> {
     // The handshake of a (re)connect: the log stream starts a new epoch with it.
     this.#encoder.restart();
+    this.#closeStream();
     const state = await this.#request("/v1/repl/state", {}, 0, (res) => json<DestState>(res));
     this.#longWindow = (state.linkWindowLog ?? WINDOW_LOG) >= LONG_WINDOW_LOG;
+    // Only where HTTP is as exposed as TCP: the stream would bypass an https:// link's TLS.
+    const plain = new URL(this.url).protocol === "http:";
+    const announced = state.logStreamPort ?? null;
+    this.#streamPort = !plain || this.#logStream === "off" || announced === null
+      ? null
+      : this.#logStream ?? announced;
     return state;
+  }
+
+  /** Closes the log stream, if one is open (a later handshake may open another). */
+  close(): void {
+    this.#closeStream();
+    this.#streamPort = null;
+  }
+
+  #closeStream(): void {
+    this.#stream?.close();
+    this.#stream = null;
+  }
+
+  /** The stream a batch goes on (counted), or null: as an HTTP request. */
+  async #streamForBatch(): Promise<LogStreamClient | null> {
+    const stream = await this.#openStream();
+    if (stream) this.#wire.logStreamBatches++;
+    return stream;
+  }
+
+  /** The open log stream, opened now if the last handshake announced one; null: use HTTP. */
+  async #openStream(): Promise<LogStreamClient | null> {
+    if (this.#stream && !this.#stream.closed) return this.#stream;
+    this.#stream = null;
+    const port = this.#streamPort;
+    if (port === null) return null;
+    const host = new URL(this.url).hostname.replace(/^\[(.*)\]$/, "$1");
+    try {
+      this.#stream = await LogStreamClient.open(
+        host,
+        port,
+        this.#token,
+        this.#timeoutMs?.(0) ?? 5000,
+      );
+      return this.#stream;
+    } catch (e) {
+      // Not reachable (a firewall, a port mapping: --dest-log-port): HTTP until the next handshake.
+      this.#streamPort = null;
+      this.#log.warn("mirror.log_stream_unavailable", {
+        destination: this.url,
+        port,
+        cause: errorMessage(e),
+      });
+      return null;
+    }
   }
 
   resetLog(body: LogReset): Promise<DestState> {
@@ -104,6 +177,7 @@ export class HttpReplicaClient implements ReplicaClient {
         octets(encoded),
         encoded.body.length,
         async (res) => (await json<{ lastLsn: number }>(res)).lastLsn,
+        await this.#streamForBatch(),
       );
     } catch (e) {
       // Lost, refused or answered lost: the destination's context may differ from ours now.
@@ -215,20 +289,29 @@ export class HttpReplicaClient implements ReplicaClient {
     init: RequestInit,
     bodyBytes: number,
     read: (res: Response) => Promise<T>,
+    stream: LogStreamClient | null = null,
   ): Promise<T> {
-    const headers = { ...authHeader(this.#token), ...(init.headers ?? {}) };
     const ms = this.#timeoutMs?.(bodyBytes) ?? null;
     const abort = new AbortController();
     const timer = ms === null ? undefined : this.#clock.setTimeout(() => abort.abort(), ms);
-    const request = new Request(new URL(path, this.url), {
-      ...init,
-      headers,
-      signal: abort.signal,
-    });
     try {
       let res: Response;
       try {
-        res = await this.#fetch(request);
+        // The stream is authenticated already: its requests carry no token.
+        res = stream
+          ? await stream.send(
+            path,
+            new Headers(init.headers),
+            init.body as Uint8Array,
+            abort.signal,
+          )
+          : await this.#fetch(
+            new Request(new URL(path, this.url), {
+              ...init,
+              headers: { ...authHeader(this.#token), ...(init.headers ?? {}) },
+              signal: abort.signal,
+            }),
+          );
       } catch (e) {
         throw unreachable(this.url, abort.signal.aborted ? noAnswer(ms) : e);
       }

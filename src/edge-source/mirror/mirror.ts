@@ -117,6 +117,8 @@ export interface MirrorOptions {
   /** Where a fenced source sets its unacknowledged log tail aside (`DATA/quarantine`). */
   quarantineDir: string;
   logger?: Logger;
+  /** `--dest-log-port`: the log stream's port, "off", or null (default) the announced one. */
+  destLogPort?: number | "off" | null;
   /**
    * How requests reach the destination, given the counters of the bytes it
    * sends. Default HTTP to `url` with `token`.
@@ -184,6 +186,8 @@ export class Mirror {
         wire: this.wire,
         random: options.random,
         timeoutMs: replicaTimeoutMs(options.syncTimeoutMs),
+        logStream: options.destLogPort,
+        logger: options.logger,
       });
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? rootLogger()).child({ destination: options.url });
@@ -423,6 +427,7 @@ export class Mirror {
     this.#closing = true;
     await this.#forwarder?.stop();
     await this.#catchUpRun;
+    this.#client.close?.();
   }
 
   /** One log line per change of the link (never one per retry). */

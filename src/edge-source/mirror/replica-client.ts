@@ -74,4 +74,6 @@ export interface ReplicaClient {
     bytes: Uint8Array,
     kind: CatchUpKind,
   ): Promise<CpPartAnswer>;
+  /** Releases what it holds open (a log stream); a later handshake may open it again. */
+  close?(): void;
 }

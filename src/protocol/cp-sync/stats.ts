@@ -22,6 +22,8 @@ export interface WireStats {
   /** Log frame bytes before compression: `logBytes / logBytesRaw` is the link's ratio. */
   logBytesRaw: number;
   logFrames: number;
+  /** Log batches that went on the log stream (src/protocol/log-stream), not as HTTP requests. */
+  logStreamBatches: number;
   /** Pieces of log payloads forwarded as references (a record's bytes or a CP block), not bytes. */
   logRefBlocks: number;
   /** Log bytes those references saved: whole frames' length minus their reference frames'. */
@@ -51,6 +53,7 @@ export function newWireStats(): WireStats {
     logBytes: 0,
     logBytesRaw: 0,
     logFrames: 0,
+    logStreamBatches: 0,
     logRefBlocks: 0,
     logRefBytes: 0,
     cpSyncBytes: 0,

@@ -70,6 +70,11 @@ export interface DestState {
    * repeats itself goes so). Absent: 20, and no such request is sent.
    */
   linkWindowLog?: number;
+  /**
+   * The TCP port of its log stream (src/protocol/log-stream), on the host of
+   * its URL. Absent or null: none (`--repl-port off`), log batches go as HTTP requests.
+   */
+  logStreamPort?: number | null;
 }
 
 /** A rejoining destination, as {@link DestState} reports it. */
