@@ -38,6 +38,7 @@ import {
   eventually,
   logEvents,
   mirrorOf,
+  proxyLogStream,
   putRandomObject,
   spawnDest,
   spawnMirroredSource,
@@ -82,9 +83,11 @@ class Sides {
   async start(sourceArgs: string[]): Promise<void> {
     this.b = await spawnDest(this.dirB, this.token, ["--cp-interval", "0"]);
     this.proxy = await FaultProxy.start(this.b.port);
+    const stream = await proxyLogStream(this.proxy, this.b, this.token);
     this.a = await spawnMirroredSource(this.dirA, this.proxy.url, this.token, [
       "--cp-interval",
       "0",
+      ...stream.sourceArgs,
       ...sourceArgs,
     ]);
   }

@@ -106,6 +106,27 @@ export async function spawnPair(
   };
 }
 
+/**
+ * Routes `dst`'s log stream through `proxy` as well: the source's
+ * `--dest-log-port` for it, and the destination's `--repl-port` that keeps
+ * the stream on its port when it restarts.
+ */
+export async function proxyLogStream(
+  proxy: { forward(port: number): number },
+  dst: ApplianceProcess,
+  token: string,
+): Promise<{ sourceArgs: string[]; destArgs: string[] }> {
+  const state = await callJson<{ logStreamPort: number | null }>(`${dst.url}/v1/repl/state`, {
+    headers: bearer(token),
+  });
+  const port = state.json.logStreamPort;
+  assert.equal(typeof port, "number", `the destination announces its log stream: ${state.text}`);
+  return {
+    sourceArgs: ["--dest-log-port", String(proxy.forward(port!))],
+    destArgs: ["--repl-port", String(port)],
+  };
+}
+
 /** Stops every given process (ignoring the ones already gone), in order. */
 export async function stopAll(...procs: Array<ApplianceProcess | null | undefined>): Promise<void> {
   for (const p of procs) if (p) await p.stop(5000).catch(() => {});

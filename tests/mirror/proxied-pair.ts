@@ -16,9 +16,8 @@ import type { WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import {
   adminCp,
   assertSameDigest,
-  bearer,
   call,
-  callJson,
+  proxyLogStream,
   spawnDest,
   spawnMirroredSource,
   statsOf,
@@ -63,15 +62,14 @@ export function withProxiedPair(
       const port = dst.port;
       const proxy = await FaultProxy.start(port);
       // The log stream goes through the proxy too, and keeps its port when the destination restarts.
-      const streamPort = await logStreamPortOf(dst, token);
-      destArgs.push("--repl-port", String(streamPort));
+      const { destArgs: keepPort, sourceArgs: viaProxy } = await proxyLogStream(proxy, dst, token);
+      destArgs.push(...keepPort);
       const args = [
         "--cp-interval",
         "0",
         "--sync-timeout",
         String(SYNC_TIMEOUT_MS),
-        "--dest-log-port",
-        String(proxy.forward(streamPort)),
+        ...viaProxy,
         ...sourceArgs,
       ];
       const spawnSource = () => spawnMirroredSource(`${dir}/source`, proxy.url, token, args);
@@ -91,15 +89,6 @@ export function withProxiedPair(
         await proxy.close();
       }
     }));
-}
-
-/** The port of `dst`'s log stream, from its handshake. */
-async function logStreamPortOf(dst: ApplianceProcess, token: string): Promise<number> {
-  const state = await callJson<{ logStreamPort: number | null }>(`${dst.url}/v1/repl/state`, {
-    headers: bearer(token),
-  });
-  assert.equal(typeof state.json.logStreamPort, "number", state.text);
-  return state.json.logStreamPort!;
 }
 
 /** PUT `bytes` to `key` through `model` (sent, then acknowledged on 2xx), timed. */
