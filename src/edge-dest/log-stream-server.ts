@@ -8,7 +8,9 @@
  * One source at a time: an authenticated connection replaces the one before
  * (the source reconnected). A connection that does not authenticate within
  * `helloTimeoutMs`, or breaks the format, is closed and logged; a body that
- * stalls longer than `bodyIdleTimeoutMs` likewise.
+ * stalls longer than `bodyIdleTimeoutMs` likewise. At most
+ * {@link MAX_UNAUTHENTICATED} connections wait for their hello's answer at
+ * once: more are closed on accept, so a flood costs a bounded set of sockets.
  *
  * @example
  * ```ts
@@ -42,6 +44,9 @@ import {
 import { errorMessage } from "../errors/mod.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 
+/** Connections accepted and not yet authenticated, at most. */
+export const MAX_UNAUTHENTICATED = 16;
+
 /** How the server is started. */
 export interface LogStreamServerOptions {
   host: string;
@@ -70,6 +75,7 @@ export class LogStreamServer {
   readonly #log: Logger;
   readonly #conns = new Set<Deno.Conn>();
   #current: Deno.Conn | null = null;
+  #unauthenticated = 0;
   readonly #serving: Promise<void>;
   readonly #handling = new Set<Promise<void>>();
 
@@ -114,6 +120,10 @@ export class LogStreamServer {
   async #accept(): Promise<void> {
     try {
       for await (const conn of this.#listener) {
+        if (this.#unauthenticated >= MAX_UNAUTHENTICATED) {
+          closeQuietly(conn);
+          continue;
+        }
         this.#conns.add(conn);
         const p = this.#serve(conn).finally(() => {
           this.#conns.delete(conn);
@@ -133,7 +143,14 @@ export class LogStreamServer {
       (conn.remoteAddr as Deno.NetAddr).port
     }`;
     try {
-      if (!await this.#authenticate(conn, peer)) return;
+      this.#unauthenticated++;
+      let authenticated: boolean;
+      try {
+        authenticated = await this.#authenticate(conn, peer);
+      } finally {
+        this.#unauthenticated--;
+      }
+      if (!authenticated) return;
       if (this.#current) closeQuietly(this.#current); // the source reconnected: the newest wins
       this.#current = conn;
       this.#log.info("log_stream.opened", { peer });

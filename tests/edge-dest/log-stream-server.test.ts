@@ -5,7 +5,7 @@
  * closes the connection.
  */
 import assert from "node:assert/strict";
-import { LogStreamServer } from "../../src/edge-dest/log-stream-server.ts";
+import { LogStreamServer, MAX_UNAUTHENTICATED } from "../../src/edge-dest/log-stream-server.ts";
 import { LogStreamClient } from "../../src/edge-source/mirror/log-stream-client.ts";
 import {
   decodeHello,
@@ -69,10 +69,10 @@ async function rawConnect(port: number): Promise<{ conn: Deno.Conn; nonce: Uint8
   return { conn, nonce };
 }
 
-/** True when the peer closes the connection within 5 s, reading (and dropping) what it sends. */
-async function closedByPeer(conn: Deno.Conn): Promise<boolean> {
+/** True when the peer closes the connection within `ms`, reading (and dropping) what it sends. */
+async function closedByPeer(conn: Deno.Conn, ms = 5000): Promise<boolean> {
   const buf = new Uint8Array(64);
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + ms;
   for (let i = 0; i < 100 && Date.now() < deadline; i++) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const n = await Promise.race([
@@ -205,3 +205,31 @@ Deno.test("log stream: an authenticated connection replaces the one before; a se
     }
   });
 });
+
+Deno.test("log stream: connections waiting for their hello's answer are bounded; past the bound, closed at once", async () => {
+  await withServer(async (server) => {
+    const waiting = [];
+    for (let i = 0; i < MAX_UNAUTHENTICATED; i++) waiting.push(await rawConnect(server.port));
+    const extra = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    assert.ok(await closedByPeer(extra, 1000), "one more is closed at once");
+    extra.close();
+    for (const w of waiting) w.conn.close();
+    // Their slots free up as the server sees them go: a source gets in again.
+    const client = await eventuallyOpen(server.port);
+    client.close();
+  });
+});
+
+/** Opens a client, retrying while the server frees its slots (bounded: 50 tries in 5 s). */
+async function eventuallyOpen(port: number): Promise<LogStreamClient> {
+  let last: unknown;
+  for (let i = 0; i < 50; i++) {
+    try {
+      return await LogStreamClient.open("127.0.0.1", port, TOKEN, 1000);
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw last;
+}
