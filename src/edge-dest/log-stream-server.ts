@@ -231,7 +231,8 @@ export class LogStreamServer {
     const request = new Request(`http://log-stream${LOG_PATH}`, {
       method: "POST",
       headers,
-      body: body as Uint8Array<ArrayBuffer>,
+      // A stream of the buffer read, not the buffer: a Request copies a BufferSource body.
+      body: ReadableStream.from([body]),
     });
     const response = await this.#opts.handler(request, info);
     return encodeAnswer(
