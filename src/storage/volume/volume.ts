@@ -440,9 +440,10 @@ export class CpTransaction implements CpWriter {
     for (let i = 0; i < blocks.length;) {
       let j = i + 1;
       while (j < blocks.length && blocks[j] === blocks[j - 1] + 1 && j - i < 256) j++;
-      const run = new Uint8Array((j - i) * BLOCK_SIZE);
-      for (let k = i; k < j; k++) run.set(pending.get(blocks[k])!, (k - i) * BLOCK_SIZE);
-      this.#volume.writeAt(run, blocks[i] * BLOCK_SIZE);
+      this.#volume.writeAt(
+        joined(blocks.slice(i, j).map((b) => pending.get(b)!)),
+        blocks[i] * BLOCK_SIZE,
+      );
       i = j;
     }
   }
@@ -562,4 +563,23 @@ function pwrite(
     done += ops.writeSync(fd, buf, done, buf.length - done, position + done);
     grown?.(position + done);
   }
+}
+
+/**
+ * The bytes of `views` one after another: the views themselves when they lie
+ * side by side in one buffer (a run of blocks read from one log record, the
+ * common case of a big write), else a copy.
+ */
+function joined(views: Uint8Array[]): Uint8Array {
+  const first = views[0];
+  let end = first.byteOffset + first.length;
+  let adjacent = true;
+  for (let k = 1; k < views.length && adjacent; k++) {
+    adjacent = views[k].buffer === first.buffer && views[k].byteOffset === end;
+    end += views[k].length;
+  }
+  if (adjacent) return new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
+  const run = new Uint8Array(views.length * BLOCK_SIZE);
+  views.forEach((v, k) => run.set(v, k * BLOCK_SIZE));
+  return run;
 }

@@ -626,3 +626,41 @@ Deno.test("volume: rollBack makes the previous CP the committed one, durably; th
     }
   });
 });
+
+Deno.test("volume: blocks written as views of one buffer, of several, and reversed land where they were written", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/vol`;
+    const vol = await Volume.open(path);
+    const rng = new Prng(testSeed(0xf1a5));
+    const tx = vol.beginCp();
+    const blocks = Array.from({ length: 9 }, () => tx.allocate());
+    const shared = rng.bytes(5 * BLOCK_SIZE); // blocks 0-4: side by side in one buffer
+    const views: Uint8Array[] = [0, 1, 2, 3, 4].map((i) =>
+      shared.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE)
+    );
+    const other = rng.bytes(2 * BLOCK_SIZE); // blocks 5-6: its second half first
+    views.push(other.subarray(BLOCK_SIZE), other.subarray(0, BLOCK_SIZE));
+    // Own buffers: block 7 at the offset where block 6's ends, but in another buffer.
+    views.push(
+      rng.bytes(2 * BLOCK_SIZE).subarray(BLOCK_SIZE),
+      shared.subarray(0, BLOCK_SIZE).slice(),
+    );
+    views.forEach((v, i) => tx.write(blocks[i], v, "data", 0));
+    await commitNext(vol, tx);
+    // A run of two whose views sit at adjacent offsets, each in a buffer of its own.
+    const tx2 = vol.beginCp();
+    const two = [tx2.allocate(), tx2.allocate()];
+    const pair = [rng.bytes(BLOCK_SIZE), rng.bytes(2 * BLOCK_SIZE).subarray(BLOCK_SIZE)];
+    pair.forEach((v, i) => tx2.write(two[i], v, "data", 0));
+    await commitNext(vol, tx2);
+    blocks.push(...two);
+    views.push(...pair);
+    vol.close();
+    const again = await Volume.open(path);
+    try {
+      views.forEach((v, i) => assert.deepEqual(again.readBlock(blocks[i]), v, `block ${i}`));
+    } finally {
+      again.close();
+    }
+  });
+});
