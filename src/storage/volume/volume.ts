@@ -440,10 +440,11 @@ export class CpTransaction implements CpWriter {
     for (let i = 0; i < blocks.length;) {
       let j = i + 1;
       while (j < blocks.length && blocks[j] === blocks[j - 1] + 1 && j - i < 256) j++;
-      this.#volume.writeAt(
-        joined(blocks.slice(i, j).map((b) => pending.get(b)!)),
-        blocks[i] * BLOCK_SIZE,
-      );
+      let at = blocks[i] * BLOCK_SIZE;
+      for (const piece of joined(blocks.slice(i, j).map((b) => pending.get(b)!))) {
+        this.#volume.writeAt(piece, at);
+        at += piece.length;
+      }
       i = j;
     }
   }
@@ -565,21 +566,39 @@ function pwrite(
   }
 }
 
+/** A group of adjacent views at least this long is written as it is; shorter ones are copied. */
+const DIRECT_BLOCKS = 16;
+
 /**
- * The bytes of `views` one after another: the views themselves when they lie
- * side by side in one buffer (a run of blocks read from one log record, the
- * common case of a big write), else a copy.
+ * The bytes of `views` one after another, as consecutive pieces to write:
+ * views that lie side by side in one buffer (a run of blocks read from one
+ * log record, the common case of a big write) as they are, when there are at
+ * least {@link DIRECT_BLOCKS} of them; the rest copied together, so that
+ * scattered blocks still cost one write, not one each.
  */
-function joined(views: Uint8Array[]): Uint8Array {
-  const first = views[0];
-  let end = first.byteOffset + first.length;
-  let adjacent = true;
-  for (let k = 1; k < views.length && adjacent; k++) {
-    adjacent = views[k].buffer === first.buffer && views[k].byteOffset === end;
-    end += views[k].length;
+function joined(views: Uint8Array[]): Uint8Array[] {
+  const adjacent = (k: number) =>
+    views[k].buffer === views[k - 1].buffer &&
+    views[k].byteOffset === views[k - 1].byteOffset + views[k - 1].length;
+  /** The end of the group of adjacent views from `k`. */
+  const groupEnd = (k: number) => {
+    let m = k + 1;
+    while (m < views.length && adjacent(m)) m++;
+    return m;
+  };
+  const out: Uint8Array[] = [];
+  for (let k = 0; k < views.length;) {
+    let m = groupEnd(k);
+    if (m - k >= DIRECT_BLOCKS) {
+      out.push(new Uint8Array(views[k].buffer, views[k].byteOffset, (m - k) * BLOCK_SIZE));
+      k = m;
+      continue;
+    }
+    while (m < views.length && groupEnd(m) - m < DIRECT_BLOCKS) m = groupEnd(m);
+    const copy = new Uint8Array((m - k) * BLOCK_SIZE);
+    for (let c = k; c < m; c++) copy.set(views[c], (c - k) * BLOCK_SIZE);
+    out.push(copy);
+    k = m;
   }
-  if (adjacent) return new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
-  const run = new Uint8Array(views.length * BLOCK_SIZE);
-  views.forEach((v, k) => run.set(v, k * BLOCK_SIZE));
-  return run;
+  return out;
 }

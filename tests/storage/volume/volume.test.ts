@@ -632,33 +632,40 @@ Deno.test("volume: blocks written as views of one buffer, of several, and revers
     const path = `${dir}/vol`;
     const vol = await Volume.open(path);
     const rng = new Prng(testSeed(0xf1a5));
-    const tx = vol.beginCp();
-    const blocks = Array.from({ length: 9 }, () => tx.allocate());
-    const shared = rng.bytes(5 * BLOCK_SIZE); // blocks 0-4: side by side in one buffer
-    const views: Uint8Array[] = [0, 1, 2, 3, 4].map((i) =>
-      shared.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE)
-    );
-    const other = rng.bytes(2 * BLOCK_SIZE); // blocks 5-6: its second half first
-    views.push(other.subarray(BLOCK_SIZE), other.subarray(0, BLOCK_SIZE));
-    // Own buffers: block 7 at the offset where block 6's ends, but in another buffer.
-    views.push(
-      rng.bytes(2 * BLOCK_SIZE).subarray(BLOCK_SIZE),
-      shared.subarray(0, BLOCK_SIZE).slice(),
-    );
-    views.forEach((v, i) => tx.write(blocks[i], v, "data", 0));
-    await commitNext(vol, tx);
-    // A run of two whose views sit at adjacent offsets, each in a buffer of its own.
-    const tx2 = vol.beginCp();
-    const two = [tx2.allocate(), tx2.allocate()];
-    const pair = [rng.bytes(BLOCK_SIZE), rng.bytes(2 * BLOCK_SIZE).subarray(BLOCK_SIZE)];
-    pair.forEach((v, i) => tx2.write(two[i], v, "data", 0));
-    await commitNext(vol, tx2);
-    blocks.push(...two);
-    views.push(...pair);
+    const block = (bytes: Uint8Array, i: number) =>
+      bytes.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
+    // One run of consecutive blocks: 3 side by side in one buffer, 20 in another (written as they
+    // are), 2 of a buffer in reverse order, one at the offset where the one before ends but in a
+    // buffer of its own, one copy.
+    const small = rng.bytes(3 * BLOCK_SIZE);
+    const big = rng.bytes(20 * BLOCK_SIZE);
+    const reversed = rng.bytes(2 * BLOCK_SIZE);
+    const views: Uint8Array[] = [
+      ...[0, 1, 2].map((i) => block(small, i)),
+      ...Array.from({ length: 20 }, (_, i) => block(big, i)),
+      block(reversed, 1),
+      block(reversed, 0),
+      block(rng.bytes(2 * BLOCK_SIZE), 1),
+      block(small, 0).slice(),
+    ];
+    // Another run: 17 views at adjacent offsets, each in a buffer of its own.
+    const apart = Array.from({ length: 17 }, (_, i) => block(rng.bytes((i + 1) * BLOCK_SIZE), i));
+    const written: Array<{ block: number; bytes: Uint8Array }> = [];
+    for (const run of [views, apart]) {
+      const tx = vol.beginCp();
+      for (const bytes of run) {
+        const b = tx.allocate();
+        tx.write(b, bytes, "data", 0);
+        written.push({ block: b, bytes });
+      }
+      await commitNext(vol, tx);
+    }
     vol.close();
     const again = await Volume.open(path);
     try {
-      views.forEach((v, i) => assert.deepEqual(again.readBlock(blocks[i]), v, `block ${i}`));
+      for (const [i, w] of written.entries()) {
+        assert.deepEqual(again.readBlock(w.block), w.bytes, `view ${i}`);
+      }
     } finally {
       again.close();
     }
