@@ -15,16 +15,16 @@ import {
   streamMac,
   writeAll,
 } from "../../src/protocol/log-stream/mod.ts";
-import { type LogFields, type Logger } from "../../src/logging/mod.ts";
+import { createLogger, type Logger } from "../../src/logging/mod.ts";
 
 const TOKEN = "stream-token";
 
-/** A logger that keeps its lines. */
-function memoryLogger(): Logger & { lines: Array<{ event: string } & LogFields> } {
-  const lines: Array<{ event: string } & LogFields> = [];
-  const at = (event: string, fields: LogFields = {}) => lines.push({ event, ...fields });
-  const logger = { lines, debug: at, info: at, warn: at, error: at, child: () => logger };
-  return logger as unknown as Logger & { lines: Array<{ event: string } & LogFields> };
+/** A logger that keeps its lines, parsed. */
+function memoryLogger(): Logger & { lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  return Object.assign(createLogger({ level: "debug", sink: (l) => lines.push(JSON.parse(l)) }), {
+    lines,
+  });
 }
 
 /** A server whose handler records each request and answers with its body's length. */

@@ -37,6 +37,11 @@ import type { CatchUpKind, CpPartAnswer, ReplicaClient } from "./replica-client.
 import { LogStreamClient } from "./log-stream-client.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 
+/** A log stream that could not be opened is tried again after this long (ms); HTTP meanwhile. */
+export const STREAM_RETRY_MS = 60_000;
+/** Longest wait for a log stream to open (ms): a firewall that drops the SYN costs this once. */
+const STREAM_OPEN_MS = 3000;
+
 /** Sends one request (global `fetch` by default; the simulator's network in `sim/`). */
 export type Fetch = (request: Request) => Promise<Response>;
 
@@ -68,6 +73,8 @@ export class HttpReplicaClient implements ReplicaClient {
   /** The log stream's port from the last handshake (null: none, or it failed to open since). */
   #streamPort: number | null = null;
   #stream: LogStreamClient | null = null;
+  /** The last stream failed to open: not tried again before this (monotonic ms). */
+  #streamRetryAt = -Infinity;
 
   constructor(opts: {
     url: string;
@@ -112,7 +119,8 @@ export class HttpReplicaClient implements ReplicaClient {
     // Only where HTTP is as exposed as TCP: the stream would bypass an https:// link's TLS.
     const plain = new URL(this.url).protocol === "http:";
     const announced = state.logStreamPort ?? null;
-    this.#streamPort = !plain || this.#logStream === "off" || announced === null
+    const backingOff = this.#clock.monotonic() < this.#streamRetryAt;
+    this.#streamPort = !plain || this.#logStream === "off" || announced === null || backingOff
       ? null
       : this.#logStream ?? announced;
     return state;
@@ -148,12 +156,13 @@ export class HttpReplicaClient implements ReplicaClient {
         host,
         port,
         this.#token,
-        this.#timeoutMs?.(0) ?? 5000,
+        Math.min(STREAM_OPEN_MS, this.#timeoutMs?.(0) ?? STREAM_OPEN_MS),
       );
       return this.#stream;
     } catch (e) {
-      // Not reachable (a firewall, a port mapping: --dest-log-port): HTTP until the next handshake.
+      // Not reachable (a firewall, a port mapping: --dest-log-port): HTTP for a while.
       this.#streamPort = null;
+      this.#streamRetryAt = this.#clock.monotonic() + STREAM_RETRY_MS;
       this.#log.warn("mirror.log_stream_unavailable", {
         destination: this.url,
         port,

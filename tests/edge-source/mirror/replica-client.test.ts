@@ -14,7 +14,7 @@ import {
   memoryReplicaClient,
 } from "../../../src/edge-source/mirror/memory-client.ts";
 import type { ReplicaClient } from "../../../src/edge-source/mirror/replica-client.ts";
-import { silentLogger } from "../../../src/logging/mod.ts";
+import { createLogger, silentLogger } from "../../../src/logging/mod.ts";
 import { putFrames } from "../../storage/log/helpers.ts";
 import { encodeRepair } from "../../../src/protocol/verify/mod.ts";
 import { systemClock } from "../../../src/runtime/clock.ts";
@@ -254,5 +254,49 @@ Deno.test("link compression: every corrupted byte of a compressed batch is refus
     }
   } finally {
     await dest.close();
+  }
+});
+
+Deno.test("http client: log batches go on the announced log stream; one that cannot open falls back to HTTP and is not retried at once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "refsync-client-stream-" });
+  const dest = await startDest(destConfig(dir, TOKEN), { logger: silentLogger });
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = closed.addr.port;
+  closed.close(); // nothing listens there now: a connection is refused
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger({ sink: (l) => lines.push(JSON.parse(l)) });
+  const one = new Uint8Array([1]);
+  const announcedWire = newWireStats();
+  const announced = new HttpReplicaClient({ url: dest.url, token: TOKEN, wire: announcedWire });
+  const wire = newWireStats();
+  const blocked = new HttpReplicaClient({
+    url: dest.url,
+    token: TOKEN,
+    wire,
+    logStream: closedPort,
+    logger,
+  });
+  try {
+    // One source at a time (each handshake starts the destination's link epoch anew).
+    await blocked.state();
+    assert.equal(await blocked.sendFrames(putFrames(1, [one])), 1, "sent as an HTTP request");
+    assert.equal(wire.logStreamBatches, 0);
+    const warned = lines.filter((l) => l.event === "mirror.log_stream_unavailable");
+    assert.equal(warned.length, 1, JSON.stringify(lines));
+    assert.equal(warned[0].port, closedPort);
+    // The next handshake, within the minute, does not wait on that port again.
+    await blocked.state();
+    assert.equal(await blocked.sendFrames(putFrames(2, [one])), 2);
+    assert.equal(lines.filter((l) => l.event === "mirror.log_stream_unavailable").length, 1);
+    const state = await announced.state();
+    assert.equal(typeof state.logStreamPort, "number");
+    assert.equal(await announced.sendFrames(putFrames(3, [one])), 3);
+    assert.equal(await announced.sendFrames(putFrames(4, [one])), 4);
+    assert.equal(announcedWire.logStreamBatches, 2, "both on the stream");
+  } finally {
+    announced.close();
+    blocked.close();
+    await dest.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
