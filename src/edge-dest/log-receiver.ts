@@ -57,7 +57,9 @@ export async function receiveLog(
   };
   let need: number | undefined;
   try {
-    for await (const item of body.pipeThrough(new WireFrameReader())) {
+    // Frames are views into the body's chunks (each a fresh buffer, none reused), not copies:
+    // they are written to the log and dropped with the batch.
+    for await (const item of body.pipeThrough(new WireFrameReader({ copy: false }))) {
       if (need !== undefined) continue;
       let frame: Frame;
       if (isWholeFrame(item)) {
