@@ -38,6 +38,8 @@ export type BlockLocation =
 
 /** Entries kept at most; beyond, the index starts over (memory is bounded by configuration). */
 const MAX_ENTRIES = 1 << 18;
+/** Blocks of a payload at most (1 MiB records). */
+const PAYLOAD_BLOCKS = 256;
 
 /**
  * The source's content index.
@@ -57,6 +59,8 @@ export class BlockLocator {
   /** payloadDigest -> LSN of a record with that whole payload. */
   #payloads = new BlockIndex(1 << 10);
   #maxEntries: number;
+  /** The answer of {@link findBlocks}, reused. */
+  #found = new Float64Array(PAYLOAD_BLOCKS);
 
   constructor(maxEntries = MAX_ENTRIES) {
     this.#maxEntries = maxEntries;
@@ -82,13 +86,12 @@ export class BlockLocator {
       }
       if (n === 0) continue;
       this.#makeRoom(n);
-      const locations = new Float64Array(n);
-      this.#index.lookupBatch(r.blockDigests, locations);
+      const locations = this.findBlocks(r.blockDigests);
       for (let i = 0; i < n; i++) {
         if (!keeps(locations[i], droppedLsn)) {
           this.#index.insert(
             r.blockDigests.subarray(i * 32, i * 32 + 32),
-            (r.lsn * 256 + i) * 2 + 1,
+            (r.lsn * PAYLOAD_BLOCKS + i) * 2 + 1,
           );
         }
       }
@@ -103,7 +106,7 @@ export class BlockLocator {
   addTail(digest: Uint8Array, lsn: number, index: number, droppedLsn = Infinity): void {
     this.#makeRoom(1);
     if (!keeps(this.#index.lookup(digest), droppedLsn)) {
-      this.#index.insert(digest, (lsn * 256 + index) * 2 + 1);
+      this.#index.insert(digest, (lsn * PAYLOAD_BLOCKS + index) * 2 + 1);
     }
   }
 
@@ -122,10 +125,19 @@ export class BlockLocator {
   /** Where a block with this digest may be, or null. */
   find(digest: Uint8Array): BlockLocation | null {
     const loc = this.#index.lookup(digest);
-    if (loc < 0) return null;
-    if (loc % 2 === 0) return { kind: "volume", block: loc / 2 };
-    const x = (loc - 1) / 2;
-    return { kind: "log", lsn: Math.floor(x / 256), payloadOffset: (x % 256) * BLOCK_SIZE };
+    return loc < 0 ? null : locationOf(loc);
+  }
+
+  /**
+   * The encoded locations of the blocks of a payload, `digests` 32 bytes a
+   * block (at most 256 blocks), -1 where none: one call into the index for
+   * them all, and no object for the blocks not found (most of them). Valid
+   * until the next call; {@link locationOf} reads one.
+   */
+  findBlocks(digests: Uint8Array): Float64Array {
+    const out = this.#found.subarray(0, digests.length / 32);
+    this.#index.lookupBatch(digests, out);
+    return out;
   }
 
   #makeRoom(n: number): void {
@@ -133,9 +145,27 @@ export class BlockLocator {
   }
 }
 
+/**
+ * The place an encoded location names (see the module's location encoding).
+ *
+ * @example
+ * ```ts
+ * locationOf(14); // { kind: "volume", block: 7 }
+ * ```
+ */
+export function locationOf(loc: number): BlockLocation {
+  if (loc % 2 === 0) return { kind: "volume", block: loc / 2 };
+  const x = (loc - 1) / 2;
+  return {
+    kind: "log",
+    lsn: Math.floor(x / PAYLOAD_BLOCKS),
+    payloadOffset: (x % PAYLOAD_BLOCKS) * BLOCK_SIZE,
+  };
+}
+
 /** True when the held location `loc` (-1: none) is kept over a new one: a volume block, or log above `droppedLsn`. */
 function keeps(loc: number, droppedLsn: number): boolean {
-  return loc >= 0 && (loc % 2 === 0 || Math.floor((loc - 1) / 512) > droppedLsn);
+  return loc >= 0 && (loc % 2 === 0 || Math.floor((loc - 1) / 2 / PAYLOAD_BLOCKS) > droppedLsn);
 }
 
 /** True when `bytes` hash to `digest` (a hint is used only after this check). */

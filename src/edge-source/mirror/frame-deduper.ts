@@ -31,7 +31,7 @@ import { blockCheck } from "../../protocol/cp-sync/records.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
 import type { Volume } from "../../storage/volume/volume.ts";
-import type { BlockLocation, BlockLocator } from "./block-locator.ts";
+import { type BlockLocation, type BlockLocator, locationOf } from "./block-locator.ts";
 
 /**
  * A batch is said to repeat itself (the link compresses it with a long
@@ -167,13 +167,14 @@ export class FrameDeduper {
       refs++;
     };
     const n = r.blockDigests.length / 32;
+    const found = this.#locator.findBlocks(r.blockDigests);
     for (let i = 0; i < n; i++) {
+      if (found[i] < 0) continue;
+      const where = locationOf(found[i]);
       const at = i * BLOCK_SIZE;
       const block = payload.subarray(at, at + BLOCK_SIZE);
-      const digest = r.blockDigests.subarray(i * 32, i * 32 + 32);
-      const where = this.#locator.find(digest);
-      const piece = where && this.#blockPiece(where, digest, block);
-      if (!piece && where && this.#repeatsUnacked(where, r.lsn, at)) this.#repeated += BLOCK_SIZE;
+      const piece = this.#blockPiece(where, r.blockDigests.subarray(i * 32, i * 32 + 32), block);
+      if (!piece && this.#repeatsUnacked(where, r.lsn, at)) this.#repeated += BLOCK_SIZE;
       add(at, piece);
     }
     if (payload.length - n * BLOCK_SIZE >= MIN_PAYLOAD) {

@@ -106,40 +106,62 @@ export function lookupRange(
   first: number,
   count: number,
 ): CheckedPtr[] {
-  const out: CheckedPtr[] = [];
-  if ("ptrs" in map) {
-    for (let i = first; i < first + count; i++) out.push(map.ptrs[i] ?? NO_BLOCK);
-    return out;
-  }
-  collect(reader, map.root, map.depth, 0, first, first + count, out);
-  // Blocks beyond the tree's span (an object grown past its map's depth) are holes.
-  while (out.length < count) out.push(NO_BLOCK);
+  const cursor = new MapCursor(reader, map);
+  const out = new Array<CheckedPtr>(count);
+  for (let i = 0; i < count; i++) out[i] = cursor.lookup(first + i);
   return out;
 }
 
-function collect(
-  reader: BlockReader,
-  ptr: CheckedPtr,
-  level: number,
-  base: number,
-  from: number,
-  to: number,
-  out: CheckedPtr[],
-): void {
-  const childSpan = span(level - 1);
-  const lo = Math.max(0, Math.floor((from - base) / childSpan));
-  const hi = Math.min(FANOUT, Math.ceil((to - base) / childSpan));
-  if (ptr.block === 0) {
-    for (let i = Math.max(from, base); i < Math.min(to, base + span(level)); i++) {
-      out.push(NO_BLOCK);
-    }
-    return;
+/**
+ * Point lookups in one map that keep the map blocks on the last lookup's path.
+ * A CP looks up the old pointer of each block it writes, in file order: this
+ * way each map block is read and checked once per object, not once per block,
+ * and a lookup decodes only the entry it returns (no array of FANOUT pointers).
+ * It holds one map block per level of the tree.
+ *
+ * @example
+ * ```ts
+ * import type { Volume } from "../volume/volume.ts";
+ * declare const volume: Volume;
+ * declare const map: BlockMap;
+ * const cursor = new MapCursor(volume, map);
+ * const [a, b] = [cursor.lookup(0), cursor.lookup(1)]; // one read of each map block
+ * ```
+ */
+export class MapCursor {
+  readonly #reader: BlockReader;
+  readonly #map: BlockMap;
+  /** By level: the map block last read there and its bytes (checked). */
+  readonly #held: Array<{ ptr: CheckedPtr; view: DataView } | undefined> = [];
+
+  constructor(reader: BlockReader, map: BlockMap) {
+    this.#reader = reader;
+    this.#map = map;
   }
-  const children = readChildren(reader, ptr, level);
-  for (let i = lo; i < hi; i++) {
-    const childBase = base + i * childSpan;
-    if (level === 1) out.push(children[i]);
-    else collect(reader, children[i], level - 1, childBase, from, to, out);
+
+  /** The pointer of file block `fileBlock` (a hole: {@link NO_BLOCK}). */
+  lookup(fileBlock: number): CheckedPtr {
+    const map = this.#map;
+    if ("ptrs" in map) return map.ptrs[fileBlock] ?? NO_BLOCK;
+    // Blocks beyond the tree's span (an object grown past its map's depth) are holes.
+    if (fileBlock >= span(map.depth)) return NO_BLOCK;
+    let ptr = map.root;
+    for (let level = map.depth; level >= 1; level--) {
+      if (ptr.block === 0) return NO_BLOCK;
+      const slot = Math.floor(fileBlock / span(level - 1)) % FANOUT;
+      ptr = readCheckedPtr(this.#node(ptr, level), 8 + slot * CHECKED_PTR_BYTES);
+    }
+    return ptr.block === 0 ? NO_BLOCK : ptr;
+  }
+
+  #node(ptr: CheckedPtr, level: number): DataView {
+    const held = this.#held[level];
+    if (held !== undefined && held.ptr.block === ptr.block && held.ptr.check === ptr.check) {
+      return held.view;
+    }
+    const view = decodeMapBlock(this.#reader, ptr, level);
+    this.#held[level] = { ptr, view };
+    return view;
   }
 }
 

@@ -12,7 +12,7 @@ import { BLOCK_SIZE, compareBytes } from "../../bytes/mod.ts";
 import { blake3 } from "../../hash/blake3.ts";
 import { isZeroBlock } from "../../block-index/mod.ts";
 import type { Catalog } from "../catalog/mod.ts";
-import { type BlockMap, EMPTY_MAP, lookupRange, updateMap, walkMap } from "../blockmap/blockmap.ts";
+import { type BlockMap, EMPTY_MAP, MapCursor, updateMap, walkMap } from "../blockmap/blockmap.ts";
 import { assertBlock, checkOf, CorruptBlockError } from "../volume/check.ts";
 import type { CpTransaction } from "../volume/volume.ts";
 import type { LogSlice } from "../volume/written.ts";
@@ -119,6 +119,7 @@ async function writeObject(
 ): Promise<ObjectRecord> {
   const nBlocks = Math.ceil(d.size / BLOCK_SIZE);
   const baseMap = base?.map ?? EMPTY_MAP;
+  const oldPtrs = new MapCursor(tx, baseMap);
   const changes = new Map<number, CheckedPtr>();
   const touched = touchedBlocks(d.extents, nBlocks);
   let e = 0; // first extent that may overlap the current block
@@ -153,7 +154,7 @@ async function writeObject(
         payloadOffset: x.payloadStart + (from - x.start),
       });
     }
-    const [oldPtr] = base ? lookupRange(tx, baseMap, fb, 1) : [NO_BLOCK];
+    const oldPtr = oldPtrs.lookup(fb);
     const whole = slices.length === 1 && slices[0].length === BLOCK_SIZE ? slices[0] : null;
     let content: Uint8Array;
     if (whole) {

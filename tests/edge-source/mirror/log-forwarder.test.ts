@@ -2,7 +2,8 @@
  * The forwarder's paired assertion: it never takes an acknowledgement above
  * the last LSN it sent (nor, at a handshake, above the end of its log). A
  * destination that claims more would acknowledge writes it does not hold: the
- * pair stops, and every waiting write fails with an internal error.
+ * pair stops, and every waiting write fails with an internal error. And the
+ * memory a request costs: its body is at most BATCH_BYTES of whole frames.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { AssertionError } from "../../../src/assert.ts";
 import { newWireStats } from "../../../src/protocol/cp-sync/stats.ts";
 import { NvLog } from "../../../src/storage/log/mod.ts";
 import {
+  BATCH_BYTES,
   type ForwarderTransport,
   LogForwarder,
 } from "../../../src/edge-source/mirror/log-forwarder.ts";
@@ -89,6 +91,39 @@ Deno.test("forwarder: a renewal during a handshake is followed by another handsh
       for (let i = 0; i < 50 && connects < 2; i++) await new Promise((r) => setTimeout(r, 10));
       assert.equal(connects, 2, "a second handshake after the renewal");
       assert.equal(fwd.link, "connected");
+    } finally {
+      await fwd.stop();
+      await log.close();
+    }
+  });
+});
+
+Deno.test("forwarder: queued frames go in full requests of at most BATCH_BYTES, in LSN order", async () => {
+  await withTempDir(async (dir) => {
+    const log = await NvLog.open(dir);
+    const sent: Array<{ bytes: number; lsns: number[] }> = [];
+    const t = transport(0, (last) => last);
+    const fwd = new LogForwarder(log, {
+      connect: t.connect,
+      send: (batch, records) => {
+        sent.push({ bytes: batch().length, lsns: records!.map((r) => r.lsn) });
+        return t.send(batch, records);
+      },
+    }, { syncTimeoutMs: 5000, wire: newWireStats() });
+    try {
+      // Frames of a little more than a quarter batch (at most a record's 1 MiB payload).
+      const payload = Math.min(BATCH_BYTES / 4, 1 << 20);
+      const records = await log.append(
+        Array.from({ length: 20 }, (_, i) => put(`k${i}`, bytes(payload, i))),
+      );
+      const frame = records[0].frame.length;
+      fwd.start();
+      assert.equal(await fwd.forward(records), true);
+      assert.deepEqual(sent.flatMap((s) => s.lsns), records.map((r) => r.lsn));
+      for (const [i, s] of sent.entries()) {
+        assert.ok(s.bytes <= BATCH_BYTES, `request ${i}: ${s.bytes} bytes`);
+        if (i < sent.length - 1) assert.ok(s.bytes + frame > BATCH_BYTES, `request ${i} not full`);
+      }
     } finally {
       await fwd.stop();
       await log.close();
