@@ -126,6 +126,11 @@ export class HttpReplicaClient implements ReplicaClient {
     return state;
   }
 
+  /** The state as {@link state} asks it, leaving the link's epoch and log stream as they are. */
+  look(): Promise<DestState> {
+    return this.#request("/v1/repl/state", {}, 0, (res) => json<DestState>(res));
+  }
+
   /** Closes the log stream, if one is open (a later handshake may open another). */
   close(): void {
     this.#closeStream();

@@ -39,6 +39,12 @@ export interface ReplicaClient {
   readonly url: string;
   /** The destination's replication state (the handshake). */
   state(): Promise<DestState>;
+  /**
+   * The same state without a handshake's effects on the link (its
+   * compression epoch and log stream go on): a look while the link is up.
+   * Absent: {@link ReplicaClient.state} serves.
+   */
+  look?(): Promise<DestState>;
   /** Truncates (`truncateAfter`) or skips (`lastLsn`) the destination's log; its new state. */
   resetLog(body: LogReset): Promise<DestState>;
   /**

@@ -259,7 +259,10 @@ Deno.test("link compression: every corrupted byte of a compressed batch is refus
 
 Deno.test("http client: log batches go on the announced log stream; one that cannot open falls back to HTTP and is not retried at once", async () => {
   const dir = await Deno.makeTempDir({ prefix: "refsync-client-stream-" });
-  const dest = await startDest(destConfig(dir, TOKEN), { logger: silentLogger });
+  const destLines: Array<Record<string, unknown>> = [];
+  const dest = await startDest(destConfig(dir, TOKEN), {
+    logger: createLogger({ sink: (l) => destLines.push(JSON.parse(l)) }),
+  });
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const closedPort = closed.addr.port;
   closed.close(); // nothing listens there now: a connection is refused
@@ -291,8 +294,13 @@ Deno.test("http client: log batches go on the announced log stream; one that can
     const state = await announced.state();
     assert.equal(typeof state.logStreamPort, "number");
     assert.equal(await announced.sendFrames(putFrames(3, [one])), 3);
+    // A look between batches (the mirror's, while the link is up) leaves the stream open.
+    const opened = () => destLines.filter((l) => l.event === "log_stream.opened").length;
+    assert.equal(opened(), 1);
+    assert.equal((await announced.look()).lastLsn, 3);
     assert.equal(await announced.sendFrames(putFrames(4, [one])), 4);
     assert.equal(announcedWire.logStreamBatches, 2, "both on the stream");
+    assert.equal(opened(), 1, "on the same connection");
   } finally {
     announced.close();
     blocked.close();
