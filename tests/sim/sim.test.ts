@@ -71,6 +71,12 @@ const FOUND: Array<{ seed: number; trial: number; defect: string }> = [
     defect:
       "available: a destination several CPs behind on a link that stayed up was never resynced",
   },
+  {
+    seed: 11,
+    trial: 3,
+    defect:
+      "strict: a destination replaced while the pair was idle got the next CP's sync (refused) for good, never a baseline",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {

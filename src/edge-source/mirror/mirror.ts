@@ -641,7 +641,25 @@ export class Mirror {
       this.#refreshState();
       return "synced";
     }
+    if (state && !this.#syncApplies(state, cp)) {
+      // Not where the last handshake found it (its disk replaced, restored from an older copy)
+      // and no CP sync can reach it: a handshake decides what can (a baseline, a resync). An
+      // idle pair sends no log whose refusal would start one.
+      this.#destCp = state.cp;
+      this.#forwarder!.renew(
+        `the destination is at CP ${state.cp}; the sync of CP ${cp.superblock.cp} needs CP ${
+          cp.superblock.cp - 1
+        }`,
+      );
+      this.#refreshState();
+    }
     throw new RefsyncError("unavailable", `CP ${cp.superblock.cp} sync failed: ${lastMessage}`);
+  }
+
+  /** The destination in `state` can take the CP sync of `cp`: it holds the CP before, as we do. */
+  #syncApplies(state: DestState, cp: CheckpointResult): boolean {
+    return state.catchUp === null && state.cp === cp.superblock.cp - 1 &&
+      state.volumeDigest === cp.previousDigest.toHex();
   }
 
   /** Data blocks of a CP both sides committed: later CPs may COPY from them. */
