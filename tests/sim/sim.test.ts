@@ -77,6 +77,12 @@ const FOUND: Array<{ seed: number; trial: number; defect: string }> = [
     defect:
       "strict: a destination replaced while the pair was idle got the next CP's sync (refused) for good, never a baseline",
   },
+  {
+    seed: 21,
+    trial: 71,
+    defect:
+      "a destination replaced while the link stayed up answered a reference frame it could not resolve with LSN 0: sent again and again, never a handshake",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {
