@@ -32,6 +32,7 @@ import {
   type Damage,
   falseReference,
   flip,
+  flipAgain,
   imageDifference,
   payloadSpans,
   repair,
@@ -859,10 +860,14 @@ class Trial implements Simulation {
     if (blocks.length === 0) return;
     const { block, key } = blocks[this.rot.int(blocks.length)];
     const m = this.dest;
-    const d = flip(m.fs, `${m.dir}/volume.dat`, block * 4096 * 8 + this.rot.int(4096 * 8), true);
-    d.block = { block, key: key!, bytes: m.process!.handle.store.volume.readBlock(block) };
-    this.damage.push(d);
+    const bit = block * 4096 * 8 + this.rot.int(4096 * 8);
     this.flips++;
+    // A block damaged already: the bytes it holds now are that damage's.
+    const damaged = this.damage.find((d) => d.block?.block === block && stillDamaged(m.fs, d));
+    if (damaged) return flipAgain(m.fs, damaged, bit);
+    const d = flip(m.fs, `${m.dir}/volume.dat`, bit, true, true);
+    d.block = { block, key: key! };
+    this.damage.push(d);
   }
 
   /**
@@ -878,8 +883,7 @@ class Trial implements Simulation {
   /** The bytes of `block` on the destination are what the fault model left there. */
   damagedBlock(block: number, bytes: Uint8Array): boolean {
     return this.damage.some((d) =>
-      d.block?.block === block && stillDamaged(this.dest.fs, d) &&
-      equalBytes(d.block.bytes, bytes)
+      d.block?.block === block && stillDamaged(this.dest.fs, d) && equalBytes(d.bytes, bytes)
     );
   }
 
