@@ -89,6 +89,12 @@ const FOUND: Array<{ seed: number; trial: number; defect: string }> = [
     defect:
       "the simulator's own: undoing a flip before a promotion damaged a block written again since (its byte matched)",
   },
+  {
+    seed: 43,
+    trial: 54,
+    defect:
+      "available: a CP committed while a handshake marked the one before owed replaced that mark; deferred two CPs ahead, no handshake followed",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {

@@ -577,14 +577,15 @@ export class Mirror {
   }
 
   /**
-   * Available policy: CP `cp` commits here only. A destination one CP behind
-   * gets it again after the next handshake (`resendLastCp`), so one is due
-   * even when the link stayed up (a slow destination); one further behind
-   * needs a resync.
+   * Available policy: CP `cp` commits here only. The destination lacks it, so
+   * a handshake is due even when the link stayed up (a slow destination): it
+   * resends the CP to a destination one CP behind (`resendLastCp`), and
+   * resyncs one further behind (a resend it owed may have been replaced by a
+   * CP committed meanwhile: the store owes one sync at a time).
    */
   #defer(cp: CheckpointResult, why: string): SyncOutcome {
     this.#log.debug("mirror.cp_deferred", { cp: cp.superblock.cp, cause: why });
-    if (this.#destCp === cp.superblock.cp - 1) {
+    if (this.#destCp < cp.superblock.cp) {
       this.#forwarder!.renew(`CP ${cp.superblock.cp} deferred: ${why}`);
     }
     this.#refreshState();
