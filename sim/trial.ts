@@ -720,9 +720,14 @@ class Trial implements Simulation {
       method: "POST",
       headers: { Authorization: `Bearer ${TOKEN}` },
     });
+    // Sent to the destination while its promotion is unanswered: it may still be a destination.
+    const promoting = this.promoted && !this.promoteAcked;
     this.send(this.writer, null, req, (res) => {
       if (res === null || res.status === 503 || res.status === 403) return;
-      if (res.status !== 200) return this.fail(`CP: status ${res.status}`);
+      if (res.status === 409 && promoting && errorOf(res.body) === "conflict") return;
+      if (res.status !== 200) {
+        return this.fail(`CP: status ${res.status} ${new TextDecoder().decode(res.body)}`);
+      }
       const { cp, digest } = JSON.parse(new TextDecoder().decode(res.body));
       // Committed on both sides: the destination's image is the same.
       const d = this.dest.process?.handle.store;
@@ -825,7 +830,9 @@ class Trial implements Simulation {
     if (!store || this.promoted) return;
     const r = this.rot;
     const log = () => payloadSpans(m.fs, `${m.dir}/log`);
-    const volume = () => committedBlocks(store).filter((b) => b.data);
+    // While a catch-up is recorded its blocks overwrite the base's: that image is not whole (its
+    // tree may not even walk), and the catch-up's commit checks every block it wrote.
+    const volume = () => store.catchUp === null ? committedBlocks(store).filter((b) => b.data) : [];
     // Half the time what a forwarded reference named: the next one naming it must miss.
     const named = r.chance(0.5) ? this.forwarding.named(r) : null;
     if (named?.kind === "log") {

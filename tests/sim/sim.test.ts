@@ -95,6 +95,18 @@ const FOUND: Array<{ seed: number; trial: number; defect: string }> = [
     defect:
       "available: a CP committed while a handshake marked the one before owed replaced that mark; deferred two CPs ahead, no handshake followed",
   },
+  {
+    seed: 63,
+    trial: 38,
+    defect:
+      "the simulator's own: a CP sent to the destination while its promotion was unanswered failed the trial on its 409",
+  },
+  {
+    seed: 63,
+    trial: 60,
+    defect:
+      "the simulator's own: a bit flip aimed at the destination's committed blocks walked a tree a catch-up was overwriting",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {
