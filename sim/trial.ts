@@ -15,6 +15,7 @@ import { setImmediate } from "node:timers";
 import { equalBytes } from "../src/bytes/mod.ts";
 import { blake3 } from "../src/hash/blake3.ts";
 import type { LinkPlan } from "../src/edge-source/mirror/memory-client.ts";
+import { LOOK_MS } from "../src/edge-source/mirror/mirror.ts";
 import type { CpPartAnswer } from "../src/edge-source/mirror/replica-client.ts";
 import { readRecords } from "../src/protocol/cp-sync/records.ts";
 import { isError } from "../src/errors/mod.ts";
@@ -973,7 +974,9 @@ class Trial implements Simulation {
       return;
     }
     if (!this.promoted) {
-      // Healed, the pair gets in sync by itself: a baseline or resync runs to its end.
+      // Healed, the pair gets in sync by itself: a baseline or resync runs to its end. The source
+      // may not have heard from its destination since it was replaced: it looks now and then.
+      await this.runFor(LOOK_MS + 100);
       let state = await this.mirrorState();
       for (let i = 0; i < 300 && state?.state !== "in-sync"; i++) {
         await this.runFor(200);

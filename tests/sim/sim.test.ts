@@ -107,6 +107,12 @@ const FOUND: Array<{ seed: number; trial: number; defect: string }> = [
     defect:
       "the simulator's own: a bit flip aimed at the destination's committed blocks walked a tree a catch-up was overwriting",
   },
+  {
+    seed: 71,
+    trial: 2,
+    defect:
+      "a destination replaced while the pair stayed idle was reported in sync at CP 0 for good: nothing asked it",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {

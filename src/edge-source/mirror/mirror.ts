@@ -52,7 +52,7 @@ import { sleep } from "../../runtime/clock.ts";
 import { type LinkChange, type LinkState, LogForwarder } from "./log-forwarder.ts";
 import { HttpReplicaClient } from "./http-client.ts";
 import type { CatchUpKind, CpPartAnswer, ReplicaClient } from "./replica-client.ts";
-import { type Clock, systemClock } from "../../runtime/clock.ts";
+import { type Clock, systemClock, type TimerId } from "../../runtime/clock.ts";
 import type { Random } from "../../runtime/random.ts";
 
 /** A catch-up's progress (`mirror.progress`): bytes of the blocks its walk sends. */
@@ -100,6 +100,13 @@ interface PlannedCatchUp {
   checkThrough: number;
   resumed: boolean;
 }
+
+/**
+ * How often the mirror asks the destination what it holds: one replaced (or
+ * restored from an older copy) while the pair is idle is otherwise not heard
+ * of until the next write or CP, and reported in sync meanwhile.
+ */
+export const LOOK_MS = 5000;
 
 /** How long a resync waits for the log catch-up before it starts: 200 x 50 ms. */
 const LOG_FIRST_POLLS = 200;
@@ -169,6 +176,8 @@ export class Mirror {
   #catchUpRun: Promise<void> | null = null;
   #catchUpPlan: PlannedCatchUp | null = null;
   #closing = false;
+  #lookTimer: TimerId | undefined = undefined;
+  #looking: Promise<void> | null = null;
   readonly locator: BlockLocator = new BlockLocator();
   /** The catch-up running or pending (set by the catch-up through {@link #setCatchUp}), or null. */
   #catchUp: CatchUpProgress | null = null;
@@ -280,6 +289,7 @@ export class Mirror {
       onChange: () => this.#refreshState(),
     });
     this.#forwarder.start();
+    this.#scheduleLook();
   }
 
   /**
@@ -421,8 +431,39 @@ export class Mirror {
 
   async close(): Promise<void> {
     this.#closing = true;
+    this.#clock.clearTimeout(this.#lookTimer);
     await this.#forwarder?.stop();
+    await this.#looking;
     await this.#catchUpRun;
+  }
+
+  #scheduleLook(): void {
+    if (this.#closing) return;
+    this.#lookTimer = this.#clock.setTimeout(() => {
+      this.#looking = this.#look().finally(() => {
+        this.#looking = null;
+        this.#scheduleLook();
+      });
+    }, LOOK_MS);
+  }
+
+  /**
+   * Asks the destination what it holds; when that is less than it said (the
+   * log it acknowledged, the CP it committed), a handshake judges it again.
+   */
+  async #look(): Promise<void> {
+    const f = this.#forwarder!;
+    if (f.link !== "connected" || this.#catchUpRun || this.#syncing) return;
+    const acked = f.ackedLsn;
+    const cp = this.#destCp;
+    const handshakes = this.#handshakes;
+    const state = await this.#client.state().catch(() => null);
+    // Judged against what it said before the question; a handshake meanwhile judged it already.
+    if (state === null || this.#closing || handshakes !== this.#handshakes) return;
+    if (f.link !== "connected" || (state.lastLsn >= acked && state.cp >= cp)) return;
+    f.renew(
+      `the destination holds CP ${state.cp} and the log to LSN ${state.lastLsn}; it held CP ${cp} and LSN ${acked}`,
+    );
   }
 
   /** One log line per change of the link (never one per retry). */
