@@ -44,45 +44,74 @@ export function committedBlocks(store: ObjectStore): TreeBlock[] {
   return out;
 }
 
-/** One bit flipped at rest, and what its bytes became. */
+/** Bits flipped at rest, and what their bytes became. */
 export interface Damage {
   path: string;
-  bit: number;
+  /** The bits flipped (a later flip in a block still damaged joins its damage). */
+  bits: number[];
   /** On the medium (survives a crash) or only in the cached copy. */
   lasting: boolean;
-  /** The byte as damaged: a later write over it replaced the damage. */
-  byte: number;
+  /**
+   * The bytes the damage left, at `at` of the file: a write over them since
+   * replaced it. The byte of a log payload (its file is appended to, and cut
+   * back only at a torn or reset tail); the whole block of the volume: a
+   * block written again may hold the damaged value at that byte, and
+   * undoing the flip would then damage the new bytes.
+   */
+  at: number;
+  bytes: Uint8Array;
   /** For a log record's payload: its LSN. */
   lsn?: number;
-  /** For a volume block: its number, its object, and its bytes as damaged. */
-  block?: { block: number; key: string; bytes: Uint8Array };
+  /** For a volume block: its number and its object. */
+  block?: { block: number; key: string };
 }
 
-function byteAt(fs: MemoryFileSystem, path: string, at: number): number | null {
+/** The bytes of `path` at `[at, at + length)`, or null when it is gone. */
+function bytesAt(
+  fs: MemoryFileSystem,
+  path: string,
+  at: number,
+  length: number,
+): Uint8Array | null {
   if (!fs.existsSync(path)) return null;
   const bytes = fs.readFileSync(path);
-  return at < bytes.length ? bytes[at] : null;
+  return at + length <= bytes.length ? bytes.slice(at, at + length) : null;
 }
 
-/** Flips a bit of `path` at rest and says what it damaged. */
+/**
+ * Flips a bit of `path` at rest and says what it damaged: the byte, or with
+ * `block` the 4 KiB block it lies in.
+ */
 export function flip(
   fs: MemoryFileSystem,
   path: string,
   bit: number,
   lasting: boolean,
+  block = false,
 ): Damage {
   fs.flipBit(path, bit, lasting);
-  return { path, bit, lasting, byte: byteAt(fs, path, bit >> 3)! };
+  const at = block ? (bit >> 3) - (bit >> 3) % BLOCK_SIZE : bit >> 3;
+  const bytes = bytesAt(fs, path, at, block ? BLOCK_SIZE : 1)!;
+  return { path, bits: [bit], lasting, at, bytes };
 }
 
-/** True while the damaged byte is still there (nothing wrote over it since). */
+/** One more bit flipped in the bytes of `d`, still damaged: it joins that damage. */
+export function flipAgain(fs: MemoryFileSystem, d: Damage, bit: number): void {
+  fs.flipBit(d.path, bit, d.lasting);
+  d.bits.push(bit);
+  d.bytes = bytesAt(fs, d.path, d.at, d.bytes.length)!;
+}
+
+/** True while the damaged bytes are still there (nothing wrote over them since). */
 export function stillDamaged(fs: MemoryFileSystem, d: Damage): boolean {
-  return byteAt(fs, d.path, d.bit >> 3) === d.byte;
+  const now = bytesAt(fs, d.path, d.at, d.bytes.length);
+  return now !== null && equalBytes(now, d.bytes);
 }
 
 /** Undoes a damage that is still there (a promotion starts from an intact disk). */
 export function repair(fs: MemoryFileSystem, d: Damage): void {
-  if (stillDamaged(fs, d)) fs.flipBit(d.path, d.bit, d.lasting);
+  if (!stillDamaged(fs, d)) return;
+  for (const bit of d.bits) fs.flipBit(d.path, bit, d.lasting);
 }
 
 /**

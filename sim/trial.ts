@@ -15,6 +15,7 @@ import { setImmediate } from "node:timers";
 import { equalBytes } from "../src/bytes/mod.ts";
 import { blake3 } from "../src/hash/blake3.ts";
 import type { LinkPlan } from "../src/edge-source/mirror/memory-client.ts";
+import { LOOK_MS } from "../src/edge-source/mirror/mirror.ts";
 import type { CpPartAnswer } from "../src/edge-source/mirror/replica-client.ts";
 import { readRecords } from "../src/protocol/cp-sync/records.ts";
 import { isError } from "../src/errors/mod.ts";
@@ -32,6 +33,7 @@ import {
   type Damage,
   falseReference,
   flip,
+  flipAgain,
   imageDifference,
   payloadSpans,
   repair,
@@ -719,9 +721,14 @@ class Trial implements Simulation {
       method: "POST",
       headers: { Authorization: `Bearer ${TOKEN}` },
     });
+    // Sent to the destination while its promotion is unanswered: it may still be a destination.
+    const promoting = this.promoted && !this.promoteAcked;
     this.send(this.writer, null, req, (res) => {
       if (res === null || res.status === 503 || res.status === 403) return;
-      if (res.status !== 200) return this.fail(`CP: status ${res.status}`);
+      if (res.status === 409 && promoting && errorOf(res.body) === "conflict") return;
+      if (res.status !== 200) {
+        return this.fail(`CP: status ${res.status} ${new TextDecoder().decode(res.body)}`);
+      }
       const { cp, digest } = JSON.parse(new TextDecoder().decode(res.body));
       // Committed on both sides: the destination's image is the same.
       const d = this.dest.process?.handle.store;
@@ -824,7 +831,9 @@ class Trial implements Simulation {
     if (!store || this.promoted) return;
     const r = this.rot;
     const log = () => payloadSpans(m.fs, `${m.dir}/log`);
-    const volume = () => committedBlocks(store).filter((b) => b.data);
+    // While a catch-up is recorded its blocks overwrite the base's: that image is not whole (its
+    // tree may not even walk), and the catch-up's commit checks every block it wrote.
+    const volume = () => store.catchUp === null ? committedBlocks(store).filter((b) => b.data) : [];
     // Half the time what a forwarded reference named: the next one naming it must miss.
     const named = r.chance(0.5) ? this.forwarding.named(r) : null;
     if (named?.kind === "log") {
@@ -859,10 +868,14 @@ class Trial implements Simulation {
     if (blocks.length === 0) return;
     const { block, key } = blocks[this.rot.int(blocks.length)];
     const m = this.dest;
-    const d = flip(m.fs, `${m.dir}/volume.dat`, block * 4096 * 8 + this.rot.int(4096 * 8), true);
-    d.block = { block, key: key!, bytes: m.process!.handle.store.volume.readBlock(block) };
-    this.damage.push(d);
+    const bit = block * 4096 * 8 + this.rot.int(4096 * 8);
     this.flips++;
+    // A block damaged already: the bytes it holds now are that damage's.
+    const damaged = this.damage.find((d) => d.block?.block === block && stillDamaged(m.fs, d));
+    if (damaged) return flipAgain(m.fs, damaged, bit);
+    const d = flip(m.fs, `${m.dir}/volume.dat`, bit, true, true);
+    d.block = { block, key: key! };
+    this.damage.push(d);
   }
 
   /**
@@ -878,8 +891,7 @@ class Trial implements Simulation {
   /** The bytes of `block` on the destination are what the fault model left there. */
   damagedBlock(block: number, bytes: Uint8Array): boolean {
     return this.damage.some((d) =>
-      d.block?.block === block && stillDamaged(this.dest.fs, d) &&
-      equalBytes(d.block.bytes, bytes)
+      d.block?.block === block && stillDamaged(this.dest.fs, d) && equalBytes(d.bytes, bytes)
     );
   }
 
@@ -962,7 +974,9 @@ class Trial implements Simulation {
       return;
     }
     if (!this.promoted) {
-      // Healed, the pair gets in sync by itself: a baseline or resync runs to its end.
+      // Healed, the pair gets in sync by itself: a baseline or resync runs to its end. The source
+      // may not have heard from its destination since it was replaced: it looks now and then.
+      await this.runFor(LOOK_MS + 100);
       let state = await this.mirrorState();
       for (let i = 0; i < 300 && state?.state !== "in-sync"; i++) {
         await this.runFor(200);

@@ -260,9 +260,9 @@ export class CpApplier {
     if (r.cp !== committed.cp + 1) {
       throw new RefsyncError(
         "conflict",
-        `CP sync for CP ${r.cp}, but this destination is at CP ${committed.cp}; resync from CP ${
+        `CP sync for CP ${r.cp}, but this destination is at CP ${committed.cp}: it takes the sync of CP ${
           committed.cp + 1
-        }`,
+        } or ${committed.cp === 0 ? "a baseline" : `a resync from CP ${committed.cp}`}`,
       );
     }
     if (r.pairGeneration !== committed.pairGeneration && committed.cp > 0) {

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { adminAuth, type ApplianceProcess, spawnAppliance } from "../support/appliance.ts";
 import { blake3Hex, etagValue, StreamingBlake3 } from "../support/blake3.ts";
 import { type Answer, objectUrl, request } from "../support/http.ts";
-import { compareWithRandom, randomStream } from "../support/prng.ts";
+import { compareWithRandom, type Prng, randomStream } from "../support/prng.ts";
 import { sleep, withDeadline } from "../support/timeout.ts";
 
 /** Default deadline of one HTTP call (ms). */
@@ -56,6 +56,17 @@ export function spawnDest(
   // spawnAppliance passes `--port 0` first; a later `--port` wins (node:util parseArgs).
   const portArgs = port === undefined ? [] : ["--port", String(port)];
   return spawnAppliance({ role: "dest", dataDir, args: ["--token", token, ...portArgs, ...args] });
+}
+
+/** Kills `dst` and starts an empty destination on its port: its disk was replaced. */
+export async function replaceDest(
+  dst: ApplianceProcess,
+  dataDir: string,
+  token: string,
+): Promise<ApplianceProcess> {
+  await dst.kill();
+  await Deno.remove(dataDir, { recursive: true });
+  return await spawnDest(dataDir, token, [], dst.port);
 }
 
 /** Spawns a source mirroring to `destUrl`. */
@@ -276,6 +287,21 @@ export async function putRandomObject(
   const etag = h.hex(); // the hasher is disposed by its digest: read it once
   if (answer.status === 200 || answer.status === 201) model.putRandom(key, seed, size, chunk, etag);
   return { ...answer, etag };
+}
+
+/** `count` whole PUTs of random objects of `size` bytes, keys `${prefix}${i}`; each must be 201. */
+export async function putObjects(
+  src: ApplianceProcess,
+  model: Model,
+  rng: Prng,
+  prefix: string,
+  count: number,
+  size: number,
+): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const put = await putRandomObject(src.url, model, `${prefix}${i}`, rng.int(2 ** 31), size);
+    assert.equal(put.status, 201, `PUT ${prefix}${i}: ${put.status} ${put.text}`);
+  }
 }
 
 /** An object of the list API. */

@@ -71,6 +71,48 @@ const FOUND: Array<{ seed: number; trial: number; defect: string }> = [
     defect:
       "available: a destination several CPs behind on a link that stayed up was never resynced",
   },
+  {
+    seed: 11,
+    trial: 3,
+    defect:
+      "strict: a destination replaced while the pair was idle got the next CP's sync (refused) for good, never a baseline",
+  },
+  {
+    seed: 21,
+    trial: 71,
+    defect:
+      "a destination replaced while the link stayed up answered a reference frame it could not resolve with LSN 0: sent again and again, never a handshake",
+  },
+  {
+    seed: 6,
+    trial: 74,
+    defect:
+      "the simulator's own: undoing a flip before a promotion damaged a block written again since (its byte matched)",
+  },
+  {
+    seed: 43,
+    trial: 54,
+    defect:
+      "available: a CP committed while a handshake marked the one before owed replaced that mark; deferred two CPs ahead, no handshake followed",
+  },
+  {
+    seed: 63,
+    trial: 38,
+    defect:
+      "the simulator's own: a CP sent to the destination while its promotion was unanswered failed the trial on its 409",
+  },
+  {
+    seed: 63,
+    trial: 60,
+    defect:
+      "the simulator's own: a bit flip aimed at the destination's committed blocks walked a tree a catch-up was overwriting",
+  },
+  {
+    seed: 71,
+    trial: 2,
+    defect:
+      "a destination replaced while the pair stayed idle was reported in sync at CP 0 for good: nothing asked it",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {

@@ -523,6 +523,14 @@ export class LogForwarder {
           acked <= batch.lastLsn,
           `the destination acknowledged LSN ${acked}; the last LSN sent was ${batch.lastLsn}`,
         );
+        if (acked < this.#acked) {
+          // It holds less than it acknowledged (its disk replaced, or restored from an older copy,
+          // while the link stayed up): a reference frame it cannot resolve is answered so, and
+          // sent again it would be again. The handshake tells what it holds, and what it needs.
+          const cause = `the destination holds LSN ${acked}; it acknowledged LSN ${this.#acked}`;
+          this.#setLink("down", cause, 0);
+          continue;
+        }
         this.#ack(acked);
       } catch (e) {
         if (e instanceof RefsyncError && e.code === "fenced" || e instanceof AssertionError) {

@@ -52,7 +52,7 @@ import { sleep } from "../../runtime/clock.ts";
 import { type LinkChange, type LinkState, LogForwarder } from "./log-forwarder.ts";
 import { HttpReplicaClient } from "./http-client.ts";
 import type { CatchUpKind, CpPartAnswer, ReplicaClient } from "./replica-client.ts";
-import { type Clock, systemClock } from "../../runtime/clock.ts";
+import { type Clock, systemClock, type TimerId } from "../../runtime/clock.ts";
 import type { Random } from "../../runtime/random.ts";
 
 /** A catch-up's progress (`mirror.progress`): bytes of the blocks its walk sends. */
@@ -100,6 +100,13 @@ interface PlannedCatchUp {
   checkThrough: number;
   resumed: boolean;
 }
+
+/**
+ * How often the mirror asks the destination what it holds: one replaced (or
+ * restored from an older copy) while the pair is idle is otherwise not heard
+ * of until the next write or CP, and reported in sync meanwhile.
+ */
+export const LOOK_MS = 5000;
 
 /** How long a resync waits for the log catch-up before it starts: 200 x 50 ms. */
 const LOG_FIRST_POLLS = 200;
@@ -171,6 +178,8 @@ export class Mirror {
   #catchUpRun: Promise<void> | null = null;
   #catchUpPlan: PlannedCatchUp | null = null;
   #closing = false;
+  #lookTimer: TimerId | undefined = undefined;
+  #looking: Promise<void> | null = null;
   readonly locator: BlockLocator = new BlockLocator();
   /** The catch-up running or pending (set by the catch-up through {@link #setCatchUp}), or null. */
   #catchUp: CatchUpProgress | null = null;
@@ -284,6 +293,7 @@ export class Mirror {
       onChange: () => this.#refreshState(),
     });
     this.#forwarder.start();
+    this.#scheduleLook();
   }
 
   /**
@@ -425,9 +435,40 @@ export class Mirror {
 
   async close(): Promise<void> {
     this.#closing = true;
+    this.#clock.clearTimeout(this.#lookTimer);
     await this.#forwarder?.stop();
+    await this.#looking;
     await this.#catchUpRun;
     this.#client.close?.();
+  }
+
+  #scheduleLook(): void {
+    if (this.#closing) return;
+    this.#lookTimer = this.#clock.setTimeout(() => {
+      this.#looking = this.#look().finally(() => {
+        this.#looking = null;
+        this.#scheduleLook();
+      });
+    }, LOOK_MS);
+  }
+
+  /**
+   * Asks the destination what it holds; when that is less than it said (the
+   * log it acknowledged, the CP it committed), a handshake judges it again.
+   */
+  async #look(): Promise<void> {
+    const f = this.#forwarder!;
+    if (f.link !== "connected" || this.#catchUpRun || this.#syncing) return;
+    const acked = f.ackedLsn;
+    const cp = this.#destCp;
+    const handshakes = this.#handshakes;
+    const state = await this.#client.state().catch(() => null);
+    // Judged against what it said before the question; a handshake meanwhile judged it already.
+    if (state === null || this.#closing || handshakes !== this.#handshakes) return;
+    if (f.link !== "connected" || (state.lastLsn >= acked && state.cp >= cp)) return;
+    f.renew(
+      `the destination holds CP ${state.cp} and the log to LSN ${state.lastLsn}; it held CP ${cp} and LSN ${acked}`,
+    );
   }
 
   /** One log line per change of the link (never one per retry). */
@@ -582,14 +623,15 @@ export class Mirror {
   }
 
   /**
-   * Available policy: CP `cp` commits here only. A destination one CP behind
-   * gets it again after the next handshake (`resendLastCp`), so one is due
-   * even when the link stayed up (a slow destination); one further behind
-   * needs a resync.
+   * Available policy: CP `cp` commits here only. The destination lacks it, so
+   * a handshake is due even when the link stayed up (a slow destination): it
+   * resends the CP to a destination one CP behind (`resendLastCp`), and
+   * resyncs one further behind (a resend it owed may have been replaced by a
+   * CP committed meanwhile: the store owes one sync at a time).
    */
   #defer(cp: CheckpointResult, why: string): SyncOutcome {
     this.#log.debug("mirror.cp_deferred", { cp: cp.superblock.cp, cause: why });
-    if (this.#destCp === cp.superblock.cp - 1) {
+    if (this.#destCp < cp.superblock.cp) {
       this.#forwarder!.renew(`CP ${cp.superblock.cp} deferred: ${why}`);
     }
     this.#refreshState();
@@ -646,7 +688,25 @@ export class Mirror {
       this.#refreshState();
       return "synced";
     }
+    if (state && !this.#syncApplies(state, cp)) {
+      // Not where the last handshake found it (its disk replaced, restored from an older copy)
+      // and no CP sync can reach it: a handshake decides what can (a baseline, a resync). An
+      // idle pair sends no log whose refusal would start one.
+      this.#destCp = state.cp;
+      this.#forwarder!.renew(
+        `the destination is at CP ${state.cp}; the sync of CP ${cp.superblock.cp} needs CP ${
+          cp.superblock.cp - 1
+        }`,
+      );
+      this.#refreshState();
+    }
     throw new RefsyncError("unavailable", `CP ${cp.superblock.cp} sync failed: ${lastMessage}`);
+  }
+
+  /** The destination in `state` can take the CP sync of `cp`: it holds the CP before, as we do. */
+  #syncApplies(state: DestState, cp: CheckpointResult): boolean {
+    return state.catchUp === null && state.cp === cp.superblock.cp - 1 &&
+      state.volumeDigest === cp.previousDigest.toHex();
   }
 
   /** Data blocks of a CP both sides committed: later CPs may COPY from them. */

@@ -12,7 +12,7 @@ import type {
   ReplicaClient,
 } from "../../../src/edge-source/mirror/replica-client.ts";
 import type { Logger } from "../../../src/logging/mod.ts";
-import type { DestState, LogReset } from "../../../src/protocol/handshake/mod.ts";
+import type { CatchUpBegin, DestState, LogReset } from "../../../src/protocol/handshake/mod.ts";
 import { type WireFrame, WireFrameParser } from "../../../src/protocol/log-frame/mod.ts";
 import type { SyncPolicy } from "../../../src/protocol/mirror-state/mod.ts";
 import { ObjectStore } from "../../../src/storage/objects/store.ts";
@@ -58,7 +58,7 @@ export class FakeDest implements ReplicaClient {
     return Promise.reject(new Error("no CPs in this test"));
   }
 
-  beginCatchUp(): Promise<never> {
+  beginCatchUp(_body: CatchUpBegin): Promise<never> {
     return Promise.reject(new RefsyncError("conflict", "no catch-up here"));
   }
 
@@ -109,12 +109,13 @@ export const SYNC_TIMEOUT_MS = 2000;
 
 /**
  * Runs `fn` with a mirror to `dest` on a store opened in `dir` (`dest`
- * holds what the store logged before: a restart); closes both after.
+ * holds what the store logged before: a restart), with the mirror's store
+ * hooks as `hooks` makes them (a test's wrapper); closes both after.
  */
 export async function withFakeMirror(
   dir: string,
   dest: FakeDest,
-  opts: { policy: SyncPolicy; logger: Logger },
+  opts: { policy: SyncPolicy; logger: Logger; hooks?: (hooks: Mirror["hooks"]) => Mirror["hooks"] },
   fn: (ctx: FakeMirror) => Promise<void>,
 ): Promise<void> {
   const sim = new SimClock();
@@ -131,7 +132,8 @@ export async function withFakeMirror(
     clock,
     logger,
   });
-  const store = await ObjectStore.open(dir, { ...STORE_OPTS, ...mirror.hooks, clock, logger });
+  const hooks = opts.hooks?.(mirror.hooks) ?? mirror.hooks;
+  const store = await ObjectStore.open(dir, { ...STORE_OPTS, ...hooks, clock, logger });
   dest.store = store;
   dest.held = store.log.lastLsn;
   mirror.attach(store);

@@ -2,8 +2,11 @@
  * The forwarder's paired assertion: it never takes an acknowledgement above
  * the last LSN it sent (nor, at a handshake, above the end of its log). A
  * destination that claims more would acknowledge writes it does not hold: the
- * pair stops, and every waiting write fails with an internal error. And the
- * memory a request costs: its body is at most BATCH_BYTES of whole frames.
+ * pair stops, and every waiting write fails with an internal error. And an
+ * acknowledgement below one before (the destination holds less than it
+ * acknowledged: replaced, or restored from an older copy) is followed by a
+ * handshake, which says from where to resend. And the memory a request
+ * costs: its body is at most BATCH_BYTES of whole frames.
  *
  * @module
  */
@@ -124,6 +127,54 @@ Deno.test("forwarder: queued frames go in full requests of at most BATCH_BYTES, 
         assert.ok(s.bytes <= BATCH_BYTES, `request ${i}: ${s.bytes} bytes`);
         if (i < sent.length - 1) assert.ok(s.bytes + frame > BATCH_BYTES, `request ${i} not full`);
       }
+    } finally {
+      await fwd.stop();
+      await log.close();
+    }
+  });
+});
+
+Deno.test("forwarder: an acknowledgement below one before is followed by a handshake, and the log is sent again from what it holds", async () => {
+  await withTempDir(async (dir) => {
+    const log = await NvLog.open(dir);
+    // A destination holding the log to `held`; a batch that does not follow it is answered with
+    // `held`, as a reference frame it cannot resolve is (a whole frame's gap would be refused).
+    let held = 0;
+    let connects = 0;
+    let sends = 0;
+    const t: ForwarderTransport = {
+      connect: () => {
+        connects++;
+        return Promise.resolve(held);
+      },
+      send: (batch) => {
+        sends++;
+        const frames = batch();
+        const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+        if (Number(view.getBigUint64(8, true)) === held + 1) {
+          for (let at = 0; at < frames.length; at += view.getUint32(at + 4, true)) {
+            held = Number(view.getBigUint64(at + 8, true));
+          }
+        }
+        // Answered a moment later, as over a network.
+        return new Promise((resolve) => setTimeout(() => resolve(held), 1));
+      },
+    };
+    const fwd = new LogForwarder(log, t, { syncTimeoutMs: 2000, wire: newWireStats() });
+    try {
+      fwd.start();
+      const first = await log.append([1, 2, 3].map((i) => put(`k${i}`, bytes(10, i))));
+      const acknowledged = (p: Promise<unknown>) => p.then(() => "acknowledged", String);
+      assert.equal(await acknowledged(fwd.forward(first)), "acknowledged");
+      assert.equal(connects, 1);
+      held = 0; // its disk replaced while the link stayed up
+      const sendsBefore = sends;
+      const next = await log.append([put("k4", bytes(10, 4))]);
+      assert.equal(await acknowledged(fwd.forward(next)), "acknowledged", "by the new disk");
+      assert.equal(held, 4, "it was sent the whole log again");
+      assert.equal(connects, 2, "one handshake after the acknowledgement of LSN 0");
+      assert.ok(sends - sendsBefore <= 3, `${sends - sendsBefore} sends: no loop`);
+      assert.equal(fwd.ackedLsn, 4);
     } finally {
       await fwd.stop();
       await log.close();
