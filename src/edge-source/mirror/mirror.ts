@@ -462,7 +462,9 @@ export class Mirror {
     const acked = f.ackedLsn;
     const cp = this.#destCp;
     const handshakes = this.#handshakes;
-    const state = await this.#client.state().catch(() => null);
+    // A look, not a handshake: the link's compression epoch and log stream go on under it.
+    const client = this.#client;
+    const state = await (client.look ? client.look() : client.state()).catch(() => null);
     // Judged against what it said before the question; a handshake meanwhile judged it already.
     if (state === null || this.#closing || handshakes !== this.#handshakes) return;
     if (f.link !== "connected" || (state.lastLsn >= acked && state.cp >= cp)) return;
