@@ -67,6 +67,17 @@ export async function receiveLog(
         frame = item;
       } else {
         wire.logBytesRaw += item.wireLength;
+        // A gap is refused before anything is resolved, as a whole frame's is (a reference to a
+        // record this log lacks would otherwise be asked for, and the gap never named).
+        const next = store.log.lastLsn + group.length + 1;
+        if (item.header.lsn !== next) {
+          throw new FrameError(
+            `frame at LSN ${item.header.lsn}: expected LSN ${next} (${
+              item.header.lsn < next ? "a repeat of a record the log holds" : "a gap"
+            })`,
+            item.header.lsn,
+          );
+        }
         const resolved = resolveRefFrame(store, item);
         if (typeof resolved === "string") {
           need = item.header.lsn;

@@ -18,6 +18,7 @@ import {
 } from "../../src/protocol/log-frame/mod.ts";
 import { newWireStats } from "../../src/protocol/cp-sync/stats.ts";
 import { createLogger } from "../../src/logging/mod.ts";
+import { isError } from "../../src/errors/mod.ts";
 import { ObjectStore } from "../../src/storage/objects/store.ts";
 import { withTempDir } from "../storage/helpers.ts";
 
@@ -175,3 +176,29 @@ function* filesUnder(dir: string): Generator<string> {
     else if (e.isFile) yield path;
   }
 }
+
+Deno.test("log receiver: a reference frame after a gap, or repeating a record held, is refused as a whole frame would be", async () => {
+  await withDest(async (store, _dir, a) => {
+    const whole = (lsn: number) => frame(lsn, a.subarray(0, 4096));
+    const refTo1 = (lsn: number) =>
+      encodeRefFrame(whole(lsn), [{ kind: "log", lsn: 1, payloadOffset: 0, length: 4096 }]);
+    for (const [lsn, what] of [[5, "a gap"], [2, "a repeat of a record the log holds"]] as const) {
+      await assert.rejects(
+        () => receiveLog(store, body(refTo1(lsn)), newWireStats(), quiet),
+        (e) => isError(e, "conflict") && e.message.includes(`expected LSN 3 (${what})`),
+        `a reference frame at LSN ${lsn}`,
+      );
+      assert.equal(store.log.lastLsn, 2, "nothing appended");
+    }
+    // After frames of the same body, the next LSN counts them.
+    const three = frame(3, payloadOf(3, 500));
+    await assert.rejects(
+      () => receiveLog(store, body(three, refTo1(5)), newWireStats(), quiet),
+      (e) => isError(e, "conflict") && e.message.includes("expected LSN 4 (a gap)"),
+    );
+    assert.equal(store.log.lastLsn, 3, "the frame before it was appended");
+    assert.deepEqual(await receiveLog(store, body(refTo1(4)), newWireStats(), quiet), {
+      lastLsn: 4,
+    });
+  });
+});
