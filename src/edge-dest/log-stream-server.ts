@@ -29,6 +29,7 @@
 import { authHeader } from "../protocol/auth/mod.ts";
 import {
   ACCEPTED,
+  BufferedReader,
   encodeAnswer,
   encodeHello,
   LOG_PATH,
@@ -154,15 +155,16 @@ export class LogStreamServer {
       if (this.#current) closeQuietly(this.#current); // the source reconnected: the newest wins
       this.#current = conn;
       this.#log.info("log_stream.opened", { peer });
-      const reader = idleTimed(conn, this.#opts.bodyIdleTimeoutMs ?? 30_000);
+      const timed = idleTimed(conn, this.#opts.bodyIdleTimeoutMs ?? 30_000);
+      const reader = new BufferedReader(timed);
       const info: Deno.ServeHandlerInfo<Deno.NetAddr> = {
         remoteAddr: conn.remoteAddr as Deno.NetAddr,
         completed: Promise.resolve(),
       };
       while (true) {
-        reader.idle = true; // waiting for the next request is no stall
+        timed.idle = true; // waiting for the next request is no stall
         const message = await readRequest(reader);
-        reader.idle = false;
+        timed.idle = false;
         if (message === null) break;
         const answer = await this.#answer(message.line, message.headers, message.body, info);
         await writeAll(conn, answer);

@@ -105,6 +105,37 @@ export function decodeHello(hello: Uint8Array): Uint8Array {
   return hello.slice(STREAM_MAGIC.length + 1);
 }
 
+/**
+ * A reader that takes up to 64 KiB a read and serves small reads from it, so
+ * a small request's length fields, head and body cost one read, not four; a
+ * read of at least that much, with nothing buffered, goes straight into the
+ * caller's buffer (a big body is not copied twice).
+ */
+export class BufferedReader implements StreamReader {
+  readonly #inner: StreamReader;
+  readonly #buf = new Uint8Array(64 << 10);
+  #start = 0;
+  #end = 0;
+
+  constructor(inner: StreamReader) {
+    this.#inner = inner;
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    if (this.#start === this.#end) {
+      if (p.length >= this.#buf.length) return await this.#inner.read(p);
+      const n = await this.#inner.read(this.#buf);
+      if (n === null) return null;
+      this.#start = 0;
+      this.#end = n;
+    }
+    const n = Math.min(p.length, this.#end - this.#start);
+    p.set(this.#buf.subarray(this.#start, this.#start + n));
+    this.#start += n;
+    return n;
+  }
+}
+
 /** Writes all of `bytes`. */
 export async function writeAll(w: StreamWriter, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await w.write(bytes.subarray(at));
