@@ -4,6 +4,7 @@
  * whatever the chunks the connection delivers.
  */
 import assert from "node:assert/strict";
+import { concatBytes } from "../../src/bytes/mod.ts";
 import {
   BufferedReader,
   encodeAnswer,
@@ -33,20 +34,10 @@ function chunked(bytes: Uint8Array, seed: number): StreamReader & { reads: numbe
   return r;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 Deno.test("log stream format: requests read back whole through the buffered reader, big and small", async () => {
   const rng = new Prng(0x10c5);
   const bodies = [0, 1, 700, 65_535, 65_536, 300_000, 2 << 20, 5].map((n) => rng.bytes(n));
-  const wire = concat(bodies.flatMap((b, i) => {
+  const wire = concatBytes(bodies.flatMap((b, i) => {
     const head = encodeRequestHead(
       "POST",
       "/v1/repl/log",
