@@ -7,7 +7,7 @@
  * @module
  */
 import { errorMessage, RefsyncError } from "../errors/mod.ts";
-import { type Clock, systemClock, type TimerId } from "../runtime/clock.ts";
+import { type Clock, deadline, systemClock } from "../runtime/clock.ts";
 
 /** Default of `--body-idle-timeout` (ms). */
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
@@ -34,21 +34,17 @@ export function withIdleTimeout(
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let timer: TimerId | undefined;
-      const stalled = new Promise<never>((_, reject) => {
-        timer = clock.setTimeout(
-          () =>
-            reject(
-              new RefsyncError(
-                "request_timeout",
-                `the request body made no progress for ${idleMs} ms (--body-idle-timeout)`,
-              ),
-            ),
-          idleMs,
-        );
-      });
       try {
-        const next = await Promise.race([reader.read(), stalled]);
+        const next = await deadline(
+          reader.read(),
+          idleMs,
+          () =>
+            new RefsyncError(
+              "request_timeout",
+              `the request body made no progress for ${idleMs} ms (--body-idle-timeout)`,
+            ),
+          clock,
+        );
         if (next.done) controller.close();
         else controller.enqueue(next.value);
       } catch (e) {
@@ -59,8 +55,6 @@ export function withIdleTimeout(
         // Stop the transfer: the pending read ends, and the connection with it.
         reader.cancel(error).catch(() => {});
         controller.error(error);
-      } finally {
-        clock.clearTimeout(timer);
       }
     },
     cancel: (reason) => reader.cancel(reason),

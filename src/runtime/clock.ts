@@ -66,3 +66,32 @@ export const systemClock: Clock = {
 export function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimeout(resolve, ms));
 }
+
+/**
+ * `work`'s outcome, or, when `ms` pass on `clock` first, a rejection with the
+ * error `late()` returns (`late` may also stop what `work` waits on, e.g.
+ * close its connection). The timer is cleared either way.
+ *
+ * @example
+ * ```ts
+ * import { deadline, systemClock } from "./clock.ts";
+ * const never = new Promise<number>(() => {});
+ * await deadline(never, 10, () => new Error("no answer in 10 ms"), systemClock).catch((e) => e);
+ * ```
+ */
+export async function deadline<T>(
+  work: Promise<T>,
+  ms: number,
+  late: () => Error,
+  clock: Clock = systemClock,
+): Promise<T> {
+  let timer: TimerId | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = clock.setTimeout(() => reject(late()), ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}

@@ -31,6 +31,7 @@ import {
   streamMac,
   writeAll,
 } from "../../protocol/log-stream/mod.ts";
+import { deadline } from "../../runtime/clock.ts";
 
 /** See the module documentation. */
 export class LogStreamClient {
@@ -53,38 +54,35 @@ export class LogStreamClient {
     timeoutMs: number,
   ): Promise<LogStreamClient> {
     let conn: Deno.Conn | null = null;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) =>
-      timer = setTimeout(() => {
-        try {
-          conn?.close();
-        } catch { /* closed */ }
-        reject(new StreamError(`no log stream from ${host}:${port} within ${timeoutMs} ms`));
-      }, timeoutMs)
-    );
-    try {
-      return await Promise.race([
-        (async () => {
-          const tcp = await Deno.connect({ hostname: host, port });
-          tcp.setNoDelay(true); // an answer is small and awaited: no Nagle delay
-          conn = tcp;
-          const nonce = decodeHello((await readExactly(conn, HELLO_BYTES))!);
-          await writeAll(conn, streamMac(token, nonce));
-          const verdict = await readExactly(conn, 1, true);
-          if (verdict === null || verdict[0] !== ACCEPTED) {
-            throw new StreamError("the destination did not accept the log stream (pair token?)");
-          }
-          return new LogStreamClient(conn);
-        })(),
-        deadline,
-      ]);
-    } catch (e) {
+    let late = false;
+    const close = () => {
       try {
-        (conn as Deno.Conn | null)?.close();
+        conn?.close();
       } catch { /* closed */ }
+    };
+    const opening = (async () => {
+      const tcp = await Deno.connect({ hostname: host, port });
+      conn = tcp;
+      // Connected after the deadline: nobody waits for this stream any more.
+      if (late) throw new StreamError("connected too late");
+      tcp.setNoDelay(true); // an answer is small and awaited: no Nagle delay
+      const nonce = decodeHello((await readExactly(tcp, HELLO_BYTES))!);
+      await writeAll(tcp, streamMac(token, nonce));
+      const verdict = await readExactly(tcp, 1, true);
+      if (verdict === null || verdict[0] !== ACCEPTED) {
+        throw new StreamError("the destination did not accept the log stream (pair token?)");
+      }
+      return new LogStreamClient(tcp);
+    })();
+    try {
+      return await deadline(opening, timeoutMs, () => {
+        late = true;
+        close();
+        return new StreamError(`no log stream from ${host}:${port} within ${timeoutMs} ms`);
+      });
+    } catch (e) {
+      close();
       throw e;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
