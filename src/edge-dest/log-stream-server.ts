@@ -43,6 +43,8 @@ import {
   writeAll,
 } from "../protocol/log-stream/mod.ts";
 import { errorMessage } from "../errors/mod.ts";
+import { deadline } from "../runtime/clock.ts";
+import { listenError } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 
 /** Connections accepted and not yet authenticated, at most. */
@@ -95,13 +97,10 @@ export class LogStreamServer {
     try {
       return new LogStreamServer(Deno.listen({ hostname: opts.host, port: opts.port }), opts);
     } catch (e) {
-      if (e instanceof Deno.errors.AddrInUse) {
-        throw new Error(
-          `cannot listen on ${opts.host}:${opts.port} for the log stream: address already in use ` +
-            `(choose another --repl-port, or off)`,
-        );
-      }
-      throw e;
+      throw listenError(e, opts.host, opts.port, {
+        purpose: "the log stream",
+        instead: "another --repl-port, or off",
+      });
     }
   }
 
@@ -162,9 +161,9 @@ export class LogStreamServer {
         completed: Promise.resolve(),
       };
       while (true) {
-        timed.idle = true; // waiting for the next request is no stall
+        // Waiting for the next request is no stall; once its first bytes are in, a pause is.
+        timed.idle = reader.buffered === 0;
         const message = await readRequest(reader);
-        timed.idle = false;
         if (message === null) break;
         const answer = await this.#answer(message.line, message.headers, message.body, info);
         await writeAll(conn, answer);
@@ -186,20 +185,20 @@ export class LogStreamServer {
   async #authenticate(conn: Deno.Conn, peer: string): Promise<boolean> {
     const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
     await writeAll(conn, encodeHello(nonce));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const mac = await Promise.race([
+    const mac = await deadline(
       readExactly(conn, MAC_BYTES, true),
-      new Promise<"timeout">((resolve) =>
-        timer = setTimeout(() => resolve("timeout"), this.#opts.helloTimeoutMs ?? 5000)
-      ),
-    ]).finally(() => clearTimeout(timer));
-    if (mac === "timeout" || mac === null || !macMatches(this.#opts.token(), nonce, mac)) {
-      this.#log.warn("auth.refused", {
-        token: "pair",
-        reason: mac === "timeout" ? "no answer to the hello" : mac === null ? "closed" : "wrong",
-        peer,
-        path: "log stream",
-      });
+      this.#opts.helloTimeoutMs ?? 5000,
+      () => new StreamError("no answer to the hello"),
+    ).catch((e: Error) => e);
+    const reason = mac instanceof Error
+      ? mac.message
+      : mac === null
+      ? "closed"
+      : macMatches(this.#opts.token(), nonce, mac)
+      ? null
+      : "wrong";
+    if (reason !== null) {
+      this.#log.warn("auth.refused", { token: "pair", reason, peer, path: "log stream" });
       return false;
     }
     await writeAll(conn, new Uint8Array([ACCEPTED]));
@@ -245,24 +244,24 @@ export class LogStreamServer {
   }
 }
 
-/** A reader whose reads fail after `ms` without a byte, except while `idle`. */
+/**
+ * A reader whose reads fail (and close `conn`) after `ms` without a byte,
+ * except while `idle`: between requests. The first bytes an idle read gets
+ * start a request, so it is not idle after them.
+ */
 function idleTimed(conn: Deno.Conn, ms: number): StreamReader & { idle: boolean } {
   const r = {
     idle: true,
     async read(p: Uint8Array): Promise<number | null> {
-      if (r.idle) return await conn.read(p);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<never>((_, reject) =>
-        timer = setTimeout(() => {
-          closeQuietly(conn);
-          reject(new StreamError(`a request body stalled for ${ms} ms`));
-        }, ms)
-      );
-      try {
-        return await Promise.race([conn.read(p), stalled]);
-      } finally {
-        clearTimeout(timer);
+      if (r.idle) {
+        const n = await conn.read(p);
+        r.idle = false;
+        return n;
       }
+      return await deadline(conn.read(p), ms, () => {
+        closeQuietly(conn);
+        return new StreamError(`a request stalled for ${ms} ms`);
+      });
     },
   };
   return r;

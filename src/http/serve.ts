@@ -38,12 +38,34 @@ export function listen(
   try {
     return Deno.serve({ hostname: host, port, onListen: () => {} }, handler);
   } catch (e) {
-    if (e instanceof Deno.errors.AddrInUse) {
-      throw new Error(
-        `cannot listen on ${host}:${port}: address already in use (another process has it; ` +
-          `choose another port)`,
-      );
-    }
-    throw e;
+    throw listenError(e, host, port);
   }
+}
+
+/**
+ * What to throw when listening on `host:port` failed with `e`: a port in use
+ * becomes a message with the address, what it was for and what to choose
+ * instead; anything else stays as it is.
+ *
+ * @example
+ * ```ts
+ * import { listenError } from "./serve.ts";
+ * try {
+ *   Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * } catch (e) {
+ *   throw listenError(e, "127.0.0.1", 0, { purpose: "the log stream" });
+ * }
+ * ```
+ */
+export function listenError(
+  e: unknown,
+  host: string,
+  port: number,
+  { purpose, instead = "another port" }: { purpose?: string; instead?: string } = {},
+): unknown {
+  if (!(e instanceof Deno.errors.AddrInUse)) return e;
+  return new Error(
+    `cannot listen on ${host}:${port}${purpose ? ` for ${purpose}` : ""}: address already in ` +
+      `use (another process has it; choose ${instead})`,
+  );
 }

@@ -36,6 +36,7 @@ async function withServer(
     log: ReturnType<typeof memoryLogger>,
   ) => Promise<void>,
   helloTimeoutMs = 5000,
+  bodyIdleTimeoutMs = 30_000,
 ): Promise<void> {
   const seen: Request[] = [];
   const bodies: Uint8Array[] = [];
@@ -53,6 +54,7 @@ async function withServer(
       });
     },
     helloTimeoutMs,
+    bodyIdleTimeoutMs,
     logger: log,
   });
   try {
@@ -233,3 +235,26 @@ async function eventuallyOpen(port: number): Promise<LogStreamClient> {
   }
   throw last;
 }
+
+Deno.test("log stream: a request that stalls inside its body closes the stream; an idle stream stays open", async () => {
+  await withServer(
+    async (server, seen) => {
+      const { conn, nonce } = await rawConnect(server.port);
+      try {
+        await writeAll(conn, streamMac(TOKEN, nonce));
+        assert.deepEqual(await readExactly(conn, 1), new Uint8Array([1]), "accepted");
+        // Idle between requests for longer than the stall bound: nothing happens.
+        await new Promise((r) => setTimeout(r, 400));
+        // A head announcing 100 body bytes, then 10 of them, then nothing.
+        await writeAll(conn, encodeRequestHead("POST", "/v1/repl/log", new Headers(), 100));
+        await writeAll(conn, new Uint8Array(10));
+        assert.ok(await closedByPeer(conn, 3000), "the stalled request closes the stream");
+        assert.equal(seen.length, 0, "the handler never saw it");
+      } finally {
+        conn.close();
+      }
+    },
+    5000,
+    200,
+  );
+});

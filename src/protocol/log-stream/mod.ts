@@ -29,6 +29,7 @@
  * @module
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { equalBytes } from "../../bytes/mod.ts";
 
 /** The hello's magic: "RSLS". */
 export const STREAM_MAGIC = new Uint8Array([0x52, 0x53, 0x4c, 0x53]);
@@ -94,8 +95,10 @@ export function encodeHello(nonce: Uint8Array): Uint8Array {
 
 /** The nonce of a destination's hello. @throws StreamError when it is no hello of this version. */
 export function decodeHello(hello: Uint8Array): Uint8Array {
-  const magic = hello.subarray(0, STREAM_MAGIC.length);
-  if (hello.length !== HELLO_BYTES || !magic.every((b, i) => b === STREAM_MAGIC[i])) {
+  if (
+    hello.length !== HELLO_BYTES ||
+    !equalBytes(hello.subarray(0, STREAM_MAGIC.length), STREAM_MAGIC)
+  ) {
     throw new StreamError("the peer is no refsync log stream (bad hello)");
   }
   const version = hello[STREAM_MAGIC.length];
@@ -119,6 +122,11 @@ export class BufferedReader implements StreamReader {
 
   constructor(inner: StreamReader) {
     this.#inner = inner;
+  }
+
+  /** Bytes read from the inner reader and not yet handed out. */
+  get buffered(): number {
+    return this.#end - this.#start;
   }
 
   async read(p: Uint8Array): Promise<number | null> {
