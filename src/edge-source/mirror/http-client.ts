@@ -12,7 +12,7 @@
  * Log batches go on the destination's log stream when its handshake announces
  * one and `--dest` is `http://` (./log-stream-client.ts: the same request and
  * answer without HTTP); when the stream cannot be opened they go as HTTP
- * requests until the next handshake tries again.
+ * requests, and the first handshake {@link STREAM_RETRY_MS} later tries again.
  *
  * @module
  */
@@ -114,7 +114,7 @@ export class HttpReplicaClient implements ReplicaClient {
     // The handshake of a (re)connect: the log stream starts a new epoch with it.
     this.#encoder.restart();
     this.#closeStream();
-    const state = await this.#request("/v1/repl/state", {}, 0, (res) => json<DestState>(res));
+    const state = await this.look();
     this.#longWindow = (state.linkWindowLog ?? WINDOW_LOG) >= LONG_WINDOW_LOG;
     // Only where HTTP is as exposed as TCP: the stream would bypass an https:// link's TLS.
     const plain = new URL(this.url).protocol === "http:";

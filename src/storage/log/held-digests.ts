@@ -29,8 +29,7 @@
 import { crc32 } from "node:zlib";
 import { assert } from "../../assert.ts";
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
-
-const DIGEST_SIZE = 32;
+import { DIGEST_SIZE } from "../../hash/blake3.ts";
 
 /** Default bound: 2^18 blocks (1 GiB of log, 9 MiB of memory). */
 export const DEFAULT_HELD_BLOCKS = 1 << 18;
@@ -72,11 +71,7 @@ export class HeldDigests {
     }
     this.#byLsn.set(lsn, { digests, crcs });
     this.#blocks += n;
-    for (const [first, held] of this.#byLsn) {
-      if (this.#blocks <= this.maxBlocks) break;
-      this.#byLsn.delete(first);
-      this.#blocks -= held.crcs.length;
-    }
+    this.#forgetOldest(() => this.#blocks <= this.maxBlocks);
   }
 
   /**
@@ -99,11 +94,7 @@ export class HeldDigests {
 
   /** Forgets the records below LSN `first` (their segments were dropped). */
   dropBelow(first: number): void {
-    for (const [lsn, held] of this.#byLsn) {
-      if (lsn >= first) break;
-      this.#byLsn.delete(lsn);
-      this.#blocks -= held.crcs.length;
-    }
+    this.#forgetOldest((lsn) => lsn >= first);
   }
 
   /** Forgets the records above LSN `last` (the log was truncated after it). */
@@ -115,6 +106,14 @@ export class HeldDigests {
   clear(): void {
     this.#byLsn.clear();
     this.#blocks = 0;
+  }
+
+  /** Forgets records from the oldest on until `enough` says stop (given the oldest left). */
+  #forgetOldest(enough: (oldest: number) => boolean): void {
+    for (const lsn of this.#byLsn.keys()) {
+      if (enough(lsn)) return;
+      this.#forget(lsn);
+    }
   }
 
   #forget(lsn: number): void {
