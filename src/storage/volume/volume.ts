@@ -594,7 +594,12 @@ function joined(views: Uint8Array[]): Uint8Array[] {
       k = m;
       continue;
     }
-    while (m < views.length && groupEnd(m) - m < DIRECT_BLOCKS) m = groupEnd(m);
+    // Gather the short groups that follow, up to a long one (written as it is, next).
+    while (m < views.length) {
+      const end = groupEnd(m);
+      if (end - m >= DIRECT_BLOCKS) break;
+      m = end;
+    }
     const copy = new Uint8Array((m - k) * BLOCK_SIZE);
     for (let c = k; c < m; c++) copy.set(views[c], (c - k) * BLOCK_SIZE);
     out.push(copy);
