@@ -29,13 +29,14 @@ import { verifyDataDir } from "./storage/verify.ts";
  */
 function listening(
   role: string,
-  at: { url: string; port: number; s3: ApplianceS3 | null },
+  at: { url: string; port: number; s3: ApplianceS3 | null; logStreamPort?: number | null },
   newToken: string | null,
   dataDir: string,
   newS3: ApplianceS3["credentials"] | null = at.s3?.generated ? at.s3.credentials : null,
 ) {
   const token = newToken === null ? {} : { token: newToken };
   const s3 = at.s3 === null ? {} : { s3Url: at.s3.url, s3Port: at.s3.port };
+  const stream = typeof at.logStreamPort === "number" ? { logStreamPort: at.logStreamPort } : {};
   const keys = newS3 === null ? {} : { s3AccessKey: newS3.accessKey, s3SecretKey: newS3.secretKey };
   if (newS3 !== null) {
     rootLogger().info("s3.credentials_generated", { path: `${dataDir}/${CREDENTIALS_FILE}` });
@@ -46,6 +47,7 @@ function listening(
     url: at.url,
     port: at.port,
     ...token,
+    ...stream,
     ...s3,
     ...keys,
   }));

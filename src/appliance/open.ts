@@ -35,6 +35,8 @@ export interface ApplianceHandle {
   store: ObjectStore;
   /** The S3 face (`--s3-port`), or null. */
   s3: ApplianceS3 | null;
+  /** A destination's log stream port (`--repl-port`); absent or null: none. */
+  logStreamPort?: number | null;
   close(): Promise<void>;
 }
 

@@ -387,7 +387,7 @@ function portOrOff(text: string | boolean | undefined, flag: string): number | "
 
 /**
  * Parses the flags of `refsync pair`: every flag of both appliances but
- * `--port` and `--dest`, plus `--source-port` and `--dest-port`; `--data` is
+ * `--port`, `--dest` and `--rejoin`, plus `--source-port` and `--dest-port`; `--data` is
  * the parent of `source/` and `dest/`.
  *
  * @example
@@ -397,7 +397,11 @@ function portOrOff(text: string | boolean | undefined, flag: string): number | "
  * ```
  */
 export function parsePairArgs(args: string[]): PairConfig {
-  const v = parse(args, { ...SOURCE_ONLY, ...PAIR_ONLY }, ["port", "dest", "s3-port"]);
+  const v = parse(args, { ...SOURCE_ONLY, ...DEST_ONLY, ...PAIR_ONLY }, [
+    "port",
+    "dest",
+    "s3-port",
+  ]);
   const data = (v.data as string | undefined) ?? "./data";
   // `pair` (deno task start) opens both S3 faces by default.
   const s3Port = (flag: string, port: number) => (v[flag] as string | undefined) ?? String(port);

@@ -14,7 +14,8 @@ export const USAGE = `refsync: synchronous edge mirroring that ships references,
 usage:
   refsync pair    [--data DIR] [--host H] [--source-port P] [--dest-port P] [--token T]
                   [--cp-sync refs|full] [--sync-timeout MS] [--sync-policy P] [--source-s3-port P]
-                  [--dest-s3-port P] [S3 flags] [client flags] [store flags] [--log-level L]
+                  [--dest-s3-port P] [--repl-port P] [S3 flags] [client flags] [store flags]
+                  [--log-level L]
                   both appliances in one process: a destination in DIR/dest and a source
                   in DIR/source mirroring to it (default DIR ./data, ports ${DEFAULTS.sourcePort} and ${DEFAULTS.destPort})
   refsync source  [--host H] [--port P] [--data DIR] [--dest URL] [--token T] [--cp-sync refs|full]

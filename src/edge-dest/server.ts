@@ -173,6 +173,7 @@ export async function startDest(
     tokenGenerated,
     store,
     s3,
+    logStreamPort: stream?.port ?? null,
     async close() {
       await promoting?.catch(() => {});
       await (scheduler as CpScheduler | null)?.stop();

@@ -83,7 +83,7 @@ class Sides {
   async start(sourceArgs: string[]): Promise<void> {
     this.b = await spawnDest(this.dirB, this.token, ["--cp-interval", "0"]);
     this.proxy = await FaultProxy.start(this.b.port);
-    const stream = await proxyLogStream(this.proxy, this.b, this.token);
+    const stream = proxyLogStream(this.proxy, this.b);
     this.a = await spawnMirroredSource(this.dirA, this.proxy.url, this.token, [
       "--cp-interval",
       "0",

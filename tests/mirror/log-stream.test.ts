@@ -15,7 +15,9 @@ import type { WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import {
   adminCp,
   assertSameDigest,
+  bearer,
   call,
+  callJson,
   eventually,
   logEvents,
   spawnDest,
@@ -84,6 +86,13 @@ for (
         });
         try {
           const written = await putSome(pair.src.url, new Prng(seed), 12, "s");
+          // The port it prints when ready is the one its handshake announces (null when off).
+          const state = await callJson<{ logStreamPort: number | null }>(
+            `${pair.dst.url}/v1/repl/state`,
+            { headers: bearer(pair.token) },
+          );
+          assert.equal(pair.dst.logStreamPort, state.json.logStreamPort);
+          assert.equal(pair.dst.logStreamPort === null, (destArgs as string[]).includes("off"));
           const [src, dst] = [await wireOf(pair.src), await wireOf(pair.dst)];
           assert.ok(src.logFrames > 12, `${src.logFrames} frames forwarded`);
           if (stream) {

@@ -122,16 +122,12 @@ export async function spawnPair(
  * `--dest-log-port` for it, and the destination's `--repl-port` that keeps
  * the stream on its port when it restarts.
  */
-export async function proxyLogStream(
+export function proxyLogStream(
   proxy: { forward(port: number): number },
   dst: ApplianceProcess,
-  token: string,
-): Promise<{ sourceArgs: string[]; destArgs: string[] }> {
-  const state = await callJson<{ logStreamPort: number | null }>(`${dst.url}/v1/repl/state`, {
-    headers: bearer(token),
-  });
-  const port = state.json.logStreamPort;
-  assert.equal(typeof port, "number", `the destination announces its log stream: ${state.text}`);
+): { sourceArgs: string[]; destArgs: string[] } {
+  const port = dst.logStreamPort;
+  assert.notEqual(port, null, "the destination listens for its log stream");
   return {
     sourceArgs: ["--dest-log-port", String(proxy.forward(port!))],
     destArgs: ["--repl-port", String(port)],

@@ -62,7 +62,7 @@ export function withProxiedPair(
       const port = dst.port;
       const proxy = await FaultProxy.start(port);
       // The log stream goes through the proxy too, and keeps its port when the destination restarts.
-      const { destArgs: keepPort, sourceArgs: viaProxy } = await proxyLogStream(proxy, dst, token);
+      const { destArgs: keepPort, sourceArgs: viaProxy } = proxyLogStream(proxy, dst);
       destArgs.push(...keepPort);
       const args = [
         "--cp-interval",

@@ -62,6 +62,8 @@ export interface ListeningEvent {
   port: number;
   /** The S3 face's URL, when it was started with `--s3-port`. */
   s3Url?: string;
+  /** A destination's log stream port, unless `--repl-port off`. */
+  logStreamPort?: number;
 }
 
 const MAX_CAPTURE = 256 * 1024;
@@ -75,6 +77,8 @@ export class ApplianceProcess {
   readonly port: number;
   /** The S3 face's URL, or null without `--s3-port`. */
   readonly s3Url: string | null;
+  /** A destination's log stream port, or null (a source, or `--repl-port off`). */
+  readonly logStreamPort: number | null;
   readonly pid: number;
   readonly dataDir: string;
   /** The pair token its admin calls need (`--token`, REFSYNC_TOKEN, or DATA/pair-token). */
@@ -104,6 +108,7 @@ export class ApplianceProcess {
     this.url = listening.url;
     this.port = listening.port;
     this.s3Url = listening.s3Url ?? null;
+    this.logStreamPort = listening.logStreamPort ?? null;
     this.pid = child.pid;
     this.dataDir = dataDir;
     this.token = token;
