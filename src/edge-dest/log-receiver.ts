@@ -18,6 +18,7 @@ import type { Frame } from "../protocol/log-frame/mod.ts";
 import { RefsyncError } from "../errors/mod.ts";
 import type { WireStats } from "../protocol/cp-sync/stats.ts";
 import type { ObjectStore } from "../storage/objects/store.ts";
+import { outOfOrder } from "../storage/log/mod.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
 import { resolveRefFrame } from "./ref-resolver.ts";
 
@@ -70,14 +71,7 @@ export async function receiveLog(
         // A gap is refused before anything is resolved, as a whole frame's is (a reference to a
         // record this log lacks would otherwise be asked for, and the gap never named).
         const next = store.log.lastLsn + group.length + 1;
-        if (item.header.lsn !== next) {
-          throw new FrameError(
-            `frame at LSN ${item.header.lsn}: expected LSN ${next} (${
-              item.header.lsn < next ? "a repeat of a record the log holds" : "a gap"
-            })`,
-            item.header.lsn,
-          );
-        }
+        if (item.header.lsn !== next) throw outOfOrder(item.header.lsn, next);
         const resolved = resolveRefFrame(store, item);
         if (typeof resolved === "string") {
           need = item.header.lsn;

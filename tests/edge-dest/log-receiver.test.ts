@@ -182,7 +182,9 @@ Deno.test("log receiver: a reference frame after a gap, or repeating a record he
     const whole = (lsn: number) => frame(lsn, a.subarray(0, 4096));
     const refTo1 = (lsn: number) =>
       encodeRefFrame(whole(lsn), [{ kind: "log", lsn: 1, payloadOffset: 0, length: 4096 }]);
-    for (const [lsn, what] of [[5, "a gap"], [2, "a repeat of a record the log holds"]] as const) {
+    for (
+      const [lsn, what] of [[5, "a gap of 2"], [2, "a repeat of a record the log holds"]] as const
+    ) {
       await assert.rejects(
         () => receiveLog(store, body(refTo1(lsn)), newWireStats(), quiet),
         (e) => isError(e, "conflict") && e.message.includes(`expected LSN 3 (${what})`),
@@ -194,7 +196,7 @@ Deno.test("log receiver: a reference frame after a gap, or repeating a record he
     const three = frame(3, payloadOf(3, 500));
     await assert.rejects(
       () => receiveLog(store, body(three, refTo1(5)), newWireStats(), quiet),
-      (e) => isError(e, "conflict") && e.message.includes("expected LSN 4 (a gap)"),
+      (e) => isError(e, "conflict") && e.message.includes("expected LSN 4 (a gap of 1)"),
     );
     assert.equal(store.log.lastLsn, 3, "the frame before it was appended");
     assert.deepEqual(await receiveLog(store, body(refTo1(4)), newWireStats(), quiet), {

@@ -17,7 +17,7 @@
  *
  * @module
  */
-export { DEFAULT_SEGMENT_SIZE, NvLog, type NvLogOptions } from "./nvlog.ts";
+export { DEFAULT_SEGMENT_SIZE, NvLog, type NvLogOptions, outOfOrder } from "./nvlog.ts";
 export { LogCorruptionError, LogStateError } from "./errors.ts";
 export {
   type CommittedOp,

@@ -92,6 +92,24 @@ interface Outgoing {
 }
 
 /**
+ * The refusal of a frame at `lsn` where the log takes `expected` next: a
+ * repeat of a record it holds, or a gap.
+ *
+ * @example
+ * ```ts
+ * outOfOrder(7, 5).message; // "frame at LSN 7: expected LSN 5 (a gap of 2)"
+ * ```
+ */
+export function outOfOrder(lsn: number, expected: number): FrameError {
+  return new FrameError(
+    `frame at LSN ${lsn}: expected LSN ${expected} (${
+      lsn < expected ? "a repeat of a record the log holds" : `a gap of ${lsn - expected}`
+    })`,
+    lsn,
+  );
+}
+
+/**
  * A durable write log in a directory of segment files.
  *
  * @example
@@ -323,14 +341,7 @@ export class NvLog {
     let expected = this.#lastLsn + 1;
     for (const f of frames) {
       const lsn = f.header.lsn;
-      if (lsn !== expected) {
-        throw new FrameError(
-          `frame at LSN ${lsn}: expected LSN ${expected} (${
-            lsn < expected ? "a repeat of a record the log holds" : `a gap of ${lsn - expected}`
-          })`,
-          lsn,
-        );
-      }
+      if (lsn !== expected) throw outOfOrder(lsn, expected);
       expected++;
     }
     const ticket = this.#writeOut(frames, input instanceof Uint8Array ? input : undefined);
