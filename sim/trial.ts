@@ -13,7 +13,7 @@
  */
 import { setImmediate } from "node:timers";
 import { equalBytes } from "../src/bytes/mod.ts";
-import { blake3 } from "../src/hash/blake3.ts";
+import { etagOf } from "../src/storage/objects/etag.ts";
 import type { LinkPlan } from "../src/edge-source/mirror/memory-client.ts";
 import { LOOK_MS } from "../src/edge-source/mirror/mirror.ts";
 import type { CpPartAnswer } from "../src/edge-source/mirror/replica-client.ts";
@@ -608,7 +608,7 @@ class Trial implements Simulation {
       const status = res?.status ?? null;
       if (res && (status === 200 || status === 201)) {
         const etag = res.headers.get("ETag");
-        if (etag !== `"${blake3(data).toHex()}"`) this.fail(`PUT ${key}: ETag ${etag}`);
+        if (etag !== `"${etagOf(data).toHex()}"`) this.fail(`PUT ${key}: ETag ${etag}`);
       }
       const outcome = this.outcome(`PUT ${key}`, status, [200, 201], [403, 507]);
       this.record(target, key, () => data, outcome, res?.headers, true);

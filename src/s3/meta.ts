@@ -6,7 +6,7 @@
  *
  * Layout, version 1: `u8 version, 16-byte MD5, u16 parts (0: a single PUT),
  * u8 n + Content-Type, u8 count, then per field u8 n + name, u16 n + value`.
- * An object without a blob (written by the native API) has the BLAKE3 ETag.
+ * An object without a blob (written by the native API) has the native ETag (objects/etag.ts).
  *
  * @module
  */
@@ -108,7 +108,7 @@ export function decodeMeta(blob: Uint8Array | null): S3Meta | null {
 
 /**
  * The S3 ETag of an object (unquoted): its MD5, with `-N` after a multipart
- * upload; the native BLAKE3 ETag for an object the S3 face did not write.
+ * upload; the native ETag for an object the S3 face did not write.
  *
  * @example
  * ```ts

@@ -14,7 +14,7 @@ import { authHeader } from "../../src/protocol/auth/mod.ts";
 import type { WireStats } from "../../src/protocol/cp-sync/stats.ts";
 import assert from "node:assert/strict";
 import { adminAuth, type ApplianceProcess, spawnAppliance } from "../support/appliance.ts";
-import { blake3Hex, etagValue, StreamingBlake3 } from "../support/blake3.ts";
+import { etagHex, etagValue, StreamingEtag } from "../support/blake3.ts";
 import { type Answer, objectUrl, request } from "../support/http.ts";
 import { compareWithRandom, type Prng, randomStream } from "../support/prng.ts";
 import { sleep, withDeadline } from "../support/timeout.ts";
@@ -269,7 +269,7 @@ export async function putRandomObject(
   ms = 60_000,
 ): Promise<{ status: number; text: string; etag: string }> {
   const chunk = 1024 * 1024;
-  const h = new StreamingBlake3();
+  const h = new StreamingEtag();
   const answer = await withDeadline(ms, async (signal) => {
     const res = await fetch(objectUrl(base, key), {
       method: "PUT",
@@ -344,22 +344,22 @@ async function checkOne(base: string, side: string, key: string, e: Expected): P
     );
     assert.equal(
       etag,
-      blake3Hex(e.bytes),
-      `${side}: HEAD ${key}: ETag is not the BLAKE3 of the bytes`,
+      etagHex(e.bytes),
+      `${side}: HEAD ${key}: ETag is not that of the bytes`,
     );
   } else {
     // Streamed compare: never more than one chunk of the object in memory.
     await withDeadline(120_000, async (signal) => {
       const res = await fetch(url, { signal });
       assert.equal(res.status, 200, `${side}: GET ${key}: ${res.status}`);
-      const h = new StreamingBlake3();
+      const h = new StreamingEtag();
       try {
         await compareWithRandom(res.body!, e.seed, e.size, e.chunk, (c) => h.update(c));
       } catch (err) {
         await res.body?.cancel().catch(() => {});
         throw new Error(`${side}: ${key}: ${err instanceof Error ? err.message : err}`);
       }
-      assert.equal(h.hex(), e.etag, `${side}: ${key}: BLAKE3 of the body`);
+      assert.equal(h.hex(), e.etag, `${side}: ${key}: ETag of the body`);
     });
     assert.equal(etag, e.etag, `${side}: HEAD ${key}: ETag`);
   }

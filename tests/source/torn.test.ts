@@ -39,7 +39,7 @@ import {
 } from "../support/appliance.ts";
 import { BLOCK_SIZE } from "../../src/bytes/mod.ts";
 import { HEADER_SIZE, Off, Op } from "../../src/protocol/log-frame/mod.ts";
-import { blake3Hex, etagValue } from "../support/blake3.ts";
+import { etagHex, etagValue } from "../support/blake3.ts";
 import {
   flipBit,
   type FrameInfo,
@@ -69,7 +69,7 @@ async function put(
 ): Promise<number> {
   const a = await putObject(src.url, key, data);
   assert.equal(a.status, existing(model, key) ? 200 : 201, `PUT ${key}: ${JSON.stringify(a.json)}`);
-  assert.equal(a.json.etag, blake3Hex(data), `PUT ${key}: etag`);
+  assert.equal(a.json.etag, etagHex(data), `PUT ${key}: etag`);
   model.put(key, data);
   return a.json.lsn;
 }
@@ -132,7 +132,7 @@ async function verify(src: ApplianceProcess, model: Model, when: string): Promis
       -1,
       `${when}: ${key} holds ${a.bytes.length} bytes, want ${want.length}; first difference at ${diff}`,
     );
-    assert.equal(etagValue(a.headers.get("ETag")), blake3Hex(want), `${when}: ETag of ${key}`);
+    assert.equal(etagValue(a.headers.get("ETag")), etagHex(want), `${when}: ETag of ${key}`);
   }
   const list = await requestJson<{ objects: Array<{ key: string; size: number }> }>(
     `${src.url}/v1/objects?limit=1000`,

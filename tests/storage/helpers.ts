@@ -7,10 +7,10 @@
 import { concatBytes } from "../../src/bytes/mod.ts";
 import { firstDifference } from "../support/bytes.ts";
 import assert from "node:assert/strict";
-import { blake3Hex } from "../support/blake3.ts";
+import { blake3Hex, etagHex } from "../support/blake3.ts";
+export { blake3Hex, etagHex };
 import type { BlockDigest, ObjectStore } from "../../src/storage/objects/store.ts";
 
-export { blake3Hex };
 export { Prng, seeded, testSeed, withSeed } from "../support/prng.ts";
 
 /** Runs `fn` with a fresh temp directory, removed afterwards. */

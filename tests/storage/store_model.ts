@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { RefsyncError } from "../../src/errors/mod.ts";
 import { ObjectStore, type StoreOptions } from "../../src/storage/objects/store.ts";
 import type { CpTransaction } from "../../src/storage/volume/volume.ts";
-import { assertBytes, blake3Hex, bytesStream, drain, type Prng } from "./helpers.ts";
+import { assertBytes, bytesStream, drain, etagHex, type Prng } from "./helpers.ts";
 import { objectBytes, writeRange } from "../../sim/model.ts";
 
 export { objectBytes };
@@ -82,7 +82,7 @@ export class StoreModel {
   }
 
   #set(key: string, bytes: Uint8Array): void {
-    this.objects.set(key, { bytes, etag: blake3Hex(bytes) });
+    this.objects.set(key, { bytes, etag: etagHex(bytes) });
   }
 
   /** Whole PUT of `data`, sent in chunks of `chunk` bytes. */

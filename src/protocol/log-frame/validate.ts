@@ -48,10 +48,6 @@ export function fieldProblem(
       }
       // A multi-record transaction says REPLACE once, on its COMMIT.
       if (replace && !commitNow) return `REPLACE on a ${name} requires COMMIT_NOW`;
-      // Recovery takes a one-record PUT's payload digest for its ETag: the BLAKE3 of the bytes.
-      if (blockDigests && replace) {
-        return `BLOCK_DIGESTS on a one-record PUT (its digest is the ETag)`;
-      }
       break;
     case Op.COMMIT:
       if (commitNow) return `COMMIT_NOW is only valid on WRITE`;

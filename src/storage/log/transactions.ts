@@ -42,8 +42,8 @@ export interface CommittedOp {
   /** Object size, when `replace`. */
   size?: number;
   /**
-   * When `replace`: a single-record PUT's payload digest (BLAKE3 of the whole
-   * object), or the COMMIT's 32-byte payload. Undefined otherwise.
+   * When `replace` by a transaction: its ETag, the COMMIT's first 32 payload
+   * bytes. Undefined otherwise (a one-record PUT's is not in the log).
    */
   etag?: Uint8Array;
   /** When `replace`: the metadata blob the COMMIT carried after the ETag, if any. */
@@ -120,10 +120,9 @@ export class TransactionGrouper {
         };
         if ((h.flags & Flag.COMMIT_NOW) !== 0) {
           const op = this.#op(h, "write", replace, [w]);
-          if (replace) {
-            op.size = h.payloadLength;
-            op.etag = h.payloadDigest;
-          }
+          // Its ETag is not in the log (./etag.ts in objects derives it from the block
+          // digests): left unknown, readers compute it from the bytes on first use.
+          if (replace) op.size = h.payloadLength;
           return op;
         }
         this.#pendingFor(h).writes.push(w);

@@ -12,13 +12,13 @@
  * @module
  */
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
-import { Blake3Hasher } from "../../hash/blake3.ts";
 import type { Logger } from "../../logging/mod.ts";
 import { lookupRange } from "../blockmap/blockmap.ts";
 import type { Catalog } from "../catalog/mod.ts";
 import { assertBlock, CorruptBlockError } from "../volume/check.ts";
 import type { BlockReader } from "../volume/types.ts";
 import type { PayloadReader } from "./checkpoint.ts";
+import { EtagHasher } from "./etag.ts";
 import { encodeKey } from "./key.ts";
 import type { DirtyObject, Extent } from "./overlay.ts";
 import { decodeRecord, isKnownEtag, type ObjectRecord } from "./record.ts";
@@ -228,7 +228,7 @@ export function readChunk(
 }
 
 /**
- * BLAKE3 of the viewed object's bytes (its ETag), read in 1 MiB pieces.
+ * The ETag of the viewed object's bytes (./etag.ts), read in 1 MiB pieces.
  *
  * @example
  * ```ts
@@ -242,7 +242,7 @@ export function readChunk(
  * ```
  */
 export function hashView(view: View, src: ViewSource): Uint8Array {
-  const hasher = new Blake3Hasher({ blockDigests: false });
+  const hasher = new EtagHasher();
   const buf = new Uint8Array(Math.min(view.size, 1 << 20));
   for (let pos = 0; pos < view.size; pos += buf.length) {
     const n = Math.min(buf.length, view.size - pos);

@@ -15,13 +15,14 @@
  * @module
  */
 import { concatBytes } from "../../bytes/mod.ts";
-import { Blake3Hasher } from "../../hash/blake3.ts";
 import type { Clock } from "../../runtime/clock.ts";
 import { errorMessage, isError, RefsyncError } from "../../errors/mod.ts";
-import { DIGEST_LENGTH, Flag, framePayload, Off, Op } from "../../protocol/log-frame/mod.ts";
+import { BLOCK_SIZE } from "../../bytes/mod.ts";
+import { Flag, framePayload, Op } from "../../protocol/log-frame/mod.ts";
 import { rechunk } from "../../protocol/stream/rechunk.ts";
 import type { Appended, AppendFields, NvLog } from "../log/mod.ts";
 import type { CpLifecycle } from "./cp-lifecycle.ts";
+import { EtagHasher } from "./etag.ts";
 import { encodeKey } from "./key.ts";
 import { MAX_META_BYTES } from "./record.ts";
 import type { DirtyLayers } from "./layers.ts";
@@ -96,7 +97,8 @@ export class ObjectWrites {
       opts.precondition?.(current);
       created = current === null;
     };
-    const hasher = opts.replace ? new Blake3Hasher({ blockDigests: false }) : null;
+    // A whole PUT's ETag, from the block digests its frames hash anyway (./etag.ts).
+    const etagHasher = opts.replace ? new EtagHasher() : null;
     // Each piece is read into the frame that will log it: the body is copied once.
     const pieces = rechunk(
       body,
@@ -132,15 +134,12 @@ export class ObjectWrites {
         }
         // A blob travels in the COMMIT record: a write with one is always a transaction.
         const single = txn === 0 && last && !opts.meta;
-        // A one-record PUT's ETag is its frame's payload digest: hash only longer bodies here.
-        if (!single) hasher?.update(data);
         await space.makeRoom(data.length, key);
         if (single) settle();
-        // Only a one-record PUT's digest is the BLAKE3 of its bytes (its ETag); any other
-        // record's is derived from its block digests: one pass over its bytes, not two.
-        const flags = single && opts.replace
-          ? Flag.COMMIT_NOW | Flag.REPLACE
-          : Flag.BLOCK_DIGESTS | (single ? Flag.COMMIT_NOW : 0);
+        // Every payload digest is derived from its block digests: one pass over its bytes.
+        const flags = Flag.BLOCK_DIGESTS |
+          (single ? Flag.COMMIT_NOW : 0) |
+          (single && opts.replace ? Flag.REPLACE : 0);
         const mtime = clock.now();
         // Checked right before the append (no await between): concurrent writers cannot both
         // take the same room.
@@ -154,6 +153,10 @@ export class ObjectWrites {
           mtime,
         }, data);
         pending.push(done);
+        if (etagHasher) {
+          etagHasher.blocks(appended.blockDigests);
+          etagHasher.update(data.subarray(data.length - data.length % BLOCK_SIZE));
+        }
         if (txn === 0 && !single) {
           txn = appended.lsn;
           layers.inflight.add(txn);
@@ -169,9 +172,7 @@ export class ObjectWrites {
         offset += data.length;
         lastLsn = appended.lsn;
         if (single) {
-          const etag = opts.replace
-            ? appended.frame.slice(Off.payloadDigest, Off.payloadDigest + DIGEST_LENGTH)
-            : null;
+          const etag = etagHasher?.digest() ?? null;
           layers.applyWrite(
             key,
             keyBytes,
@@ -195,7 +196,7 @@ export class ObjectWrites {
       const size = offset;
       let etag: Uint8Array | null = null;
       if (txn !== 0) {
-        etag = hasher ? hasher.digest() : null;
+        etag = etagHasher?.digest() ?? null;
         const meta = opts.meta?.() ?? null;
         assert(
           meta === null || meta.length <= MAX_META_BYTES,
@@ -218,7 +219,7 @@ export class ObjectWrites {
         layers.stagedBytes -= stagedBytes;
         stagedBytes = 0;
         layers.applyWrite(key, keyBytes, opts.replace, size, staged, etag, meta, mtime, lastLsn);
-      } else if (hasher) {
+      } else if (etagHasher) {
         etag = layers.active.get(key)?.etag ?? null;
       }
       // The size this write left, read now: a CP may freeze the active layer while we wait.

@@ -59,13 +59,8 @@ Deno.test("groupTransactions: interleaved transactions come out in commit order"
       ["write", "e", 9, 9, true, 0, []],
     ],
   );
-  assert.deepEqual(
-    ops[0].etag,
-    encodeFrame(
-      { lsn: 1, op: Op.WRITE, flags: PUT, key: "c", txn: 1, offset: 0, mtime: 0 },
-      bytes(7, 3),
-    ).header.payloadDigest,
-  );
+  // A one-record PUT's ETag is not in the log (derived from its blocks): readers compute it.
+  assert.equal(ops[0].etag, undefined);
   assert.deepEqual(ops[3].etag, etag);
   assert.equal(ops[1].etag, undefined);
   assert.equal(ops[3].mtime, 70);
