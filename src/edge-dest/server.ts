@@ -140,6 +140,7 @@ export async function startDest(
       dataDir: config.data,
       store,
       maxObjectBytes: config.maxObjectBytes,
+      bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
       admitWrite: () =>
         store.isMirror
           ? Promise.reject(

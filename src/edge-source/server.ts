@@ -123,6 +123,7 @@ export async function startSource(
       dataDir: config.data,
       store,
       maxObjectBytes: config.maxObjectBytes,
+      bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
       admitWrite: mirror ? () => mirror.admitWrite() : () => Promise.resolve(),
       mirror: mirror !== null,
       metrics,

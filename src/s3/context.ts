@@ -24,6 +24,8 @@ export interface S3Context {
   mirror?: boolean;
   /** Where requests and object bytes are counted, if anywhere. */
   metrics?: ClientMetrics;
+  /** ms a request body may send nothing before `RequestTimeout` (--body-idle-timeout). */
+  bodyIdleTimeoutMs?: number;
   logger: Logger;
 }
 

@@ -118,7 +118,7 @@ export async function uploadPart(ctx: S3Context, r: S3Request): Promise<Response
   if (r.req.headers.has("x-amz-copy-source")) {
     throw new S3Error("NotImplemented", "UploadPartCopy is not implemented; use CopyObject");
   }
-  const payload = receivePayload(r.req, r.verified, ctx.maxObjectBytes);
+  const payload = receivePayload(r.req, r.verified, ctx.maxObjectBytes, ctx.bodyIdleTimeoutMs);
   const result = await writeChecked(
     ctx.store,
     partKey(r.bucket, id, n),

@@ -89,7 +89,7 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<Response>
   if (r.req.headers.has("x-amz-copy-source")) return await copyObject(ctx, r, key);
   const described = describedBy(r.req.headers);
   encodeMeta({ md5: new Uint8Array(16), parts: 0, ...described }); // too much metadata: refused before the body
-  const payload = receivePayload(r.req, r.verified, ctx.maxObjectBytes);
+  const payload = receivePayload(r.req, r.verified, ctx.maxObjectBytes, ctx.bodyIdleTimeoutMs);
   const result = await writeChecked(
     ctx.store,
     key,

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-timeout.ts";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { decodeAwsChunked } from "./aws-chunked.ts";
@@ -37,7 +38,8 @@ export interface Payload {
 }
 
 /**
- * Receives the body of `req` (verified as `verified`), at most `maxBytes`.
+ * Receives the body of `req` (verified as `verified`), at most `maxBytes`,
+ * cut off with `request_timeout` when it sends nothing for `idleMs`.
  *
  * @throws S3Error `MissingContentLength`, `EntityTooLarge`, `InvalidDigest`, `InvalidRequest`.
  * @example
@@ -53,7 +55,12 @@ export interface Payload {
  * await store.write(key, payload.stream, { replace: true, offset: 0, meta: () => encode(payload.check()) });
  * ```
  */
-export function receivePayload(req: Request, verified: Verified, maxBytes: number): Payload {
+export function receivePayload(
+  req: Request,
+  verified: Verified,
+  maxBytes: number,
+  idleMs = DEFAULT_BODY_IDLE_TIMEOUT_MS,
+): Payload {
   const h = req.headers;
   const streaming = verified.payload.startsWith("streaming-");
   const lengthText = streaming ? h.get("x-amz-decoded-content-length") : h.get("content-length");
@@ -110,7 +117,9 @@ export function receivePayload(req: Request, verified: Verified, maxBytes: numbe
     checksum = newChecksum(algorithm);
   }
 
-  let source: ReadableStream<Uint8Array> = req.body ?? ReadableStream.from([]);
+  // A client that stops sending is cut off (RequestTimeout), as on the native API.
+  let source: ReadableStream<Uint8Array> = withIdleTimeout(req.body, idleMs) ??
+    ReadableStream.from([]);
   let trailers: Map<string, string> | null = null;
   if (streaming) {
     const signed = verified.payload.startsWith("streaming-signed") ? verified.chunks : null;

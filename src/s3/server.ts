@@ -32,6 +32,8 @@ export interface S3ServerOptions {
   uploadExpiryMs?: number;
   /** Where requests and object bytes are counted (`/metrics` of the appliance). */
   metrics?: ClientMetrics;
+  /** --body-idle-timeout (ms; default 30 s). */
+  bodyIdleTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -64,6 +66,7 @@ export function startS3Server(opts: S3ServerOptions): S3Server {
     admitWrite: opts.admitWrite,
     mirror: opts.mirror,
     metrics: opts.metrics,
+    bodyIdleTimeoutMs: opts.bodyIdleTimeoutMs,
     logger,
   }, opts.credentials);
   const server = listen(opts.host, opts.port, handler);

@@ -7,6 +7,8 @@
  * @module
  */
 import { S3Client } from "@aws-sdk/client-s3";
+import { Hash } from "@smithy/hash-node";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { type Pair, spawnPair } from "../mirror/pair.ts";
 
 /** The credentials every S3 test pair takes. */
@@ -27,6 +29,32 @@ export function sdkClient(
     credentials: { accessKeyId: creds.accessKey, secretAccessKey: creds.secretKey },
     maxAttempts: 1,
   });
+}
+
+/** Signs a raw request with the SDK's signer (the payload hash as given in x-amz-content-sha256). */
+export async function signed(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+): Promise<Headers> {
+  const u = new URL(url);
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: CREDS.accessKey, secretAccessKey: CREDS.secretKey },
+    region: "us-east-1",
+    service: "s3",
+    sha256: Hash.bind(null, "sha256"),
+    uriEscapePath: false,
+  });
+  const req = await signer.sign({
+    method,
+    protocol: u.protocol,
+    hostname: u.hostname,
+    port: Number(u.port),
+    path: u.pathname,
+    query: Object.fromEntries(u.searchParams),
+    headers: { host: u.host, ...headers },
+  });
+  return new Headers(req.headers as Record<string, string>);
 }
 
 /** The S3 flags of a test appliance. */

@@ -28,12 +28,10 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { Hash } from "@smithy/hash-node";
-import { SignatureV4 } from "@smithy/signature-v4";
 import { chunkSignature, sha256Hex } from "../../src/s3/sigv4.ts";
 import { adminCp, call } from "../mirror/pair.ts";
 import { withTempDir } from "../support/appliance.ts";
-import { CREDS, sdkClient, spawnS3Pair } from "./helpers.ts";
+import { CREDS, sdkClient, signed, spawnS3Pair } from "./helpers.ts";
 import { signingKey } from "./signing-key.ts";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
@@ -68,32 +66,6 @@ async function failure(p: Promise<unknown>): Promise<{ code: string; status: num
     throw e;
   }
   throw new Error("the call succeeded");
-}
-
-/** Signs a raw request with the SDK's signer (the payload hash as given in x-amz-content-sha256). */
-async function signed(
-  url: string,
-  method: string,
-  headers: Record<string, string>,
-): Promise<Headers> {
-  const u = new URL(url);
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: CREDS.accessKey, secretAccessKey: CREDS.secretKey },
-    region: "us-east-1",
-    service: "s3",
-    sha256: Hash.bind(null, "sha256"),
-    uriEscapePath: false,
-  });
-  const req = await signer.sign({
-    method,
-    protocol: u.protocol,
-    hostname: u.hostname,
-    port: Number(u.port),
-    path: u.pathname,
-    query: Object.fromEntries(u.searchParams),
-    headers: { host: u.host, ...headers },
-  });
-  return new Headers(req.headers as Record<string, string>);
 }
 
 Deno.test("s3 sdk: multipart, presign, listings, copy, batch delete, checks, destination", async (t) => {
