@@ -39,10 +39,12 @@ import {
   readExactly,
   readRequest,
   StreamError,
+  type StreamMessage,
   type StreamReader,
   writeAll,
 } from "../protocol/log-stream/mod.ts";
 import { errorMessage } from "../errors/mod.ts";
+import { RECEIVE_MS_HEADER } from "../protocol/link-compress/mod.ts";
 import { deadline } from "../runtime/clock.ts";
 import { listenError } from "../http/serve.ts";
 import { type Logger, rootLogger } from "../logging/mod.ts";
@@ -165,7 +167,7 @@ export class LogStreamServer {
         timed.idle = reader.buffered === 0;
         const message = await readRequest(reader);
         if (message === null) break;
-        const answer = await this.#answer(message.line, message.headers, message.body, info);
+        const answer = await this.#answer(message, info);
         await writeAll(conn, answer);
       }
       this.#log.info("log_stream.closed", { peer });
@@ -206,9 +208,7 @@ export class LogStreamServer {
   }
 
   async #answer(
-    line: string,
-    headers: Headers,
-    body: Uint8Array,
+    { line, headers, body, receiveMs }: StreamMessage,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ): Promise<Uint8Array> {
     if (line !== `POST ${LOG_PATH}`) {
@@ -236,9 +236,12 @@ export class LogStreamServer {
       body: ReadableStream.from([body]),
     });
     const response = await this.#opts.handler(request, info);
+    const answerHeaders = new Headers(response.headers);
+    // How long the link took to carry the request: the source's level policy measures by it.
+    answerHeaders.set(RECEIVE_MS_HEADER, receiveMs!.toFixed(2));
     return encodeAnswer(
       response.status,
-      response.headers,
+      answerHeaders,
       new Uint8Array(await response.arrayBuffer()),
     );
   }

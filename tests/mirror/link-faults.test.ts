@@ -32,19 +32,8 @@ import {
   syncedThen,
   wireOf,
   withProxiedPair,
+  wordText,
 } from "./proxied-pair.ts";
-
-/** About `size` bytes of text: random words, which zstd compresses a few times, not to nothing. */
-function wordText(rng: Prng, size: number): Uint8Array {
-  const words = Array.from({ length: 256 }, () => rng.int(2 ** 40).toString(36));
-  const out: string[] = [];
-  for (let n = 0; n < size;) {
-    const w = words[rng.int(words.length)];
-    out.push(w);
-    n += w.length + 1;
-  }
-  return new TextEncoder().encode(out.join(" "));
-}
 
 /** Why the source lost its link each time (`mirror.lost` causes). */
 function lostCauses(src: ApplianceProcess): string[] {

@@ -202,3 +202,15 @@ export async function resyncFromOldCopy(
   assert.equal(after.status, 201, after.text);
   return changed;
 }
+
+/** About `size` bytes of text: random words, which zstd compresses a few times, not to nothing. */
+export function wordText(rng: Prng, size: number): Uint8Array {
+  const words = Array.from({ length: 256 }, () => rng.int(2 ** 40).toString(36));
+  const out: string[] = [];
+  for (let n = 0; n < size;) {
+    const w = words[rng.int(words.length)];
+    out.push(w);
+    n += w.length + 1;
+  }
+  return new TextEncoder().encode(out.join(" "));
+}

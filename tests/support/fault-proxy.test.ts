@@ -159,3 +159,33 @@ Deno.test("fault proxy: a delay holds every chunk back", () =>
       conn.close();
     }
   }));
+
+Deno.test("fault proxy: a bandwidth bound paces what goes up", () =>
+  withProxy(async (proxy) => {
+    proxy.upBytesPerSecond = 512 << 10;
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
+    try {
+      const bytes = new Uint8Array(256 << 10).map((_, i) => i % 251);
+      const got = new Uint8Array(bytes.length);
+      const started = performance.now();
+      // Written and read back at once: the echo may wait for its reader.
+      await Promise.all([
+        (async () => {
+          for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+        })(),
+        (async () => {
+          for (let at = 0; at < got.length;) {
+            const n = await conn.read(got.subarray(at));
+            if (n === null) throw new Error(`the echo ended after ${at} bytes`);
+            at += n;
+          }
+        })(),
+      ]);
+      const took = performance.now() - started;
+      assert.deepEqual(got, bytes);
+      // 256 KiB at 512 KiB/s: half a second, less the first chunk, which goes at once.
+      assert.ok(took >= 350, `256 KiB went up in ${took.toFixed(0)} ms`);
+    } finally {
+      conn.close();
+    }
+  }));

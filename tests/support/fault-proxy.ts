@@ -13,6 +13,7 @@
  * import { FaultProxy } from "./fault-proxy.ts";
  * const proxy = await FaultProxy.start(8081);
  * proxy.delayMs = 50; // every chunk, both ways
+ * proxy.upBytesPerSecond = 4 << 20; // a 4 MiB/s link towards the target
  * proxy.mode = "blackhole"; // new and open connections stall silently
  * proxy.cut(); // and every open connection is closed
  * proxy.mode = "pass";
@@ -49,6 +50,10 @@ export class FaultProxy {
   readonly #listeners: Deno.Listener[] = [];
   /** Added before each chunk is forwarded, both ways (ms). */
   delayMs = 0;
+  /** Bandwidth of the way `up` (bytes a second, all connections together); 0: unbounded. */
+  upBytesPerSecond = 0;
+  /** When the bandwidth bound lets the next chunk go up (performance.now() ms). */
+  #upFreeAt = 0;
   mode: ProxyMode = "pass";
   /** Bytes forwarded each way, and connections accepted. */
   readonly stats = { connections: 0, up: 0, down: 0, corrupted: 0 };
@@ -157,6 +162,13 @@ export class FaultProxy {
       if (n === null || link.closed) break;
       if (this.mode === "blackhole" || to === null) continue;
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+      if (dir === "up" && this.upBytesPerSecond > 0) {
+        // The chunk leaves once the link has carried the ones before it.
+        const now = performance.now();
+        const start = Math.max(now, this.#upFreeAt);
+        this.#upFreeAt = start + (n * 1000) / this.upBytesPerSecond;
+        if (this.#upFreeAt > now) await new Promise((r) => setTimeout(r, this.#upFreeAt - now));
+      }
       if (link.closed) break;
       const chunk = buf.subarray(0, n);
       this.#maybeCorrupt(chunk, dir);

@@ -29,6 +29,7 @@ import {
   type EncodedBody,
   LinkEncoder,
   LONG_WINDOW_LOG,
+  RECEIVE_MS_HEADER,
   WINDOW_LOG,
 } from "../../protocol/link-compress/mod.ts";
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
@@ -183,6 +184,7 @@ export class HttpReplicaClient implements ReplicaClient {
 
   async sendFrames(frames: Uint8Array, opts: { repeats?: boolean } = {}): Promise<number> {
     const encoded = await this.#encoder.stream(frames, opts.repeats === true && this.#longWindow);
+    this.#wire.linkLevel = this.#encoder.level;
     this.#wire.logBytes += encoded.body.length;
     this.#wire.logBytesRaw += frames.length;
     try {
@@ -190,7 +192,13 @@ export class HttpReplicaClient implements ReplicaClient {
         "/v1/repl/log",
         octets(encoded),
         encoded.body.length,
-        async (res) => (await json<{ lastLsn: number }>(res)).lastLsn,
+        async (res) => {
+          const lastLsn = (await json<{ lastLsn: number }>(res)).lastLsn;
+          // The log stream's answers say how long the body took to arrive: the link's speed.
+          const ms = res.headers.get(RECEIVE_MS_HEADER);
+          if (ms !== null) this.#encoder.linkTimed(encoded.body.length, Number(ms));
+          return lastLsn;
+        },
         await this.#streamForBatch(),
       );
     } catch (e) {

@@ -24,6 +24,8 @@ export interface WireStats {
   logFrames: number;
   /** Log batches that went on the log stream (src/protocol/log-stream), not as HTTP requests. */
   logStreamBatches: number;
+  /** The zstd level log batches are compressed at now (the source's; 1 until it changes). */
+  linkLevel: number;
   /** Pieces of log payloads forwarded as references (a record's bytes or a CP block), not bytes. */
   logRefBlocks: number;
   /** Log bytes those references saved: whole frames' length minus their reference frames'. */
@@ -54,6 +56,7 @@ export function newWireStats(): WireStats {
     logBytesRaw: 0,
     logFrames: 0,
     logStreamBatches: 0,
+    linkLevel: 1,
     logRefBlocks: 0,
     logRefBytes: 0,
     cpSyncBytes: 0,

@@ -9,6 +9,7 @@
  * @module
  */
 import { type Random, systemRandom } from "../../runtime/random.ts";
+import { type Level, LevelPolicy } from "./level.ts";
 import { Probe } from "./probe.ts";
 import { ZstdContext, ZstdFlush } from "./zstd.ts";
 
@@ -19,7 +20,11 @@ import { ZstdContext, ZstdFlush } from "./zstd.ts";
 const REPEATS_RATIO = 0.9;
 import { LINK_HEADER, RAW_LENGTH_HEADER, SEQ_HEADER } from "./headers.ts";
 
-/** The level: 1 always (about 360 MiB/s on real files, ratio 0.47; see docs/internals.md). */
+/**
+ * The level of CP sync parts and of batches that repeat themselves: 1 (about
+ * 360 MiB/s on real files, ratio 0.47; see docs/internals.md). Log batches
+ * take the level {@link LevelPolicy} picks for the link.
+ */
 export const LEVEL = 1;
 
 /** A request body as it goes on the wire, and the headers that say how to read it. */
@@ -50,11 +55,30 @@ export class LinkEncoder {
   /** The long-window compressor of log batches that repeat themselves, made at first use. */
   #repeats: ZstdContext | null = null;
   #stream: ZstdContext | null = null;
+  /** The level of {@link LinkEncoder.#stream}. */
+  #streamLevel: Level = 1;
+  readonly #policy = new LevelPolicy();
+  readonly #now: () => number;
   #epoch = "";
   #seq = 0;
 
-  constructor(opts: { random?: Random } = {}) {
+  /** @param opts `now`: a monotonic clock in ms (the level policy's dwell and timings). */
+  constructor(opts: { random?: Random; now?: () => number } = {}) {
     this.#random = opts.random ?? systemRandom;
+    this.#now = opts.now ?? (() => performance.now());
+  }
+
+  /** The zstd level log batches are compressed at (the epoch's; the policy's next). */
+  get level(): Level {
+    return this.#stream ? this.#streamLevel : this.#policy.level;
+  }
+
+  /**
+   * The destination took `ms` to receive a log body of `wireBytes` bytes (it
+   * says so on its answer): what the level policy knows of the link.
+   */
+  linkTimed(wireBytes: number, ms: number): void {
+    this.#policy.received(wireBytes, ms);
   }
 
   /** The current epoch's id ("" before the first compressed request). */
@@ -82,18 +106,25 @@ export class LinkEncoder {
       if (body.length <= raw.length * REPEATS_RATIO) return frame(body, raw.length);
     }
     if (!await this.#probe.worthCompressing(raw)) return identity(raw);
+    // A new level needs a new context: the epoch restarts with it.
+    const level = this.#policy.decide(this.#now());
+    if (this.#stream !== null && level !== this.#streamLevel) this.restart();
     if (this.#stream === null) {
-      this.#stream = ZstdContext.compressor(LEVEL);
+      this.#stream = ZstdContext.compressor(level);
+      this.#streamLevel = level;
       this.#epoch = this.#random.fill(new Uint8Array(8)).toHex();
       this.#seq = 0;
     }
     // Taken before the await: a restart meanwhile (a handshake) must not renumber this request.
     const epoch = this.#epoch;
     const seq = this.#seq++;
+    const started = this.#now();
     const body = await this.#stream.process(raw, ZstdFlush.stream).catch((e) => {
       this.restart();
       throw e;
     });
+    const done = this.#now();
+    this.#policy.compressed(level, raw.length, body.length, done - started, done);
     return {
       body: body as Uint8Array<ArrayBuffer>,
       headers: {

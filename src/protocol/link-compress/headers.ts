@@ -14,3 +14,9 @@ export const SEQ_HEADER = "Refsync-Seq";
  * announced length catches it, and bounds what the decoder may produce.
  */
 export const RAW_LENGTH_HEADER = "Refsync-Raw-Length";
+/**
+ * On the destination's answer to a log batch of the log stream: the ms it
+ * spent receiving the request (from its first bytes to its last), which is
+ * how the source's level policy measures the link (./level.ts).
+ */
+export const RECEIVE_MS_HEADER = "Refsync-Receive-Ms";

@@ -19,7 +19,8 @@
  *
  * @module
  */
-export { LINK_HEADER, RAW_LENGTH_HEADER, SEQ_HEADER } from "./headers.ts";
+export { LINK_HEADER, RAW_LENGTH_HEADER, RECEIVE_MS_HEADER, SEQ_HEADER } from "./headers.ts";
+export { type Level, LevelPolicy, LEVELS } from "./level.ts";
 export { type EncodedBody, LEVEL, LinkEncoder } from "./encoder.ts";
 export { type DecodeOptions, LinkDecoder } from "./decoder.ts";
 export { PROBE_MIN_BYTES, RAW_RATIO } from "./probe.ts";

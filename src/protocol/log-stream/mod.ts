@@ -176,6 +176,8 @@ export interface StreamMessage {
   line: string;
   headers: Headers;
   body: Uint8Array;
+  /** A request's: ms from its first bytes to its last (what the link took to carry it). */
+  receiveMs?: number;
 }
 
 /** The bytes of a request's head and length fields (the body follows as it is). */
@@ -206,12 +208,15 @@ export function encodeAnswer(status: number, headers: Headers, body: Uint8Array)
 export async function readRequest(r: StreamReader): Promise<StreamMessage | null> {
   const first = await readExactly(r, 4, true);
   if (first === null) return null;
+  const started = performance.now();
   const head = await readHead(r, u32(first));
   const nl = head.indexOf("\n");
+  const body = await readBody(r, MAX_REQUEST_BODY);
   return {
     line: head.slice(0, nl),
     headers: parseHeaders(head.slice(nl + 1)),
-    ...await readBody(r, MAX_REQUEST_BODY),
+    ...body,
+    receiveMs: performance.now() - started,
   };
 }
 

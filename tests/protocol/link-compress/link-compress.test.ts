@@ -275,3 +275,40 @@ Deno.test("link compression: a batch that repeats itself megabytes apart goes as
     enc.close();
   }
 });
+
+Deno.test("link compression: a slow link raises the level; the change opens a new epoch, all decodes", async () => {
+  const rng = new Prng(21);
+  let now = 0;
+  const enc = new LinkEncoder({ random: new Prng(2), now: () => now });
+  const dec = new LinkDecoder();
+  try {
+    const epochs: string[] = [];
+    const levels: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const lines: Uint8Array[] = [];
+      for (let n = 0, size = 0; size < 256 << 10; n++) {
+        lines.push(logLine(rng, i * 10_000 + n));
+        size += lines[lines.length - 1].length;
+      }
+      const batch = new Uint8Array(await new Blob(lines as BlobPart[]).arrayBuffer());
+      const e = await enc.stream(batch);
+      assert.equal(e.headers["Content-Encoding"], "zstd");
+      assert.deepEqual(await decode(dec, e), batch, `batch ${i}`);
+      if (epochs[epochs.length - 1] !== e.headers[LINK_HEADER]) epochs.push(e.headers[LINK_HEADER]);
+      levels.push(enc.level);
+      // The destination took 1 s per MiB to receive it: a 1 MiB/s link. A second passes a batch.
+      enc.linkTimed(
+        Math.max(e.body.length, 64 << 10),
+        (Math.max(e.body.length, 64 << 10) / (1 << 20)) * 1000,
+      );
+      now += 1000;
+    }
+    assert.equal(levels[0], 1);
+    assert.equal(levels[levels.length - 1], 6, `levels ${levels}`);
+    assert.ok(levels.includes(3), `levels ${levels}`);
+    // One epoch per level: each change started the stream over, and the decoder followed.
+    assert.equal(epochs.length, 3, `epochs ${epochs}`);
+  } finally {
+    enc.close();
+  }
+});
