@@ -98,6 +98,7 @@ export const FIGURES: Figure[] = [
     format: percent,
     compare: false,
   },
+  { label: "link zstd level (at the end)", get: (r) => r.linkLevel, format: int, compare: false },
   {
     label: "CP sync / client",
     get: (r) => r.ratios.cpSyncToClient,

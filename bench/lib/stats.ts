@@ -22,7 +22,7 @@ export type CpBlocks = CpBlockCounts;
  */
 export type Wire =
   & Pick<WireStats, "logBytes" | "cpSyncBytes" | "cpBlocks">
-  & Partial<Pick<WireStats, "logBytesRaw" | "cpSyncBytesRaw" | "logRefBytes">>;
+  & Partial<Pick<WireStats, "logBytesRaw" | "cpSyncBytesRaw" | "logRefBytes" | "linkLevel">>;
 
 /** Counters read at one instant. */
 export interface Snapshot {
@@ -86,6 +86,8 @@ export interface RunResult {
    * count raw bytes. Dedup's is null until the appliance counts it.
    */
   savings: { compressionShare: number | null; dedupShare: number | null };
+  /** The zstd level of the link at the end of the run (it follows the link); null: not counted. */
+  linkLevel: number | null;
   /** Client bytes per second of the load phase (acknowledged writes). */
   throughputMiBs: number | null;
   /** Client bytes per second until the final CP committed on both sides. */
@@ -237,6 +239,7 @@ export function runResult(m: RunMeasurement): RunResult {
       compressionShare: compressionShare(m, client),
       dedupShare: dedupShare(m, client),
     },
+    linkLevel: m.mode === "local" ? null : after.wire.linkLevel ?? null,
     throughputMiBs: round(ratio(client / MiB, loadSeconds), 2),
     committedThroughputMiBs: round(ratio(client / MiB, totalSeconds), 2),
     latencyMs: {

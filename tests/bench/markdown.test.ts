@@ -34,6 +34,7 @@ function run(
     },
     ratios: { wireToClient: mode === "local" ? null : 1.01, cpSyncToClient: null },
     savings: { compressionShare: null, dedupShare: null },
+    linkLevel: null,
     throughputMiBs: throughput,
     committedThroughputMiBs: throughput,
     latencyMs: { p50: 1, p99, max: p99 },
