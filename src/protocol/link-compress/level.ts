@@ -13,8 +13,10 @@
  * link takes that much longer than compressing, the next down when
  * compressing does. The bandwidth is what the destination measures: how long
  * it spent receiving each body (`Refsync-Receive-Ms` on its answer), over
- * bodies large enough to time. Measurements older than {@link STALE_MS} are
- * taken again (the data and the link change).
+ * bodies large enough to time; the best of the last {@link BANDWIDTH_SAMPLES}
+ * (as BBR estimates a path's bandwidth), since a busy CPU on either side only
+ * ever makes a body arrive slower than the link could carry it. Measurements
+ * older than {@link STALE_MS} are taken again (the data and the link change).
  *
  * Never below level 1: an edge site pays for the bytes on its link, so a fast
  * link keeps the cheapest compression, not none (what does not compress goes
@@ -49,6 +51,8 @@ export const EXPLORE = 2;
 export const MIN_GAIN = 0.05;
 /** Bodies smaller than this are not timed for the bandwidth (latency and buffers dominate). */
 export const MIN_TIMED_BYTES = 64 << 10;
+/** Timed bodies the bandwidth is the best of. */
+export const BANDWIDTH_SAMPLES = 16;
 /** Weight of a new sample in the running means. */
 const ALPHA = 0.2;
 
@@ -65,8 +69,8 @@ interface Measured {
 export class LevelPolicy {
   #level: Level = 1;
   readonly #measured = new Map<Level, Measured>();
-  /** Wire bytes per ms the destination received at, or null before a timed body. */
-  #bandwidth: number | null = null;
+  /** Wire bytes per ms of the last timed bodies, oldest first. */
+  readonly #rates: number[] = [];
   #changedAt = 0;
 
   /** The level in use. */
@@ -76,7 +80,7 @@ export class LevelPolicy {
 
   /** Link bandwidth as measured (bytes per ms; Infinity: too fast to time), null before. */
   get bandwidth(): number | null {
-    return this.#bandwidth;
+    return this.#rates.length === 0 ? null : Math.max(...this.#rates);
   }
 
   /** A batch of `raw` bytes compressed at `level` to `wire` bytes in `ms`, at time `at`. */
@@ -101,16 +105,13 @@ export class LevelPolicy {
   received(wire: number, ms: number): void {
     if (wire < MIN_TIMED_BYTES || !(ms >= 0)) return;
     // Received within a millisecond: faster than can be timed, so the link costs nothing here.
-    const sample = ms < 1 ? Infinity : wire / ms;
-    const b = this.#bandwidth;
-    this.#bandwidth = b === null || !Number.isFinite(b) || !Number.isFinite(sample)
-      ? sample
-      : b + ALPHA * (sample - b);
+    this.#rates.push(ms < 1 ? Infinity : wire / ms);
+    if (this.#rates.length > BANDWIDTH_SAMPLES) this.#rates.shift();
   }
 
   /** The level for the next batch at time `nowMs` (monotonic); see the module documentation. */
   decide(nowMs: number): Level {
-    const bandwidth = this.#bandwidth;
+    const bandwidth = this.bandwidth;
     if (nowMs - this.#changedAt < DWELL_MS || bandwidth === null) return this.#level;
     const fresh = (level: Level) => {
       const m = this.#measured.get(level);

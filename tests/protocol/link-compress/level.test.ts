@@ -95,3 +95,14 @@ Deno.test("level policy: at most one change per dwell, and none before the link 
   assert.equal(policy.decide(2 * DWELL_MS - 1), 3, "within the dwell after a change");
   assert.equal(policy.decide(2 * DWELL_MS), 6);
 });
+
+Deno.test("level policy: bodies slowed by a busy CPU now and then do not make a fast link slow", () => {
+  const policy = new LevelPolicy();
+  for (let t = 0; t < 60_000; t += 250) {
+    assert.equal(policy.decide(t), 1, `at ${t} ms`);
+    policy.compressed(1, 2 * MiB, MiB, 8, t);
+    // Most bodies arrive at 1 GiB/s; every third one waits 100 ms for a scheduler.
+    policy.received(MiB, t % 750 === 0 ? 100 : 1);
+  }
+  assert.equal(policy.bandwidth, MiB);
+});
