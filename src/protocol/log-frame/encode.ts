@@ -39,22 +39,6 @@ export function framePayload(keyLength: number, length: number): Uint8Array {
   return new Uint8Array(buffer, HEADER_SIZE + keyLength, length);
 }
 
-/**
- * A read that moves buffers (a BYOB read transfers its view's ArrayBuffer)
- * moved a {@link framePayload} buffer `from` into `to`: `to` is that payload's
- * frame now, still built around without a copy. Other buffers are ignored.
- *
- * @example
- * ```ts
- * const payload = framePayload(1, 5);
- * const to = payload.buffer.transfer();
- * framePayloadMoved(payload.buffer, to);
- * ```
- */
-export function framePayloadMoved(from: ArrayBufferLike, to: ArrayBufferLike): void {
-  if (unencoded.delete(from)) unencoded.add(to);
-}
-
 /** The result of {@link encodeFrame}. */
 export interface EncodedFrame {
   /** The whole frame: header, key, payload. */

@@ -25,7 +25,7 @@
 export * from "./constants.ts";
 export { FrameError } from "./error.ts";
 export type { Frame, FrameFields, FrameHeader } from "./types.ts";
-export { type EncodedFrame, encodeFrame, framePayload, framePayloadMoved } from "./encode.ts";
+export { type EncodedFrame, encodeFrame, framePayload } from "./encode.ts";
 export {
   checkPrefix,
   decodeFrame,

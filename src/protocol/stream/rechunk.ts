@@ -21,10 +21,8 @@ import { errorMessage, RefsyncError } from "../../errors/mod.ts";
  * there is one, else grown from 64 KiB, so a 4 KiB PUT never allocates and
  * zeroes a whole record's worth. Every piece is a fresh buffer from `alloc`,
  * never reused, so the consumer may keep it: the store has `alloc` place each
- * piece where its log frame's payload goes. A byte stream (a request body) is
- * read into that buffer in place (BYOB), so its bytes are not copied at all;
- * such a read moves the buffer (the old ArrayBuffer is detached) and `moved`
- * is told. Another stream's chunks are copied into it once.
+ * piece where its log frame's payload goes, and the bytes are copied once, from
+ * the body's chunk into the frame.
  *
  * @example
  * ```ts
@@ -42,7 +40,6 @@ export async function* rechunk(
   size: number,
   expected: number | undefined,
   alloc: (length: number) => Uint8Array = (n) => new Uint8Array(n),
-  moved: (from: ArrayBufferLike, to: ArrayBufferLike) => void = () => {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
   if (!body) return;
   let remaining = expected;
@@ -50,89 +47,28 @@ export async function* rechunk(
     remaining === undefined ? Math.min(size, 64 << 10) : Math.min(size, Math.max(remaining, 1));
   let buf = alloc(capacity());
   let fill = 0;
-  /** Makes room in `buf`: a full one is yielded (or grown, while the length is unknown). */
-  const room = function* () {
-    if (fill < buf.length) return;
-    if (buf.length < size && remaining === undefined) {
-      const grown = alloc(Math.min(size, buf.length * 2));
-      grown.set(buf);
-      buf = grown;
-    } else {
-      yield buf;
-      if (remaining !== undefined) remaining = Math.max(0, remaining - buf.length);
-      buf = alloc(capacity());
-      fill = 0;
-    }
-  };
-  const byob = byobReader(body);
-  if (byob) {
-    try {
-      while (true) {
-        yield* room();
-        const { buffer: from, byteOffset, length } = buf;
-        const next = await readInto(byob, buf.subarray(fill));
-        // The read moved buf's memory into next's buffer (buf reads as empty now).
-        buf = new Uint8Array(next.buffer, byteOffset, length);
-        moved(from, buf.buffer);
-        if (next.length === 0) break;
-        fill += next.length;
+  for await (const chunk of readBody(body)) {
+    let off = 0;
+    while (off < chunk.length) {
+      if (fill === buf.length) {
+        if (buf.length < size && remaining === undefined) {
+          const grown = alloc(Math.min(size, buf.length * 2));
+          grown.set(buf);
+          buf = grown;
+        } else {
+          yield buf;
+          if (remaining !== undefined) remaining = Math.max(0, remaining - buf.length);
+          buf = alloc(capacity());
+          fill = 0;
+        }
       }
-    } finally {
-      // Stopped early (a limit, a bad range): cancel the rest of the body.
-      await byob.cancel().catch(() => {});
-    }
-  } else {
-    for await (const chunk of readBody(body)) {
-      let off = 0;
-      while (off < chunk.length) {
-        yield* room();
-        const n = Math.min(buf.length - fill, chunk.length - off);
-        buf.set(chunk.subarray(off, off + n), fill);
-        fill += n;
-        off += n;
-      }
+      const n = Math.min(buf.length - fill, chunk.length - off);
+      buf.set(chunk.subarray(off, off + n), fill);
+      fill += n;
+      off += n;
     }
   }
   if (fill > 0) yield buf.subarray(0, fill);
-}
-
-/**
- * A BYOB reader of `body` when it is a byte stream (Deno's request bodies
- * are), else null: a stream of chunks (e.g. a decoded S3 body) is read chunk
- * by chunk.
- *
- * @example
- * ```ts
- * byobReader(ReadableStream.from([new Uint8Array(1)])); // null
- * ```
- */
-export function byobReader(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | null {
-  try {
-    return body.getReader({ mode: "byob" });
-  } catch {
-    return null; // TypeError: not a byte stream
-  }
-}
-
-/**
- * Reads into `view` (a BYOB read: it moves the view's buffer); the bytes read
- * as a view of the moved buffer, empty at the end. Errors as {@link readBody}.
- */
-async function readInto(
-  reader: ReadableStreamBYOBReader,
-  view: Uint8Array,
-): Promise<Uint8Array<ArrayBuffer>> {
-  let next: ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
-  try {
-    next = await reader.read(view as Uint8Array<ArrayBuffer>);
-  } catch (e) {
-    if (e instanceof RefsyncError) throw e;
-    throw new RefsyncError("bad_request", `the request body ended early: ${errorMessage(e)}`);
-  }
-  if (next.value === undefined) {
-    throw new RefsyncError("bad_request", "the request body was cancelled");
-  }
-  return next.value;
 }
 
 /**

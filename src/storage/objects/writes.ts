@@ -18,7 +18,7 @@ import { concatBytes } from "../../bytes/mod.ts";
 import type { Clock } from "../../runtime/clock.ts";
 import { errorMessage, isError, RefsyncError } from "../../errors/mod.ts";
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
-import { Flag, framePayload, framePayloadMoved, Op } from "../../protocol/log-frame/mod.ts";
+import { Flag, framePayload, Op } from "../../protocol/log-frame/mod.ts";
 import { rechunk } from "../../protocol/stream/rechunk.ts";
 import type { Appended, AppendFields, NvLog } from "../log/mod.ts";
 import type { CpLifecycle } from "./cp-lifecycle.ts";
@@ -99,13 +99,12 @@ export class ObjectWrites {
     };
     // A whole PUT's ETag, from the block digests its frames hash anyway (./etag.ts).
     const etagHasher = opts.replace ? new EtagHasher() : null;
-    // Each piece is read into the frame that will log it: a request body is not copied.
+    // Each piece is read into the frame that will log it: the body is copied once.
     const pieces = rechunk(
       body,
       RECORD_PAYLOAD_BYTES,
       opts.length,
       (n) => framePayload(keyBytes.length, n),
-      framePayloadMoved,
     );
     let piece = await pieces.next();
     let offset = opts.offset;
