@@ -18,28 +18,6 @@ export function blake3Hex(data: Uint8Array): string {
   return (hash(data) as { toString(enc: string): string }).toString("hex");
 }
 
-/** Incremental BLAKE3-256 (for bodies too large to hold). */
-export class StreamingBlake3 {
-  #h = createHash();
-  #bytes = 0;
-
-  /** Feeds `chunk`. */
-  update(chunk: Uint8Array): void {
-    this.#h.update(chunk);
-    this.#bytes += chunk.length;
-  }
-
-  /** Bytes fed so far. */
-  get bytes(): number {
-    return this.#bytes;
-  }
-
-  /** Lower-case hex digest of everything fed. */
-  hex(): string {
-    return this.#h.digest("hex");
-  }
-}
-
 const BLOCK = 4096;
 const ETAG_DOMAIN = new TextEncoder().encode("refsync-etag-1");
 

@@ -78,25 +78,21 @@ export class EtagHasher {
   /** Feeds bytes: their full blocks are hashed here, a last partial block kept for later. */
   update(bytes: Uint8Array): void {
     assert(!this.#done, "EtagHasher: fed after digest()");
+    this.#size += bytes.length;
     let pos = 0;
     if (this.#partLen > 0) {
       pos = Math.min(BLOCK_SIZE - this.#partLen, bytes.length);
       this.#part.set(bytes.subarray(0, pos), this.#partLen);
       this.#partLen += pos;
-      if (this.#partLen < BLOCK_SIZE) {
-        this.#size += pos;
-        return;
-      }
+      if (this.#partLen < BLOCK_SIZE) return;
+      this.#h.update(hashBlocks(this.#part));
       this.#partLen = 0;
-      this.#size += pos - BLOCK_SIZE; // blocks() counts the whole block
-      this.blocks(hashBlocks(this.#part));
     }
     const whole = bytes.length - pos - (bytes.length - pos) % BLOCK_SIZE;
-    if (whole > 0) this.blocks(hashBlocks(bytes.subarray(pos, pos + whole)));
+    if (whole > 0) this.#h.update(hashBlocks(bytes.subarray(pos, pos + whole)));
     const rest = bytes.subarray(pos + whole);
     this.#part.set(rest, 0);
     this.#partLen = rest.length;
-    this.#size += rest.length;
   }
 
   /** The ETag (32 bytes). Ends the hasher: nothing may be fed after it. */

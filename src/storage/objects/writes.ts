@@ -14,10 +14,9 @@
  *
  * @module
  */
-import { concatBytes } from "../../bytes/mod.ts";
+import { BLOCK_SIZE, concatBytes } from "../../bytes/mod.ts";
 import type { Clock } from "../../runtime/clock.ts";
 import { errorMessage, isError, RefsyncError } from "../../errors/mod.ts";
-import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { Flag, framePayload, Op } from "../../protocol/log-frame/mod.ts";
 import { rechunk } from "../../protocol/stream/rechunk.ts";
 import type { Appended, AppendFields, NvLog } from "../log/mod.ts";
@@ -113,6 +112,8 @@ export class ObjectWrites {
     let stagedBytes = 0;
     const pending: Promise<boolean>[] = [];
     let lastLsn = 0;
+    /** The ETag of a whole PUT, once its last record is logged. */
+    let etag: Uint8Array | null = null;
     /** Every record so far was held by an in-sync mirror. */
     let mirrored = true;
     try {
@@ -172,7 +173,7 @@ export class ObjectWrites {
         offset += data.length;
         lastLsn = appended.lsn;
         if (single) {
-          const etag = etagHasher?.digest() ?? null;
+          etag = etagHasher?.digest() ?? null;
           layers.applyWrite(
             key,
             keyBytes,
@@ -194,7 +195,6 @@ export class ObjectWrites {
         piece = next;
       }
       const size = offset;
-      let etag: Uint8Array | null = null;
       if (txn !== 0) {
         etag = etagHasher?.digest() ?? null;
         const meta = opts.meta?.() ?? null;
@@ -219,8 +219,6 @@ export class ObjectWrites {
         layers.stagedBytes -= stagedBytes;
         stagedBytes = 0;
         layers.applyWrite(key, keyBytes, opts.replace, size, staged, etag, meta, mtime, lastLsn);
-      } else if (etagHasher) {
-        etag = layers.active.get(key)?.etag ?? null;
       }
       // The size this write left, read now: a CP may freeze the active layer while we wait.
       const newSize = opts.replace ? size : (layers.active.get(key)?.size ?? size);
