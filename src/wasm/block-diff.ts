@@ -2,7 +2,7 @@
  * Loads the block-diff wasm module (built by `deno task build:wasm`) and types its exports.
  *
  * The module is compiled once; each role (the shared hasher, each {@link BlockHasher}, each
- * {@link BlockIndex}) gets its own instance and therefore its own linear memory, so no role
+ * {@link BlockIndex}, each anchor finder) gets its own instance and therefore its own linear memory, so no role
  * can move or overwrite another's regions.
  *
  * @module
@@ -51,6 +51,11 @@ export interface BlockDiffExports {
   diffOut(): number;
   diffBlocks(): number;
   isZeroBlock(ptr: number): number;
+  // anchors (anchors.ts)
+  anchorSetup(capacity: number, maxAnchors: number): number;
+  anchorInput(): number;
+  anchorOutput(): number;
+  anchorFind(len: number, bits: number): number;
 }
 
 async function load(): Promise<WebAssembly.WebAssemblyInstantiatedSource> {

@@ -30,3 +30,4 @@ export {
   indexSlots,
 } from "./table";
 export { diffA, diffB, diffBlocks, diffOut, isZeroBlock } from "./diff";
+export { anchorFind, anchorInput, anchorOutput, anchorSetup } from "./anchors";
