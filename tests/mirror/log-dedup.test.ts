@@ -3,8 +3,9 @@
  * uploaded again under a new key crosses the link as references (to the log
  * the destination acknowledged, then, once a CP dropped that log, to blocks
  * of its committed CP), not as its bytes; both sides end with the same digest.
- * Small objects and tails go as the first bytes of a block it holds; one
- * whose block is damaged there is asked for, never logged wrong.
+ * Small objects and tails go as the first bytes of a block it holds; a copy
+ * with bytes inserted goes as the blocks it moved; one whose block is
+ * damaged there is asked for, never logged wrong.
  */
 import assert from "node:assert/strict";
 import { adminCp, assertSameDigest, logEvents, spawnPair, statsOf } from "./pair.ts";
@@ -12,16 +13,20 @@ import { damageFileBlock } from "../support/datadir.ts";
 import { putObject } from "../support/http.ts";
 import { withTempDir } from "../support/appliance.ts";
 import { Prng } from "../../src/runtime/random.ts";
+import { concatBytes } from "../../src/bytes/mod.ts";
+import { text } from "../support/text.ts";
 
 interface LogWire {
   logBytesRaw: number;
   logRefBlocks: number;
   logRefBytes: number;
+  logShiftedBlocks: number;
 }
 
 async function logWire(p: Parameters<typeof statsOf>[0]): Promise<LogWire> {
-  const { logBytesRaw, logRefBlocks, logRefBytes } = (await statsOf(p)).wire as unknown as LogWire;
-  return { logBytesRaw, logRefBlocks, logRefBytes };
+  const { logBytesRaw, logRefBlocks, logRefBytes, logShiftedBlocks } = (await statsOf(p))
+    .wire as unknown as LogWire;
+  return { logBytesRaw, logRefBlocks, logRefBytes, logShiftedBlocks };
 }
 
 Deno.test("log dedup: a re-upload under a new key is forwarded as references", async () => {
@@ -110,6 +115,49 @@ Deno.test("log dedup: small objects and tails the destination holds are named; a
       // The CP sync rebuilds the new objects from the destination's log: equal digests.
       await adminCp(src);
       await assertSameDigest(src, dst, "after the second upload");
+    } finally {
+      await pair.stop();
+    }
+  });
+});
+
+Deno.test("log dedup: an edited copy with bytes inserted before its content goes as references where it moved; a damaged block is asked for", async () => {
+  await withTempDir("refsync-log-dedup-shift-", async (dir) => {
+    const pair = await spawnPair(dir, { sourceArgs: ["--cp-interval", "0"] });
+    try {
+      const { src, dst } = pair;
+      const original = text(21, 3 * 1024 * 1024 + 333); // four records, the last with a tail
+      assert.equal((await putObject(src.url, "docs/v1", original)).status, 201);
+      await adminCp(src);
+      await assertSameDigest(src, dst, "after the original");
+
+      // The destination's copy of one block of it is damaged: that reference must fail there.
+      damageFileBlock(`${dir}/dest`, original, 100);
+
+      const before = await logWire(src);
+      const dstBefore = await logWire(dst);
+      // A header line inserted at the top: every block of the original moves by its length.
+      const edited = concatBytes([
+        new TextEncoder().encode("// edited: one more line\n"),
+        original,
+      ]);
+      assert.equal((await putObject(src.url, "docs/v2", edited)).status, 201);
+      const after = await logWire(src);
+      // References for all of it, and again whole the record the destination asked for.
+      const sent = after.logBytesRaw - before.logBytesRaw;
+      const bound = (1 << 20) + edited.length / 50;
+      assert.ok(sent < bound, `the edited copy sent ${sent} bytes of log for ${edited.length}`);
+      const shifted = after.logShiftedBlocks - before.logShiftedBlocks;
+      assert.ok(shifted >= 760, `${shifted} of its 768 blocks named where they moved`);
+
+      const missed = logEvents(dst, "log.ref_missed");
+      assert.equal(missed.length, 1, "the record holding the damaged block was asked for");
+      const dstAfter = await logWire(dst);
+      const resolved = dstAfter.logRefBytes - dstBefore.logRefBytes;
+      assert.ok(resolved > 0 && resolved < after.logRefBytes - before.logRefBytes);
+
+      await adminCp(src);
+      await assertSameDigest(src, dst, "after the edited copy");
     } finally {
       await pair.stop();
     }

@@ -10,7 +10,10 @@
  * lesson, OpenZFS #10117). A payload's partial last block (a small object,
  * a file's tail) is found by the digest of its block as a CP stores it
  * (zero-padded): it goes as a LOG piece of that many bytes or a PREFIX of
- * the volume block. Each hint of the {@link BlockLocator} is compared
+ * the volume block. A block moved off the 4 KiB grid (an insertion or a
+ * deletion before it) is found by its content-defined anchors
+ * (./shift-index.ts) and named where it landed, as a BLOCK or LOG piece
+ * among literal bytes. Each hint of the {@link BlockLocator} is compared
  * with the bytes here first; the destination checks the rebuilt payload
  * against the digest again. A frame the destination could not rebuild comes
  * back unacknowledged (it answers `need`): it is sent whole from then on.
@@ -32,6 +35,7 @@ import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Appended, NvLog } from "../../storage/log/mod.ts";
 import type { Volume } from "../../storage/volume/volume.ts";
 import { type BlockLocation, type BlockLocator, locationOf } from "./block-locator.ts";
+import { ShiftIndex } from "./shift-index.ts";
 
 /**
  * A batch is said to repeat itself (the link compresses it with a long
@@ -42,6 +46,13 @@ const REPEATS_SHARE = 16;
 
 /** Payloads and tails smaller than this go as bytes (a reference would save next to nothing). */
 const MIN_PAYLOAD = 64;
+
+/** A place of a payload the destination holds; `shifted`: found off the 4 KiB grid. */
+interface Named {
+  at: number;
+  piece: Piece;
+  shifted?: boolean;
+}
 
 /** What the deduper needs to know of the pair, read at each batch. */
 export interface DedupView {
@@ -85,6 +96,10 @@ export class FrameDeduper {
   #whole = new Set<number>();
   /** A partial block zero-padded, as a CP writes it (hashed for the locator). */
   #padded = new Uint8Array(BLOCK_SIZE);
+  /** Anchors of forwarded blocks: where shifted content may be held. */
+  #shifts = new ShiftIndex();
+  /** Pieces of the record being encoded that were found off the 4 KiB grid. */
+  #shiftedPieces = 0;
 
   constructor(locator: BlockLocator, log: NvLog, volume: Volume, view: DedupView, wire: WireStats) {
     this.#locator = locator;
@@ -124,10 +139,12 @@ export class FrameDeduper {
     const h = r.header;
     if (h.op !== Op.WRITE || h.payloadLength < MIN_PAYLOAD || this.#whole.has(r.lsn)) return null;
     const payload = r.frame.subarray(HEADER_SIZE + h.keyLength);
+    this.#shiftedPieces = 0;
     const pieces = this.#wholePayload(r, payload) ?? this.#blocks(r, payload);
     if (pieces === null) return null;
     const ref = encodeRefFrame(r.frame, pieces);
     if (ref.length >= r.frame.length) return null;
+    this.#wire.logShiftedBlocks += this.#shiftedPieces;
     this.#wire.logRefBlocks += pieces.filter((p) => p.kind !== "bytes").length;
     this.#wire.logRefBytes += r.frame.length - ref.length;
     return ref;
@@ -146,13 +163,37 @@ export class FrameDeduper {
     return piece && [piece];
   }
 
-  /** Literal bytes around the blocks (and the tail) the destination holds; null when none. */
+  /**
+   * Literal bytes around the blocks (aligned or shifted) and the tail the
+   * destination holds; null when none.
+   */
   #blocks(r: Appended, payload: Uint8Array): Piece[] | null {
+    // Named places, by payload offset: aligned blocks in order, then shifted ones, then the tail.
+    const named: Named[] = [];
+    const n = r.blockDigests.length / 32;
+    const found = this.#locator.findBlocks(r.blockDigests);
+    for (let i = 0; i < n; i++) {
+      if (found[i] < 0) continue;
+      const where = locationOf(found[i]);
+      const at = i * BLOCK_SIZE;
+      const block = payload.subarray(at, at + BLOCK_SIZE);
+      const piece = this.#blockPiece(where, r.blockDigests.subarray(i * 32, i * 32 + 32), block);
+      if (!piece && this.#repeatsUnacked(where, r.lsn, at)) this.#repeated += BLOCK_SIZE;
+      if (piece) named.push({ at, piece });
+    }
+    const aligned = named.length;
+    if (aligned < n) this.#shifted(r, payload, named);
+    if (payload.length - n * BLOCK_SIZE >= MIN_PAYLOAD) {
+      const piece = this.#tailPiece(r.lsn, n, payload.subarray(n * BLOCK_SIZE));
+      if (piece) named.push({ at: n * BLOCK_SIZE, piece });
+    }
+    if (named.length === 0) return null;
+    if (named.length > aligned) named.sort((a, b) => a.at - b.at);
     const pieces: Piece[] = [];
     let literalFrom = 0;
-    let refs = 0;
-    const add = (at: number, piece: Piece | null) => {
-      if (piece === null) return;
+    for (const { at, piece, shifted } of named) {
+      if (at < literalFrom) continue; // overlaps a place taken before: the earlier start wins
+      if (shifted) this.#shiftedPieces++;
       if (literalFrom < at) {
         pieces.push({ kind: "bytes", bytes: payload.subarray(literalFrom, at) });
       }
@@ -164,27 +205,28 @@ export class FrameDeduper {
         last.length += piece.length; // a run of one record: one piece
       } else pieces.push(piece);
       literalFrom = at + pieceLength(piece);
-      refs++;
-    };
-    const n = r.blockDigests.length / 32;
-    const found = this.#locator.findBlocks(r.blockDigests);
-    for (let i = 0; i < n; i++) {
-      if (found[i] < 0) continue;
-      const where = locationOf(found[i]);
-      const at = i * BLOCK_SIZE;
-      const block = payload.subarray(at, at + BLOCK_SIZE);
-      const piece = this.#blockPiece(where, r.blockDigests.subarray(i * 32, i * 32 + 32), block);
-      if (!piece && this.#repeatsUnacked(where, r.lsn, at)) this.#repeated += BLOCK_SIZE;
-      add(at, piece);
     }
-    if (payload.length - n * BLOCK_SIZE >= MIN_PAYLOAD) {
-      add(n * BLOCK_SIZE, this.#tailPiece(r.lsn, n, payload.subarray(n * BLOCK_SIZE)));
-    }
-    if (refs === 0) return null;
     if (literalFrom < payload.length) {
       pieces.push({ kind: "bytes", bytes: payload.subarray(literalFrom) });
     }
     return pieces;
+  }
+
+  /**
+   * Adds to `named` the blocks held elsewhere that start off the 4 KiB grid
+   * of `payload`, then indexes its blocks for later records (after the
+   * search: a record must not name itself). A payload whose blocks were all
+   * found aligned is neither searched nor indexed (its original was).
+   */
+  #shifted(r: Appended, payload: Uint8Array, named: Named[]): void {
+    const anchors = this.#shifts.anchorsOf(payload);
+    if (anchors === null) return;
+    for (const { at, digest } of this.#shifts.candidates(payload, anchors)) {
+      const where = this.#locator.find(digest);
+      const piece = where && this.#blockPiece(where, digest, payload.subarray(at, at + BLOCK_SIZE));
+      if (piece) named.push({ at, piece, shifted: true });
+    }
+    this.#shifts.add(payload, r.blockDigests, anchors, (d) => this.#locator.find(d) !== null);
   }
 
   /**

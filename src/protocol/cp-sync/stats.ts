@@ -30,6 +30,8 @@ export interface WireStats {
   logRefBlocks: number;
   /** Log bytes those references saved: whole frames' length minus their reference frames'. */
   logRefBytes: number;
+  /** Of those pieces, blocks found off the 4 KiB grid of the payload (shifted content; source only). */
+  logShiftedBlocks: number;
   /** CP sync request body bytes as sent or received (after link compression). */
   cpSyncBytes: number;
   /** CP sync record bytes before compression. */
@@ -59,6 +61,7 @@ export function newWireStats(): WireStats {
     linkLevel: 1,
     logRefBlocks: 0,
     logRefBytes: 0,
+    logShiftedBlocks: 0,
     cpSyncBytes: 0,
     cpSyncBytesRaw: 0,
     cpBlocks: { data: 0, logRef: 0, patch: 0, copy: 0, zero: 0, diff: 0 },

@@ -9,7 +9,9 @@
  *   (they used to go as bytes until the destination committed);
  * - a tail or small payload the destination holds: a PREFIX of its volume
  *   block, or a LOG piece of that many bytes while it holds the record;
- * - a destination that does not read format 2 (`refFormat` absent) gets no PREFIX.
+ * - a destination that does not read format 2 (`refFormat` absent) gets no PREFIX;
+ * - blocks moved off the 4 KiB grid (an insertion before them) are named
+ *   where they landed, unless their held copy changed or the data looks random.
  *
  * @module
  */
@@ -26,6 +28,8 @@ import type { ObjectStore } from "../../../src/storage/objects/store.ts";
 import { Prng } from "../../../src/runtime/random.ts";
 import { advance } from "../../support/sim-time.ts";
 import { bytesStream, withTempDir } from "../../storage/helpers.ts";
+import { text } from "../../support/text.ts";
+import { concatBytes } from "../../../src/bytes/mod.ts";
 import { FakeDest, type FakeMirror, withFakeMirror } from "./fake-dest.ts";
 
 /** A {@link FakeDest} that keeps every frame and takes CP syncs, which wait while held. */
@@ -183,5 +187,46 @@ Deno.test("frame dedup: a destination whose handshake names no refFormat gets no
     assert.deepEqual(kinds(f), ["block", "block", "bytes"]);
     assertRebuilds(store, f);
     assert.deepEqual(kinds(await put("c", object.subarray(2 * BLOCK))), ["whole"]);
+  });
+});
+
+Deno.test("frame dedup: blocks moved off the 4 KiB grid are named where they landed", async () => {
+  await withMirror(2, async ({ mirror, store, put, cp }) => {
+    const object = text(8, 8 * BLOCK + 500);
+    assert.deepEqual(kinds(await put("first", object)), ["whole"]);
+    // Still in the destination's log: its record's bytes, a LOG piece per run.
+    const moved = concatBytes([text(9, 100), object]);
+    const inLog = await put("moved/1", moved);
+    assert.deepEqual(kinds(inLog), ["bytes", "log", "bytes"]);
+    assertRebuilds(store, inLog);
+    assert.equal(mirror.wire.logShiftedBlocks, 8);
+
+    // In its committed CP: a BLOCK piece each.
+    await cp();
+    const f = await put("moved/2", concatBytes([text(10, 1234), object]));
+    assert.deepEqual(kinds(f), ["bytes", ...Array(8).fill("block"), "bytes"]);
+    assertRebuilds(store, f);
+    assert.equal(mirror.wire.logShiftedBlocks, 16);
+
+    // Random content is not searched: moved, it goes whole.
+    const random = new Prng(11).fill(new Uint8Array(8 * BLOCK));
+    await put("random/1", random);
+    await cp();
+    assert.deepEqual(kinds(await put("random/2", concatBytes([text(12, 10), random]))), ["whole"]);
+    assert.equal(mirror.wire.logShiftedBlocks, 16);
+  });
+});
+
+Deno.test("frame dedup: a moved block whose held copy changed is sent as bytes", async () => {
+  await withMirror(2, async ({ mirror, put, cp }) => {
+    const object = text(13, 6 * BLOCK);
+    await put("first", object);
+    await cp();
+    // The object is replaced: its blocks are no longer live in the CP the destination holds.
+    await put("first", text(14, 6 * BLOCK));
+    await cp();
+    const f = await put("moved", concatBytes([text(15, 300), object]));
+    assert.deepEqual(kinds(f), ["whole"]);
+    assert.equal(mirror.wire.logShiftedBlocks, 0);
   });
 });

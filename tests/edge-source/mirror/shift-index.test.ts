@@ -1,0 +1,101 @@
+/**
+ * The shifted-content index: an indexed block is a candidate wherever it
+ * lands in a new payload off the 4 KiB grid, with its digest; random-looking
+ * payloads are not searched; a phrase shared with an indexed block is no
+ * candidate (the sketch refutes it); the index starts over at its bound.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { equalBytes } from "../../../src/bytes/mod.ts";
+import { hashBlocks } from "../../../src/hash/blake3.ts";
+import { ShiftIndex } from "../../../src/edge-source/mirror/shift-index.ts";
+import { Prng } from "../../../src/runtime/random.ts";
+import { text } from "../../support/text.ts";
+
+const BLOCK = 4096;
+
+/** Indexes `payload`; `held`: whether a block already indexed under a key is still held. */
+function indexed(payload: Uint8Array, shifts = new ShiftIndex(), held = true): ShiftIndex {
+  const whole = payload.subarray(0, BLOCK * Math.floor(payload.length / BLOCK));
+  shifts.add(payload, hashBlocks(whole), shifts.anchorsOf(payload)!, () => held);
+  return shifts;
+}
+
+function moved(payload: Uint8Array, by: number): Uint8Array {
+  const out = text(99, by + payload.length); // a different prefix, then the payload
+  out.set(payload, by);
+  return out;
+}
+
+Deno.test("shift index: the blocks of a payload are found where an insertion moved them", () => {
+  const old = text(1, 16 * BLOCK + 100);
+  const shifts = indexed(old);
+  assert.equal(shifts.size, 16, "one anchor a block");
+  const digests = hashBlocks(old.subarray(0, 16 * BLOCK));
+  for (const by of [1, 777, 4095, 4097]) {
+    const now = moved(old, by);
+    const found = shifts.candidates(now, shifts.anchorsOf(now)!);
+    assert.deepEqual(found.map((c) => c.at), Array.from({ length: 16 }, (_, b) => by + b * BLOCK));
+    for (const [b, c] of found.entries()) {
+      assert.deepEqual(c.digest, digests.subarray(b * 32, b * 32 + 32), `block ${b}`);
+    }
+  }
+  // Moved by whole blocks: the aligned lookup's, not a candidate here.
+  const aligned = moved(old, 2 * BLOCK);
+  assert.deepEqual(shifts.candidates(aligned, shifts.anchorsOf(aligned)!), []);
+});
+
+Deno.test("shift index: random-looking payloads are neither indexed nor searched", () => {
+  const random = new Prng(2).fill(new Uint8Array(8 * BLOCK));
+  assert.equal(new ShiftIndex().anchorsOf(random), null);
+  assert.equal(new ShiftIndex().anchorsOf(text(3, BLOCK - 1)), null, "shorter than a block");
+});
+
+Deno.test("shift index: a phrase shared with an indexed block is no candidate", () => {
+  const old = text(4, 4 * BLOCK);
+  const shifts = indexed(old);
+  // Each block's first 600 bytes (its anchor among them), in new surroundings.
+  const now = text(5, 8 * BLOCK);
+  const anchors = shifts.anchorsOf(old)!;
+  for (let b = 0; b < 4; b++) {
+    const first = anchors.find((p) => p >= b * BLOCK)!;
+    assert.ok(first - b * BLOCK < 600 - 32, "this seed anchors each block early");
+    now.set(old.subarray(b * BLOCK, b * BLOCK + 600), b * 2 * BLOCK + 5);
+  }
+  assert.deepEqual(shifts.candidates(now, shifts.anchorsOf(now)!), []);
+});
+
+Deno.test("shift index: a key keeps its first block while that is held, else takes the new one", () => {
+  const old = text(16, 8 * BLOCK);
+  const copy = moved(old, 100); // the same content at another alignment, indexed after it
+  const now = moved(old, 2000);
+  /** Where `now` has a candidate with block `b`'s digest of `payload`, by `b`. */
+  const startsOf = (shifts: ShiftIndex, payload: Uint8Array) => {
+    const digests = hashBlocks(payload.subarray(0, 8 * BLOCK));
+    const found = shifts.candidates(now, shifts.anchorsOf(now)!);
+    return Array.from({ length: 8 }, (_, b) => {
+      const d = digests.subarray(b * 32, b * 32 + 32);
+      return found.find((c) => equalBytes(c.digest, d))?.at ?? null;
+    });
+  };
+  const kept = indexed(copy, indexed(old), true);
+  assert.deepEqual(startsOf(kept, old), Array.from({ length: 8 }, (_, b) => 2000 + b * BLOCK));
+  // The first copy no longer held: the later one's blocks, from its block 1 (its block 0 holds
+  // 100 bytes of its own), 100 bytes earlier than the first copy's.
+  const replaced = indexed(copy, indexed(old), false);
+  assert.deepEqual(
+    startsOf(replaced, copy),
+    [null, ...Array.from({ length: 7 }, (_, b) => 1900 + (b + 1) * BLOCK)],
+  );
+});
+
+Deno.test("shift index: it starts over at its bound", () => {
+  const shifts = new ShiftIndex(20);
+  const first = text(6, 16 * BLOCK);
+  indexed(first, shifts);
+  indexed(text(7, 16 * BLOCK), shifts); // 32 > 20: the first payload's entries are gone
+  assert.equal(shifts.size, 16);
+  const now = moved(first, 5);
+  assert.deepEqual(shifts.candidates(now, shifts.anchorsOf(now)!), []);
+});
