@@ -124,3 +124,67 @@ export class Repeats {
     return this.pool[this.#rng.int(this.pool.length)];
   }
 }
+
+/** Text bodies remembered for moved copies. */
+const MOVED_RECENT = 4;
+
+/**
+ * Text-like bodies (letters and spaces: the shifted-content search skips
+ * random-looking ones) and copies of those written lately with bytes
+ * inserted or removed near their start: every block after the edit moves
+ * off the 4 KiB grid, and the forwarding path names it where it landed
+ * (src/edge-source/mirror/shift-index.ts). A stream of its own: trials that
+ * do not draw it keep every other choice.
+ *
+ * @example
+ * ```ts
+ * import { Moves } from "./content.ts";
+ * import { Prng } from "../src/runtime/random.ts";
+ * const moves = new Moves(new Prng(1));
+ * const a = moves.body(20_000); // text
+ * const b = moves.body(20_000); // text, or a moved copy of `a`
+ * ```
+ */
+export class Moves {
+  readonly #rng: Prng;
+  #recent: Uint8Array[] = [];
+
+  constructor(rng: Prng) {
+    this.#rng = rng;
+  }
+
+  /** True 3 times in 4: whether a fresh body is one of these. */
+  chance(): boolean {
+    return this.#rng.chance(0.75);
+  }
+
+  /**
+   * At least `size` bytes and two blocks (a moved copy has its original's
+   * length, give or take the edit).
+   */
+  body(size: number): Uint8Array {
+    const r = this.#rng;
+    const old = pickRecent(this.#recent, r);
+    let out: Uint8Array;
+    if (old !== null && r.chance(0.7)) {
+      const removed = r.int(64);
+      const inserted = this.#text(r.range(1, BLOCK_SIZE));
+      out = new Uint8Array(inserted.length + old.length - removed);
+      out.set(inserted);
+      out.set(old.subarray(removed), inserted.length);
+    } else out = this.#text(Math.max(size, 2 * BLOCK_SIZE + r.int(BLOCK_SIZE)));
+    if (out.length >= 2 * BLOCK_SIZE) {
+      this.#recent.push(out);
+      if (this.#recent.length > MOVED_RECENT) this.#recent.shift();
+    }
+    return out;
+  }
+
+  /** Words of letters, a space after each (about 4.9 bits a byte). */
+  #text(size: number): Uint8Array {
+    const r = this.#rng;
+    const out = new Uint8Array(size);
+    for (let i = 0; i < size; i++) out[i] = r.chance(0.15) ? 0x20 : 0x61 + r.int(26);
+    return out;
+  }
+}

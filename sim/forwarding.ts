@@ -54,6 +54,8 @@ export interface ForwardCounts {
   /** The sources' `wire.logRefBlocks` and `wire.logRefBytes` (pieces as references, bytes saved). */
   logRefBlocks: number;
   logRefBytes: number;
+  /** The sources' `wire.logShiftedBlocks`: blocks named where an edit moved them. */
+  logShiftedBlocks: number;
   /** References the destination could not resolve (`log.ref_missed`): it asked for the bytes. */
   missed: number;
   /** References the forger planted; of those, the ones the destination acknowledged. */
@@ -174,11 +176,13 @@ export class Forwarding {
   get counts(): ForwardCounts {
     let logRefBlocks = 0;
     let logRefBytes = 0;
+    let logShiftedBlocks = 0;
     for (const w of this.#wires) {
       logRefBlocks += w.logRefBlocks;
       logRefBytes += w.logRefBytes;
+      logShiftedBlocks += w.logShiftedBlocks;
     }
-    return { ...this.#counts, logRefBlocks, logRefBytes };
+    return { ...this.#counts, logRefBlocks, logRefBytes, logShiftedBlocks };
   }
 }
 

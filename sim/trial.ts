@@ -22,7 +22,7 @@ import { isError } from "../src/errors/mod.ts";
 import { Prng } from "../src/runtime/random.ts";
 import type { CrashFaults } from "../src/storage/fs/memory.ts";
 import { SimClock } from "./clock.ts";
-import { Repeats } from "./content.ts";
+import { Moves, Repeats } from "./content.ts";
 import { type ForwardCounts, Forwarding } from "./forwarding.ts";
 import { objectBytes, type ObjectState, type Outcome, PairModel, writeRange } from "./model.ts";
 import { type Handler, Machine, type Simulation, TOKEN } from "./pair.ts";
@@ -217,6 +217,8 @@ class Trial implements Simulation {
 
   /** Content the workload writes again (`sim/content.ts`). */
   readonly repeats: Repeats;
+  /** In a share of the trials, text bodies and moved copies of them (`sim/content.ts`). */
+  readonly moves: Moves | null;
 
   constructor(seed: number, index: number, options: TrialOptions) {
     const root = new Prng(seed);
@@ -235,6 +237,8 @@ class Trial implements Simulation {
       this,
       life.chance(0.3) ? new Prng(trialSeed ^ 0x68e31da4) : null,
     );
+    const moves = new Prng(trialSeed ^ 0x165667b1);
+    this.moves = moves.chance(0.3) ? new Moves(moves) : null;
     this.steps = options.steps ?? 60;
     this.source = new Machine(this, "source");
     this.dest = new Machine(this, "dest");
@@ -584,7 +588,7 @@ class Trial implements Simulation {
       ? c.again() ?? objectBytes(w, size)
       : x < 0.5
       ? c.remix(size)
-      : objectBytes(w, size);
+      : this.#fresh(size);
     c.remember(data);
     const copy = w.chance(0.15);
     this.putBody(key, data, (outcome) => {
@@ -594,6 +598,15 @@ class Trial implements Simulation {
       const other = KEYS.filter((k) => k !== key && !this.busy(k));
       if (other.length > 0) this.putBody(this.work.pick(other), data);
     });
+  }
+
+  /**
+   * A fresh body: random, or in a trial with moves, as often text or a moved
+   * copy of text written lately (the work stream draws the same either way).
+   */
+  #fresh(size: number): Uint8Array {
+    const random = objectBytes(this.work, size);
+    return this.moves !== null && size > 0 && this.moves.chance() ? this.moves.body(size) : random;
   }
 
   /** A whole PUT of `data`; `then` hears its outcome. */

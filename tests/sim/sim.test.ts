@@ -54,6 +54,7 @@ Deno.test(
     assert.ok(trials((f) => f.refFrames > 0) >= 100, "reference frames in half the trials");
     assert.ok(trials((f) => f.logPieces > 0) >= 50, "records named in a quarter of them");
     assert.ok(trials((f) => f.blockPieces > 0) >= 50, "blocks named in a quarter of them");
+    assert.ok(trials((f) => f.logShiftedBlocks > 0) >= 15, "moved blocks named in some of them");
     assert.ok(sum((f) => f.logRefBytes) > 0, "bytes saved");
     // Damage aimed at what references name, and forged references, are refused: the
     // destination asks for the bytes.
