@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: the refsync benchmark report.
  *
- * For each workload (aligned, unaligned, duplicate, small, mixed, realfiles)
+ * For each workload (aligned, unaligned, duplicate, small, mixed, edited, realfiles)
  * and mode (`refs`, `full`, `local`, `naive`) it starts fresh appliance (or
  * naive mirror) processes on 127.0.0.1, drives
  * them over HTTP, and measures client bytes, bytes on the wire, throughput,

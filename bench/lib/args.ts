@@ -60,7 +60,7 @@ export const USAGE = `deno task bench [options]: the refsync benchmark report
   --seconds N             load seconds per run (default ${PRESETS.full.seconds}, quick ${PRESETS.quick.seconds})
   --bytes SIZE            client byte budget per run, e.g. 1GiB (default 4GiB, quick 512MiB)
   --concurrency N         concurrent client requests (default: 8, small 32)
-  --workloads a,b         among aligned,unaligned,duplicate,small,mixed,realfiles (default all)
+  --workloads a,b         among aligned,unaligned,duplicate,small,mixed,edited,realfiles (default all)
   --modes a,b             among refs,full,local,naive (default all)
   --data-dir DIR          where run data goes (default a temp dir; e.g. /dev/shm/refsync for tmpfs)
   --seed N                content seed (default 1)

@@ -4,6 +4,7 @@
  * @module
  */
 import { aligned, duplicate } from "./aligned.ts";
+import { edited } from "./edited.ts";
 import { mixed } from "./mixed.ts";
 import { realfiles } from "./realfiles.ts";
 import { small } from "./small.ts";
@@ -19,6 +20,7 @@ export const WORKLOADS: Record<string, (opts: WorkloadOptions) => Workload> = {
   duplicate,
   small,
   mixed,
+  edited,
   realfiles,
 };
 

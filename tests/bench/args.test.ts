@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { BenchUsageError, parseBenchArgs, parseBytes, PRESETS } from "../../bench/lib/args.ts";
 
-const NAMES = ["aligned", "unaligned", "duplicate", "small", "mixed", "realfiles"];
+const NAMES = ["aligned", "unaligned", "duplicate", "small", "mixed", "edited", "realfiles"];
 
 Deno.test("parseBenchArgs: defaults, quick preset, filters in report order", () => {
   const d = parseBenchArgs([], NAMES);
