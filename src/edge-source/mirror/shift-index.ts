@@ -5,8 +5,8 @@
  * only 4 KiB-aligned repeats, by digest; this index finds candidates by the
  * content-defined anchors of src/block-index/anchors.ts.
  *
- * For each whole 4 KiB block of a forwarded payload, the first anchor inside
- * it (with 32 bytes after it in the block) is indexed: key = the 32 bytes at
+ * For each whole 4 KiB block of a forwarded payload, its first anchor (with
+ * 32 bytes after it in the block) whose key is not taken is indexed: key = the 32 bytes at
  * the anchor, value = the block's digest and the anchor's offset in the
  * block, and a sketch of the block (8 bytes at each of four offsets that
  * span it). In a new payload, each anchor's 32 bytes are looked up; a hit at
@@ -36,6 +36,8 @@ const MAX_ENTRIES = 1 << 17;
 /** Offsets in a block of the sketch's four 8-byte samples: its start, its end, and between. */
 const SKETCH = [0, 1360, 2728, BLOCK_SIZE - 8] as const;
 const SKETCH_BYTES = 32;
+/** Anchors of a block tried at most for a free key (text shares phrases, so keys collide). */
+const MAX_TRIES = 4;
 
 /** A block that may be held, starting at `at` of the payload searched. */
 export interface ShiftCandidate {
@@ -126,10 +128,11 @@ export class ShiftIndex {
 
   /**
    * Indexes the whole blocks of `payload` (their digests, 32 bytes a block,
-   * in `digests`) by their first anchor; `anchors` from {@link anchorsOf}.
-   * Where the key is taken by a block that `held` still says is held (the
-   * same content met before, at another alignment), that entry stays: the
-   * first copy is the one a later move will be found in whole.
+   * in `digests`) by their first anchor whose key is free; `anchors` from
+   * {@link anchorsOf}. A key taken by a block that `held` still says is held
+   * (the same content met before, at another alignment, or a phrase another
+   * block shares) stays, and the block's next anchor is tried, up to four:
+   * the first copy is the one a later move will be found in whole.
    */
   add(
     payload: Uint8Array,
@@ -143,22 +146,23 @@ export class ShiftIndex {
     for (let b = 0; b < blocks; b++) {
       const start = b * BLOCK_SIZE;
       while (a < anchors.length && anchors[a] < start) a++;
-      if (a === anchors.length) break;
-      const p = anchors[a];
-      if (p + KEY > start + BLOCK_SIZE) continue; // none in this block with its key inside
-      const key = payload.subarray(p, p + KEY);
-      const taken = this.#index.lookup(key);
-      if (taken >= 0 && held(this.#digests.subarray(taken * 32, taken * 32 + 32))) continue;
-      const slot = this.#next++;
-      this.#digests.set(digests.subarray(b * 32, b * 32 + 32), slot * 32);
-      this.#offsets[slot] = p - start;
-      for (const [i, off] of SKETCH.entries()) {
-        this.#sketches.set(
-          payload.subarray(start + off, start + off + 8),
-          slot * SKETCH_BYTES + i * 8,
-        );
+      // The first anchor of the block whose key is free (or taken by a block no longer held).
+      for (let i = a, tries = 0; i < anchors.length && tries < MAX_TRIES; i++, tries++) {
+        const p = anchors[i];
+        if (p + KEY > start + BLOCK_SIZE) break; // none more in this block with its key inside
+        const key = payload.subarray(p, p + KEY);
+        const taken = this.#index.lookup(key);
+        if (taken >= 0 && held(this.#digests.subarray(taken * 32, taken * 32 + 32))) continue;
+        const slot = this.#next++;
+        this.#digests.set(digests.subarray(b * 32, b * 32 + 32), slot * 32);
+        this.#offsets[slot] = p - start;
+        for (const [j, off] of SKETCH.entries()) {
+          const from = start + off;
+          this.#sketches.set(payload.subarray(from, from + 8), slot * SKETCH_BYTES + j * 8);
+        }
+        this.#index.insert(key, slot);
+        break;
       }
-      this.#index.insert(key, slot);
     }
   }
 

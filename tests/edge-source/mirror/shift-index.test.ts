@@ -2,7 +2,8 @@
  * The shifted-content index: an indexed block is a candidate wherever it
  * lands in a new payload off the 4 KiB grid, with its digest; random-looking
  * payloads are not searched; a phrase shared with an indexed block is no
- * candidate (the sketch refutes it); the index starts over at its bound.
+ * candidate (the sketch refutes it), nor keeps a block out of the index;
+ * the index starts over at its bound.
  *
  * @module
  */
@@ -88,6 +89,27 @@ Deno.test("shift index: a key keeps its first block while that is held, else tak
     startsOf(replaced, copy),
     [null, ...Array.from({ length: 7 }, (_, b) => 1900 + (b + 1) * BLOCK)],
   );
+});
+
+Deno.test("shift index: a block whose first anchor's key another block holds is indexed by its next", () => {
+  const a = text(20, 4 * BLOCK);
+  const b = text(21, 4 * BLOCK);
+  // Each block of b opens as a's block does up to its first key: the same phrase, the same key.
+  const anchors = [...new ShiftIndex().anchorsOf(a)!];
+  for (let k = 0; k < 4; k++) {
+    const end = anchors.find((p) => p >= k * BLOCK)! + 32;
+    assert.ok(end - k * BLOCK < 2048, "this seed anchors each block in its first half");
+    b.set(a.subarray(k * BLOCK, end), k * BLOCK);
+  }
+  const shifts = indexed(b, indexed(a));
+  assert.equal(shifts.size, 8);
+  const now = moved(b, 777);
+  const digests = hashBlocks(b);
+  const found = shifts.candidates(now, shifts.anchorsOf(now)!);
+  for (let k = 0; k < 4; k++) {
+    const d = digests.subarray(k * 32, k * 32 + 32);
+    assert.equal(found.find((c) => equalBytes(c.digest, d))?.at, 777 + k * BLOCK, `block ${k}`);
+  }
 });
 
 Deno.test("shift index: it starts over at its bound", () => {
