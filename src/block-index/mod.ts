@@ -1,6 +1,7 @@
 /**
  * The block index (BLAKE3 digest of a 4 KiB block -> where the destination
- * holds those bytes) and the block diff, both in the block-diff wasm module
+ * holds those bytes), the block diff and content-defined anchors (where
+ * shifted content is looked for), all in the block-diff wasm module
  * (`src/wasm/block-diff.ts`; built by `deno task build:wasm`). Hashing is
  * `src/hash/blake3.ts`.
  *
@@ -19,5 +20,6 @@
  * @module
  */
 
+export { AnchorFinder, MAX_ANCHORS } from "./anchors.ts";
 export { BlockIndex } from "./block_index.ts";
 export { applyDiff, diffBlocks, isZeroBlock } from "./diff.ts";

@@ -221,12 +221,16 @@ export class FrameDeduper {
   #shifted(r: Appended, payload: Uint8Array, named: Named[]): void {
     const anchors = this.#shifts.anchorsOf(payload);
     if (anchors === null) return;
+    let placed = -1; // the start last named: its other candidates are not read
     for (const { at, digest } of this.#shifts.candidates(payload, anchors)) {
+      if (at === placed) continue;
       const where = this.#locator.find(digest);
       const piece = where && this.#blockPiece(where, digest, payload.subarray(at, at + BLOCK_SIZE));
-      if (piece) named.push({ at, piece, shifted: true });
+      if (piece === null) continue;
+      named.push({ at, piece, shifted: true });
+      placed = at;
     }
-    this.#shifts.add(payload, r.blockDigests, anchors, (d) => this.#locator.find(d) !== null);
+    this.#shifts.add(payload, r.blockDigests, anchors);
   }
 
   /**

@@ -6,14 +6,15 @@
  * content-defined anchors of src/block-index/anchors.ts.
  *
  * For each whole 4 KiB block of a forwarded payload, its first anchor (with
- * 32 bytes after it in the block) whose key is not taken is indexed: key = the 32 bytes at
- * the anchor, value = the block's digest and the anchor's offset in the
- * block, and a sketch of the block (8 bytes at each of four offsets that
- * span it). In a new payload, each anchor's 32 bytes are looked up; a hit at
- * position p with offset a says the held block may start at p - a, and is a
- * candidate when the sketch agrees there: text shares phrases across files,
- * and without the sketch most hits would be such a phrase, each costing a
- * block read to refute. The caller finds the block by its digest
+ * 32 bytes after it in the block) is indexed: key = the 32 bytes at the
+ * anchor, value = the block's digest, the anchor's offset in the block, and
+ * a sketch of the block (8 bytes at each of four offsets that span it). Text
+ * shares phrases across files, so a key met before keeps its older blocks
+ * in a chain behind the new one. In a new payload, each anchor's 32 bytes
+ * are looked up; each of the key's 16 newest blocks, with offset a, says it
+ * may start at p - a, and is a candidate when its sketch agrees there:
+ * without the sketch most would be a shared phrase, each a block read to
+ * refute. The caller finds the block by its digest
  * (./block-locator.ts) and compares its bytes before naming it, as for any
  * hint: a stale or false candidate costs a comparison, never a wrong
  * reference.
@@ -26,18 +27,17 @@
  */
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { looksRandom } from "../../bytes/entropy.ts";
-import { AnchorFinder, MAX_ANCHORS } from "../../block-index/anchors.ts";
-import { BlockIndex } from "../../block-index/mod.ts";
+import { AnchorFinder, BlockIndex, MAX_ANCHORS } from "../../block-index/mod.ts";
 
 /** Bytes of an anchor's key. */
 const KEY = 32;
-/** Blocks indexed at most; beyond, the index starts over (memory is bounded: about 15 MiB). */
+/** Blocks indexed at most; beyond, the index starts over (memory is bounded: about 16 MiB). */
 const MAX_ENTRIES = 1 << 17;
 /** Offsets in a block of the sketch's four 8-byte samples: its start, its end, and between. */
 const SKETCH = [0, 1360, 2728, BLOCK_SIZE - 8] as const;
 const SKETCH_BYTES = 32;
-/** Anchors of a block tried at most for a free key (text shares phrases, so keys collide). */
-const MAX_TRIES = 4;
+/** Blocks of one key looked at most, newest first (text shares phrases, so keys collide). */
+const MAX_CHAIN = 16;
 
 /** A block that may be held, starting at `at` of the payload searched. */
 export interface ShiftCandidate {
@@ -58,7 +58,7 @@ export interface ShiftCandidate {
  * );
  * const shifts = new ShiftIndex();
  * const whole = text.subarray(0, 4096 * Math.floor(text.length / 4096));
- * shifts.add(text, hashBlocks(whole), shifts.anchorsOf(text)!, () => true);
+ * shifts.add(text, hashBlocks(whole), shifts.anchorsOf(text)!);
  * const moved = new Uint8Array(text.length + 3);
  * moved.set(text, 3);
  * console.log(shifts.candidates(moved, shifts.anchorsOf(moved)!)[0].at); // 3
@@ -66,11 +66,13 @@ export interface ShiftCandidate {
  */
 export class ShiftIndex {
   readonly #finder = new AnchorFinder();
-  /** key -> slot of {@link #digests} and {@link #offsets}. */
+  /** key -> the newest slot indexed under it. */
   readonly #index = new BlockIndex(1 << 12);
+  /** Per slot: the block's digest, its anchor's offset, its sketch, the older slot of its key (-1). */
   readonly #digests: Uint8Array;
   readonly #offsets: Uint16Array;
   readonly #sketches: Uint8Array;
+  readonly #older: Int32Array;
   readonly #max: number;
   #next = 0;
   /** Keys and answers of one payload's lookups. */
@@ -82,11 +84,12 @@ export class ShiftIndex {
     this.#digests = new Uint8Array(maxEntries * 32);
     this.#offsets = new Uint16Array(maxEntries);
     this.#sketches = new Uint8Array(maxEntries * SKETCH_BYTES);
+    this.#older = new Int32Array(maxEntries);
   }
 
   /** Blocks indexed. */
   get size(): number {
-    return this.#index.size;
+    return this.#next;
   }
 
   /**
@@ -100,7 +103,8 @@ export class ShiftIndex {
 
   /**
    * Blocks held elsewhere that may start in `payload` off the 4 KiB grid, in
-   * increasing order of `at`, one per start; `anchors` from {@link anchorsOf}.
+   * increasing order of `at` (for one `at`, the newest indexed first);
+   * `anchors` from {@link anchorsOf}.
    */
   candidates(payload: Uint8Array, anchors: Uint32Array): ShiftCandidate[] {
     let n = 0;
@@ -109,60 +113,50 @@ export class ShiftIndex {
       this.#keys.set(payload.subarray(p, p + KEY), n * KEY);
       n++;
     }
-    if (n === 0 || this.#index.size === 0) return [];
+    if (n === 0 || this.#next === 0) return [];
     const found = this.#found.subarray(0, n);
     this.#index.lookupBatch(this.#keys.subarray(0, n * KEY), found);
-    const out: ShiftCandidate[] = [];
+    const out: Array<ShiftCandidate & { slot: number }> = [];
     for (let i = 0; i < n; i++) {
-      const slot = found[i];
-      if (slot < 0) continue;
-      const at = anchors[i] - this.#offsets[slot];
-      // Aligned starts are the block locator's; a block must fit.
-      if (at < 0 || at % BLOCK_SIZE === 0 || at + BLOCK_SIZE > payload.length) continue;
-      if (out.length > 0 && out[out.length - 1].at >= at) continue;
-      if (!this.#sketchAgrees(slot, payload, at)) continue;
-      out.push({ at, digest: this.#digests.subarray(slot * 32, slot * 32 + 32) });
+      // The blocks under this key, newest first: shared phrases put several there.
+      for (let slot = found[i], depth = 0; slot >= 0 && depth < MAX_CHAIN; depth++) {
+        const at = anchors[i] - this.#offsets[slot];
+        // Aligned starts are the block locator's; a block must fit.
+        const fits = at > 0 && at % BLOCK_SIZE !== 0 && at + BLOCK_SIZE <= payload.length;
+        if (fits && this.#sketchAgrees(slot, payload, at)) {
+          out.push({ at, slot, digest: this.#digests.subarray(slot * 32, slot * 32 + 32) });
+        }
+        slot = this.#older[slot];
+      }
     }
-    return out;
+    return out.sort((a, b) => a.at - b.at || b.slot - a.slot);
   }
 
   /**
    * Indexes the whole blocks of `payload` (their digests, 32 bytes a block,
-   * in `digests`) by their first anchor whose key is free; `anchors` from
-   * {@link anchorsOf}. A key taken by a block that `held` still says is held
-   * (the same content met before, at another alignment, or a phrase another
-   * block shares) stays, and the block's next anchor is tried, up to four:
-   * the first copy is the one a later move will be found in whole.
+   * in `digests`) by their first anchor; `anchors` from {@link anchorsOf}.
+   * A key already indexed keeps its blocks: the new one comes first.
    */
-  add(
-    payload: Uint8Array,
-    digests: Uint8Array,
-    anchors: Uint32Array,
-    held: (digest: Uint8Array) => boolean,
-  ): void {
+  add(payload: Uint8Array, digests: Uint8Array, anchors: Uint32Array): void {
     const blocks = Math.min(digests.length / 32, Math.floor(payload.length / BLOCK_SIZE));
     if (this.#next + blocks > this.#max) this.#clear();
     let a = 0;
     for (let b = 0; b < blocks; b++) {
       const start = b * BLOCK_SIZE;
       while (a < anchors.length && anchors[a] < start) a++;
-      // The first anchor of the block whose key is free (or taken by a block no longer held).
-      for (let i = a, tries = 0; i < anchors.length && tries < MAX_TRIES; i++, tries++) {
-        const p = anchors[i];
-        if (p + KEY > start + BLOCK_SIZE) break; // none more in this block with its key inside
-        const key = payload.subarray(p, p + KEY);
-        const taken = this.#index.lookup(key);
-        if (taken >= 0 && held(this.#digests.subarray(taken * 32, taken * 32 + 32))) continue;
-        const slot = this.#next++;
-        this.#digests.set(digests.subarray(b * 32, b * 32 + 32), slot * 32);
-        this.#offsets[slot] = p - start;
-        for (const [j, off] of SKETCH.entries()) {
-          const from = start + off;
-          this.#sketches.set(payload.subarray(from, from + 8), slot * SKETCH_BYTES + j * 8);
-        }
-        this.#index.insert(key, slot);
-        break;
+      if (a === anchors.length) break;
+      const p = anchors[a];
+      if (p + KEY > start + BLOCK_SIZE) continue; // none in this block with its key inside
+      const key = payload.subarray(p, p + KEY);
+      const slot = this.#next++;
+      this.#older[slot] = this.#index.lookup(key);
+      this.#digests.set(digests.subarray(b * 32, b * 32 + 32), slot * 32);
+      this.#offsets[slot] = p - start;
+      for (const [j, off] of SKETCH.entries()) {
+        const from = start + off;
+        this.#sketches.set(payload.subarray(from, from + 8), slot * SKETCH_BYTES + j * 8);
       }
+      this.#index.insert(key, slot);
     }
   }
 

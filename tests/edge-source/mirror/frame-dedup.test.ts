@@ -230,3 +230,18 @@ Deno.test("frame dedup: a moved block whose held copy changed is sent as bytes",
     assert.equal(mirror.wire.logShiftedBlocks, 0);
   });
 });
+
+Deno.test("frame dedup: of two held blocks that a moved block's anchors and sketch both match, the one with its bytes is named", async () => {
+  await withMirror(2, async ({ mirror, store, put, cp }) => {
+    const b = text(16, 8 * BLOCK);
+    const a = b.slice();
+    for (let k = 0; k < 8; k++) a[k * BLOCK + 2000] ^= 1; // the same keys and sketches, not bytes
+    await put("b", b);
+    await put("a", a); // indexed last: its blocks are the first candidates
+    await cp();
+    const f = await put("moved-b", concatBytes([text(17, 500), b]));
+    assert.deepEqual(kinds(f), ["bytes", ...Array(8).fill("block")]);
+    assertRebuilds(store, f);
+    assert.equal(mirror.wire.logShiftedBlocks, 8);
+  });
+});

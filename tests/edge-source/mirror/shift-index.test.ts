@@ -2,8 +2,9 @@
  * The shifted-content index: an indexed block is a candidate wherever it
  * lands in a new payload off the 4 KiB grid, with its digest; random-looking
  * payloads are not searched; a phrase shared with an indexed block is no
- * candidate (the sketch refutes it), nor keeps a block out of the index;
- * the index starts over at its bound.
+ * candidate (the sketch refutes it), nor keeps a block out of the index
+ * (blocks sharing keys are all candidates, the newest first); the index
+ * starts over at its bound.
  *
  * @module
  */
@@ -16,10 +17,9 @@ import { text } from "../../support/text.ts";
 
 const BLOCK = 4096;
 
-/** Indexes `payload`; `held`: whether a block already indexed under a key is still held. */
-function indexed(payload: Uint8Array, shifts = new ShiftIndex(), held = true): ShiftIndex {
+function indexed(payload: Uint8Array, shifts = new ShiftIndex()): ShiftIndex {
   const whole = payload.subarray(0, BLOCK * Math.floor(payload.length / BLOCK));
-  shifts.add(payload, hashBlocks(whole), shifts.anchorsOf(payload)!, () => held);
+  shifts.add(payload, hashBlocks(whole), shifts.anchorsOf(payload)!);
   return shifts;
 }
 
@@ -32,7 +32,6 @@ function moved(payload: Uint8Array, by: number): Uint8Array {
 Deno.test("shift index: the blocks of a payload are found where an insertion moved them", () => {
   const old = text(1, 16 * BLOCK + 100);
   const shifts = indexed(old);
-  assert.equal(shifts.size, 16, "one anchor a block");
   const digests = hashBlocks(old.subarray(0, 16 * BLOCK));
   for (const by of [1, 777, 4095, 4097]) {
     const now = moved(old, by);
@@ -67,31 +66,49 @@ Deno.test("shift index: a phrase shared with an indexed block is no candidate", 
   assert.deepEqual(shifts.candidates(now, shifts.anchorsOf(now)!), []);
 });
 
-Deno.test("shift index: a key keeps its first block while that is held, else takes the new one", () => {
+/** Where `now` has a candidate with block `b`'s digest of `payload` (8 blocks), by `b`. */
+function startsOf(shifts: ShiftIndex, now: Uint8Array, payload: Uint8Array): Array<number | null> {
+  const digests = hashBlocks(payload.subarray(0, 8 * BLOCK));
+  const found = shifts.candidates(now, shifts.anchorsOf(now)!);
+  return Array.from({ length: 8 }, (_, b) => {
+    const d = digests.subarray(b * 32, b * 32 + 32);
+    return found.find((c) => equalBytes(c.digest, d))?.at ?? null;
+  });
+}
+
+Deno.test("shift index: two copies at other alignments are both candidates", () => {
   const old = text(16, 8 * BLOCK);
   const copy = moved(old, 100); // the same content at another alignment, indexed after it
+  const shifts = indexed(copy, indexed(old));
   const now = moved(old, 2000);
-  /** Where `now` has a candidate with block `b`'s digest of `payload`, by `b`. */
-  const startsOf = (shifts: ShiftIndex, payload: Uint8Array) => {
-    const digests = hashBlocks(payload.subarray(0, 8 * BLOCK));
-    const found = shifts.candidates(now, shifts.anchorsOf(now)!);
-    return Array.from({ length: 8 }, (_, b) => {
-      const d = digests.subarray(b * 32, b * 32 + 32);
-      return found.find((c) => equalBytes(c.digest, d))?.at ?? null;
-    });
-  };
-  const kept = indexed(copy, indexed(old), true);
-  assert.deepEqual(startsOf(kept, old), Array.from({ length: 8 }, (_, b) => 2000 + b * BLOCK));
-  // The first copy no longer held: the later one's blocks, from its block 1 (its block 0 holds
-  // 100 bytes of its own), 100 bytes earlier than the first copy's.
-  const replaced = indexed(copy, indexed(old), false);
   assert.deepEqual(
-    startsOf(replaced, copy),
+    startsOf(shifts, now, old),
+    Array.from({ length: 8 }, (_, b) => 2000 + b * BLOCK),
+  );
+  // The copy's blocks from its block 1 (its block 0 holds 100 bytes of its own), 100 bytes earlier.
+  assert.deepEqual(
+    startsOf(shifts, now, copy),
     [null, ...Array.from({ length: 7 }, (_, b) => 1900 + (b + 1) * BLOCK)],
   );
+  const found = shifts.candidates(now, shifts.anchorsOf(now)!).map((c) => c.at);
+  assert.deepEqual(found, [...found].sort((x, y) => x - y), "in increasing order");
 });
 
-Deno.test("shift index: a block whose first anchor's key another block holds is indexed by its next", () => {
+Deno.test("shift index: blocks that share every key but differ between the sketch's samples are both candidates", () => {
+  const a = text(22, 8 * BLOCK);
+  const b = a.slice();
+  for (let k = 0; k < 8; k++) b[k * BLOCK + 2000] ^= 1; // the same keys but near byte 2000
+  const shifts = indexed(b, indexed(a));
+  const now = moved(b, 333);
+  const want = Array.from({ length: 8 }, (_, k) => 333 + k * BLOCK);
+  assert.deepEqual(startsOf(shifts, now, b), want, "b's blocks, where they moved");
+  assert.deepEqual(startsOf(shifts, now, a), want, "and a's: only their bytes tell them apart");
+  const found = shifts.candidates(now, shifts.anchorsOf(now)!);
+  const bFirst = hashBlocks(b.subarray(0, BLOCK));
+  assert.ok(equalBytes(found[0].digest, bFirst), "the newest first");
+});
+
+Deno.test("shift index: a block whose first anchor's key another block holds is found too", () => {
   const a = text(20, 4 * BLOCK);
   const b = text(21, 4 * BLOCK);
   // Each block of b opens as a's block does up to its first key: the same phrase, the same key.
@@ -102,7 +119,6 @@ Deno.test("shift index: a block whose first anchor's key another block holds is 
     b.set(a.subarray(k * BLOCK, end), k * BLOCK);
   }
   const shifts = indexed(b, indexed(a));
-  assert.equal(shifts.size, 8);
   const now = moved(b, 777);
   const digests = hashBlocks(b);
   const found = shifts.candidates(now, shifts.anchorsOf(now)!);
@@ -116,6 +132,7 @@ Deno.test("shift index: it starts over at its bound", () => {
   const shifts = new ShiftIndex(20);
   const first = text(6, 16 * BLOCK);
   indexed(first, shifts);
+  assert.equal(shifts.size, 16, "one block each");
   indexed(text(7, 16 * BLOCK), shifts); // 32 > 20: the first payload's entries are gone
   assert.equal(shifts.size, 16);
   const now = moved(first, 5);
