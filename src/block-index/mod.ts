@@ -20,6 +20,6 @@
  * @module
  */
 
-export { AnchorFinder, MAX_ANCHORS } from "./anchors.ts";
+export { AnchorFinder } from "./anchors.ts";
 export { BlockIndex } from "./block_index.ts";
 export { applyDiff, diffBlocks, isZeroBlock } from "./diff.ts";

@@ -221,15 +221,13 @@ export class FrameDeduper {
   #shifted(r: Appended, payload: Uint8Array, named: Named[]): void {
     const anchors = this.#shifts.anchorsOf(payload);
     if (anchors === null) return;
-    let placed = -1; // the start last named: its other candidates are not read
-    for (const { at, digest } of this.#shifts.candidates(payload, anchors)) {
-      if (at === placed) continue;
+    this.#shifts.search(payload, anchors, (at, digest) => {
       const where = this.#locator.find(digest);
       const piece = where && this.#blockPiece(where, digest, payload.subarray(at, at + BLOCK_SIZE));
-      if (piece === null) continue;
+      if (piece === null) return false; // another candidate for this start may hold
       named.push({ at, piece, shifted: true });
-      placed = at;
-    }
+      return true;
+    });
     this.#shifts.add(payload, r.blockDigests, anchors);
   }
 

@@ -2,7 +2,7 @@
  * Where content shifted by other than a multiple of 4 KiB may be held: a
  * block of an old object found again in a new payload at any byte offset
  * (an insertion or deletion before it moved it). The block locator finds
- * only 4 KiB-aligned repeats, by digest; this index finds candidates by the
+ * only 4 KiB-aligned repeats, by digest; this index offers candidates by the
  * content-defined anchors of src/block-index/anchors.ts.
  *
  * For each whole 4 KiB block of a forwarded payload, its first anchor (with
@@ -27,7 +27,8 @@
  */
 import { BLOCK_SIZE } from "../../bytes/mod.ts";
 import { looksRandom } from "../../bytes/entropy.ts";
-import { AnchorFinder, BlockIndex, MAX_ANCHORS } from "../../block-index/mod.ts";
+import { AnchorFinder, BlockIndex } from "../../block-index/mod.ts";
+import { MAX_PAYLOAD_LENGTH } from "../../protocol/log-frame/mod.ts";
 
 /** Bytes of an anchor's key. */
 const KEY = 32;
@@ -36,15 +37,10 @@ const MAX_ENTRIES = 1 << 17;
 /** Offsets in a block of the sketch's four 8-byte samples: its start, its end, and between. */
 const SKETCH = [0, 1360, 2728, BLOCK_SIZE - 8] as const;
 const SKETCH_BYTES = 32;
+/** Whole blocks of a payload at most. */
+const PAYLOAD_BLOCKS = MAX_PAYLOAD_LENGTH / BLOCK_SIZE;
 /** Blocks of one key looked at most, newest first (text shares phrases, so keys collide). */
 const MAX_CHAIN = 16;
-
-/** A block that may be held, starting at `at` of the payload searched. */
-export interface ShiftCandidate {
-  at: number;
-  /** The held block's digest (a view, valid until the next {@link ShiftIndex.add}). */
-  digest: Uint8Array;
-}
 
 /**
  * The source's anchor index.
@@ -61,7 +57,9 @@ export interface ShiftCandidate {
  * shifts.add(text, hashBlocks(whole), shifts.anchorsOf(text)!);
  * const moved = new Uint8Array(text.length + 3);
  * moved.set(text, 3);
- * console.log(shifts.candidates(moved, shifts.anchorsOf(moved)!)[0].at); // 3
+ * const starts: number[] = [];
+ * shifts.search(moved, shifts.anchorsOf(moved)!, (at) => starts.push(at) > 0);
+ * console.log(starts[0]); // 3: the text's first block, 3 bytes on
  * ```
  */
 export class ShiftIndex {
@@ -75,9 +73,10 @@ export class ShiftIndex {
   readonly #older: Int32Array;
   readonly #max: number;
   #next = 0;
-  /** Keys and answers of one payload's lookups. */
-  readonly #keys = new Uint8Array(MAX_ANCHORS * KEY);
-  readonly #found = new Float64Array(MAX_ANCHORS);
+  /** Keys, slots and the keys' older slots of one payload's blocks (the batch calls of {@link add}). */
+  readonly #keys = new Uint8Array(PAYLOAD_BLOCKS * KEY);
+  readonly #slots = new Float64Array(PAYLOAD_BLOCKS);
+  readonly #found = new Float64Array(PAYLOAD_BLOCKS);
 
   constructor(maxEntries = MAX_ENTRIES) {
     this.#max = maxEntries;
@@ -102,34 +101,36 @@ export class ShiftIndex {
   }
 
   /**
-   * Blocks held elsewhere that may start in `payload` off the 4 KiB grid, in
-   * increasing order of `at` (for one `at`, the newest indexed first);
-   * `anchors` from {@link anchorsOf}.
+   * Offers `accept` the blocks held elsewhere that may start in `payload`
+   * off the 4 KiB grid, in the order of the anchors that name them (for one
+   * anchor, the newest block first); `anchors` from {@link anchorsOf}. A
+   * block accepted (`accept` returns true: the caller named it) ends the
+   * offers it would overlap, and the anchors inside it are not looked up:
+   * a moved copy costs about one lookup a block, not one an anchor.
    */
-  candidates(payload: Uint8Array, anchors: Uint32Array): ShiftCandidate[] {
-    let n = 0;
+  search(
+    payload: Uint8Array,
+    anchors: Uint32Array,
+    accept: (at: number, digest: Uint8Array) => boolean,
+  ): void {
+    if (this.#next === 0) return;
+    let free = 0; // the first offset no accepted block covers
     for (const p of anchors) {
       if (p + KEY > payload.length) break;
-      this.#keys.set(payload.subarray(p, p + KEY), n * KEY);
-      n++;
-    }
-    if (n === 0 || this.#next === 0) return [];
-    const found = this.#found.subarray(0, n);
-    this.#index.lookupBatch(this.#keys.subarray(0, n * KEY), found);
-    const out: Array<ShiftCandidate & { slot: number }> = [];
-    for (let i = 0; i < n; i++) {
+      if (p < free) continue; // a block starting at or before p would overlap
+      let slot = this.#index.lookup(payload.subarray(p, p + KEY));
       // The blocks under this key, newest first: shared phrases put several there.
-      for (let slot = found[i], depth = 0; slot >= 0 && depth < MAX_CHAIN; depth++) {
-        const at = anchors[i] - this.#offsets[slot];
+      for (let depth = 0; slot >= 0 && depth < MAX_CHAIN; depth++, slot = this.#older[slot]) {
+        const at = p - this.#offsets[slot];
         // Aligned starts are the block locator's; a block must fit.
-        const fits = at > 0 && at % BLOCK_SIZE !== 0 && at + BLOCK_SIZE <= payload.length;
-        if (fits && this.#sketchAgrees(slot, payload, at)) {
-          out.push({ at, slot, digest: this.#digests.subarray(slot * 32, slot * 32 + 32) });
+        if (at < free || at % BLOCK_SIZE === 0 || at + BLOCK_SIZE > payload.length) continue;
+        if (!this.#sketchAgrees(slot, payload, at)) continue;
+        if (accept(at, this.#digests.subarray(slot * 32, slot * 32 + 32))) {
+          free = at + BLOCK_SIZE;
+          break;
         }
-        slot = this.#older[slot];
       }
     }
-    return out.sort((a, b) => a.at - b.at || b.slot - a.slot);
   }
 
   /**
@@ -140,6 +141,9 @@ export class ShiftIndex {
   add(payload: Uint8Array, digests: Uint8Array, anchors: Uint32Array): void {
     const blocks = Math.min(digests.length / 32, Math.floor(payload.length / BLOCK_SIZE));
     if (this.#next + blocks > this.#max) this.#clear();
+    const keys = this.#keys;
+    const slots = this.#slots;
+    let n = 0;
     let a = 0;
     for (let b = 0; b < blocks; b++) {
       const start = b * BLOCK_SIZE;
@@ -147,17 +151,23 @@ export class ShiftIndex {
       if (a === anchors.length) break;
       const p = anchors[a];
       if (p + KEY > start + BLOCK_SIZE) continue; // none in this block with its key inside
-      const key = payload.subarray(p, p + KEY);
       const slot = this.#next++;
-      this.#older[slot] = this.#index.lookup(key);
+      for (let i = 0; i < KEY; i++) keys[n * KEY + i] = payload[p + i];
+      slots[n++] = slot;
       this.#digests.set(digests.subarray(b * 32, b * 32 + 32), slot * 32);
       this.#offsets[slot] = p - start;
-      for (const [j, off] of SKETCH.entries()) {
-        const from = start + off;
-        this.#sketches.set(payload.subarray(from, from + 8), slot * SKETCH_BYTES + j * 8);
+      let k = slot * SKETCH_BYTES;
+      for (const off of SKETCH) {
+        for (let j = start + off; j < start + off + 8; j++) this.#sketches[k++] = payload[j];
       }
-      this.#index.insert(key, slot);
     }
+    if (n === 0) return;
+    // One call each way for the payload's blocks. Two of them under one key (content that
+    // repeats within the payload) chain to the older block, not to each other.
+    const found = this.#found.subarray(0, n);
+    this.#index.lookupBatch(keys.subarray(0, n * KEY), found);
+    for (let i = 0; i < n; i++) this.#older[slots[i]] = found[i];
+    this.#index.insertBatch(keys.subarray(0, n * KEY), slots.subarray(0, n));
   }
 
   /** True when the block at `at` of `payload` has the sketch of the block in `slot`. */

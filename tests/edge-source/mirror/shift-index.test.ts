@@ -1,6 +1,7 @@
 /**
- * The shifted-content index: an indexed block is a candidate wherever it
- * lands in a new payload off the 4 KiB grid, with its digest; random-looking
+ * The shifted-content index: an indexed block is offered wherever it lands
+ * in a new payload off the 4 KiB grid, with its digest, and an accepted one
+ * ends the offers it overlaps; random-looking
  * payloads are not searched; a phrase shared with an indexed block is no
  * candidate (the sketch refutes it), nor keeps a block out of the index
  * (blocks sharing keys are all candidates, the newest first); the index
@@ -23,6 +24,16 @@ function indexed(payload: Uint8Array, shifts = new ShiftIndex()): ShiftIndex {
   return shifts;
 }
 
+/** Every block `search` offers in `now`, in order, none accepted. */
+function offers(shifts: ShiftIndex, now: Uint8Array): Array<{ at: number; digest: Uint8Array }> {
+  const out: Array<{ at: number; digest: Uint8Array }> = [];
+  shifts.search(now, shifts.anchorsOf(now)!, (at, digest) => {
+    out.push({ at, digest: digest.slice() });
+    return false;
+  });
+  return out;
+}
+
 function moved(payload: Uint8Array, by: number): Uint8Array {
   const out = text(99, by + payload.length); // a different prefix, then the payload
   out.set(payload, by);
@@ -35,7 +46,7 @@ Deno.test("shift index: the blocks of a payload are found where an insertion mov
   const digests = hashBlocks(old.subarray(0, 16 * BLOCK));
   for (const by of [1, 777, 4095, 4097]) {
     const now = moved(old, by);
-    const found = shifts.candidates(now, shifts.anchorsOf(now)!);
+    const found = offers(shifts, now);
     assert.deepEqual(found.map((c) => c.at), Array.from({ length: 16 }, (_, b) => by + b * BLOCK));
     for (const [b, c] of found.entries()) {
       assert.deepEqual(c.digest, digests.subarray(b * 32, b * 32 + 32), `block ${b}`);
@@ -43,7 +54,7 @@ Deno.test("shift index: the blocks of a payload are found where an insertion mov
   }
   // Moved by whole blocks: the aligned lookup's, not a candidate here.
   const aligned = moved(old, 2 * BLOCK);
-  assert.deepEqual(shifts.candidates(aligned, shifts.anchorsOf(aligned)!), []);
+  assert.deepEqual(offers(shifts, aligned), []);
 });
 
 Deno.test("shift index: random-looking payloads are neither indexed nor searched", () => {
@@ -63,13 +74,13 @@ Deno.test("shift index: a phrase shared with an indexed block is no candidate", 
     assert.ok(first - b * BLOCK < 600 - 32, "this seed anchors each block early");
     now.set(old.subarray(b * BLOCK, b * BLOCK + 600), b * 2 * BLOCK + 5);
   }
-  assert.deepEqual(shifts.candidates(now, shifts.anchorsOf(now)!), []);
+  assert.deepEqual(offers(shifts, now), []);
 });
 
 /** Where `now` has a candidate with block `b`'s digest of `payload` (8 blocks), by `b`. */
 function startsOf(shifts: ShiftIndex, now: Uint8Array, payload: Uint8Array): Array<number | null> {
   const digests = hashBlocks(payload.subarray(0, 8 * BLOCK));
-  const found = shifts.candidates(now, shifts.anchorsOf(now)!);
+  const found = offers(shifts, now);
   return Array.from({ length: 8 }, (_, b) => {
     const d = digests.subarray(b * 32, b * 32 + 32);
     return found.find((c) => equalBytes(c.digest, d))?.at ?? null;
@@ -90,8 +101,10 @@ Deno.test("shift index: two copies at other alignments are both candidates", () 
     startsOf(shifts, now, copy),
     [null, ...Array.from({ length: 7 }, (_, b) => 1900 + (b + 1) * BLOCK)],
   );
-  const found = shifts.candidates(now, shifts.anchorsOf(now)!).map((c) => c.at);
-  assert.deepEqual(found, [...found].sort((x, y) => x - y), "in increasing order");
+  // Accepting each block offered: the copy's overlapping ones are not offered after it.
+  const accepted: number[] = [];
+  shifts.search(now, shifts.anchorsOf(now)!, (at) => accepted.push(at) > 0);
+  assert.deepEqual(accepted, Array.from({ length: 8 }, (_, b) => 2000 + b * BLOCK));
 });
 
 Deno.test("shift index: blocks that share every key but differ between the sketch's samples are both candidates", () => {
@@ -103,7 +116,7 @@ Deno.test("shift index: blocks that share every key but differ between the sketc
   const want = Array.from({ length: 8 }, (_, k) => 333 + k * BLOCK);
   assert.deepEqual(startsOf(shifts, now, b), want, "b's blocks, where they moved");
   assert.deepEqual(startsOf(shifts, now, a), want, "and a's: only their bytes tell them apart");
-  const found = shifts.candidates(now, shifts.anchorsOf(now)!);
+  const found = offers(shifts, now);
   const bFirst = hashBlocks(b.subarray(0, BLOCK));
   assert.ok(equalBytes(found[0].digest, bFirst), "the newest first");
 });
@@ -121,7 +134,7 @@ Deno.test("shift index: a block whose first anchor's key another block holds is 
   const shifts = indexed(b, indexed(a));
   const now = moved(b, 777);
   const digests = hashBlocks(b);
-  const found = shifts.candidates(now, shifts.anchorsOf(now)!);
+  const found = offers(shifts, now);
   for (let k = 0; k < 4; k++) {
     const d = digests.subarray(k * 32, k * 32 + 32);
     assert.equal(found.find((c) => equalBytes(c.digest, d))?.at, 777 + k * BLOCK, `block ${k}`);
@@ -136,5 +149,5 @@ Deno.test("shift index: it starts over at its bound", () => {
   indexed(text(7, 16 * BLOCK), shifts); // 32 > 20: the first payload's entries are gone
   assert.equal(shifts.size, 16);
   const now = moved(first, 5);
-  assert.deepEqual(shifts.candidates(now, shifts.anchorsOf(now)!), []);
+  assert.deepEqual(offers(shifts, now), []);
 });
