@@ -1,7 +1,8 @@
 /**
- * `deno task sim --seed S --trials N [--trial K] [--steps M]`: runs N seeded
- * trials of a simulated pair in this process (or only trial K of seed S, to
- * replay it). Prints one line per failing trial — its seed, step, what broke
+ * `deno task sim --seed S --trials N [--trial K] [--steps M] [--no-moves]`:
+ * runs N seeded trials of a simulated pair in this process (or only trial K
+ * of seed S, to replay it; `--no-moves`: without moved content, as trials
+ * found before it were). Prints one line per failing trial — its seed, step, what broke
  * and the command that replays it — and a last line
  * `N trials, F failures, seed S`. Exits 1 when a trial failed.
  *
@@ -10,7 +11,8 @@
 import { parseArgs } from "node:util";
 import { runTrial } from "./trial.ts";
 
-const USAGE = "usage: deno task sim --seed S --trials N [--trial K] [--steps M] [--verbose]";
+const USAGE =
+  "usage: deno task sim --seed S --trials N [--trial K] [--steps M] [--no-moves] [--verbose]";
 
 function int(text: unknown, name: string, fallback: number): number {
   if (text === undefined) return fallback;
@@ -27,7 +29,14 @@ try {
   const flag = { type: "string" } as const;
   args = parseArgs({
     args: Deno.args,
-    options: { seed: flag, trials: flag, trial: flag, steps: flag, verbose: { type: "boolean" } },
+    options: {
+      seed: flag,
+      trials: flag,
+      trial: flag,
+      steps: flag,
+      "no-moves": { type: "boolean" },
+      verbose: { type: "boolean" },
+    },
     strict: true,
     allowPositionals: false,
   }).values;
@@ -44,7 +53,7 @@ let failures = 0;
 let count = 0;
 for (let t = only ?? 0; t < (only === null ? trials : only + 1); t++) {
   count++;
-  const summary = await runTrial(seed, t, { steps });
+  const summary = await runTrial(seed, t, { steps, moves: args["no-moves"] ? false : undefined });
   if (args.verbose) {
     const { writes: w, reads, crashes, flips, refused, promoted, cp, digest, simulatedMs } =
       summary;
@@ -72,7 +81,7 @@ for (let t = only ?? 0; t < (only === null ? trials : only + 1); t++) {
   failures++;
   const replay = `deno task sim --seed ${seed} --trial ${t}${
     steps === 60 ? "" : ` --steps ${steps}`
-  }`;
+  }${args["no-moves"] ? " --no-moves" : ""}`;
   console.log(
     `trial ${t} (seed ${seed}): step ${failure.step}: ${failure.what}; replay: ${replay}`,
   );

@@ -85,6 +85,12 @@ export interface TrialSummary {
 export interface TrialOptions {
   /** Client steps (default 60). */
   steps?: number;
+  /**
+   * Whether the trial writes text and moved copies (`sim/content.ts` Moves);
+   * default: its own stream's draw (30% of the trials). False replays a trial
+   * found before moved content existed as it was found.
+   */
+  moves?: boolean;
 }
 
 /** Keys of the workload: few, so that writes overwrite and race with CPs. */
@@ -238,7 +244,8 @@ class Trial implements Simulation {
       life.chance(0.3) ? new Prng(trialSeed ^ 0x68e31da4) : null,
     );
     const moves = new Prng(trialSeed ^ 0x165667b1);
-    this.moves = moves.chance(0.3) ? new Moves(moves) : null;
+    const drawn = moves.chance(0.3);
+    this.moves = (options.moves ?? drawn) ? new Moves(moves) : null;
     this.steps = options.steps ?? 60;
     this.source = new Machine(this, "source");
     this.dest = new Machine(this, "dest");
