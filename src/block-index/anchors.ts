@@ -1,8 +1,8 @@
 /**
  * Content-defined anchors: the positions of a payload where shifted content
- * is looked for. A position is an anchor when the 8 bytes there hash to a
- * value with its top {@link ANCHOR_BITS} bits zero (one position in 512 on
- * average), a property of those bytes alone: content moved by any number of
+ * is looked for. A position is an anchor when the 4 bytes there (a
+ * little-endian u32) times 0x9e3779b1 have their top {@link ANCHOR_BITS}
+ * bits zero (one position in 512 on average), a property of those bytes alone: content moved by any number of
  * bytes keeps its anchors, where 4 KiB-aligned blocks of it all change. The
  * scan runs in the block-diff wasm module (wasm/block-diff/assembly/anchors.ts).
  *
@@ -48,8 +48,8 @@ export class AnchorFinder {
   }
 
   /**
-   * The anchors of `bytes` in increasing order (each p with p + 8 <= length);
-   * a view valid until the next call.
+   * The anchors of `bytes` in increasing order (each p with p + 4 <= length;
+   * at most {@link MAX_ANCHORS}), a view valid until the next call.
    */
   find(bytes: Uint8Array): Uint32Array {
     check(
