@@ -56,6 +56,9 @@ export interface ForwardCounts {
   logRefBytes: number;
   /** The sources' `wire.logShiftedBlocks`: blocks named where an edit moved them. */
   logShiftedBlocks: number;
+  /** The sources' `wire.logStreamBatches` (batches on the log stream), and of those the ones sent before the one before was answered (`wire.logBatchesOverlapped`). */
+  logStreamBatches: number;
+  logBatchesOverlapped: number;
   /** References the destination could not resolve (`log.ref_missed`): it asked for the bytes. */
   missed: number;
   /** References the forger planted; of those, the ones the destination acknowledged. */
@@ -177,12 +180,23 @@ export class Forwarding {
     let logRefBlocks = 0;
     let logRefBytes = 0;
     let logShiftedBlocks = 0;
+    let logStreamBatches = 0;
+    let logBatchesOverlapped = 0;
     for (const w of this.#wires) {
       logRefBlocks += w.logRefBlocks;
       logRefBytes += w.logRefBytes;
       logShiftedBlocks += w.logShiftedBlocks;
+      logStreamBatches += w.logStreamBatches;
+      logBatchesOverlapped += w.logBatchesOverlapped;
     }
-    return { ...this.#counts, logRefBlocks, logRefBytes, logShiftedBlocks };
+    return {
+      ...this.#counts,
+      logRefBlocks,
+      logRefBytes,
+      logShiftedBlocks,
+      logStreamBatches,
+      logBatchesOverlapped,
+    };
   }
 }
 

@@ -1,8 +1,8 @@
 /**
- * `deno task sim --seed S --trials N [--trial K] [--steps M] [--no-moves]`:
+ * `deno task sim --seed S --trials N [--trial K] [--steps M] [--no-moves] [--no-stream]`:
  * runs N seeded trials of a simulated pair in this process (or only trial K
- * of seed S, to replay it; `--no-moves`: without moved content, as trials
- * found before it were). Prints one line per failing trial — its seed, step, what broke
+ * of seed S, to replay it; `--no-moves`: without moved content, `--no-stream`:
+ * log batches as HTTP requests only, as trials found before either were). Prints one line per failing trial — its seed, step, what broke
  * and the command that replays it — and a last line
  * `N trials, F failures, seed S`. Exits 1 when a trial failed.
  *
@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { runTrial } from "./trial.ts";
 
 const USAGE =
-  "usage: deno task sim --seed S --trials N [--trial K] [--steps M] [--no-moves] [--verbose]";
+  "usage: deno task sim --seed S --trials N [--trial K] [--steps M] [--no-moves] [--no-stream] [--verbose]";
 
 function int(text: unknown, name: string, fallback: number): number {
   if (text === undefined) return fallback;
@@ -35,6 +35,7 @@ try {
       trial: flag,
       steps: flag,
       "no-moves": { type: "boolean" },
+      "no-stream": { type: "boolean" },
       verbose: { type: "boolean" },
     },
     strict: true,
@@ -53,7 +54,11 @@ let failures = 0;
 let count = 0;
 for (let t = only ?? 0; t < (only === null ? trials : only + 1); t++) {
   count++;
-  const summary = await runTrial(seed, t, { steps, moves: args["no-moves"] ? false : undefined });
+  const summary = await runTrial(seed, t, {
+    steps,
+    moves: args["no-moves"] ? false : undefined,
+    stream: args["no-stream"] ? false : undefined,
+  });
   if (args.verbose) {
     const { writes: w, reads, crashes, flips, refused, promoted, cp, digest, simulatedMs } =
       summary;
@@ -81,7 +86,7 @@ for (let t = only ?? 0; t < (only === null ? trials : only + 1); t++) {
   failures++;
   const replay = `deno task sim --seed ${seed} --trial ${t}${
     steps === 60 ? "" : ` --steps ${steps}`
-  }${args["no-moves"] ? " --no-moves" : ""}`;
+  }${args["no-moves"] ? " --no-moves" : ""}${args["no-stream"] ? " --no-stream" : ""}`;
   console.log(
     `trial ${t} (seed ${seed}): step ${failure.step}: ${failure.what}; replay: ${replay}`,
   );

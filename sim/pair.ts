@@ -135,7 +135,7 @@ export class Machine {
       replicaClient: link
         ? (url, token, wire, random) =>
           this.#tapped(
-            memoryReplicaClient(link, url, token, wire, random),
+            memoryReplicaClient(link, url, token, wire, random, { stream: sim.stream }),
             sim.forwarding.tap(this, wire),
           )
         : undefined,
@@ -185,6 +185,9 @@ export class Machine {
     const sim = this.#sim;
     return {
       url: client.url,
+      get pipelined() {
+        return client.pipelined;
+      },
       state: async () => tap.heard(await client.state()),
       resetLog: async (body) => tap.heard(await client.resetLog(body)),
       sendFrames: async (frames, opts) => {
@@ -240,6 +243,8 @@ export interface Simulation {
   clock: SimClock;
   /** The source's `--sync-policy`. */
   policy: SyncPolicy;
+  /** Log batches go on a log stream over the link. */
+  stream: boolean;
   rng: Prng;
   linkFaults: LinkFaults;
   watch: LogWatch;

@@ -91,6 +91,13 @@ export interface TrialOptions {
    * found before moved content existed as it was found.
    */
   moves?: boolean;
+  /**
+   * Whether log batches go on a log stream (in order, two in flight; else
+   * one HTTP request at a time); default: its own stream's draw (70% of the
+   * trials). False replays a trial found before the stream was simulated as
+   * it was found.
+   */
+  stream?: boolean;
 }
 
 /** Keys of the workload: few, so that writes overwrite and race with CPs. */
@@ -225,6 +232,10 @@ class Trial implements Simulation {
   readonly repeats: Repeats;
   /** In a share of the trials, text bodies and moved copies of them (`sim/content.ts`). */
   readonly moves: Moves | null;
+  /** Log batches go on a log stream over the link (`MemoryLink.openStream`), not as requests. */
+  readonly stream: boolean;
+  /** With the stream: when a second writer follows a PUT a moment later (see {@link put}). */
+  readonly bursts: Prng | null;
 
   constructor(seed: number, index: number, options: TrialOptions) {
     const root = new Prng(seed);
@@ -246,6 +257,9 @@ class Trial implements Simulation {
     const moves = new Prng(trialSeed ^ 0x165667b1);
     const drawn = moves.chance(0.3);
     this.moves = (options.moves ?? drawn) ? new Moves(moves) : null;
+    const stream = new Prng(trialSeed ^ 0x2545f491);
+    this.stream = options.stream ?? stream.chance(0.7);
+    this.bursts = this.stream ? stream : null;
     this.steps = options.steps ?? 60;
     this.source = new Machine(this, "source");
     this.dest = new Machine(this, "dest");
@@ -605,6 +619,15 @@ class Trial implements Simulation {
       const other = KEYS.filter((k) => k !== key && !this.busy(k));
       if (other.length > 0) this.putBody(this.work.pick(other), data);
     });
+    // A second writer a moment later: its record is logged while this one's batch is on the
+    // stream, so its batch goes before that one is answered (the forwarder's window).
+    const b = this.bursts;
+    if (b?.chance(0.4)) {
+      this.clock.shared.setTimeout(() => {
+        const free = KEYS.filter((k) => !this.busy(k));
+        if (free.length > 0 && !this.failure) this.put(b.pick(free));
+      }, b.int(3));
+    }
   }
 
   /**

@@ -26,9 +26,9 @@
  *
  * @module
  */
-import { authHeader } from "../protocol/auth/mod.ts";
 import {
   ACCEPTED,
+  asHttpRequest,
   BufferedReader,
   encodeAnswer,
   encodeHello,
@@ -225,16 +225,7 @@ export class LogStreamServer {
       );
     }
     this.#opts.onRequest?.();
-    for (const [name, value] of Object.entries(authHeader(this.#opts.token()))) {
-      headers.set(name, value);
-    }
-    headers.set("content-length", String(body.length));
-    const request = new Request(`http://log-stream${LOG_PATH}`, {
-      method: "POST",
-      headers,
-      // A stream of the buffer read, not the buffer: a Request copies a BufferSource body.
-      body: ReadableStream.from([body]),
-    });
+    const request = asHttpRequest(headers, body, this.#opts.token());
     const response = await this.#opts.handler(request, info);
     const answerHeaders = new Headers(response.headers);
     // How long the link took to carry the request: the source's level policy measures by it.

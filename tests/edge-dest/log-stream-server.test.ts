@@ -119,6 +119,47 @@ Deno.test("log stream: a batch reaches the handler as POST /v1/repl/log with the
   });
 });
 
+Deno.test("log stream: requests sent before the answers reach the handler in order; each answer is its own", async () => {
+  await withServer(async (server, seen, bodies) => {
+    const client = await LogStreamClient.open("127.0.0.1", server.port, TOKEN, 5000);
+    try {
+      // Sizes chosen so the answers are told apart by their content: a big body between small.
+      const sizes = [3, 1 << 20, 7, 200_000, 1];
+      const sent = sizes.map((n, i) =>
+        client.send("/v1/repl/log", new Headers({ "x-n": String(i) }), new Uint8Array(n).fill(i))
+      );
+      const answers = await Promise.all(sent);
+      assert.deepEqual(
+        await Promise.all(answers.map((res) => res.json())),
+        sizes.map((n) => ({ lastLsn: n })),
+      );
+      assert.deepEqual(answers.map((res) => res.headers.get("x-seen")), ["1", "2", "3", "4", "5"]);
+      assert.deepEqual(seen.map((req) => req.headers.get("x-n")), ["0", "1", "2", "3", "4"]);
+      for (const [i, n] of sizes.entries()) assert.deepEqual(bodies[i], new Uint8Array(n).fill(i));
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("log stream: when the stream breaks, every request sent on it fails", async () => {
+  await withServer(async (server) => {
+    const client = await LogStreamClient.open("127.0.0.1", server.port, TOKEN, 5000);
+    try {
+      const abort = new AbortController();
+      const sent = [1, 2, 3].map((n) =>
+        client.send("/v1/repl/log", new Headers(), new Uint8Array(n << 20), abort.signal)
+      );
+      abort.abort(); // its deadline passed: the connection is closed under all three
+      const outcomes = await Promise.allSettled(sent);
+      assert.deepEqual(outcomes.map((o) => o.status), ["rejected", "rejected", "rejected"]);
+      assert.ok(client.closed);
+    } finally {
+      client.close();
+    }
+  });
+});
+
 Deno.test("log stream: a wrong MAC, no answer, or a wrong token gets nothing through, and is logged", async () => {
   await withServer(async (server, seen, _bodies, log) => {
     // A wrong MAC: closed.

@@ -35,7 +35,7 @@ import {
 import { newWireStats, type WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Random } from "../../runtime/random.ts";
 import type { CatchUpKind, CpPartAnswer, ReplicaClient } from "./replica-client.ts";
-import { LogStreamClient } from "./log-stream-client.ts";
+import { type LogChannel, LogStreamClient } from "./log-stream-client.ts";
 import { type Logger, rootLogger } from "../../logging/mod.ts";
 
 /** A log stream that could not be opened is tried again after this long (ms); HTTP meanwhile. */
@@ -73,9 +73,12 @@ export class HttpReplicaClient implements ReplicaClient {
   readonly #log: Logger;
   /** The log stream's port from the last handshake (null: none, or it failed to open since). */
   #streamPort: number | null = null;
-  #stream: LogStreamClient | null = null;
+  #stream: LogChannel | null = null;
+  readonly #openChannel: ((timeoutMs: number) => Promise<LogChannel>) | null;
   /** The last stream failed to open: not tried again before this (monotonic ms). */
   #streamRetryAt = -Infinity;
+  /** Settles when the last batch is encoded and on its way (see {@link sendFrames}). */
+  #sending: Promise<void> = Promise.resolve();
 
   constructor(opts: {
     url: string;
@@ -99,6 +102,12 @@ export class HttpReplicaClient implements ReplicaClient {
     logStream?: number | "off" | null;
     /** Where a stream that cannot be opened is reported. Default the root logger. */
     logger?: Logger;
+    /**
+     * Opens the log stream instead of a TCP connection, whatever the
+     * handshake announces (the simulator's network). `logStream: "off"` still
+     * turns it off.
+     */
+    openStream?: (timeoutMs: number) => Promise<LogChannel>;
   }) {
     this.url = opts.url;
     this.#token = opts.token;
@@ -109,6 +118,7 @@ export class HttpReplicaClient implements ReplicaClient {
     this.#clock = opts.clock ?? systemClock;
     this.#logStream = opts.logStream ?? null;
     this.#log = opts.logger ?? rootLogger();
+    this.#openChannel = opts.openStream ?? null;
   }
 
   async state(): Promise<DestState> {
@@ -119,7 +129,7 @@ export class HttpReplicaClient implements ReplicaClient {
     this.#longWindow = (state.linkWindowLog ?? WINDOW_LOG) >= LONG_WINDOW_LOG;
     // Only where HTTP is as exposed as TCP: the stream would bypass an https:// link's TLS.
     const plain = new URL(this.url).protocol === "http:";
-    const announced = state.logStreamPort ?? null;
+    const announced = this.#openChannel ? 0 : state.logStreamPort ?? null;
     const backingOff = this.#clock.monotonic() < this.#streamRetryAt;
     this.#streamPort = !plain || this.#logStream === "off" || announced === null || backingOff
       ? null
@@ -144,26 +154,24 @@ export class HttpReplicaClient implements ReplicaClient {
   }
 
   /** The stream a batch goes on (counted), or null: as an HTTP request. */
-  async #streamForBatch(): Promise<LogStreamClient | null> {
+  async #streamForBatch(): Promise<LogChannel | null> {
     const stream = await this.#openStream();
     if (stream) this.#wire.logStreamBatches++;
     return stream;
   }
 
   /** The open log stream, opened now if the last handshake announced one; null: use HTTP. */
-  async #openStream(): Promise<LogStreamClient | null> {
+  async #openStream(): Promise<LogChannel | null> {
     if (this.#stream && !this.#stream.closed) return this.#stream;
     this.#stream = null;
     const port = this.#streamPort;
     if (port === null) return null;
     const host = new URL(this.url).hostname.replace(/^\[(.*)\]$/, "$1");
     try {
-      this.#stream = await LogStreamClient.open(
-        host,
-        port,
-        this.#token,
-        Math.min(STREAM_OPEN_MS, this.#timeoutMs?.(0) ?? STREAM_OPEN_MS),
-      );
+      const ms = Math.min(STREAM_OPEN_MS, this.#timeoutMs?.(0) ?? STREAM_OPEN_MS);
+      this.#stream = this.#openChannel
+        ? await this.#openChannel(ms)
+        : await LogStreamClient.open(host, port, this.#token, ms);
       return this.#stream;
     } catch (e) {
       // Not reachable (a firewall, a port mapping: --dest-log-port): HTTP for a while.
@@ -183,12 +191,22 @@ export class HttpReplicaClient implements ReplicaClient {
   }
 
   async sendFrames(frames: Uint8Array, opts: { repeats?: boolean } = {}): Promise<number> {
-    const encoded = await this.#encoder.stream(frames, opts.repeats === true && this.#longWindow);
-    this.#wire.linkLevel = this.#encoder.level;
-    this.#wire.logBytes += encoded.body.length;
-    this.#wire.logBytesRaw += frames.length;
+    // Batches are encoded (the epoch's sequence) and put on the wire in call order. On the log
+    // stream the next may follow before this one's answer; as HTTP requests they go one at a time
+    // (two would arrive in either order, and the destination refuses a batch of an epoch while
+    // it decodes another).
+    const before = this.#sending;
+    let release!: () => void;
+    this.#sending = new Promise((resolve) => release = resolve);
+    let answer: Promise<number>;
     try {
-      return await this.#request(
+      await before;
+      const encoded = await this.#encoder.stream(frames, opts.repeats === true && this.#longWindow);
+      this.#wire.linkLevel = this.#encoder.level;
+      this.#wire.logBytes += encoded.body.length;
+      this.#wire.logBytesRaw += frames.length;
+      const stream = await this.#streamForBatch();
+      answer = this.#request(
         "/v1/repl/log",
         octets(encoded),
         encoded.body.length,
@@ -199,13 +217,27 @@ export class HttpReplicaClient implements ReplicaClient {
           if (ms !== null) this.#encoder.linkTimed(encoded.body.length, Number(ms));
           return lastLsn;
         },
-        await this.#streamForBatch(),
+        stream,
       );
+      if (stream === null) await answer;
     } catch (e) {
       // Lost, refused or answered lost: the destination's context may differ from ours now.
       this.#encoder.restart();
       throw e;
+    } finally {
+      release();
     }
+    try {
+      return await answer;
+    } catch (e) {
+      this.#encoder.restart();
+      throw e;
+    }
+  }
+
+  /** True when the next batches go on the log stream, where they may follow each other unanswered. */
+  get pipelined(): boolean {
+    return this.#streamPort !== null;
   }
 
   sendCpPart(cp: number, part: number, last: boolean, bytes: Uint8Array): Promise<CpPartAnswer> {
@@ -311,7 +343,7 @@ export class HttpReplicaClient implements ReplicaClient {
     init: RequestInit,
     bodyBytes: number,
     read: (res: Response) => Promise<T>,
-    stream: LogStreamClient | null = null,
+    stream: LogChannel | null = null,
   ): Promise<T> {
     const ms = this.#timeoutMs?.(bodyBytes) ?? null;
     const abort = new AbortController();

@@ -1,8 +1,12 @@
 /**
  * Log forwarding: the source's records go to the destination in LSN order,
  * batched (one request carries every frame queued meanwhile, so a busy source
- * sends big batches: group commit on the wire), one request in flight at a
- * time over a kept-alive connection. A write is acknowledged only when the
+ * sends big batches: group commit on the wire). On the log stream, whose
+ * requests arrive in the order sent, the next batch goes before the last is
+ * answered (the transport's window: the source encodes and sends while the
+ * destination checks and syncs); a batch after one that failed or came back
+ * short is void, and sending resumes after the last acknowledged LSN. Over
+ * HTTP one request is in flight at a time. A write is acknowledged only when the
  * destination has confirmed its LSN durable; past `--sync-timeout` its writer
  * gets a 503 (`strict` policy) — the record stays queued and is delivered once
  * the destination is back, so the two logs never diverge.
@@ -96,6 +100,12 @@ export interface ForwarderTransport {
    * block digests: what dedup needs), else null.
    */
   send(frames: () => Uint8Array, records: Appended[] | null): Promise<number>;
+  /**
+   * How many batches may be sent before the oldest is answered (default 1):
+   * more only where they arrive in the order sent, and a batch after a short
+   * or failed one is refused or fails.
+   */
+  window?(): number;
   /**
    * (Re)connects: handshake; resolves with the destination's highest durable
    * LSN. Rejects with a RefsyncError: `fenced` (final), `unavailable`
@@ -439,23 +449,19 @@ export class LogForwarder {
     this.#onChange();
   }
 
-  /** The frames to send next, from LSN acked+1: from the queue, else re-read from the log. */
-  #nextBatch(): {
-    frames: () => Uint8Array;
-    count: number;
-    lastLsn: number;
-    records: Appended[] | null;
-  } | null {
-    const from = this.#acked + 1;
+  /** The frames to send from LSN `from` on: from the queue, else re-read from the log. */
+  #nextBatch(from: number): Batch | null {
     if (from > this.#log.lastLsn) return null;
-    while (this.#queue.length > 0 && this.#queue[0].lsn < from) {
+    while (this.#queue.length > 0 && this.#queue[0].lsn <= this.#acked) {
       this.#queueBytes -= this.#queue.shift()!.frame.length;
     }
-    if (this.#queue.length > 0 && this.#queue[0].lsn === from) {
+    const start = this.#queue.length > 0 ? from - this.#queue[0].lsn : -1;
+    if (start >= 0 && start < this.#queue.length && this.#queue[start].lsn === from) {
       const records: Appended[] = [];
       let size = 0;
       let expect = from;
-      for (const r of this.#queue) {
+      for (let i = start; i < this.#queue.length; i++) {
+        const r = this.#queue[i];
         if (r.lsn !== expect || size + r.frame.length > BATCH_BYTES && records.length > 0) break;
         records.push(r);
         size += r.frame.length;
@@ -482,10 +488,13 @@ export class LogForwarder {
   async #run(): Promise<void> {
     let backoff = 0;
     let kind: keyof typeof RETRY = "transport";
+    const inFlight: InFlight[] = [];
     while (!this.#stopped && !this.fatal) {
       let connecting = false;
       try {
         if (this.#link !== "connected") {
+          // Their answers are the handshake's to tell: it reads what the destination holds.
+          await drain(inFlight);
           connecting = true;
           this.#handshaking = true;
           const held = await this.#transport.connect().finally(() => this.#handshaking = false);
@@ -510,29 +519,48 @@ export class LogForwarder {
             continue;
           }
         }
-        const batch = this.#nextBatch();
-        if (batch === null) {
+        const window = this.#transport.window?.() ?? 1;
+        const sentTo = inFlight.at(-1)?.lastLsn ?? this.#acked;
+        const batch = inFlight.length < window ? this.#nextBatch(sentTo + 1) : null;
+        if (batch !== null) {
+          this.#wire.logFrames += batch.count;
+          if (inFlight.length > 0) this.#wire.logBatchesOverlapped++;
+          inFlight.push(
+            new InFlight(batch.lastLsn, this.#transport.send(batch.frames, batch.records)),
+          );
+          continue;
+        }
+        const oldest = inFlight[0];
+        if (oldest === undefined) {
           await this.#sleep(1000);
           continue;
         }
-        this.#wire.logFrames += batch.count;
-        const acked = await this.#transport.send(batch.frames, batch.records);
+        // Room in the window: a record logged meanwhile goes before the oldest answer comes.
+        if (inFlight.length < window) await this.#settledOrPoked(oldest);
+        if (!oldest.settled && inFlight.length < window) continue;
+        inFlight.shift();
+        const acked = await oldest.answer;
         // Paired with the send: an acknowledgement of a record never sent would acknowledge writes
         // the destination does not hold.
         assert(
-          acked <= batch.lastLsn,
-          `the destination acknowledged LSN ${acked}; the last LSN sent was ${batch.lastLsn}`,
+          acked <= oldest.lastLsn,
+          `the destination acknowledged LSN ${acked}; the last LSN sent was ${oldest.lastLsn}`,
         );
         if (acked < this.#acked) {
           // It holds less than it acknowledged (its disk replaced, or restored from an older copy,
           // while the link stayed up): a reference frame it cannot resolve is answered so, and
           // sent again it would be again. The handshake tells what it holds, and what it needs.
+          await drain(inFlight);
           const cause = `the destination holds LSN ${acked}; it acknowledged LSN ${this.#acked}`;
           this.#setLink("down", cause, 0);
           continue;
         }
         this.#ack(acked);
+        // Short (it needs a record whole): the batches sent after it met a gap and were refused.
+        if (acked < oldest.lastLsn) await drain(inFlight);
       } catch (e) {
+        // The batches sent after a failed one are void: each failed too, or met a gap.
+        await drain(inFlight);
         if (e instanceof RefsyncError && e.code === "fenced" || e instanceof AssertionError) {
           this.#fail(e);
           break;
@@ -549,6 +577,19 @@ export class LogForwarder {
         await this.#sleep(backoff, refused);
       }
     }
+    await drain(inFlight);
+  }
+
+  /** Resolves when `batch` is answered (or refused), or when poked before. */
+  #settledOrPoked(batch: InFlight): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        if (this.#wake === wake) this.#wake = null;
+        resolve();
+      };
+      this.#wake = wake;
+      batch.answer.then(wake, wake);
+    });
   }
 
   /** Sleeps up to `ms`, or until poked (unless `firm`: stop() still ends it). */
@@ -569,6 +610,28 @@ export class LogForwarder {
       this.#wake = wake;
     });
   }
+}
+
+/** Frames to send: `records` when they came from memory (what dedup needs), else null. */
+interface Batch {
+  frames: () => Uint8Array;
+  count: number;
+  lastLsn: number;
+  records: Appended[] | null;
+}
+
+/** A batch sent and not yet answered. */
+class InFlight {
+  settled = false;
+  constructor(readonly lastLsn: number, readonly answer: Promise<number>) {
+    const settle = () => this.settled = true;
+    answer.then(settle, settle);
+  }
+}
+
+/** Waits until every batch in `inFlight` is answered or refused, and forgets them. */
+async function drain(inFlight: InFlight[]): Promise<void> {
+  await Promise.allSettled(inFlight.splice(0).map((b) => b.answer));
 }
 
 /** Frames in a batch of whole frames (each starts with its magic and u32 length). */

@@ -1,8 +1,11 @@
 /**
  * The source's end of the log stream (src/protocol/log-stream): one TCP
  * connection to the destination, authenticated by the pair token's MAC of
- * the destination's nonce, that carries log batches one at a time and gives
- * back each answer as a `Response`, as `fetch` would.
+ * the destination's nonce, that carries log batches and gives back each
+ * answer as a `Response`, as `fetch` would. Requests may follow each other
+ * before their answers: they are written in call order, and the answers,
+ * which come in the same order, are read through a buffer (an answer's
+ * fields cost one read).
  *
  * Any failure closes the connection for good (the caller opens a new one
  * after its next handshake): a stream that lost its place in a message is
@@ -22,6 +25,7 @@
  */
 import {
   ACCEPTED,
+  BufferedReader,
   decodeHello,
   encodeRequestHead,
   HELLO_BYTES,
@@ -33,14 +37,34 @@ import {
 } from "../../protocol/log-stream/mod.ts";
 import { deadline } from "../../runtime/clock.ts";
 
+/**
+ * A log stream as the replica client uses it: requests answered in the order
+ * sent, and once it fails, closed for good. {@link LogStreamClient} is the
+ * TCP one; the simulator's network has one in memory (./memory-client.ts).
+ */
+export interface LogChannel {
+  /** True once it failed or was closed: it carries nothing more. */
+  readonly closed: boolean;
+  /** Sends `POST path` after the requests before it; its answer comes after theirs. */
+  send(path: string, headers: Headers, body: Uint8Array, signal?: AbortSignal): Promise<Response>;
+  /** Closes it. Idempotent. */
+  close(): void;
+}
+
 /** See the module documentation. */
-export class LogStreamClient {
+export class LogStreamClient implements LogChannel {
   readonly #conn: Deno.Conn;
+  /** Answers are read through it: an answer's four fields cost one read, not four. */
+  readonly #reader: BufferedReader;
   #closed = false;
-  #busy = false;
+  /** Settles when every request sent so far is written; the next writes after it. */
+  #written: Promise<void> = Promise.resolve();
+  /** Settles when every answer asked for so far is read; the next is read after it. */
+  #answered: Promise<unknown> = Promise.resolve();
 
   private constructor(conn: Deno.Conn) {
     this.#conn = conn;
+    this.#reader = new BufferedReader(conn);
   }
 
   /**
@@ -92,35 +116,38 @@ export class LogStreamClient {
   }
 
   /**
-   * Sends `POST path` with `headers` and `body`, and reads the answer;
-   * `signal` aborting closes the stream (the request's fate is unknown).
+   * Sends `POST path` with `headers` and `body` after the requests sent
+   * before it, and reads its answer after theirs; `signal` aborting closes
+   * the stream (the fate of every request on it is unknown).
    */
-  async send(
+  send(
     path: string,
     headers: Headers,
     body: Uint8Array,
     signal?: AbortSignal,
   ): Promise<Response> {
-    if (this.#closed) throw new StreamError("the log stream is closed");
-    if (this.#busy) throw new Error("invariant: one request at a time on the log stream");
-    this.#busy = true;
+    if (this.#closed) return Promise.reject(new StreamError("the log stream is closed"));
     const abort = () => this.close();
     signal?.addEventListener("abort", abort);
-    try {
+    // Written in call order, each after the one before; answers read in the same order.
+    const written = this.#written.then(async () => {
       await writeAll(this.#conn, encodeRequestHead("POST", path, headers, body.length));
       await writeAll(this.#conn, body);
-      const answer = await readAnswer(this.#conn);
-      return new Response(answer.body as Uint8Array<ArrayBuffer>, {
-        status: Number(answer.line),
-        headers: answer.headers,
-      });
-    } catch (e) {
-      this.close();
-      throw e;
-    } finally {
-      this.#busy = false;
-      signal?.removeEventListener("abort", abort);
-    }
+    });
+    this.#written = written.catch(() => {});
+    const answered = Promise.all([written, this.#answered]).then(() => readAnswer(this.#reader));
+    this.#answered = answered.catch(() => {});
+    return answered.then(
+      (answer) =>
+        new Response(answer.body as Uint8Array<ArrayBuffer>, {
+          status: Number(answer.line),
+          headers: answer.headers,
+        }),
+      (e) => {
+        this.close();
+        throw e;
+      },
+    ).finally(() => signal?.removeEventListener("abort", abort));
   }
 
   /** Closes the connection. Idempotent. */

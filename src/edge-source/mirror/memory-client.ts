@@ -2,7 +2,8 @@
  * The replication client in memory: requests go to the destination's app
  * (`app.fetch`) directly, over a {@link MemoryLink} that can delay, drop,
  * duplicate, reorder (independent delays), cut mid-body and partition them,
- * on an injected clock. The simulator's network; the HTTP client encodes the
+ * on an injected clock; log batches may go on a log stream over it instead
+ * ({@link MemoryLink.openStream}: in order, pipelined, broken by a fault). The simulator's network; the HTTP client encodes the
  * requests, so both implementations send the same bytes.
  *
  * @example
@@ -25,6 +26,8 @@ import type { Clock } from "../../runtime/clock.ts";
 import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Random } from "../../runtime/random.ts";
 import { HttpReplicaClient } from "./http-client.ts";
+import type { LogChannel } from "./log-stream-client.ts";
+import { asHttpRequest, LOG_PATH } from "../../protocol/log-stream/mod.ts";
 import type { ReplicaClient } from "./replica-client.ts";
 
 /** What happens to one request on the link. */
@@ -78,19 +81,31 @@ export class MemoryLink {
   readonly fetch = async (request: Request): Promise<Response> => {
     const plan = this.#faults(request);
     const body = new Uint8Array(await request.arrayBuffer());
-    await this.#after(plan.delayMs);
+    await this.after(plan.delayMs);
     if (this.partitioned || plan.dropRequest) throw new Error("connection timed out (simulated)");
-    const answer = this.#deliver(request, body, plan.cutBodyAt);
+    const answer = this.deliver(request, body, plan.cutBodyAt);
     if (plan.duplicateAfterMs !== undefined) {
       this.#clock.setTimeout(() => {
-        if (!this.partitioned) this.#deliver(request, body).catch(() => {});
+        if (!this.partitioned) this.deliver(request, body).catch(() => {});
       }, plan.duplicateAfterMs);
     }
     const response = await answer;
-    await this.#after(plan.responseDelayMs);
+    await this.after(plan.responseDelayMs);
     if (this.partitioned || plan.dropResponse) throw new Error("connection reset (simulated)");
     return response;
   };
+
+  /**
+   * A log stream over this link (the TCP one's semantics): requests reach
+   * the destination one at a time in the order sent, each after the one
+   * before was answered there, and their answers come back in that order.
+   * A fault on one (lost, cut, a partition, a crash of the destination)
+   * breaks the stream: it and every request after it fail. Closing it loses
+   * the answers, not the requests already sent (their bytes are on the way).
+   */
+  openStream(token: string): LogChannel {
+    return new MemoryLogStream(this, token);
+  }
 
   /** The destination died: requests it was answering fail with a reset. */
   reset(): void {
@@ -104,8 +119,13 @@ export class MemoryLink {
     this.#closed = true;
   }
 
+  /** The fate of `request` on the link. */
+  plan(request: Request): LinkPlan {
+    return this.#faults(request);
+  }
+
   /** Resolves after `ms` on the clock; never while the caller is dead. */
-  #after(ms: number): Promise<void> {
+  after(ms: number): Promise<void> {
     return new Promise((resolve) => {
       this.#clock.setTimeout(() => {
         if (!this.#closed) resolve();
@@ -114,7 +134,7 @@ export class MemoryLink {
   }
 
   /** Runs the request through the destination's app; the answer is read whole. */
-  #deliver(request: Request, body: Uint8Array<ArrayBuffer>, cutAt?: number): Promise<Response> {
+  deliver(request: Request, body: Uint8Array<ArrayBuffer>, cutAt?: number): Promise<Response> {
     const handler = this.#target();
     if (handler === null) return Promise.reject(new Error("connection refused (simulated)"));
     const headers = new Headers(request.headers);
@@ -158,6 +178,68 @@ export class MemoryLink {
   }
 }
 
+/** See {@link MemoryLink.openStream}. */
+class MemoryLogStream implements LogChannel {
+  readonly #link: MemoryLink;
+  readonly #token: string;
+  #closed = false;
+  /** Set by a fault: nothing more reaches the destination. */
+  #broken = false;
+  /** Settles when the last request sent was answered by the destination. */
+  #delivered: Promise<unknown> = Promise.resolve();
+  /** Settles when the last answer reached the caller (or failed to). */
+  #answered: Promise<unknown> = Promise.resolve();
+
+  constructor(link: MemoryLink, token: string) {
+    this.#link = link;
+    this.#token = token;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(path: string, headers: Headers, body: Uint8Array, signal?: AbortSignal): Promise<Response> {
+    if (this.#closed) return Promise.reject(new Error("the log stream is closed (simulated)"));
+    const link = this.#link;
+    const request = asHttpRequest(headers, body, this.#token);
+    const plan = link.plan(request);
+    const abort = () => this.close();
+    signal?.addEventListener("abort", abort);
+    const delivered = this.#delivered.then(async () => {
+      await link.after(plan.delayMs);
+      if (this.#broken || link.partitioned || plan.dropRequest) {
+        throw new Error("connection timed out (simulated)");
+      }
+      if (path !== LOG_PATH) throw new Error(`the log stream carries ${LOG_PATH} only`);
+      const res = await link.deliver(request, body.slice(), plan.cutBodyAt);
+      // A body cut off is a connection that broke, whatever the destination answered.
+      if (plan.cutBodyAt !== undefined && plan.cutBodyAt < body.length) {
+        throw new Error("connection closed mid-body (simulated)");
+      }
+      return res;
+    });
+    this.#delivered = delivered.catch(() => this.#broken = true);
+    const answered = Promise.all([delivered, this.#answered]).then(async ([res]) => {
+      await link.after(plan.responseDelayMs);
+      if (this.#closed || link.partitioned || plan.dropResponse) {
+        throw new Error("connection reset (simulated)");
+      }
+      return res;
+    });
+    this.#answered = answered.catch(() => {});
+    return answered.catch((e) => {
+      this.#broken = true;
+      this.close();
+      throw e;
+    }).finally(() => signal?.removeEventListener("abort", abort));
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+}
+
 /** A body of `bytes` that breaks off after them, as when a connection drops mid-request. */
 function brokenBody(bytes: Uint8Array): ReadableStream<Uint8Array> {
   let sent = false;
@@ -193,6 +275,15 @@ export function memoryReplicaClient(
   token: string,
   wire?: WireStats,
   random?: Random,
+  opts: { stream?: boolean } = {},
 ): ReplicaClient {
-  return new HttpReplicaClient({ url, token, fetch: link.fetch, wire, random });
+  return new HttpReplicaClient({
+    url,
+    token,
+    fetch: link.fetch,
+    wire,
+    random,
+    openStream: opts.stream ? () => Promise.resolve(link.openStream(token)) : undefined,
+    logStream: opts.stream ? null : "off",
+  });
 }

@@ -108,6 +108,12 @@ interface PlannedCatchUp {
  */
 export const LOOK_MS = 5000;
 
+/**
+ * Log batches in flight at once on the log stream: the source encodes and
+ * sends the next while the destination checks and syncs the one before.
+ */
+export const PIPELINE_DEPTH = 2;
+
 /** How long a resync waits for the log catch-up before it starts: 200 x 50 ms. */
 const LOG_FIRST_POLLS = 200;
 const LOG_FIRST_POLL_MS = 50;
@@ -281,6 +287,7 @@ export class Mirror {
       connect: () => this.#handshake(),
       send: (frames, records) =>
         deduper && records ? deduper.send(records, sendFrames) : sendFrames(frames()),
+      window: () => this.#client.pipelined ? PIPELINE_DEPTH : 1,
     }, {
       syncTimeoutMs: this.options.syncTimeoutMs,
       policy: this.options.policy,

@@ -54,6 +54,12 @@ export interface ReplicaClient {
    */
   sendFrames(frames: Uint8Array, opts?: { repeats?: boolean }): Promise<number>;
   /**
+   * True when batches go where they arrive in the order sent (the log
+   * stream), so the next may be sent before the last is answered: the
+   * client puts them on the wire in call order. Absent or false: one at a time.
+   */
+  readonly pipelined?: boolean;
+  /**
    * Sends part `part` of the CP sync of CP `cp`. Resolves with the answer
    * whatever its status (the caller decides); rejects only when no answer came.
    */

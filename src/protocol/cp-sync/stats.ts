@@ -24,6 +24,8 @@ export interface WireStats {
   logFrames: number;
   /** Log batches that went on the log stream (src/protocol/log-stream), not as HTTP requests. */
   logStreamBatches: number;
+  /** Log batches sent before the one before was answered (the log stream's window; source only). */
+  logBatchesOverlapped: number;
   /** The zstd level log batches are compressed at now (the source's; 1 until it changes). */
   linkLevel: number;
   /** Pieces of log payloads forwarded as references (a record's bytes or a CP block), not bytes. */
@@ -58,6 +60,7 @@ export function newWireStats(): WireStats {
     logBytesRaw: 0,
     logFrames: 0,
     logStreamBatches: 0,
+    logBatchesOverlapped: 0,
     linkLevel: 1,
     logRefBlocks: 0,
     logRefBytes: 0,

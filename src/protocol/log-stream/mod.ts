@@ -9,7 +9,8 @@
  * destination → source, on accept:  "RSLS" u8 version=1  16-byte nonce      (21 bytes)
  * source → destination:             HMAC-SHA256(pair token, "refsync-log-stream-1" ++ nonce)
  * destination → source:             u8 1 (accepted), or the connection is closed
- * then, one at a time, each way in turn (little-endian):
+ * then requests, each answered in turn; a request may follow the one before
+ * unanswered, the answers come in the order of the requests (little-endian):
  *   request:  u32 headLength  head  u32 bodyLength  body
  *             head = "POST /v1/repl/log\n" then "name: value\n" per header (UTF-8)
  *   answer:   u16 status  u32 headLength  head  u32 bodyLength  body
@@ -30,6 +31,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { equalBytes } from "../../bytes/mod.ts";
+import { authHeader } from "../auth/mod.ts";
 
 /** The hello's magic: "RSLS". */
 export const STREAM_MAGIC = new Uint8Array([0x52, 0x53, 0x4c, 0x53]);
@@ -178,6 +180,29 @@ export interface StreamMessage {
   body: Uint8Array;
   /** A request's: ms from its first bytes to its last (what the link took to carry it). */
   receiveMs?: number;
+}
+
+/**
+ * The HTTP request a stream's request stands for, as the destination's
+ * handler takes it: `POST` {@link LOG_PATH} with the pair `token` added (the
+ * connection proved it) and its body the bytes read.
+ *
+ * @example
+ * ```ts
+ * const req = asHttpRequest(new Headers({ "refsync-seq": "0" }), new Uint8Array(3), "pair-token");
+ * req.headers.get("authorization"); // "Bearer pair-token"
+ * ```
+ */
+export function asHttpRequest(headers: Headers, body: Uint8Array, token: string): Request {
+  const h = new Headers(headers);
+  for (const [name, value] of Object.entries(authHeader(token))) h.set(name, value);
+  h.set("content-length", String(body.length));
+  return new Request(`http://log-stream${LOG_PATH}`, {
+    method: "POST",
+    headers: h,
+    // A stream of the buffer read, not the buffer: a Request copies a BufferSource body.
+    body: ReadableStream.from([body]),
+  });
 }
 
 /** The bytes of a request's head and length fields (the body follows as it is). */

@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { AssertionError } from "../../../src/assert.ts";
+import { RefsyncError } from "../../../src/errors/mod.ts";
 import { newWireStats } from "../../../src/protocol/cp-sync/stats.ts";
 import { NvLog } from "../../../src/storage/log/mod.ts";
 import {
@@ -164,7 +165,6 @@ Deno.test("forwarder: an acknowledgement below one before is followed by a hands
     try {
       fwd.start();
       const first = await log.append([1, 2, 3].map((i) => put(`k${i}`, bytes(10, i))));
-      const acknowledged = (p: Promise<unknown>) => p.then(() => "acknowledged", String);
       assert.equal(await acknowledged(fwd.forward(first)), "acknowledged");
       assert.equal(connects, 1);
       held = 0; // its disk replaced while the link stayed up
@@ -179,5 +179,191 @@ Deno.test("forwarder: an acknowledgement below one before is followed by a hands
       await fwd.stop();
       await log.close();
     }
+  });
+});
+
+/** The LSNs of a batch of whole frames. */
+function lsnsOf(frames: Uint8Array): number[] {
+  const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+  const lsns: number[] = [];
+  for (let at = 0; at < frames.length; at += view.getUint32(at + 4, true)) {
+    lsns.push(Number(view.getBigUint64(at + 8, true)));
+  }
+  return lsns;
+}
+
+/**
+ * A destination behind a window of 2 (the log stream): batches are taken in
+ * the order sent, each when the test releases it (or at once, `auto`); one
+ * that does not follow what it holds is refused, as the receiver refuses a
+ * gap; an LSN in `short` is answered short once (a reference it could not
+ * resolve); `breakNext` fails the next release and every batch sent before it
+ * is released, as a connection that breaks.
+ */
+class PipeDest implements ForwarderTransport {
+  held = 0;
+  connects = 0;
+  batches: number[][] = [];
+  short = new Set<number>();
+  breakNext = false;
+  auto = false;
+  #pending: Array<() => void> = [];
+
+  window = () => 2;
+
+  connect = () => {
+    this.connects++;
+    return Promise.resolve(this.held);
+  };
+
+  send = (batch: () => Uint8Array) => {
+    const lsns = lsnsOf(batch());
+    this.batches.push(lsns);
+    return new Promise<number>((resolve, reject) => {
+      this.#pending.push(() => {
+        if (this.breakNext) return reject(new RefsyncError("unavailable", "connection reset"));
+        if (lsns[0] !== this.held + 1) {
+          return reject(new RefsyncError("conflict", `LSN ${lsns[0]} does not follow`));
+        }
+        for (const lsn of lsns) {
+          if (this.short.delete(lsn)) break;
+          this.held = lsn;
+        }
+        resolve(this.held);
+      });
+      if (this.auto) setTimeout(() => this.release(), 1);
+    });
+  };
+
+  get unanswered(): number {
+    return this.#pending.length;
+  }
+
+  /** Answers the oldest batch (all of them when the connection breaks). */
+  release(): void {
+    if (this.breakNext) {
+      for (const answer of this.#pending.splice(0)) answer();
+      this.breakNext = false;
+    } else this.#pending.shift()?.();
+  }
+}
+
+/** Waits (10 ms steps, at most 2 s) until `done()`. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(done(), `waited for ${what}`);
+}
+
+/** A forwarder over `dest`, its log, and `n` records to forward in turns. */
+async function withPipe(
+  dest: PipeDest,
+  fn: (fwd: LogForwarder, log: NvLog, wire: ReturnType<typeof newWireStats>) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    const log = await NvLog.open(dir);
+    const wire = newWireStats();
+    const fwd = new LogForwarder(log, dest, { syncTimeoutMs: 5000, wire });
+    try {
+      fwd.start();
+      await fn(fwd, log, wire);
+    } finally {
+      dest.auto = true;
+      while (dest.unanswered > 0) dest.release();
+      await fwd.stop();
+      await log.close();
+    }
+  });
+}
+
+const acknowledged = (p: Promise<unknown>) => p.then(() => "acknowledged", String);
+
+/**
+ * Forwards records 1-2, then record 3, each in its own batch: both in flight,
+ * unanswered. Resolves with what their writers are answered, each in time.
+ */
+async function twoInFlight(
+  fwd: LogForwarder,
+  log: NvLog,
+  dest: PipeDest,
+): Promise<[Promise<string>, Promise<string>]> {
+  const a = acknowledged(
+    fwd.forward(await log.append([1, 2].map((i) => put(`a${i}`, bytes(10, i))))),
+  );
+  await until(() => dest.batches.length === 1, "the first batch");
+  const b = acknowledged(fwd.forward(await log.append([put("b", bytes(10, 3))])));
+  await until(() => dest.batches.length === 2, "the second batch, before the first answer");
+  return [a, b];
+}
+
+Deno.test("forwarder: with a window of 2 the next batch goes before the last is answered, never a third", async () => {
+  const dest = new PipeDest();
+  await withPipe(dest, async (fwd, log, wire) => {
+    const a = fwd.forward(await log.append([1, 2, 3].map((i) => put(`a${i}`, bytes(10, i)))));
+    await until(() => dest.batches.length === 1, "the first batch");
+    const b = fwd.forward(await log.append([put("b", bytes(10, 4))]));
+    await until(() => dest.batches.length === 2, "the second batch, before the first answer");
+    const c = fwd.forward(await log.append([put("c", bytes(10, 5))]));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(dest.batches.length, 2, "a third waits for the first answer");
+    dest.release();
+    assert.equal(await acknowledged(a), "acknowledged");
+    assert.equal(fwd.ackedLsn, 3, "the first batch's answer, not the second's");
+    await until(() => dest.batches.length === 3, "the third batch");
+    dest.release();
+    dest.release();
+    assert.deepEqual(await Promise.all([acknowledged(b), acknowledged(c)]), [
+      "acknowledged",
+      "acknowledged",
+    ]);
+    assert.deepEqual(dest.batches, [[1, 2, 3], [4], [5]]);
+    assert.equal(dest.held, 5);
+    assert.equal(wire.logBatchesOverlapped, 2, "the second and third went before an answer");
+  });
+});
+
+Deno.test("forwarder: a batch sent after a short answer is void; sending resumes after the acknowledged LSN, with no handshake", async () => {
+  const dest = new PipeDest();
+  dest.short.add(2); // LSN 2 cannot be rebuilt there: the answer acknowledges 1
+  await withPipe(dest, async (fwd, log) => {
+    const answers = await twoInFlight(fwd, log, dest);
+    dest.auto = true;
+    dest.release(); // short: 1
+    dest.release(); // LSN 3 does not follow 1: refused
+    assert.deepEqual(await Promise.all(answers), ["acknowledged", "acknowledged"]);
+    assert.deepEqual(dest.batches, [[1, 2], [3], [2, 3]]);
+    assert.equal(dest.held, 3);
+    assert.equal(dest.connects, 1, "no handshake: a short answer is no failure");
+    assert.equal(fwd.link, "connected");
+  });
+});
+
+Deno.test("forwarder: a broken connection voids every batch on it; after a handshake the log goes again from what the destination holds", async () => {
+  const dest = new PipeDest();
+  await withPipe(dest, async (fwd, log) => {
+    const answers = await twoInFlight(fwd, log, dest);
+    dest.breakNext = true;
+    dest.release();
+    dest.auto = true;
+    assert.deepEqual(await Promise.all(answers), ["acknowledged", "acknowledged"]);
+    assert.deepEqual(dest.batches, [[1, 2], [3], [1, 2, 3]]);
+    assert.equal(dest.held, 3);
+    assert.equal(dest.connects, 2, "one handshake after the break");
+  });
+});
+
+Deno.test("forwarder: a renewal with batches in flight waits for their answers; the handshake says what to send again", async () => {
+  const dest = new PipeDest();
+  await withPipe(dest, async (fwd, log) => {
+    const answers = await twoInFlight(fwd, log, dest);
+    fwd.renew("the destination's CP changed (test)");
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(dest.connects, 1, "no handshake while batches are unanswered");
+    dest.release(); // the first is taken
+    dest.breakNext = true;
+    dest.release(); // the second is lost
+    dest.auto = true;
+    assert.deepEqual(await Promise.all(answers), ["acknowledged", "acknowledged"]);
+    assert.equal(dest.connects, 2, "one handshake, after both answers");
+    assert.deepEqual(dest.batches, [[1, 2], [3], [3]], "the lost one again, nothing refused");
   });
 });
