@@ -133,6 +133,12 @@ const FOUND: Array<
     defect:
       "a destination replaced while the pair stayed idle was reported in sync at CP 0 for good: nothing asked it",
   },
+  {
+    seed: 11,
+    trial: 118,
+    defect:
+      "a source fenced after its batch reached the destination (the answer lost in the failover) refused its writers with 403; the promoted side served the write",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {

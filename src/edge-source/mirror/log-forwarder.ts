@@ -108,7 +108,8 @@ export interface ForwarderTransport {
   window?(): number;
   /**
    * (Re)connects: handshake; resolves with the destination's highest durable
-   * LSN. Rejects with a RefsyncError: `fenced` (final), `unavailable`
+   * LSN. Rejects with a RefsyncError: `fenced` (final; `details.heldLsn`:
+   * the promoted side holds this log up to there), `unavailable`
    * (transport: retried soon) or any other code (a refusal: retried with backoff).
    */
   connect(): Promise<number>;
@@ -562,6 +563,9 @@ export class LogForwarder {
         // The batches sent after a failed one are void: each failed too, or met a gap.
         await drain(inFlight);
         if (e instanceof RefsyncError && e.code === "fenced" || e instanceof AssertionError) {
+          // The promoted side's history holds our log up to `heldLsn`: those writes are held.
+          const held = e instanceof RefsyncError ? e.details?.heldLsn : undefined;
+          if (typeof held === "number") this.#ack(Math.min(held, this.#log.lastLsn));
           this.#fail(e);
           break;
         }

@@ -581,11 +581,14 @@ export class Mirror {
   /**
    * The destination was promoted over us: refuse every write from now on,
    * give up waiting CPs, set aside the log tail it never received, and only
-   * then let the forwarder answer the writers waiting on that tail (403).
+   * then let the forwarder answer the writers waiting on that tail (403);
+   * a writer waiting on a record it did receive (its answer lost in the
+   * failover) has its write in the promoted history, and is answered so.
    * Resolves with the error the forwarder ends with.
    */
   async #fence(reason: string, keepLsn: number): Promise<RefsyncError> {
-    const error = new RefsyncError("fenced", reason);
+    // `heldLsn`: the promoted side holds our log up to there; the forwarder answers its writers so.
+    const error = new RefsyncError("fenced", reason, { heldLsn: keepLsn });
     this.#fencing = error;
     this.#fencingStarted.reject(error);
     try {

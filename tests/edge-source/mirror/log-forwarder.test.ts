@@ -367,3 +367,24 @@ Deno.test("forwarder: a renewal with batches in flight waits for their answers; 
     assert.deepEqual(dest.batches, [[1, 2], [3], [3]], "the lost one again, nothing refused");
   });
 });
+
+Deno.test("forwarder: fenced, the writers of records the promoted side holds are answered as held; the rest are refused", async () => {
+  // The destination took LSNs 1 and 2 and was promoted before its answer came back; LSN 3 it
+  // never received. The handshake after the lost answer tells the fencing, and that it holds 2.
+  const dest = new PipeDest();
+  dest.connect = () => {
+    dest.connects++;
+    return dest.connects === 1
+      ? Promise.resolve(0)
+      : Promise.reject(new RefsyncError("fenced", "promoted (test)", { heldLsn: 2 }));
+  };
+  await withPipe(dest, async (fwd, log) => {
+    const [held, lost] = await twoInFlight(fwd, log, dest);
+    dest.breakNext = true;
+    dest.release();
+    assert.equal(await held, "acknowledged", "in the promoted history");
+    assert.match(await lost, /promoted \(test\)/);
+    assert.equal(fwd.ackedLsn, 2);
+    assert.ok(fwd.fatal);
+  });
+});
