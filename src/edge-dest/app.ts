@@ -25,6 +25,7 @@ import { applyCatchUp } from "./cp-apply.ts";
 import { promotionRefused } from "../storage/objects/catch-up.ts";
 import { beginCatchUp, refuseReadsWhileCatchingUp } from "./catch-up.ts";
 import { receiveLog } from "./log-receiver.ts";
+import { PromotionGate } from "./promotion-gate.ts";
 import { registerVerifyRoutes } from "./verify-routes.ts";
 
 /**
@@ -117,6 +118,10 @@ export function createDestApp(ctx: DestAppContext): Hono {
     applyCatchUp,
   );
 
+  /** Replication requests under way: a promotion stops them and waits (./promotion-gate.ts). */
+  const gate = new PromotionGate();
+  /** Each one's signal that a promotion started. */
+  const stops = new WeakMap<Request, AbortSignal>();
   const state = () => replicationState(store, ctx.logStreamPort?.() ?? null);
   app.use("/v1/repl/*", requireToken(() => ctx.token));
   app.use("/v1/repl/*", async (c, next) => {
@@ -127,11 +132,17 @@ export function createDestApp(ctx: DestAppContext): Hono {
         `this appliance was promoted (pair generation ${store.superblock.pairGeneration}); it takes no replication`,
       );
     }
-    await next();
+    // Reads (the state, a verify's digests) change nothing a promotion replays.
+    if (c.req.method === "GET") return await next();
+    await gate.enter(async (signal) => {
+      stops.set(c.req.raw, signal);
+      await next();
+    });
   });
   app.get("/v1/repl/state", (c) => c.json(state()));
   app.post("/v1/repl/log", async (c) => {
-    return c.json(await receiveLog(store, body(c, "logBytes"), wire, ctx.logger));
+    const stop = stops.get(c.req.raw);
+    return c.json(await receiveLog(store, body(c, "logBytes"), wire, ctx.logger, stop));
   });
   app.post("/v1/repl/log/reset", async (c) => {
     const body = await c.req.json().catch(() => null) as {
@@ -224,10 +235,13 @@ export function createDestApp(ctx: DestAppContext): Hono {
   app.post("/v1/admin/promote", async (c) => {
     // Refused before anything stops: a catch-up left alone goes on.
     if (store.catchUp) throw promotionRefused(store.catchUp);
-    // A source that died mid-sync may have left its stream open: that CP is abandoned.
-    await cpSync.end();
-    await catchUp.end();
-    return c.json(await ctx.promote());
+    // Replication under way ends first; a source that died mid-sync may have left its CP
+    // stream open: that CP is abandoned.
+    const stop = async () => {
+      await cpSync.end();
+      await catchUp.end();
+    };
+    return c.json(await gate.promote(ctx.promote, stop));
   });
   app.post("/v1/admin/cp", () => {
     throw new RefsyncError(

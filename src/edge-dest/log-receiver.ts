@@ -26,14 +26,13 @@ import { resolveRefFrame } from "./ref-resolver.ts";
 const GROUP_BYTES = 8 << 20;
 
 /**
- * Receives one request body of frames.
+ * Receives one request body of frames; `stop` aborting (a promotion) ends
+ * it after the frames read so far, with its reason.
  *
  * @example
  * ```ts
  * import { newWireStats } from "../protocol/cp-sync/stats.ts";
  * import type { ObjectStore } from "../storage/objects/store.ts";
-import { type Logger, rootLogger } from "../logging/mod.ts";
-import { resolveRefFrame } from "./ref-resolver.ts";
  * declare const store: ObjectStore;
  * declare const request: Request;
  * const wire = newWireStats();
@@ -45,6 +44,7 @@ export async function receiveLog(
   body: ReadableStream<Uint8Array> | null,
   wire: WireStats,
   logger: Logger = rootLogger(),
+  stop?: AbortSignal,
 ): Promise<{ lastLsn: number; need?: number }> {
   if (!body) throw new RefsyncError("bad_request", "log forwarding needs a body of frames");
   let group: Frame[] = [];
@@ -60,7 +60,8 @@ export async function receiveLog(
   try {
     // Frames are views into the body's chunks (each a fresh buffer, none reused), not copies:
     // they are written to the log and dropped with the batch.
-    for await (const item of body.pipeThrough(new WireFrameReader({ copy: false }))) {
+    const frames = body.pipeThrough(new WireFrameReader({ copy: false }), { signal: stop });
+    for await (const item of frames) {
       if (need !== undefined) continue;
       let frame: Frame;
       if (isWholeFrame(item)) {
@@ -91,6 +92,8 @@ export async function receiveLog(
   } catch (e) {
     // Frames before the bad one may have been appended: the answer says how far.
     await flush().catch(() => {});
+    // Stopped (a promotion): the frames read so far are appended, the rest is never read.
+    if (stop?.aborted) throw stop.reason;
     if (e instanceof FrameError) {
       throw new RefsyncError(
         "conflict",
