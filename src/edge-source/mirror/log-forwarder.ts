@@ -90,6 +90,17 @@ interface Waiter {
   timer: TimerId;
 }
 
+/**
+ * The destination was promoted over this source (403 `fenced`); the
+ * promoted side's history holds this source's log up to `heldLsn` (its
+ * `promotedAtLsn`; 0: unknown), so the writes up to there are held.
+ */
+export class FencedError extends RefsyncError {
+  constructor(message: string, readonly heldLsn: number) {
+    super("fenced", message);
+  }
+}
+
 /** How the forwarder talks to the destination. */
 export interface ForwarderTransport {
   /**
@@ -108,8 +119,8 @@ export interface ForwarderTransport {
   window?(): number;
   /**
    * (Re)connects: handshake; resolves with the destination's highest durable
-   * LSN. Rejects with a RefsyncError: `fenced` (final; `details.heldLsn`:
-   * the promoted side holds this log up to there), `unavailable`
+   * LSN. Rejects with a RefsyncError: `fenced` (final; a {@link FencedError}
+   * says how much of this log the promoted side holds), `unavailable`
    * (transport: retried soon) or any other code (a refusal: retried with backoff).
    */
   connect(): Promise<number>;
@@ -564,8 +575,7 @@ export class LogForwarder {
         await drain(inFlight);
         if (e instanceof RefsyncError && e.code === "fenced" || e instanceof AssertionError) {
           // The promoted side's history holds our log up to `heldLsn`: those writes are held.
-          const held = e instanceof RefsyncError ? e.details?.heldLsn : undefined;
-          if (typeof held === "number") this.#ack(Math.min(held, this.#log.lastLsn));
+          if (e instanceof FencedError) this.#ack(Math.min(e.heldLsn, this.#log.lastLsn));
           this.#fail(e);
           break;
         }

@@ -49,7 +49,7 @@ import { catchUpParts } from "./catch-up-sender.ts";
 import { type BirthWalk, walkBornAfter } from "../../storage/objects/catch-up-walk.ts";
 import { encodeSuperblock, type Superblock } from "../../storage/volume/superblock.ts";
 import { sleep } from "../../runtime/clock.ts";
-import { type LinkChange, type LinkState, LogForwarder } from "./log-forwarder.ts";
+import { FencedError, type LinkChange, type LinkState, LogForwarder } from "./log-forwarder.ts";
 import { HttpReplicaClient } from "./http-client.ts";
 import type { CatchUpKind, CpPartAnswer, ReplicaClient } from "./replica-client.ts";
 import { type Clock, systemClock, type TimerId } from "../../runtime/clock.ts";
@@ -587,8 +587,8 @@ export class Mirror {
    * Resolves with the error the forwarder ends with.
    */
   async #fence(reason: string, keepLsn: number): Promise<RefsyncError> {
-    // `heldLsn`: the promoted side holds our log up to there; the forwarder answers its writers so.
-    const error = new RefsyncError("fenced", reason, { heldLsn: keepLsn });
+    // The promoted side holds our log up to `keepLsn`: the forwarder answers its writers so.
+    const error = new FencedError(reason, keepLsn);
     this.#fencing = error;
     this.#fencingStarted.reject(error);
     try {

@@ -17,6 +17,7 @@ import { newWireStats } from "../../../src/protocol/cp-sync/stats.ts";
 import { NvLog } from "../../../src/storage/log/mod.ts";
 import {
   BATCH_BYTES,
+  FencedError,
   type ForwarderTransport,
   LogForwarder,
 } from "../../../src/edge-source/mirror/log-forwarder.ts";
@@ -376,7 +377,7 @@ Deno.test("forwarder: fenced, the writers of records the promoted side holds are
     dest.connects++;
     return dest.connects === 1
       ? Promise.resolve(0)
-      : Promise.reject(new RefsyncError("fenced", "promoted (test)", { heldLsn: 2 }));
+      : Promise.reject(new FencedError("promoted (test)", 2));
   };
   await withPipe(dest, async (fwd, log) => {
     const [held, lost] = await twoInFlight(fwd, log, dest);
