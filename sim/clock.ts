@@ -183,6 +183,11 @@ export class ProcessClock implements Clock {
     this.#sim.cancel(id);
   }
 
+  /** True once the process died. */
+  get dead(): boolean {
+    return this.#dead;
+  }
+
   /** The process died: its timers never fire, and new ones are never set. */
   kill(): void {
     this.#dead = true;

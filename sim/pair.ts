@@ -233,7 +233,10 @@ export class Machine {
     return createLogger({
       level: "warn",
       now: () => clock.now(),
-      sink: (line) => watch.line(this.name, line),
+      // A dead process's code runs on in this one (its disk's fds closed under it): not heard.
+      sink: (line) => {
+        if (!clock.dead) watch.line(this.name, line);
+      },
     });
   }
 }

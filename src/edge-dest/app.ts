@@ -10,7 +10,7 @@ import { registerAccessChecks, requireToken } from "../http/auth.ts";
 import type { Logger } from "../logging/mod.ts";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "../http/body-timeout.ts";
 import { RefsyncError } from "../errors/mod.ts";
-import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
+import { errorHandler, methodNotAllowed, notFound } from "../http/errors.ts";
 import { registerMetrics } from "../http/metrics.ts";
 import { replicationState } from "../http/repl-state.ts";
 import { type ReadCounters, registerObjectReads } from "../http/objects.ts";
@@ -98,7 +98,7 @@ export function createDestApp(ctx: DestAppContext): Hono {
       ctx.clock,
     );
   const app = new Hono();
-  app.onError(onError);
+  app.onError(errorHandler(ctx.logger));
   app.notFound(notFound);
   registerMetrics(app, ctx.metrics);
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });

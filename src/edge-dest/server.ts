@@ -85,6 +85,7 @@ export async function startDest(
         bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
         metrics,
         clock: options.clock,
+        logger: log,
       });
       // Replication calls still reach the destination app: its /v1/repl/state tells a
       // returning old source it was replaced (no split brain); the rest answer 409.

@@ -112,6 +112,7 @@ export async function startSource(
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     metrics,
     clock: options.clock,
+    logger: log,
   });
   registerVerifyRoute(app, verifier);
   let server: Server | null = null;

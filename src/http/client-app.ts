@@ -16,7 +16,8 @@ import type { ObjectStore, Precondition } from "../storage/objects/store.ts";
 import { registerAccessChecks } from "./auth.ts";
 import { DEFAULT_BODY_IDLE_TIMEOUT_MS, withIdleTimeout } from "./body-timeout.ts";
 import { checkConditions, etagHeader, parseConditions } from "./conditional.ts";
-import { methodNotAllowed, notFound, onError } from "./errors.ts";
+import { errorHandler, methodNotAllowed, notFound } from "./errors.ts";
+import type { Logger } from "../logging/mod.ts";
 import { registerMetrics } from "./metrics.ts";
 import { registerSourceReplication } from "./repl-state.ts";
 import { mirrorHeader } from "./mirror-header.ts";
@@ -51,6 +52,8 @@ export interface ClientAppContext {
   metrics: ApplianceMetrics;
   /** The clock of the body idle timer (the simulator's). Default the system clock. */
   clock?: Clock;
+  /** Where internal failures are logged. Default the root logger. */
+  logger?: Logger;
 }
 
 /** Client counters of the client app. */
@@ -90,7 +93,7 @@ export function createClientApp(ctx: ClientAppContext): Hono {
     bytesRead: 0,
   };
   const app = new Hono();
-  app.onError(onError);
+  app.onError(errorHandler(ctx.logger));
   app.notFound(notFound);
   registerMetrics(app, ctx.metrics);
   registerAccessChecks(app, { pair: ctx.token, client: ctx.clientToken ?? null });

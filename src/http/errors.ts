@@ -9,7 +9,7 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type ErrorCode, errorMessage, RefsyncError } from "../errors/mod.ts";
-import { rootLogger } from "../logging/mod.ts";
+import { type Logger, rootLogger } from "../logging/mod.ts";
 
 /** The HTTP status of each error code. */
 export const STATUS_OF: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
@@ -56,9 +56,9 @@ export function jsonError(
 
 /**
  * The answer to `err`: its code's status for a {@link RefsyncError}, else a
- * logged 500.
+ * 500 logged to `logger`.
  */
-export function errorResponse(c: Context, err: unknown): Response {
+export function errorResponse(c: Context, err: unknown, logger: Logger = rootLogger()): Response {
   if (err instanceof RefsyncError) {
     const headers: Record<string, string> = {};
     if (err.code === "unavailable") headers["Retry-After"] = "1";
@@ -67,7 +67,7 @@ export function errorResponse(c: Context, err: unknown): Response {
     if (err.code === "request_timeout") headers["Connection"] = "close";
     return jsonError(c, STATUS_OF[err.code], err.code, err.message, headers, err.details);
   }
-  rootLogger().error("http.internal_error", {
+  logger.error("http.internal_error", {
     method: c.req.method,
     path: c.req.path,
     cause: errorMessage(err),
@@ -76,8 +76,21 @@ export function errorResponse(c: Context, err: unknown): Response {
   return jsonError(c, 500, "internal", `internal error: ${errorMessage(err)}`);
 }
 
-/** Hono error handler: see {@link errorResponse}. */
-export const onError: ErrorHandler = (err, c) => errorResponse(c, err);
+/**
+ * Hono error handler: see {@link errorResponse}; internal failures are
+ * logged to the appliance's `logger` (the simulator checks its lines).
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { type Logger, rootLogger } from "../logging/mod.ts";
+ * const app = new Hono();
+ * app.onError(errorHandler(rootLogger()));
+ * ```
+ */
+export function errorHandler(logger: Logger = rootLogger()): ErrorHandler {
+  return (err, c) => errorResponse(c, err, logger);
+}
 
 /** Hono not-found handler. */
 export const notFound: NotFoundHandler = (c) =>

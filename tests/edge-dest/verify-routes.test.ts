@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { registerVerifyRoutes } from "../../src/edge-dest/verify-routes.ts";
-import { onError } from "../../src/http/errors.ts";
+import { errorHandler } from "../../src/http/errors.ts";
 import { silentLogger } from "../../src/logging/mod.ts";
 import { readDigestStream } from "../../src/protocol/verify/mod.ts";
 import { ObjectStore } from "../../src/storage/objects/store.ts";
@@ -21,7 +21,7 @@ Deno.test("verify routes: a bad cp, a CP it is not at, a repair without or over 
     const store = await ObjectStore.open(dir, OPTS);
     try {
       const app = new Hono();
-      app.onError(onError);
+      app.onError(errorHandler());
       registerVerifyRoutes(app, store, (c) => c.req.raw.body, silentLogger);
       const cases: Array<[string, RequestInit, number, string, RegExp]> = [
         ["/v1/repl/verify", {}, 400, "bad_request", /\?cp=N/],

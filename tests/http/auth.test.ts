@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { bearerCredentials, registerAccessChecks, requireToken } from "../../src/http/auth.ts";
-import { onError } from "../../src/http/errors.ts";
+import { errorHandler } from "../../src/http/errors.ts";
 import { createLogger, type Logger } from "../../src/logging/mod.ts";
 import { authHeader } from "../../src/protocol/auth/mod.ts";
 
@@ -136,7 +136,7 @@ Deno.test("requireToken: 401 JSON with WWW-Authenticate unless the token matches
 
 Deno.test("requireToken: a client-token check names the client token in its refusals", async () => {
   const app = new Hono();
-  app.onError(onError);
+  app.onError(errorHandler());
   app.use("/r/*", requireToken(() => "t", { kind: "client", logger: capture().logger }));
   app.get("/r/x", (c) => c.text("ok"));
   assertRefused(await send(app, "/r/x"), "no header", /needs the client token/);
@@ -147,7 +147,7 @@ Deno.test("requireToken: a client-token check names the client token in its refu
 function appliance(client: string | null): { app: Hono; lines: Array<Record<string, unknown>> } {
   const { logger, lines } = capture();
   const app = new Hono();
-  app.onError(onError);
+  app.onError(errorHandler());
   registerAccessChecks(app, { pair: "pair-secret", client, logger });
   app.post("/v1/admin/cp", (c) => c.text("cp"));
   app.post("/v1/admin/promote", (c) => c.text("promoted"));

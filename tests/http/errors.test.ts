@@ -7,13 +7,13 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { RefsyncError } from "../../src/errors/mod.ts";
-import { onError, STATUS_OF } from "../../src/http/errors.ts";
+import { errorHandler, STATUS_OF } from "../../src/http/errors.ts";
 import { asS3Error } from "../../src/s3/errors.ts";
-import { createLogger, rootLogger, setRootLogger } from "../../src/logging/mod.ts";
+import { createLogger, type Logger, rootLogger, setRootLogger } from "../../src/logging/mod.ts";
 
-function app(fail: () => never): Hono {
+function app(fail: () => never, logger?: Logger): Hono {
   const a = new Hono();
-  a.onError(onError);
+  a.onError(errorHandler(logger));
   a.get("/x", () => fail());
   return a;
 }
@@ -55,6 +55,28 @@ Deno.test("http errors: an internal failure is a logged 500, never a 4xx", async
     assert.match(body.message, /EIO/);
     assert.equal(lines.length, 1);
     assert.equal(JSON.parse(lines[0]).event, "http.internal_error");
+  } finally {
+    setRootLogger(saved);
+  }
+});
+
+Deno.test("http errors: an internal failure is logged to the appliance's logger when it has one", async () => {
+  const own: string[] = [];
+  const root: string[] = [];
+  const saved = rootLogger();
+  setRootLogger(createLogger({ sink: (l) => root.push(l) }));
+  try {
+    const res = await app(() => {
+      throw new Error("EBADF: bad file descriptor");
+    }, createLogger({ sink: (l) => own.push(l) })).request("/x");
+    assert.equal(res.status, 500);
+    await res.body?.cancel();
+    assert.deepEqual(own.map((l) => JSON.parse(l).event), ["http.internal_error"]);
+    assert.deepEqual(
+      root,
+      [],
+      "not the root logger: the simulator hears only its processes' loggers",
+    );
   } finally {
     setRootLogger(saved);
   }
