@@ -139,6 +139,12 @@ const FOUND: Array<
     defect:
       "a source fenced after its batch reached the destination (the answer lost in the failover) refused its writers with 403; the promoted side served the write",
   },
+  {
+    seed: 53,
+    trial: 213,
+    defect:
+      "an empty destination behind a source at CP 1 whose CP 0 slot a torn CP had taken was refused for good; the idle source never made the CP that would have changed that",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {

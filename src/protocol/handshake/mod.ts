@@ -218,6 +218,12 @@ export function judgePairing(dest: DestState, local: LocalCp): Pairing {
     };
   }
   const want = dest.cp === local.cp ? local.volumeDigest : local.previousDigest;
+  // An empty destination one CP behind takes that CP's sync over its empty image, which our
+  // CP 0 must be; when that is unknown here (the slot of CP 0 overwritten by a CP that tore),
+  // it takes our image instead: it holds nothing a baseline could lose.
+  if (dest.cp === 0 && local.cp === 1 && (want === null || dest.volumeDigest !== want)) {
+    return { kind: "catchUp", baseCp: 0, resume: false };
+  }
   if (want === null) {
     return {
       kind: "refused",

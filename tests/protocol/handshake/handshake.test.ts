@@ -91,9 +91,16 @@ Deno.test("handshake: an empty destination gets a baseline, one further behind a
     baseCp: 0,
     resume: false,
   });
-  // A source at CP 1 still syncs that CP to an empty destination the usual way.
+  // A source at CP 1 still syncs that CP to an empty destination the usual way...
   const atOne = { ...local, cp: 1, previousDigest: "00".repeat(32) };
   assert.deepEqual(judgePairing(empty, atOne), { kind: "ok", resendLastCp: true });
+  // ...and gives it a baseline when its CP 0 is gone (a torn CP 2 took its slot): it was refused
+  // for good, and an idle source never made the CP that would have changed that (sim seed 53
+  // trial 213).
+  const baseline = { kind: "catchUp", baseCp: 0, resume: false };
+  assert.deepEqual(judgePairing(empty, { ...atOne, previousDigest: null }), baseline);
+  // Its CP 0 of another image (a destination's own empty one is ours): a baseline, not a refusal.
+  assert.deepEqual(judgePairing(empty, { ...atOne, previousDigest: "77".repeat(32) }), baseline);
   assert.deepEqual(judgePairing({ ...atOurCp, cp: 3 }, local), {
     kind: "catchUp",
     baseCp: 3,
