@@ -1,8 +1,10 @@
 /**
- * The replication client seam: one contract run against both
- * implementations — HTTP to a destination listening on 127.0.0.1, and the
- * in-memory link into the same destination app — then the faults only the
- * in-memory link has (partition, dropped answers, bodies cut mid-way).
+ * The replication client seam: one contract run against each
+ * implementation — HTTP to a destination listening on 127.0.0.1 (its log
+ * batches on the log stream), and the in-memory link into the same
+ * destination app, with and without its simulated log stream — then the
+ * faults only the in-memory link has (partition, dropped answers, bodies cut
+ * mid-way).
  */
 import assert from "node:assert/strict";
 import { isError, RefsyncError } from "../../../src/errors/mod.ts";
@@ -64,6 +66,10 @@ function contract(name: string, make: () => Promise<Subject>) {
         (e) => isError(e, "conflict"),
       );
       assert.equal((await c.state()).lastLsn, 2);
+      // Batches sent before the one before is answered (the forwarder's window on a stream) are
+      // taken in the order sent, each answered with what it made durable.
+      const sent = [putFrames(3, [one]), putFrames(4, [one, one]), putFrames(6, [one])];
+      assert.deepEqual(await Promise.all(sent.map((b) => c.sendFrames(b))), [3, 5, 6]);
       // The verify's calls: the (empty) digest list of CP 0, a CP it is not at, repairs.
       const digests = await c.verifyDigests(0);
       assert.equal(digests.header.cp, 0);
@@ -82,6 +88,7 @@ function contract(name: string, make: () => Promise<Subject>) {
       const bad = await c.sendCpPart(1, 0, true, new Uint8Array([1, 2, 3]));
       assert.equal(bad.status, 400, bad.message);
       await assert.rejects(() => client("wrong").state(), (e) => isError(e, "unauthorized"));
+      c.close?.();
     } finally {
       await done();
     }
@@ -100,18 +107,23 @@ contract("http", async () => {
   };
 });
 
-contract("memory", async () => {
-  const { dest, handler } = await memoryDest(TOKEN);
-  return {
-    client: (token) =>
-      memoryReplicaClient(
-        new MemoryLink({ clock: systemClock, target: handler }),
-        "http://dest.sim",
-        token,
-      ),
-    done: () => dest.close(),
-  };
-});
+for (const stream of [false, true]) {
+  contract(stream ? "memory, log stream" : "memory", async () => {
+    const { dest, handler } = await memoryDest(TOKEN);
+    return {
+      client: (token) =>
+        memoryReplicaClient(
+          new MemoryLink({ clock: systemClock, target: handler }),
+          "http://dest.sim",
+          token,
+          undefined,
+          undefined,
+          { stream },
+        ),
+      done: () => dest.close(),
+    };
+  });
+}
 
 Deno.test("memory link: a partition, a lost answer and a cut body fail the request", async () => {
   const { dest, handler } = await memoryDest(TOKEN);
