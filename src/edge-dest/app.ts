@@ -122,6 +122,8 @@ export function createDestApp(ctx: DestAppContext): Hono {
   const gate = new PromotionGate();
   /** Each one's signal that a promotion started. */
   const stops = new WeakMap<Request, AbortSignal>();
+  /** Settles when the log batch being received (and every one before it) is answered. */
+  let receiving: Promise<unknown> = Promise.resolve();
   const state = () => replicationState(store, ctx.logStreamPort?.() ?? null);
   app.use("/v1/repl/*", requireToken(() => ctx.token));
   app.use("/v1/repl/*", async (c, next) => {
@@ -142,7 +144,14 @@ export function createDestApp(ctx: DestAppContext): Hono {
   app.get("/v1/repl/state", (c) => c.json(state()));
   app.post("/v1/repl/log", async (c) => {
     const stop = stops.get(c.req.raw);
-    return c.json(await receiveLog(store, body(c, "logBytes"), wire, ctx.logger, stop));
+    // One batch at a time, each checked against the log the one before left: an old
+    // connection's last batch (or a late duplicate) may arrive beside the current one, and two
+    // appending at once would answer for each other's records before they are durable.
+    const turn = receiving.then(() =>
+      receiveLog(store, body(c, "logBytes"), wire, ctx.logger, stop)
+    );
+    receiving = turn.catch(() => {});
+    return c.json(await turn);
   });
   app.post("/v1/repl/log/reset", async (c) => {
     const body = await c.req.json().catch(() => null) as {

@@ -145,6 +145,12 @@ const FOUND: Array<
     defect:
       "an empty destination behind a source at CP 1 whose CP 0 slot a torn CP had taken was refused for good; the idle source never made the CP that would have changed that",
   },
+  {
+    seed: 239,
+    trial: 51,
+    defect:
+      "two log batches received at once (an old stream's last and the new one's first): the earlier answered for the later's records before they were durable",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {
