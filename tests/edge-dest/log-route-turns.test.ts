@@ -12,13 +12,9 @@
 import assert from "node:assert/strict";
 import { MemoryFileSystem } from "../../src/storage/fs/memory.ts";
 import { putFrames } from "../storage/log/helpers.ts";
-import { memoryDest } from "../support/memory-dest.ts";
+import { memoryDest, PEER } from "../support/memory-dest.ts";
 
 const TOKEN = "log-route-turns-token";
-const PEER = {
-  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
-  completed: Promise.resolve(),
-} as Deno.ServeHandlerInfo;
 
 Deno.test("log route: a batch arriving while the one before waits for its fdatasync is taken after it", async () => {
   // fdatasyncs complete at once, or, while `hold`, one by one when the test lets them.

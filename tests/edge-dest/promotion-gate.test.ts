@@ -12,13 +12,9 @@ import assert from "node:assert/strict";
 import { PromotionGate } from "../../src/edge-dest/promotion-gate.ts";
 import { isError } from "../../src/errors/mod.ts";
 import { putFrames } from "../storage/log/helpers.ts";
-import { memoryDest } from "../support/memory-dest.ts";
+import { memoryDest, PEER } from "../support/memory-dest.ts";
 
 const TOKEN = "promotion-gate-token";
-const PEER = {
-  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
-  completed: Promise.resolve(),
-} as Deno.ServeHandlerInfo;
 
 Deno.test("promotion gate: refuses requests while a promotion runs, which waits for those under way", async () => {
   const gate = new PromotionGate();

@@ -19,6 +19,12 @@ import type { Serve } from "../../src/http/serve.ts";
 import { silentLogger } from "../../src/logging/mod.ts";
 import { MemoryFileSystem } from "../../src/storage/fs/memory.ts";
 
+/** The peer a request handed to a captured handler comes from (a client on this host). */
+export const PEER: Deno.ServeHandlerInfo = {
+  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+  completed: Promise.resolve(),
+};
+
 /** A destination's configuration: data in `data`, pair token `token`, CPs only from its source. */
 export function destConfig(data: string, token: string): DestConfig {
   return {
