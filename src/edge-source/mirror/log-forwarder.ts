@@ -157,7 +157,10 @@ export class LogForwarder {
   #onLink: (change: LinkChange) => void;
   #onChange: () => void;
   #policy: SyncPolicy;
-  /** Highest LSN a writer stopped waiting for (a 503, or acknowledged locally when available). */
+  /**
+   * Highest LSN a writer stopped waiting for (a 503, or acknowledged locally
+   * when available), or that was logged before this forwarder started.
+   */
   #behind = 0;
   /** Why writes do not wait for the destination now (available policy), or null. */
   #outOfSync: string | null = null;
@@ -201,6 +204,10 @@ export class LogForwarder {
     this.#onLink = opts.onLink ?? (() => {});
     this.#onChange = opts.onChange ?? (() => {});
     this.#policy = opts.policy ?? "strict";
+    // Records logged before we started may have been acknowledged without us (the source ran
+    // alone before its destination was attached, or a past life acknowledged them out of sync):
+    // the pair is not in sync until the destination holds them.
+    this.#behind = log.lastLsn;
   }
 
   /** Why writes do not wait for the destination now (available policy, out of sync), or null. */
@@ -221,7 +228,10 @@ export class LogForwarder {
     return this.#link === "connected" && this.#outOfSync === null && this.#acked >= this.#behind;
   }
 
-  /** Highest LSN a writer stopped waiting for (503, or acknowledged locally), 0 for none. */
+  /**
+   * Highest LSN a writer stopped waiting for (503, or acknowledged locally),
+   * or logged before this forwarder started; 0 for none.
+   */
   get behindLsn(): number {
     return this.#behind;
   }

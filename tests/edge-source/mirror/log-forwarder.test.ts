@@ -389,3 +389,27 @@ Deno.test("forwarder: fenced, the writers of records the promoted side holds are
     assert.ok(fwd.fatal);
   });
 });
+
+Deno.test("forwarder: records logged before it started keep the log out of sync until the destination holds them", async () => {
+  // The source ran alone (no destination yet) and acknowledged three writes; then its
+  // destination was attached with nothing of them (a baseline's CP covered none).
+  const dest = new PipeDest();
+  await withTempDir(async (dir) => {
+    const log = await NvLog.open(dir);
+    await log.append([1, 2, 3].map((i) => put(`a${i}`, bytes(10, i))));
+    const fwd = new LogForwarder(log, dest, { syncTimeoutMs: 5000, wire: newWireStats() });
+    try {
+      fwd.start();
+      await until(() => fwd.connected && dest.batches.length === 1, "connected, the log sent");
+      assert.equal(fwd.logInSync, false, "in sync while the destination lacks acknowledged writes");
+      dest.release();
+      await until(() => fwd.ackedLsn === 3, "the destination holds them");
+      assert.equal(fwd.logInSync, true);
+    } finally {
+      dest.auto = true;
+      while (dest.unanswered > 0) dest.release();
+      await fwd.stop();
+      await log.close();
+    }
+  });
+});
