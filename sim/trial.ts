@@ -179,6 +179,17 @@ class Trial implements Simulation {
    * the available policy's RPO > 0) may be missing there.
    */
   readonly failoverModel = new PairModel();
+  /**
+   * As {@link failoverModel}, but the writes the source acknowledged before
+   * it had a destination (a baseline's start) may be missing too: what a
+   * destination promoted before it received all of that log holds (no
+   * mirror held them when they were acknowledged, so no RPO covered them).
+   */
+  readonly failoverBehind = new PairModel();
+  /** The source's durable LSN when a baseline's start ended: every write acknowledged alone. */
+  preludeLsn = 0;
+  /** The last promotion was asked of a destination holding the source's log to `preludeLsn`. */
+  promotedCaughtUp = true;
   /** The source's `--sync-policy`. */
   readonly policy: SyncPolicy;
   /** How the pair's life begins (see {@link TrialSummary.start}). */
@@ -371,6 +382,7 @@ class Trial implements Simulation {
       if (this.work.chance(0.4)) this.cp();
       await this.runFor(this.work.int(300));
     }
+    this.preludeLsn = this.source.process?.handle.store.log.durableLsn ?? 0;
     this.crash(this.source, false);
     this.attached = true;
   }
@@ -555,7 +567,8 @@ class Trial implements Simulation {
 
   /** The model the reads of the writer check: the failover's once the destination is promoted. */
   get view(): PairModel {
-    return this.promoted ? this.failoverModel : this.model;
+    if (!this.promoted) return this.model;
+    return this.promotedCaughtUp ? this.failoverModel : this.failoverBehind;
   }
 
   /**
@@ -578,6 +591,8 @@ class Trial implements Simulation {
     if (lost) this.outOfSync++;
     this.model.apply(key, effect, outcome, whole);
     this.failoverModel.apply(key, effect, lost ? "maybe" : outcome, whole);
+    const alone = from === this.source && !this.attached;
+    this.failoverBehind.apply(key, effect, lost || alone ? "maybe" : outcome, whole);
   }
 
   #outcome(what: string, status: number | null, ok: number[], not: number[]): Outcome {
@@ -792,6 +807,10 @@ class Trial implements Simulation {
       headers: { Authorization: `Bearer ${TOKEN}` },
     });
     this.repairDest();
+    // What the source acknowledged alone is there only once the destination received its log.
+    const held = this.dest.process!.handle.store;
+    this.promotedCaughtUp =
+      Math.max(held.log.durableLsn, held.superblock.lsnCovered) >= this.preludeLsn;
     // Failover: the old source is cut off first (as an operator would when it is gone).
     if (this.source.link) this.source.link.partitioned = true;
     const initializing = this.catchUpRecorded();

@@ -151,6 +151,12 @@ const FOUND: Array<
     defect:
       "two log batches received at once (an old stream's last and the new one's first): the earlier answered for the later's records before they were durable",
   },
+  {
+    seed: 397,
+    trial: 182,
+    defect:
+      "the simulator's own: a destination promoted before it received the log its source had acknowledged alone (a baseline's start) was expected to hold it; and the source reported in sync meanwhile",
+  },
 ];
 
 Deno.test("sim: the trials that found defects hold every check", async () => {
