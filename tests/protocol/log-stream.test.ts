@@ -9,6 +9,7 @@ import {
   BufferedReader,
   encodeAnswer,
   encodeRequestHead,
+  InOrder,
   readAnswer,
   readExactly,
   readRequest,
@@ -72,4 +73,30 @@ Deno.test("log stream format: an answer reads back; a stream ending inside a mes
     /ended 10 bytes into/,
   );
   await assert.rejects(() => readExactly(chunked(new Uint8Array(3), 6), 4), /ended 3 bytes into/);
+});
+
+Deno.test("log stream: InOrder answers in call order, a later request sent meanwhile; a failed stage fails its own request only", async () => {
+  const order = new InOrder();
+  const events: string[] = [];
+  const later = (ms: number, what: string) =>
+    new Promise<string>((r) => setTimeout(() => (events.push(what), r(what)), ms));
+  const a = order.run(() => later(5, "sent a"), () => later(20, "answered a"));
+  const b = order.run(() => later(1, "sent b"), () => later(1, "answered b"));
+  const c = order.run(() => Promise.reject(new Error("c lost")), () => later(1, "answered c"));
+  const d = order.run(() => later(1, "sent d"), () => later(1, "answered d"));
+  const outcomes = await Promise.allSettled([a, b, c, d]);
+  assert.deepEqual(outcomes.map((o) => o.status), [
+    "fulfilled",
+    "fulfilled",
+    "rejected",
+    "fulfilled",
+  ]);
+  assert.deepEqual(events, [
+    "sent a",
+    "sent b",
+    "sent d",
+    "answered a",
+    "answered b",
+    "answered d",
+  ]);
 });

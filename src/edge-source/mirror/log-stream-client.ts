@@ -29,6 +29,7 @@ import {
   decodeHello,
   encodeRequestHead,
   HELLO_BYTES,
+  InOrder,
   readAnswer,
   readExactly,
   StreamError,
@@ -57,10 +58,8 @@ export class LogStreamClient implements LogChannel {
   /** Answers are read through it: an answer's four fields cost one read, not four. */
   readonly #reader: BufferedReader;
   #closed = false;
-  /** Settles when every request sent so far is written; the next writes after it. */
-  #written: Promise<void> = Promise.resolve();
-  /** Settles when every answer asked for so far is read; the next is read after it. */
-  #answered: Promise<unknown> = Promise.resolve();
+  /** Requests written in call order, their answers read in the same order. */
+  readonly #order = new InOrder();
 
   private constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -129,15 +128,10 @@ export class LogStreamClient implements LogChannel {
     if (this.#closed) return Promise.reject(new StreamError("the log stream is closed"));
     const abort = () => this.close();
     signal?.addEventListener("abort", abort);
-    // Written in call order, each after the one before; answers read in the same order.
-    const written = this.#written.then(async () => {
+    return this.#order.run(async () => {
       await writeAll(this.#conn, encodeRequestHead("POST", path, headers, body.length));
       await writeAll(this.#conn, body);
-    });
-    this.#written = written.catch(() => {});
-    const answered = Promise.all([written, this.#answered]).then(() => readAnswer(this.#reader));
-    this.#answered = answered.catch(() => {});
-    return answered.then(
+    }, () => readAnswer(this.#reader)).then(
       (answer) =>
         new Response(answer.body as Uint8Array<ArrayBuffer>, {
           status: Number(answer.line),

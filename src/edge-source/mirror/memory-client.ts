@@ -27,7 +27,7 @@ import type { WireStats } from "../../protocol/cp-sync/stats.ts";
 import type { Random } from "../../runtime/random.ts";
 import { HttpReplicaClient } from "./http-client.ts";
 import type { LogChannel } from "./log-stream-client.ts";
-import { asHttpRequest, LOG_PATH } from "../../protocol/log-stream/mod.ts";
+import { asHttpRequest, InOrder, LOG_PATH } from "../../protocol/log-stream/mod.ts";
 import type { ReplicaClient } from "./replica-client.ts";
 
 /** What happens to one request on the link. */
@@ -185,10 +185,8 @@ class MemoryLogStream implements LogChannel {
   #closed = false;
   /** Set by a fault: nothing more reaches the destination. */
   #broken = false;
-  /** Settles when the last request sent was answered by the destination. */
-  #delivered: Promise<unknown> = Promise.resolve();
-  /** Settles when the last answer reached the caller (or failed to). */
-  #answered: Promise<unknown> = Promise.resolve();
+  /** Requests delivered one at a time in call order, their answers back in the same order. */
+  readonly #order = new InOrder();
 
   constructor(link: MemoryLink, token: string) {
     this.#link = link;
@@ -206,28 +204,30 @@ class MemoryLogStream implements LogChannel {
     const plan = link.plan(request);
     const abort = () => this.close();
     signal?.addEventListener("abort", abort);
-    const delivered = this.#delivered.then(async () => {
-      await link.after(plan.delayMs);
-      if (this.#broken || link.partitioned || plan.dropRequest) {
-        throw new Error("connection timed out (simulated)");
+    const answered = this.#order.run(async () => {
+      try {
+        await link.after(plan.delayMs);
+        if (this.#broken || link.partitioned || plan.dropRequest) {
+          throw new Error("connection timed out (simulated)");
+        }
+        if (path !== LOG_PATH) throw new Error(`the log stream carries ${LOG_PATH} only`);
+        const res = await link.deliver(request, body.slice(), plan.cutBodyAt);
+        // A body cut off is a connection that broke, whatever the destination answered.
+        if (plan.cutBodyAt !== undefined && plan.cutBodyAt < body.length) {
+          throw new Error("connection closed mid-body (simulated)");
+        }
+        return res;
+      } catch (e) {
+        this.#broken = true; // nothing sent after it reaches the destination
+        throw e;
       }
-      if (path !== LOG_PATH) throw new Error(`the log stream carries ${LOG_PATH} only`);
-      const res = await link.deliver(request, body.slice(), plan.cutBodyAt);
-      // A body cut off is a connection that broke, whatever the destination answered.
-      if (plan.cutBodyAt !== undefined && plan.cutBodyAt < body.length) {
-        throw new Error("connection closed mid-body (simulated)");
-      }
-      return res;
-    });
-    this.#delivered = delivered.catch(() => this.#broken = true);
-    const answered = Promise.all([delivered, this.#answered]).then(async ([res]) => {
+    }, async (res) => {
       await link.after(plan.responseDelayMs);
       if (this.#closed || link.partitioned || plan.dropResponse) {
         throw new Error("connection reset (simulated)");
       }
       return res;
     });
-    this.#answered = answered.catch(() => {});
     return answered.catch((e) => {
       this.#broken = true;
       this.close();

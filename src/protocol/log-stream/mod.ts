@@ -146,6 +146,36 @@ export class BufferedReader implements StreamReader {
   }
 }
 
+/**
+ * Requests in two stages, sending then answering, each stage in call order:
+ * a request is answered after it was sent and after the one before it was
+ * answered, and the next may be sent meanwhile (a stream's requests and
+ * answers, pipelined). A stage that fails fails its own request; whether the
+ * stream goes on is the caller's to say.
+ *
+ * @example
+ * ```ts
+ * const order = new InOrder();
+ * const a = order.run(() => Promise.resolve(1), (sent) => Promise.resolve(sent * 10));
+ * const b = order.run(() => Promise.resolve(2), (sent) => Promise.resolve(sent * 10));
+ * console.log(await Promise.all([a, b])); // [10, 20], `b` answered after `a`
+ * ```
+ */
+export class InOrder {
+  #sent: Promise<unknown> = Promise.resolve();
+  #answered: Promise<unknown> = Promise.resolve();
+
+  /** Runs `send` after the sends before it, then `answer` after the answers before it. */
+  run<S, A>(send: () => Promise<S>, answer: (sent: S) => Promise<A>): Promise<A> {
+    const sent = this.#sent.then(send);
+    this.#sent = sent.catch(() => {});
+    // After the answers before it even when its own send failed: the order holds for the next.
+    const answered = this.#answered.then(() => sent).then(answer);
+    this.#answered = answered.catch(() => {});
+    return answered;
+  }
+}
+
 /** Writes all of `bytes`. */
 export async function writeAll(w: StreamWriter, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await w.write(bytes.subarray(at));
