@@ -41,11 +41,20 @@ Deno.test("http errors: each domain code is answered with its status and JSON", 
   await res.body?.cancel();
 });
 
-Deno.test("http errors: an internal failure is a logged 500, never a 4xx", async () => {
+/** Runs `fn` with the root logger's lines kept in `lines`; the root logger is restored after. */
+async function withRootLines(fn: (lines: string[]) => Promise<void>): Promise<void> {
   const lines: string[] = [];
   const saved = rootLogger();
   setRootLogger(createLogger({ sink: (l) => lines.push(l) }));
   try {
+    await fn(lines);
+  } finally {
+    setRootLogger(saved);
+  }
+}
+
+Deno.test("http errors: an internal failure is a logged 500, never a 4xx", async () => {
+  await withRootLines(async (lines) => {
     const res = await app(() => {
       throw new Error("EIO: i/o error, write");
     }).request("/x");
@@ -55,17 +64,12 @@ Deno.test("http errors: an internal failure is a logged 500, never a 4xx", async
     assert.match(body.message, /EIO/);
     assert.equal(lines.length, 1);
     assert.equal(JSON.parse(lines[0]).event, "http.internal_error");
-  } finally {
-    setRootLogger(saved);
-  }
+  });
 });
 
 Deno.test("http errors: an internal failure is logged to the appliance's logger when it has one", async () => {
-  const own: string[] = [];
-  const root: string[] = [];
-  const saved = rootLogger();
-  setRootLogger(createLogger({ sink: (l) => root.push(l) }));
-  try {
+  await withRootLines(async (root) => {
+    const own: string[] = [];
     const res = await app(() => {
       throw new Error("EBADF: bad file descriptor");
     }, createLogger({ sink: (l) => own.push(l) })).request("/x");
@@ -77,9 +81,7 @@ Deno.test("http errors: an internal failure is logged to the appliance's logger 
       [],
       "not the root logger: the simulator hears only its processes' loggers",
     );
-  } finally {
-    setRootLogger(saved);
-  }
+  });
 });
 
 Deno.test("http errors: a damaged block is a 500 on both faces (corrupt; S3 InternalError)", () => {
